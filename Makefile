@@ -1,0 +1,42 @@
+# Thin wrapper over scripts/install-deps.sh, CMake presets and CTest. Everything real lives in CMakeLists.txt.
+#
+#   make run     install missing packages, build, serve www/ and the example handlers at http://127.0.0.1:8080
+#   make test    install missing packages, build, run every test (ctest)
+#   make asan    the same tests under AddressSanitizer + UndefinedBehaviorSanitizer (preset asan-ubsan)
+#   make bench   reserved for the benchmark driver (bench/)
+#
+# PRESET picks the CMake preset (release, debug, asan-ubsan, ci); LISTEN the address `make run` serves on.
+
+PRESET ?= release
+LISTEN ?= 127.0.0.1:8080
+BUILD  := build/$(PRESET)
+JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: all deps configure build run test asan bench clean
+
+all: build
+
+deps:
+	@sh scripts/install-deps.sh
+
+configure: deps
+	@test -f $(BUILD)/CMakeCache.txt || cmake --preset $(PRESET)
+
+build: configure
+	cmake --build --preset $(PRESET) -j $(JOBS)
+
+run: build
+	@mkdir -p var
+	exec $(BUILD)/spawnd --listen $(LISTEN) --root www --cgi-bin $(BUILD)/cgi-bin --db var/site.db
+
+test: build
+	ctest --preset $(PRESET) -j $(JOBS)
+
+asan:
+	$(MAKE) test PRESET=asan-ubsan
+
+bench: build
+	@echo "make bench: the benchmark driver is not built yet (see bench/README.md)"; exit 1
+
+clean:
+	rm -rf build

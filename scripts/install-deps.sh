@@ -1,0 +1,35 @@
+#!/bin/sh
+# Installs the Debian packages spawnd needs, only those that are missing.
+# Idempotent: when everything is present it does nothing and needs no network.
+#
+#   scripts/install-deps.sh           build + test dependencies
+#   scripts/install-deps.sh --bench   also the benchmark's peers (nginx, lighttpd, ...)
+set -eu
+
+packages="build-essential cmake pkg-config libsqlite3-dev sqlite3 node-llhttp libcli11-dev catch2
+nlohmann-json3-dev wrk curl perl python3 php-cgi"
+
+for arg in "$@"; do
+	case "$arg" in
+	--bench) packages="$packages nginx-light lighttpd apache2 fcgiwrap php-fpm" ;;
+	-h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+	*) echo "install-deps.sh: unknown option '$arg'" >&2; exit 2 ;;
+	esac
+done
+
+missing=""
+for p in $packages; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+
+[ -z "$missing" ] && exit 0
+
+echo "install-deps.sh: installing:$missing"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing
