@@ -24,8 +24,4 @@ enum class PathStatus {
 // On Ok, `out` starts with '/' and has no "." or ".." segments; on other results `out` is unspecified.
 [[nodiscard]] PathStatus normalize_request_path(std::string_view raw_path, std::string& out);
 
-// Percent-decodes `in` (RFC 3986 §2.1). If `plus_as_space`, '+' becomes ' ' (application/x-www-form-urlencoded).
-// Returns false on a '%' not followed by two hex digits; `out` is then unspecified.
-[[nodiscard]] bool percent_decode(std::string_view in, std::string& out, bool plus_as_space = false);
-
 }  // namespace spawnd::server
