@@ -1,0 +1,139 @@
+// server/connection.h — one client connection: reads requests, routes them, writes responses, in order.
+//
+// A Connection owns its socket, its llhttp-based RequestParser, its input and output buffers, and at most one
+// Exchange (a dynamic request in flight). Requests on one connection are handled one at a time: a pipelined request
+// is parsed only once the previous response has been written (RFC 9112 §9.3.2 requires answering in order).
+//
+// Lifetime: owned by Server. close() unregisters the socket at once and asks the server to destroy the object after
+// the current dispatch pass, so a Connection is never destroyed inside one of its own callbacks. An exchange being
+// replaced is likewise destroyed after the pass. Loop thread only.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/fd.h"
+#include "server/event_loop.h"
+#include "server/gateway.h"
+#include "server/http_parser.h"
+#include "server/http_request.h"
+
+namespace spawnd::server {
+
+class Server;
+
+class Connection final : public ResponseSink, public RequestBody {
+ public:
+  enum class State {
+    ReadingRequest,   // waiting for (the rest of) a request head
+    AwaitingGateway,  // a request is being answered (static response queued, or an exchange running)
+    KeepAlive,        // idle between two requests
+    Closing,          // closed; waiting to be destroyed
+  };
+
+  Connection(Server& server, Fd socket, std::uint64_t id, const sockaddr_storage& peer);
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  ~Connection() override;
+
+  // Registers the socket with the loop. Returns false if that fails (the caller drops the connection).
+  [[nodiscard]] bool start();
+  // Closes the connection now (no more bytes are sent). Idempotent.
+  void close();
+  // Graceful shutdown began: idle connections close now, busy ones after their current response.
+  void on_shutdown();
+  [[nodiscard]] bool is_idle() const noexcept;
+  [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
+  // Parses the next pipelined request, if any (scheduled through the loop after a response is written).
+  void next_request();
+  void process_input_and_update();
+
+  // ResponseSink
+  void on_head(ResponseHead head) override;
+  [[nodiscard]] Io on_body(std::string_view bytes) override;
+  void on_end(std::optional<GatewayError> error) override;
+  [[nodiscard]] Io on_raw(std::string_view bytes) override;
+
+  // RequestBody
+  [[nodiscard]] std::string_view available() const override;
+  void consume(std::size_t n) override;
+  [[nodiscard]] bool is_complete() const override;
+
+ private:
+  void on_io(std::uint32_t events);
+  void on_readable();
+  void on_writable();
+  void on_timeout();
+  void process_input();
+  void on_request_head();
+  void start_exchange(Gateway& gateway);
+  void after_body_progress();
+  void send_static();
+  void send_error(int status, bool must_close, const char* extra_field = nullptr);
+  void begin_response(int status, const std::string& reason,
+                      const std::vector<std::pair<std::string, std::string>>& fields,
+                      std::optional<std::uint64_t> content_length);
+  void append_body(std::string_view bytes);
+  [[nodiscard]] Io flush();
+  void on_response_written();
+  void update_interest();
+  void arm_timer(std::int64_t timeout_ms);
+  void start_lingering_close();
+  [[nodiscard]] std::size_t pending_output() const noexcept { return out_.size() - out_pos_; }
+
+  Server& server_;
+  EventLoop& loop_;
+  Fd socket_;
+  std::uint64_t id_;
+  std::string remote_addr_;
+  std::uint16_t remote_port_ = 0;
+  std::string local_addr_;
+  std::uint16_t local_port_ = 0;
+  State state_ = State::ReadingRequest;
+
+  RequestParser parser_;
+  std::string in_;           // bytes read and not yet parsed
+  std::size_t in_pos_ = 0;   // parsed prefix of in_
+  std::string body_;         // decoded request body bytes not yet consumed by the exchange
+  std::size_t body_pos_ = 0;
+  bool is_discarding_body_ = false;  // the answer does not need the body: drop it as it arrives
+  bool is_waiting_full_body_ = false;  // buffering a chunked body before starting a gateway that needs its length
+  Gateway* pending_gateway_ = nullptr;
+
+  std::optional<Request> request_;      // the request being answered
+  std::unique_ptr<Exchange> exchange_;  // its dynamic exchange, if any
+  bool has_continued_ = false;          // "100 Continue" sent for this request
+  bool is_keep_alive_ = true;           // reuse the connection after this response
+  bool is_head_request_ = false;
+
+  // Response state.
+  std::string out_;
+  std::size_t out_pos_ = 0;
+  Fd file_;  // static body sent with sendfile after out_
+  std::uint64_t file_offset_ = 0;
+  std::uint64_t file_remaining_ = 0;
+  int status_ = 0;
+  bool is_head_sent_ = false;
+  bool is_chunked_out_ = false;
+  bool is_body_suppressed_ = false;  // HEAD, 204, 304: fields describe a body that is not sent
+  bool is_response_complete_ = false;
+  bool is_exchange_paused_ = false;
+  bool is_raw_ = false;  // NPH: bytes pass through unframed
+  bool is_logged_ = false;
+  bool is_awaiting_next_ = false;  // next_request() is scheduled
+  std::uint64_t body_bytes_sent_ = 0;
+
+  bool is_read_paused_ = false;
+  bool is_lingering_ = false;
+  bool is_shutting_down_ = false;
+  std::uint32_t interest_ = 0;
+  EventLoop::TimerId timer_ = 0;
+  std::int64_t last_activity_ms_ = 0;
+  std::int64_t timeout_ms_ = 0;
+};
+
+}  // namespace spawnd::server

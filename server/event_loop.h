@@ -1,0 +1,91 @@
+// server/event_loop.h — the single-threaded epoll loop: fds, timers and deferred work. It knows nothing of HTTP.
+//
+// Modelled on redis' ae.c. Callbacks run on the loop thread only. Removing an fd (remove()) is safe from inside any
+// callback, including the fd's own: the entry is marked dead at once (later events of the same epoll_wait batch are
+// dropped) and freed after the batch. Objects that must outlive the current callback are destroyed with
+// defer(), which runs after the dispatch pass (redis freeClientAsync, lighttpd fdevent_sched_close).
+//
+// Timers are a min-heap of deadlines in milliseconds of CLOCK_MONOTONIC; cancel() is O(1) (lazy deletion).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <queue>
+#include <unordered_map>
+#include <vector>
+
+#include "common/fd.h"
+
+namespace spawnd::server {
+
+// Milliseconds of CLOCK_MONOTONIC.
+[[nodiscard]] std::int64_t monotonic_ms() noexcept;
+
+class EventLoop {
+ public:
+  // Callback for readiness; `events` is the EPOLL* mask that fired (EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, ...).
+  using IoCallback = std::function<void(std::uint32_t events)>;
+  using Task = std::function<void()>;
+  using TimerId = std::uint64_t;
+
+  // Throws spawnd::Error if epoll_create1 fails.
+  EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+  ~EventLoop();
+
+  // Watches `fd` (not owned) for `events` (EPOLLIN / EPOLLOUT, level-triggered). Returns false (errno set) if
+  // epoll_ctl fails. An fd may be added once; use modify() to change the mask.
+  [[nodiscard]] bool add(int fd, std::uint32_t events, IoCallback cb);
+  // Changes the interest mask of a watched fd. Returns false (errno set) on failure.
+  bool modify(int fd, std::uint32_t events);
+  // Stops watching `fd`. Call before closing the fd. A no-op for an fd that is not watched.
+  void remove(int fd);
+
+  // Runs `cb` once, `delay_ms` milliseconds from now (0: on the next loop turn). Returns an id for cancel().
+  TimerId add_timer(std::int64_t delay_ms, Task cb);
+  // Cancels a pending timer; a no-op for 0, fired or unknown ids.
+  void cancel(TimerId id) noexcept;
+
+  // Runs `task` after the current dispatch pass, before the next epoll_wait.
+  void defer(Task task);
+
+  // Runs until stop(). Returns normally; epoll_wait errors other than EINTR throw spawnd::Error.
+  void run();
+  // Makes run() return after the current pass. Callable from any callback.
+  void stop() noexcept { is_stopping_ = true; }
+
+  // Cached CLOCK_MONOTONIC time, refreshed once per loop turn (milliseconds).
+  [[nodiscard]] std::int64_t now_ms() const noexcept { return now_ms_; }
+
+ private:
+  struct Entry {
+    int fd;
+    bool is_alive;
+    IoCallback cb;
+  };
+  struct Timer {
+    std::int64_t deadline_ms;
+    TimerId id;
+    bool operator>(const Timer& o) const noexcept {
+      return deadline_ms != o.deadline_ms ? deadline_ms > o.deadline_ms : id > o.id;
+    }
+  };
+
+  int next_timeout_ms() const;
+  void run_timers();
+  void run_deferred();
+
+  Fd epoll_;
+  std::unordered_map<int, std::unique_ptr<Entry>> entries_;
+  std::vector<std::unique_ptr<Entry>> graveyard_;  // removed entries, freed after the dispatch pass
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timer_heap_;
+  std::unordered_map<TimerId, Task> timers_;
+  TimerId next_timer_id_ = 1;
+  std::vector<Task> deferred_;
+  std::int64_t now_ms_;
+  bool is_stopping_ = false;
+};
+
+}  // namespace spawnd::server

@@ -1,0 +1,94 @@
+// server/gateway.h — the one interface every dynamic mode implements (CGI, fork server, FastCGI, in-process).
+//
+// A Gateway turns a Request into a running Exchange. The exchange reads the request body from a RequestBody and
+// reports the response to a ResponseSink; both are implemented by Connection, which never learns which mode it
+// talks to. Everything runs on the EventLoop thread and nothing here blocks.
+//
+// Lifetime: the Connection owns the Exchange. Destroying the exchange cancels it (idempotent, like h2o's
+// close_generator): a CGI child is signalled, but stays in the ChildTable until reaped. After on_end() the exchange
+// makes no more calls into the sink or the body.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/result.h"
+#include "server/http_request.h"
+
+namespace spawnd::server {
+
+// A response head as a gateway produces it (status line and fields; the connection adds Date, Server, Connection
+// and the framing: Content-Length or chunked transfer coding).
+struct ResponseHead {
+  int status = 200;
+  std::string reason;  // empty: the standard reason phrase for `status`
+  std::vector<std::pair<std::string, std::string>> fields;
+  std::optional<std::uint64_t> content_length;  // known body length in bytes, or nullopt for a streamed body
+};
+
+// Why an exchange ended without a complete response. Before the head was sent, the connection answers with the
+// matching status; after it, the connection is aborted (h2o's errorclose).
+enum class GatewayError {
+  BadGateway,          // 502: the handler's output was not a valid response, or it died before answering
+  GatewayTimeout,      // 504: the handler did not answer within its timeout
+  ServiceUnavailable,  // 503: over capacity (sent with Retry-After)
+  Internal,            // 500: spawning failed for a reason that is ours
+};
+
+class ResponseSink {
+ public:
+  virtual ~ResponseSink() = default;
+  // Exactly once, before any body bytes.
+  virtual void on_head(ResponseHead head) = 0;
+  // Body bytes. Returns Io::Done if the sink took them and can take more, Io::Again if it took them but its buffer is
+  // full: the exchange must stop producing until Exchange::resume() is called.
+  [[nodiscard]] virtual Io on_body(std::string_view bytes) = 0;
+  // Exactly once, last. nullopt: the response is complete. An error before on_head() → an error response;
+  // after on_head() → the connection is closed without completing the response.
+  virtual void on_end(std::optional<GatewayError> error) = 0;
+  // For NPH scripts (RFC 3875 §5): raw HTTP response bytes written to the client as they are; replaces on_head()
+  // and on_body() for the whole exchange. Returns as on_body().
+  [[nodiscard]] virtual Io on_raw(std::string_view bytes) = 0;
+};
+
+// The request body as it arrives from the client (chunked coding already removed).
+class RequestBody {
+ public:
+  virtual ~RequestBody() = default;
+  // Body bytes received and not yet consumed.
+  [[nodiscard]] virtual std::string_view available() const = 0;
+  // Marks the first `n` bytes of available() as used; may let the connection read more from the client.
+  virtual void consume(std::size_t n) = 0;
+  // True once the whole body has been received (available() may still hold some of it).
+  [[nodiscard]] virtual bool is_complete() const = 0;
+};
+
+class Exchange {
+ public:
+  virtual ~Exchange() = default;
+  // The sink can take more body bytes again after on_body() returned Io::Again (h2o's generator->proceed).
+  virtual void resume() = 0;
+  // New bytes are in RequestBody::available(), or the body just completed.
+  virtual void on_request_body() = 0;
+};
+
+class Gateway {
+ public:
+  virtual ~Gateway() = default;
+  // Starts serving `request` (its path starts with the prefix this gateway is mounted at). Never blocks. The sink
+  // and body outlive the returned exchange. May answer completely before returning (404 for an unknown script, 503
+  // when over capacity); it then returns nullptr.
+  [[nodiscard]] virtual std::unique_ptr<Exchange> start(const Request& request, ResponseSink& sink,
+                                                        RequestBody& body) = 0;
+  // True if the gateway needs Content-Length up front: a chunked request body is then buffered (up to the body
+  // limit) before start() is called, and Request::content_length set to its decoded length (what Apache does).
+  [[nodiscard]] virtual bool needs_content_length() const { return true; }
+};
+
+}  // namespace spawnd::server

@@ -1,0 +1,183 @@
+#include "server/http_parser.h"
+
+#include <cstring>
+
+namespace spawnd::server {
+
+namespace {
+RequestParser& self(llhttp_t* p) { return *static_cast<RequestParser*>(p->data); }
+}  // namespace
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+std::optional<std::string_view> Request::field(std::string_view name) const noexcept {
+  for (const auto& [k, v] : fields)
+    if (iequals(k, name)) return std::string_view(v);
+  return std::nullopt;
+}
+
+std::string Request::protocol() const {
+  return "HTTP/" + std::to_string(version_major) + "." + std::to_string(version_minor);
+}
+
+RequestParser::RequestParser(std::size_t max_header_bytes, std::uint64_t max_body_bytes)
+    : max_header_bytes_(max_header_bytes), max_body_bytes_(max_body_bytes) {
+  llhttp_settings_init(&settings_);
+  settings_.on_url = &RequestParser::on_url;
+  settings_.on_url_complete = &RequestParser::on_url_complete;
+  settings_.on_header_field = &RequestParser::on_header_field;
+  settings_.on_header_value = &RequestParser::on_header_value;
+  settings_.on_headers_complete = &RequestParser::on_headers_complete;
+  settings_.on_body = &RequestParser::on_body;
+  settings_.on_message_complete = &RequestParser::on_message_complete;
+  llhttp_init(&parser_, HTTP_REQUEST, &settings_);
+  parser_.data = this;
+}
+
+int RequestParser::fail(int status, const char* reason) {
+  error_status_ = status;
+  error_reason_ = reason;
+  return HPE_USER;
+}
+
+int RequestParser::on_url(llhttp_t* p, const char* at, std::size_t n) {
+  auto& s = self(p);
+  // A request-target longer than the whole head allowance gets 414 (RFC 9112 §3), not 431.
+  if (s.request_.target.size() + n > s.max_header_bytes_) return s.fail(414, "URI Too Long");
+  s.request_.target.append(at, n);
+  return 0;
+}
+
+int RequestParser::on_url_complete(llhttp_t* p) {
+  self(p).is_url_done_ = true;
+  return 0;
+}
+
+int RequestParser::on_header_field(llhttp_t* p, const char* at, std::size_t n) {
+  auto& s = self(p);
+  s.head_bytes_ += n;
+  if (s.request_.target.size() + s.head_bytes_ > s.max_header_bytes_)
+    return s.fail(431, "Request Header Fields Too Large");
+  if (s.is_in_value_ || s.request_.fields.empty()) {
+    s.request_.fields.emplace_back();
+    s.is_in_value_ = false;
+  }
+  s.request_.fields.back().first.append(at, n);
+  return 0;
+}
+
+int RequestParser::on_header_value(llhttp_t* p, const char* at, std::size_t n) {
+  auto& s = self(p);
+  s.head_bytes_ += n;
+  if (s.request_.target.size() + s.head_bytes_ > s.max_header_bytes_)
+    return s.fail(431, "Request Header Fields Too Large");
+  s.is_in_value_ = true;
+  s.request_.fields.back().second.append(at, n);
+  return 0;
+}
+
+int RequestParser::on_headers_complete(llhttp_t* p) {
+  auto& s = self(p);
+  Request& r = s.request_;
+  r.version_major = p->http_major;
+  r.version_minor = p->http_minor;
+  if (r.version_major != 1) return s.fail(505, "HTTP Version Not Supported");
+  r.method = llhttp_method_name(static_cast<llhttp_method_t>(p->method));
+  // The path must be origin-form (RFC 9112 §3.2.1) or, for OPTIONS, "*". Absolute-form is for proxies; we are not one.
+  if (r.target.empty() || (r.target[0] != '/' && r.target != "*")) return s.fail(400, "Bad Request");
+  auto q = r.target.find('?');
+  r.path = r.target.substr(0, q);
+  if (q != std::string::npos) r.query = r.target.substr(q + 1);
+  // Field values lose optional whitespace at both ends (RFC 9110 §5.5); llhttp strips only the leading part.
+  for (auto& f : r.fields) {
+    auto& v = f.second;
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.pop_back();
+  }
+  r.is_chunked = (p->flags & F_CHUNKED) != 0;
+  if (p->flags & F_CONTENT_LENGTH) {
+    r.content_length = p->content_length;
+    if (p->content_length > s.max_body_bytes_) return s.fail(413, "Content Too Large");
+  }
+  r.has_body = r.is_chunked || (r.content_length && *r.content_length > 0);
+  r.is_keep_alive = llhttp_should_keep_alive(p) != 0;
+  if (auto e = r.field("Expect")) {
+    if (iequals(*e, "100-continue")) {
+      r.expects_continue = r.version_minor >= 1;
+    } else {
+      return s.fail(417, "Expectation Failed");  // RFC 9110 §10.1.1
+    }
+  }
+  if (r.version_minor >= 1 && !r.field("Host")) return s.fail(400, "Bad Request");  // RFC 9112 §3.2
+  s.is_head_done_ = true;
+  return 0;
+}
+
+int RequestParser::on_body(llhttp_t* p, const char* at, std::size_t n) {
+  auto& s = self(p);
+  s.body_bytes_ += n;
+  if (s.body_bytes_ > s.max_body_bytes_) return s.fail(413, "Content Too Large");
+  s.body_out_->append(at, n);
+  return 0;
+}
+
+int RequestParser::on_message_complete(llhttp_t* p) {
+  auto& s = self(p);
+  s.is_message_done_ = true;
+  // Stop here: the next pipelined request is parsed only after this one is answered.
+  return HPE_PAUSED;
+}
+
+RequestParser::Outcome RequestParser::feed(std::string_view data, std::string& body) {
+  body_out_ = &body;
+  llhttp_errno_t rc = llhttp_execute(&parser_, data.data(), data.size());
+  body_out_ = nullptr;
+  if (rc == HPE_OK) {
+    // All consumed. A head still incomplete counts against the limit as a whole, including line ends and spaces.
+    if (!is_head_done_) {
+      raw_head_bytes_ += data.size();
+      if (raw_head_bytes_ > max_header_bytes_) {
+        fail(is_url_done_ ? 431 : 414, is_url_done_ ? "Request Header Fields Too Large" : "URI Too Long");
+        return {Status::Error, data.size()};
+      }
+    }
+    return {Status::Ok, data.size()};
+  }
+  if (rc == HPE_PAUSED) {
+    const char* pos = llhttp_get_error_pos(&parser_);
+    return {Status::Ok, static_cast<std::size_t>(pos - data.data())};
+  }
+  if (rc != HPE_USER) {
+    // llhttp's own verdicts. An unknown method is "not implemented" (RFC 9110 §9.1); the rest is a bad request.
+    if (rc == HPE_INVALID_METHOD) {
+      error_status_ = 501;
+      error_reason_ = "Not Implemented";
+    } else {
+      error_status_ = 400;
+      error_reason_ = "Bad Request";
+    }
+  }
+  return {Status::Error, data.size()};
+}
+
+void RequestParser::resume_next() {
+  request_ = Request{};
+  head_bytes_ = 0;
+  raw_head_bytes_ = 0;
+  body_bytes_ = 0;
+  is_url_done_ = false;
+  is_in_value_ = false;
+  is_head_done_ = false;
+  is_message_done_ = false;
+  llhttp_resume(&parser_);
+}
+
+}  // namespace spawnd::server

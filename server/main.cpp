@@ -1,0 +1,80 @@
+// server/main.cpp — the spawnd executable: command line (CLI11) → Config → Server::run(). Nothing else.
+#include <CLI/CLI.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <exception>
+
+#include "common/error.h"
+#include "common/log.h"
+#include "server/config.h"
+#include "server/server.h"
+
+namespace {
+
+// A duration flag in seconds (fractions allowed), stored in milliseconds.
+CLI::Option* add_seconds(CLI::App& app, const char* name, std::int64_t& ms, const char* help) {
+  auto* opt = app.add_option_function<double>(
+      name, [&ms](double s) { ms = static_cast<std::int64_t>(std::llround(s * 1000.0)); }, help);
+  opt->check(CLI::PositiveNumber)->type_name("SECONDS");
+  opt->default_str(std::to_string(static_cast<double>(ms) / 1000.0).substr(0, std::to_string(ms / 1000).size() + 2));
+  return opt;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using spawnd::server::Config;
+  Config cfg;
+  CLI::App app{
+      "spawnd — a small, fast web server: static files from --root, and (in later modes) a fresh process per\n"
+      "dynamic request. Runs in the foreground; stop it with SIGTERM or Ctrl-C (graceful: in-flight responses\n"
+      "finish within --shutdown-grace)."};
+  app.get_formatter()->column_width(40);
+
+  app.add_option("--listen", cfg.listen, "Address to listen on, HOST:PORT or [IPV6]:PORT; port 0 picks a free port")
+      ->capture_default_str();
+  app.add_option("--root", cfg.root, "Document root for static files")->capture_default_str();
+  app.add_option("--max-header-bytes", cfg.max_header_bytes,
+                 "Largest request line + header fields, in bytes (414 / 431 beyond)")
+      ->capture_default_str()
+      ->check(CLI::Range(256, 1 << 24));
+  app.add_option("--max-body-bytes", cfg.max_body_bytes, "Largest request body, in bytes (413 beyond)")
+      ->capture_default_str();
+  add_seconds(app, "--header-timeout", cfg.header_timeout_ms,
+              "Time allowed from the first byte of a request to the end of its head (408 and close beyond)");
+  add_seconds(app, "--keepalive-timeout", cfg.keepalive_timeout_ms,
+              "Idle time allowed between requests on a persistent connection");
+  add_seconds(app, "--io-timeout", cfg.io_timeout_ms,
+              "Idle time allowed while receiving a request body or sending a response");
+  app.add_option("--max-connections", cfg.max_connections,
+                 "Simultaneous client connections; beyond, new ones get 503 and are closed")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
+  add_seconds(app, "--shutdown-grace", cfg.shutdown_grace_ms,
+              "On SIGTERM/SIGINT, how long in-flight responses may take before spawnd exits");
+  app.add_option("--access-log", cfg.access_log, "Access log (Combined Log Format): '-' for stdout, or a file")
+      ->capture_default_str();
+  app.add_flag("--quiet,-q", cfg.is_quiet, "No access log, and only warnings and errors on stderr (for benchmarks)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // CLI11 exits 0 for --help; any real parse error is a usage error: exit 2.
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+
+  if (cfg.is_quiet) spawnd::log::set_level(spawnd::log::Level::Warn);
+  try {
+    spawnd::server::Server server(cfg);
+    server.run();
+  } catch (const spawnd::Error& e) {
+    std::fprintf(stderr, "spawnd: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "spawnd: fatal: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,249 @@
+#include "server/server.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+
+#include <csignal>
+#include <cstring>
+
+#include "common/error.h"
+#include "common/log.h"
+#include "common/sys.h"
+#include "server/connection.h"
+#include "server/http_date.h"
+
+namespace spawnd::server {
+
+namespace {
+
+// Splits "HOST:PORT" or "[V6]:PORT". Throws spawnd::Error on a malformed address.
+std::pair<std::string, std::string> split_host_port(const std::string& addr) {
+  std::string host, port;
+  if (!addr.empty() && addr[0] == '[') {
+    auto close = addr.find(']');
+    if (close == std::string::npos || close + 1 >= addr.size() || addr[close + 1] != ':')
+      throw Error("--listen " + addr + ": expected [IPV6]:PORT");
+    host = addr.substr(1, close - 1);
+    port = addr.substr(close + 2);
+  } else {
+    auto colon = addr.rfind(':');
+    if (colon == std::string::npos) throw Error("--listen " + addr + ": expected HOST:PORT");
+    host = addr.substr(0, colon);
+    port = addr.substr(colon + 1);
+  }
+  if (port.empty()) throw Error("--listen " + addr + ": missing port");
+  return {host, port};
+}
+
+Fd open_listener(const std::string& addr, int backlog, std::string& bound) {
+  auto [host, port] = split_host_port(addr);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res);
+  if (rc != 0) throw Error("--listen " + addr + ": " + ::gai_strerror(rc));
+  std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> guard(res, &::freeaddrinfo);
+  int last_errno = 0;
+  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
+    Fd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol));
+    if (!fd) {
+      last_errno = errno;
+      continue;
+    }
+    int one = 1;
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0 || ::listen(fd.get(), backlog) != 0) {
+      last_errno = errno;
+      continue;
+    }
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&ss), &len);
+    char name[INET6_ADDRSTRLEN] = "?";
+    std::uint16_t p = 0;
+    if (ss.ss_family == AF_INET) {
+      auto& sin = reinterpret_cast<sockaddr_in&>(ss);
+      ::inet_ntop(AF_INET, &sin.sin_addr, name, sizeof name);
+      p = ntohs(sin.sin_port);
+      bound = std::string(name) + ":" + std::to_string(p);
+    } else {
+      auto& sin6 = reinterpret_cast<sockaddr_in6&>(ss);
+      ::inet_ntop(AF_INET6, &sin6.sin6_addr, name, sizeof name);
+      p = ntohs(sin6.sin6_port);
+      bound = "[" + std::string(name) + "]:" + std::to_string(p);
+    }
+    return fd;
+  }
+  throw Error(last_errno ? last_errno : EADDRNOTAVAIL, "--listen " + addr);
+}
+
+}  // namespace
+
+Server::Server(Config config)
+    : config_(std::move(config)),
+      static_files_(config_.root),
+      access_log_(config_.access_log, !config_.is_quiet) {
+  listener_ = open_listener(config_.listen, config_.backlog, bound_address_);
+
+  // Signals arrive through a signalfd, so that handling them is ordinary loop work. SIGPIPE is ignored: a client
+  // that goes away shows up as EPIPE on send (which we also ask for with MSG_NOSIGNAL).
+  ::signal(SIGPIPE, SIG_IGN);
+  sigset_t mask;
+  ::sigemptyset(&mask);
+  ::sigaddset(&mask, SIGTERM);
+  ::sigaddset(&mask, SIGINT);
+  ::sigaddset(&mask, SIGHUP);
+  if (::sigprocmask(SIG_BLOCK, &mask, nullptr) != 0) throw Error(errno, "sigprocmask");
+  signal_fd_.reset(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!signal_fd_) throw Error(errno, "signalfd");
+}
+
+Server::~Server() {
+  // Connections reference the loop and the gateways: drop them first.
+  connections_.clear();
+  access_log_.flush();
+}
+
+void Server::mount(std::string prefix, std::unique_ptr<Gateway> gateway) {
+  mounts_.emplace_back(std::move(prefix), std::move(gateway));
+}
+
+Gateway* Server::route(std::string_view path) const noexcept {
+  for (const auto& [prefix, gateway] : mounts_) {
+    if (path.substr(0, prefix.size()) == prefix) return gateway.get();
+    // "/cgi-bin" without its slash still names the mount.
+    if (!prefix.empty() && prefix.back() == '/' && path == std::string_view(prefix).substr(0, prefix.size() - 1))
+      return gateway.get();
+  }
+  return nullptr;
+}
+
+Connection* Server::find(std::uint64_t id) const noexcept {
+  auto it = connections_.find(id);
+  return it == connections_.end() ? nullptr : it->second.get();
+}
+
+const std::string& Server::http_date() {
+  std::time_t now = std::time(nullptr);
+  if (now != date_second_) {
+    date_second_ = now;
+    date_ = format_http_date(now);
+  }
+  return date_;
+}
+
+void Server::release(Connection& connection) {
+  std::uint64_t id = connection.id();
+  loop_.defer([this, id] {
+    connections_.erase(id);
+    if (is_shutting_down_ && connections_.empty()) loop_.stop();
+  });
+}
+
+void Server::run() {
+  if (!loop_.add(listener_.get(), EPOLLIN, [this](std::uint32_t) { on_accept(); }))
+    throw Error(errno, "epoll_ctl(listener)");
+  if (!loop_.add(signal_fd_.get(), EPOLLIN, [this](std::uint32_t) { on_signal(); }))
+    throw Error(errno, "epoll_ctl(signalfd)");
+  SPAWND_LOG_INFO("listening on http://%s", bound_address_.c_str());
+  // The access log is written once per loop turn rather than once per request.
+  std::function<void()> flush_log = [this, &flush_log] {
+    access_log_.flush();
+    loop_.add_timer(200, flush_log);
+  };
+  loop_.add_timer(200, flush_log);
+  loop_.run();
+  access_log_.flush();
+  SPAWND_LOG_INFO("stopped");
+}
+
+void Server::pause_accept(std::int64_t ms) {
+  if (is_accept_paused_) return;
+  is_accept_paused_ = true;
+  loop_.modify(listener_.get(), 0);
+  loop_.add_timer(ms, [this] {
+    is_accept_paused_ = false;
+    if (!is_shutting_down_) loop_.modify(listener_.get(), EPOLLIN);
+  });
+}
+
+void Server::on_accept() {
+  // Accept a bounded batch per wakeup so that a connection storm cannot starve established connections.
+  for (int i = 0; i < 64; ++i) {
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    int fd = ::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) return;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        // Out of descriptors: the pending connection stays in the backlog. Stop accepting for a moment instead of
+        // spinning on a listener that stays readable.
+        SPAWND_LOG_WARN("accept: %s; pausing accept for 100 ms", std::strerror(errno));
+        pause_accept(100);
+        return;
+      }
+      SPAWND_LOG_ERROR("accept: %s", std::strerror(errno));
+      return;
+    }
+    Fd socket(fd);
+    if (connections_.size() >= config_.max_connections) {
+      // Over --max-connections: a short 503 on the fresh socket (its send buffer is empty, so this cannot block).
+      static constexpr char kBusy[] =
+          "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\n"
+          "Content-Length: 20\r\nConnection: close\r\n\r\nToo many connections";
+      [[maybe_unused]] ssize_t n = ::send(socket.get(), kBusy, sizeof kBusy - 1, MSG_NOSIGNAL);
+      continue;
+    }
+    int one = 1;
+    ::setsockopt(socket.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    std::uint64_t id = ++connection_count_;
+    auto conn = std::make_unique<Connection>(*this, std::move(socket), id, peer);
+    if (!conn->start()) {
+      SPAWND_LOG_ERROR("epoll_ctl(connection): %s", std::strerror(errno));
+      continue;
+    }
+    connections_.emplace(id, std::move(conn));
+  }
+}
+
+void Server::on_signal() {
+  signalfd_siginfo info{};
+  while (sys::read(signal_fd_.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+    if (info.ssi_signo == SIGTERM || info.ssi_signo == SIGINT) {
+      if (is_shutting_down_) {
+        SPAWND_LOG_INFO("second signal: stopping now");
+        loop_.stop();
+        return;
+      }
+      begin_shutdown();
+    } else if (info.ssi_signo == SIGHUP) {
+      SPAWND_LOG_INFO("SIGHUP: reopening nothing (no configuration files to reload)");
+    }
+  }
+}
+
+void Server::begin_shutdown() {
+  is_shutting_down_ = true;
+  SPAWND_LOG_INFO("shutting down: finishing %zu connection(s), at most %lld ms", connections_.size(),
+                  static_cast<long long>(config_.shutdown_grace_ms));
+  loop_.remove(listener_.get());
+  listener_.reset();
+  // Copy the ids: on_shutdown() may close (and release) connections.
+  std::vector<Connection*> all;
+  for (auto& [id, conn] : connections_) all.push_back(conn.get());
+  for (Connection* c : all) c->on_shutdown();
+  if (connections_.empty()) loop_.stop();
+  loop_.add_timer(config_.shutdown_grace_ms, [this] {
+    SPAWND_LOG_WARN("grace period over: closing %zu connection(s)", connections_.size());
+    loop_.stop();
+  });
+}
+
+}  // namespace spawnd::server

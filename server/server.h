@@ -1,0 +1,83 @@
+// server/server.h — the spawnd process: listening socket, signals, connections, routing and graceful shutdown.
+//
+// Server::run() is the whole life of the process after configuration: it listens, accepts connections (surviving
+// EMFILE by pausing accept for a moment instead of spinning), routes each request to a mounted Gateway (by URL
+// prefix) or to the static files, and returns after SIGTERM/SIGINT once in-flight responses have finished or the
+// grace period has passed. Single-threaded: everything runs on the EventLoop.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "common/fd.h"
+#include "server/access_log.h"
+#include "server/config.h"
+#include "server/event_loop.h"
+#include "server/gateway.h"
+#include "server/static_files.h"
+
+namespace spawnd::server {
+
+class Connection;
+
+class Server {
+ public:
+  // Binds the listening socket and opens the root and the access log. Throws spawnd::Error on failure.
+  explicit Server(Config config);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Routes request paths starting with `prefix` (e.g. "/cgi-bin/") to `gateway`. Call before run().
+  void mount(std::string prefix, std::unique_ptr<Gateway> gateway);
+
+  // Serves until SIGTERM/SIGINT and the end of the graceful shutdown. Logs the listening address first.
+  void run();
+
+  // The bound address as "127.0.0.1:PORT" (the real port when the configuration said 0).
+  [[nodiscard]] const std::string& bound_address() const noexcept { return bound_address_; }
+
+  // --- for Connection ---
+  [[nodiscard]] EventLoop& loop() noexcept { return loop_; }
+  [[nodiscard]] const Config& config() const noexcept { return config_; }
+  [[nodiscard]] const StaticFiles& static_files() const noexcept { return static_files_; }
+  [[nodiscard]] AccessLog& access_log() noexcept { return access_log_; }
+  // The gateway whose prefix `path` starts with, or nullptr for static files.
+  [[nodiscard]] Gateway* route(std::string_view path) const noexcept;
+  // The current Date field value (RFC 9110 §6.6.1), refreshed once per second.
+  [[nodiscard]] const std::string& http_date();
+  [[nodiscard]] std::uint64_t next_request_id() noexcept { return ++request_count_; }
+  [[nodiscard]] bool is_shutting_down() const noexcept { return is_shutting_down_; }
+  // The live connection with this id, or nullptr.
+  [[nodiscard]] Connection* find(std::uint64_t id) const noexcept;
+  // Destroys the connection after the current dispatch pass.
+  void release(Connection& connection);
+
+ private:
+  void on_accept();
+  void on_signal();
+  void begin_shutdown();
+  void pause_accept(std::int64_t ms);
+
+  Config config_;
+  EventLoop loop_;
+  StaticFiles static_files_;
+  AccessLog access_log_;
+  Fd listener_;
+  Fd signal_fd_;
+  std::string bound_address_;
+  std::vector<std::pair<std::string, std::unique_ptr<Gateway>>> mounts_;
+  std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;
+  std::uint64_t connection_count_ = 0;
+  std::uint64_t request_count_ = 0;
+  bool is_accept_paused_ = false;
+  bool is_shutting_down_ = false;
+  std::time_t date_second_ = 0;
+  std::string date_;
+};
+
+}  // namespace spawnd::server

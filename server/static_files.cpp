@@ -1,0 +1,184 @@
+#include "server/static_files.h"
+
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "common/error.h"
+#include "server/conditional.h"
+#include "server/http_date.h"
+#include "server/mime.h"
+#include "server/range.h"
+#include "server/static_path.h"
+
+namespace spawnd::server {
+
+namespace {
+
+// openat2(2) has no glibc wrapper before 2.39.
+int open_beneath(int dirfd, const char* rel) {
+  open_how how{};
+  how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+  // RESOLVE_BENEATH refuses ".." above dirfd, absolute symlinks and symlinks that climb out (EXDEV).
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  for (;;) {
+    long fd = ::syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
+    if (fd >= 0 || errno != EINTR) return static_cast<int>(fd);
+  }
+}
+
+StaticResponse status_only(int status) {
+  StaticResponse r;
+  r.status = status;
+  r.body = error_page(status);
+  r.fields.emplace_back("Content-Type", "text/html; charset=utf-8");
+  return r;
+}
+
+}  // namespace
+
+const char* reason_phrase(int status) noexcept {
+  switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+  }
+}
+
+std::string error_page(int status) {
+  std::string code = std::to_string(status);
+  std::string reason = reason_phrase(status);
+  return "<!DOCTYPE html>\n<html><head><title>" + code + " " + reason + "</title></head>\n<body><h1>" + code + " " +
+         reason + "</h1><hr><p>spawnd</p></body></html>\n";
+}
+
+StaticFiles::StaticFiles(const std::string& root) : root_path_(root) {
+  root_.reset(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root_) throw Error(errno, "document root " + root);
+}
+
+StaticResponse StaticFiles::serve(const Request& request) const {
+  if (request.method != "GET" && request.method != "HEAD") {
+    StaticResponse r = status_only(405);
+    r.fields.emplace_back("Allow", "GET, HEAD");
+    return r;
+  }
+  std::string path;
+  switch (normalize_request_path(request.path, path)) {
+    case PathStatus::Ok: break;
+    case PathStatus::BadRequest: return status_only(400);
+    case PathStatus::NotFound: return status_only(404);
+  }
+
+  // openat2 wants a relative path; "/" is the root itself.
+  std::string rel = path.size() > 1 ? path.substr(1) : std::string(".");
+  Fd file(open_beneath(root_.get(), rel.c_str()));
+  if (!file) return status_only(errno == EACCES ? 403 : 404);
+  struct stat st{};
+  if (::fstat(file.get(), &st) != 0) return status_only(404);
+
+  if (S_ISDIR(st.st_mode)) {
+    if (path.back() != '/') {
+      // A directory named without its trailing slash: redirect, so that relative links in its index work.
+      StaticResponse r = status_only(301);
+      std::string location = request.path + "/";
+      if (!request.query.empty()) location += "?" + request.query;
+      r.fields.emplace_back("Location", location);
+      return r;
+    }
+    std::string index = (rel == "." ? std::string() : rel) + "index.html";
+    file.reset(open_beneath(root_.get(), index.c_str()));
+    if (!file || ::fstat(file.get(), &st) != 0) return status_only(file || errno != EACCES ? 404 : 403);
+    path += "index.html";
+  }
+  if (!S_ISREG(st.st_mode)) return status_only(404);
+  // Reads must block on a regular file anyway; clear O_NONBLOCK (set only so opening a FIFO cannot hang us).
+  ::fcntl(file.get(), F_SETFL, O_RDONLY);
+
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  const std::int64_t mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+  const std::string etag = make_etag(size, mtime_ns);
+  const std::string last_modified = format_http_date(st.st_mtim.tv_sec);
+
+  Preconditions pre;
+  pre.if_match = request.field("If-Match").value_or("");
+  pre.if_none_match = request.field("If-None-Match").value_or("");
+  pre.if_modified_since = request.field("If-Modified-Since").value_or("");
+  pre.if_unmodified_since = request.field("If-Unmodified-Since").value_or("");
+
+  StaticResponse r;
+  r.fields.emplace_back("Last-Modified", last_modified);
+  r.fields.emplace_back("ETag", etag);
+  switch (evaluate_preconditions(request.method, pre, etag, st.st_mtim.tv_sec)) {
+    case PreconditionResult::Proceed: break;
+    case PreconditionResult::NotModified: r.status = 304; return r;
+    case PreconditionResult::PreconditionFailed: {
+      StaticResponse failed = status_only(412);
+      return failed;
+    }
+  }
+  r.fields.emplace_back("Content-Type", std::string(mime_type_for(path)));
+  r.fields.emplace_back("Accept-Ranges", "bytes");
+  r.length = size;
+
+  auto range_field = request.field("Range");
+  if (range_field && if_range_allows(request.field("If-Range").value_or(""), etag, st.st_mtim.tv_sec)) {
+    ByteRange range;
+    switch (parse_range(*range_field, size, range)) {
+      case RangeStatus::Ignore: break;
+      case RangeStatus::Satisfiable:
+        r.status = 206;
+        r.offset = range.first;
+        r.length = range.length();
+        r.fields.emplace_back("Content-Range", "bytes " + std::to_string(range.first) + "-" +
+                                                   std::to_string(range.last) + "/" + std::to_string(size));
+        break;
+      case RangeStatus::Unsatisfiable: {
+        StaticResponse u = status_only(416);
+        u.fields.emplace_back("Content-Range", "bytes */" + std::to_string(size));
+        return u;
+      }
+    }
+  }
+  r.file = std::move(file);
+  return r;
+}
+
+}  // namespace spawnd::server
