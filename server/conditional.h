@@ -14,10 +14,10 @@ namespace spawnd::server {
 
 // The request's precondition fields; empty string_view means the field was absent.
 struct Preconditions {
-  std::string_view if_match;
-  std::string_view if_none_match;
-  std::string_view if_modified_since;
-  std::string_view if_unmodified_since;
+  std::string_view if_match{};
+  std::string_view if_none_match{};
+  std::string_view if_modified_since{};
+  std::string_view if_unmodified_since{};
 };
 
 enum class PreconditionResult {

@@ -22,7 +22,9 @@ enum class RangeStatus {
 
 // Parses `field` (e.g. "bytes=0-499", "bytes=500-", "bytes=-500") against a representation of `size_bytes`.
 // A last-byte-pos past the end is clamped to size-1; a suffix length larger than the size selects the whole
-// representation; a first-byte-pos >= size is Unsatisfiable (so is any range of an empty representation).
+// representation; a first-byte-pos >= size is Unsatisfiable (so is any range of an empty representation, except a
+// suffix range, which RFC 9110 §14.1.1 calls satisfiable: it is Ignored, since a 206 cannot carry zero bytes).
+// A suffix length of 0 is Unsatisfiable. Numbers too large for 64 bits saturate rather than fail.
 // A syntactically invalid field is ignored (RFC 9110 §14.2: "a server MAY ignore the Range header field").
 [[nodiscard]] RangeStatus parse_range(std::string_view field, std::uint64_t size_bytes, ByteRange& out) noexcept;
 
