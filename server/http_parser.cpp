@@ -156,14 +156,9 @@ RequestParser::Outcome RequestParser::feed(std::string_view data, std::string& b
     return {Status::Ok, static_cast<std::size_t>(pos - data.data())};
   }
   if (rc != HPE_USER) {
-    // llhttp's own verdicts. An unknown method is "not implemented" (RFC 9110 §9.1); the rest is a bad request.
-    if (rc == HPE_INVALID_METHOD) {
-      error_status_ = 501;
-      error_reason_ = "Not Implemented";
-    } else {
-      error_status_ = 400;
-      error_reason_ = "Bad Request";
-    }
+    // llhttp's own verdict: a malformed request line or field, an invalid chunk, a smuggling attempt.
+    error_status_ = 400;
+    error_reason_ = "Bad Request";
   }
   return {Status::Error, data.size()};
 }

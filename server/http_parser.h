@@ -44,7 +44,7 @@ class RequestParser {
   [[nodiscard]] Request take_request() { return std::move(request_); }
   // After is_message_done(): prepare for the next request on the same connection.
   void resume_next();
-  // The status to answer after Event::Error: 400, 413, 414, 431 or 501 (unsupported transfer coding).
+  // The status to answer after Status::Error: 400, 413, 414, 417, 431 or 505.
   [[nodiscard]] int error_status() const noexcept { return error_status_; }
   [[nodiscard]] const char* error_reason() const noexcept { return error_reason_; }
   // True once some bytes of a new request arrived (a partial head exists).

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 
 #include "common/error.h"
@@ -152,7 +153,8 @@ void Server::run() {
     throw Error(errno, "epoll_ctl(listener)");
   if (!loop_.add(signal_fd_.get(), EPOLLIN, [this](std::uint32_t) { on_signal(); }))
     throw Error(errno, "epoll_ctl(signalfd)");
-  SPAWND_LOG_INFO("listening on http://%s", bound_address_.c_str());
+  // Printed even with --quiet: tests and scripts read the port from this line when they asked for port 0.
+  std::fprintf(stderr, "spawnd: info: listening on http://%s\n", bound_address_.c_str());
   // The access log is written once per loop turn rather than once per request.
   std::function<void()> flush_log = [this, &flush_log] {
     access_log_.flush();
