@@ -4,6 +4,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include "server/process.h"
 
 namespace spawnd::server {
 
@@ -23,6 +26,21 @@ struct Config {
   std::int64_t io_timeout_ms = 60'000;              // idle time allowed while receiving a body or sending a response
   std::size_t max_connections = 1024;               // beyond: 503 and close
   std::int64_t shutdown_grace_ms = 10'000;          // SIGTERM/SIGINT: how long in-flight responses may take
+
+  // Dynamic requests (--mode cgi): programs in cgi_bin, mounted at cgi_prefix. Empty cgi_bin: no dynamic mount.
+  std::string mode = "cgi";
+  std::string cgi_bin;                    // absolute after main.cpp resolved it
+  std::string cgi_prefix = "/cgi-bin/";
+  std::int64_t cgi_timeout_ms = 30'000;   // a child's whole response must be complete within this time → 504
+  std::int64_t kill_grace_ms = 2'000;     // SIGTERM → SIGKILL delay for a child's process group
+  std::size_t max_children = 0;           // 0: 4 × online CPUs
+  std::size_t max_queue = 256;            // requests waiting for a child slot; beyond → 503
+  SpawnMethod spawn_method = SpawnMethod::PosixSpawn;
+  std::vector<std::string> pass_env;      // names of spawnd's environment variables passed to children
+  bool pass_authorization = false;        // pass the Authorization field as HTTP_AUTHORIZATION
+  bool cgi_argv = false;                  // RFC 3875 §4.4 argv from a query without '=' (CVE-2012-1823: off)
+  std::string db_path;                    // SPAWND_DB for handlers (absolute); empty: unset
+  std::string pragmas = "default";        // SPAWND_PRAGMAS: a preset name or a .sql file
 
   // Logging.
   std::string access_log = "-";  // "-" for stdout, or a file path (appended to)

@@ -194,7 +194,8 @@ void Connection::update_interest() {
   if (state_ == State::Closing) return;
   std::size_t body_backlog = body_.size() - body_pos_;
   std::size_t unparsed = in_.size() - in_pos_;
-  is_read_paused_ = !is_lingering_ && (body_backlog > kBodyHighWaterBytes ||
+  // A chunked body buffered for a gateway that needs its length is bounded by max_body_bytes instead.
+  is_read_paused_ = !is_lingering_ && ((body_backlog > kBodyHighWaterBytes && !is_waiting_full_body_) ||
                                        (parser_.is_message_done() && unparsed > kMaxPipelinedBytes));
   std::uint32_t events = 0;
   if (!is_read_paused_) events |= EPOLLIN;
@@ -299,16 +300,22 @@ void Connection::on_request_head() {
   is_keep_alive_ = r.is_keep_alive && !is_shutting_down_ && !server_.is_shutting_down();
   is_head_request_ = r.is_head();
 
+  dispatch();
+}
+
+// Routes request_ to a gateway or to the static files.
+void Connection::dispatch() {
+  Request& r = *request_;
   Gateway* gateway = server_.route(r.path);
   if (!gateway) {
     is_discarding_body_ = true;
     // We answer without reading a body the client holds back for "100 Continue": it may never come (RFC 9110
     // §10.1.1), so the connection cannot be reused.
-    if (r.expects_continue && r.has_body) is_keep_alive_ = false;
+    if (r.expects_continue && r.has_body && !has_continued_) is_keep_alive_ = false;
     send_static();
     return;
   }
-  if (r.expects_continue && r.has_body) {
+  if (r.expects_continue && r.has_body && !has_continued_) {
     out_ += "HTTP/1.1 100 Continue\r\n\r\n";
     has_continued_ = true;
     if (flush() == Io::Error) return;
@@ -502,6 +509,39 @@ void Connection::on_end(std::optional<GatewayError> error) {
   if (state_ != State::Closing) update_interest();
 }
 
+void Connection::on_local_redirect(std::string location) {
+  if (state_ == State::Closing) return;
+  if (exchange_) loop_.defer([ex = std::shared_ptr<Exchange>(std::move(exchange_))] {});
+  is_exchange_paused_ = false;
+  is_discarding_body_ = true;
+  body_.clear();
+  body_pos_ = 0;
+  // RFC 3875 §6.2.2: the server serves the new URI itself, as a GET without a body. Bound the chain, since two
+  // scripts can redirect to each other.
+  constexpr int kMaxLocalRedirects = 10;
+  if (++local_redirects_ > kMaxLocalRedirects) {
+    SPAWND_LOG_ERROR("request %llu: more than %d local redirects (last to %s)",
+                     static_cast<unsigned long long>(request_->id), kMaxLocalRedirects, location.c_str());
+    send_error(500, false);
+    return;
+  }
+  Request& r = *request_;
+  r.method = "GET";
+  r.target = location;
+  auto q = location.find('?');
+  r.path = location.substr(0, q);
+  r.query = q == std::string::npos ? std::string() : location.substr(q + 1);
+  r.content_length.reset();
+  r.has_body = false;
+  r.is_chunked = false;
+  r.expects_continue = false;
+  std::erase_if(r.fields, [](const auto& f) {
+    return iequals(f.first, "Content-Length") || iequals(f.first, "Content-Type") ||
+           iequals(f.first, "Transfer-Encoding");
+  });
+  dispatch();  // a HEAD request stays HEAD towards the client: is_head_request_ still suppresses the body
+}
+
 void Connection::send_static() {
   StaticResponse r = server_.static_files().serve(*request_);
   if (r.file) {
@@ -623,6 +663,7 @@ void Connection::next_request() {
   request_.reset();
   has_continued_ = false;
   is_head_request_ = false;
+  local_redirects_ = 0;
   is_discarding_body_ = false;
   is_waiting_full_body_ = false;
   pending_gateway_ = nullptr;

@@ -57,6 +57,7 @@ class Connection final : public ResponseSink, public RequestBody {
   [[nodiscard]] Io on_body(std::string_view bytes) override;
   void on_end(std::optional<GatewayError> error) override;
   [[nodiscard]] Io on_raw(std::string_view bytes) override;
+  void on_local_redirect(std::string location) override;
 
   // RequestBody
   [[nodiscard]] std::string_view available() const override;
@@ -70,6 +71,7 @@ class Connection final : public ResponseSink, public RequestBody {
   void on_timeout();
   void process_input();
   void on_request_head();
+  void dispatch();
   void start_exchange(Gateway& gateway);
   void after_body_progress();
   void send_static();
@@ -109,6 +111,7 @@ class Connection final : public ResponseSink, public RequestBody {
   bool has_continued_ = false;          // "100 Continue" sent for this request
   bool is_keep_alive_ = true;           // reuse the connection after this response
   bool is_head_request_ = false;
+  int local_redirects_ = 0;  // CGI local redirects followed for this request
 
   // Response state.
   std::string out_;

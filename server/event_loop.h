@@ -51,6 +51,9 @@ class EventLoop {
   // Runs `task` after the current dispatch pass, before the next epoll_wait.
   void defer(Task task);
 
+  // Runs the deferred tasks now (for teardown: before objects they reference are destroyed).
+  void run_deferred();
+
   // Runs until stop(). Returns normally; epoll_wait errors other than EINTR throw spawnd::Error.
   void run();
   // Makes run() return after the current pass. Callable from any callback.
@@ -75,7 +78,6 @@ class EventLoop {
 
   int next_timeout_ms() const;
   void run_timers();
-  void run_deferred();
 
   Fd epoll_;
   std::unordered_map<int, std::unique_ptr<Entry>> entries_;

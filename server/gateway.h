@@ -52,6 +52,9 @@ class ResponseSink {
   // Exactly once, last. nullopt: the response is complete. An error before on_head() → an error response;
   // after on_head() → the connection is closed without completing the response.
   virtual void on_end(std::optional<GatewayError> error) = 0;
+  // Instead of on_head/on_body/on_end: a CGI local redirect (RFC 3875 §6.2.2). The connection serves `location`
+  // (a path with optional query) itself as a new GET without a body. This is the exchange's last call.
+  virtual void on_local_redirect(std::string location) = 0;
   // For NPH scripts (RFC 3875 §5): raw HTTP response bytes written to the client as they are; replaces on_head()
   // and on_body() for the whole exchange. Returns as on_body().
   [[nodiscard]] virtual Io on_raw(std::string_view bytes) = 0;

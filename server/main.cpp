@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 
 #include "common/error.h"
 #include "common/log.h"
@@ -53,6 +54,38 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1 << 20));
   add_seconds(app, "--shutdown-grace", cfg.shutdown_grace_ms,
               "On SIGTERM/SIGINT, how long in-flight responses may take before spawnd exits");
+  // Dynamic requests.
+  app.add_option("--mode", cfg.mode, "How handlers run: cgi (a fresh process per request)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"cgi"}));
+  std::string cgi_bin;
+  app.add_option("--cgi-bin", cgi_bin,
+                 "Directory of CGI programs; default: the cgi-bin directory beside the spawnd executable (the built "
+                 "example handlers), if it exists")
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--cgi-prefix", cfg.cgi_prefix, "URL prefix where --cgi-bin is mounted")->capture_default_str();
+  add_seconds(app, "--cgi-timeout", cfg.cgi_timeout_ms,
+              "Time a handler has to complete its response (504 and its process group killed beyond)");
+  add_seconds(app, "--kill-grace", cfg.kill_grace_ms, "Time between SIGTERM and SIGKILL for a handler's process group");
+  app.add_option("--max-children", cfg.max_children, "Handler processes running at once (default: 4 x CPUs)")
+      ->check(CLI::Range(1, 1 << 16));
+  app.add_option("--queue", cfg.max_queue, "Requests waiting for a free handler slot; beyond, 503 with Retry-After")
+      ->capture_default_str();
+  std::string spawn = "posix_spawn";
+  app.add_option("--spawn", spawn, "How a CGI child is started: posix_spawn or fork (fork+exec, for comparison)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"posix_spawn", "fork"}));
+  app.add_option("--pass-env", cfg.pass_env, "Pass this variable of spawnd's environment to handlers (repeatable)")
+      ->type_name("NAME");
+  app.add_flag("--pass-authorization", cfg.pass_authorization,
+               "Pass the Authorization field to handlers as HTTP_AUTHORIZATION");
+  app.add_flag("--cgi-argv", cfg.cgi_argv,
+               "Turn a query string without '=' into command-line arguments (RFC 3875 4.4; off: CVE-2012-1823)");
+  app.add_option("--db", cfg.db_path, "SQLite database file of the handlers (passed as SPAWND_DB)");
+  app.add_option("--pragmas", cfg.pragmas,
+                 "PRAGMA preset for the database: default, durable, baseline, or a .sql file (passed as SPAWND_PRAGMAS)")
+      ->capture_default_str();
+
   app.add_option("--access-log", cfg.access_log, "Access log (Combined Log Format): '-' for stdout, or a file")
       ->capture_default_str();
   app.add_flag("--quiet,-q", cfg.is_quiet, "No access log, and only warnings and errors on stderr (for benchmarks)");
@@ -66,6 +99,20 @@ int main(int argc, char** argv) {
   }
 
   if (cfg.is_quiet) spawnd::log::set_level(spawnd::log::Level::Warn);
+  cfg.spawn_method =
+      spawn == "fork" ? spawnd::server::SpawnMethod::Fork : spawnd::server::SpawnMethod::PosixSpawn;
+  if (cgi_bin.empty()) {
+    // Default: the example handlers built next to this executable (build/<preset>/cgi-bin).
+    std::error_code ec;
+    auto beside = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path() / "cgi-bin";
+    if (!ec && std::filesystem::is_directory(beside, ec)) cgi_bin = beside.string();
+  }
+  if (!cgi_bin.empty()) cfg.cgi_bin = std::filesystem::absolute(cgi_bin).lexically_normal().string();
+  if (!cfg.db_path.empty()) cfg.db_path = std::filesystem::absolute(cfg.db_path).lexically_normal().string();
+  if (cfg.pragmas.find('/') != std::string::npos || cfg.pragmas.ends_with(".sql"))
+    cfg.pragmas = std::filesystem::absolute(cfg.pragmas).lexically_normal().string();
+  if (!cfg.cgi_prefix.starts_with("/")) cfg.cgi_prefix.insert(0, "/");
+  if (!cfg.cgi_prefix.ends_with("/")) cfg.cgi_prefix += "/";
   try {
     spawnd::server::Server server(cfg);
     server.run();

@@ -8,13 +8,17 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 
+#include <unistd.h>
+
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 
 #include "common/error.h"
 #include "common/log.h"
 #include "common/sys.h"
+#include "server/cgi_gateway.h"
 #include "server/connection.h"
 #include "server/http_date.h"
 
@@ -104,11 +108,43 @@ Server::Server(Config config)
   if (::sigprocmask(SIG_BLOCK, &mask, nullptr) != 0) throw Error(errno, "sigprocmask");
   signal_fd_.reset(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
   if (!signal_fd_) throw Error(errno, "signalfd");
+
+  if (!config_.cgi_bin.empty()) mount(config_.cgi_prefix, make_cgi_gateway());
+}
+
+std::unique_ptr<Gateway> Server::make_cgi_gateway() {
+  CgiConfig cgi;
+  cgi.directory = config_.cgi_bin;
+  cgi.prefix = config_.cgi_prefix;
+  char* root = ::realpath(config_.root.c_str(), nullptr);
+  cgi.document_root = root ? root : config_.root;
+  std::free(root);
+  cgi.timeout_ms = config_.cgi_timeout_ms;
+  cgi.kill_grace_ms = config_.kill_grace_ms;
+  long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+  cgi.max_children = config_.max_children ? config_.max_children : static_cast<std::size_t>(4 * (cpus > 0 ? cpus : 1));
+  cgi.max_queue = config_.max_queue;
+  cgi.pass_authorization = config_.pass_authorization;
+  cgi.argv_from_query = config_.cgi_argv;
+  cgi.spawn_method = config_.spawn_method;
+  // A clean environment (RFC 3875 §4.1 plus what the operator names): PATH, so that "#!/usr/bin/env perl" works.
+  const char* path = std::getenv("PATH");
+  cgi.base_env.push_back(std::string("PATH=") + (path ? path : "/usr/local/bin:/usr/bin:/bin"));
+  for (const auto& name : config_.pass_env) {
+    if (const char* v = std::getenv(name.c_str())) cgi.base_env.push_back(name + "=" + v);
+  }
+  if (!config_.db_path.empty()) cgi.base_env.push_back("SPAWND_DB=" + config_.db_path);
+  if (!config_.pragmas.empty()) cgi.base_env.push_back("SPAWND_PRAGMAS=" + config_.pragmas);
+  SPAWND_LOG_INFO("cgi: %s mounted at %s (%zu children at most, %zu queued)", cgi.directory.c_str(),
+                  cgi.prefix.c_str(), cgi.max_children, cgi.max_queue);
+  return std::make_unique<CgiGateway>(loop_, std::move(cgi));
 }
 
 Server::~Server() {
   // Connections reference the loop and the gateways: drop them first.
   connections_.clear();
+  loop_.run_deferred();  // cancelled exchanges still reference their gateways
+  mounts_.clear();
   access_log_.flush();
 }
 

@@ -62,6 +62,7 @@ class Server {
   void on_signal();
   void begin_shutdown();
   void pause_accept(std::int64_t ms);
+  std::unique_ptr<Gateway> make_cgi_gateway();
 
   Config config_;
   EventLoop loop_;

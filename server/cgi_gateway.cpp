@@ -1,0 +1,531 @@
+#include "server/cgi_gateway.h"
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/cgi_env.h"
+#include "common/cgi_response.h"
+#include "common/uri.h"
+#include "common/fd.h"
+#include "common/log.h"
+#include "common/sys.h"
+#include "server/static_files.h"
+#include "server/static_path.h"
+
+namespace spawnd::server {
+
+namespace {
+
+constexpr std::size_t kReadChunkBytes = 64 * 1024;
+constexpr int kMaxReadsPerEvent = 4;
+constexpr std::size_t kMaxStderrLineBytes = 4096;
+
+// Answers a request completely from inside Gateway::start() (404, 403).
+void answer_status(ResponseSink& sink, int status) {
+  std::string page = error_page(status);
+  ResponseHead head;
+  head.status = status;
+  head.fields.emplace_back("Content-Type", "text/html; charset=utf-8");
+  head.content_length = page.size();
+  sink.on_head(std::move(head));
+  (void)sink.on_body(page);
+  sink.on_end(std::nullopt);
+}
+
+bool make_pipe(Fd& read_end, Fd& write_end) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return false;
+  read_end.reset(fds[0]);
+  write_end.reset(fds[1]);
+  return true;
+}
+
+std::string describe_exit(int status) {
+  if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return std::string("signal ") + ::strsignal(WTERMSIG(status));
+  return "status " + std::to_string(status);
+}
+
+}  // namespace
+
+// One request being answered by one child process.
+class CgiExchange final : public Exchange {
+ public:
+  CgiExchange(CgiGateway& gw, const Request& request, ResponseSink& sink, RequestBody& body, std::string script,
+              std::string path_info)
+      : gw_(gw),
+        loop_(gw.loop_),
+        sink_(sink),
+        body_(body),
+        request_(request),
+        request_id_(request.id),
+        script_(std::move(script)),
+        path_info_(std::move(path_info)),
+        parser_(gw.config_.max_header_bytes),
+        is_nph_(script_.rfind("nph-", 0) == 0) {}
+
+  ~CgiExchange() override {
+    gw_.forget(*this);
+    if (timer_) loop_.cancel(timer_);
+    close_fd(stdin_);
+    close_fd(stdout_);
+    close_fd(stderr_);
+    if (pid_ > 0 && !has_exited_) {
+      if (is_clean_end_) {
+        // Answered, but still running: allow it until its timeout, then stop it.
+        std::int64_t left = deadline_ms_ - loop_.now_ms();
+        gw_.children_.terminate_group_after(pid_, left > 0 ? left : 0);
+      } else {
+        // Cancelled (client gone, timeout, error): stop the whole group now; the table still reaps it.
+        gw_.children_.terminate_group(pid_);
+      }
+    }
+  }
+
+  void arm_timeout() {
+    deadline_ms_ = loop_.now_ms() + gw_.config_.timeout_ms;
+    timer_ = loop_.add_timer(gw_.config_.timeout_ms, [this] {
+      timer_ = 0;
+      on_timeout();
+    });
+  }
+
+  // Starts the child. Returns false, with the errno of the failure, if it could not be started.
+  bool spawn() {
+    const CgiConfig& cfg = gw_.config_;
+    Fd child_in, child_out, child_err;
+    if (!make_pipe(child_in, stdin_) || !make_pipe(stdout_, child_out) || !make_pipe(stderr_, child_err))
+      return false;
+    sys::set_nonblocking(stdin_.get());
+    sys::set_nonblocking(stdout_.get());
+    sys::set_nonblocking(stderr_.get());
+
+    std::string script_name = cfg.prefix + script_;  // "/cgi-bin/" + "env"
+    std::string script_filename = cfg.directory + "/" + script_;
+    std::string protocol = request_.protocol();
+    std::string server_name = request_.local_addr;
+    if (auto host = request_.field("Host"); host && !host->empty()) {
+      std::string_view h = *host;
+      // "example.com:8080" → "example.com"; "[::1]:8080" → "[::1]"
+      auto colon = h.rfind(':');
+      if (colon != std::string_view::npos && h.find(']', colon) == std::string_view::npos) h = h.substr(0, colon);
+      server_name = std::string(h);
+    }
+    CgiRequestInfo info;
+    info.method = request_.method;
+    info.protocol = protocol;
+    info.request_uri = request_.target;
+    info.query = request_.query;
+    info.script_name = std::string_view(script_name).substr(0, script_name.size());
+    info.path_info = path_info_;
+    info.script_filename = script_filename;
+    info.document_root = cfg.document_root;
+    info.server_name = server_name;
+    info.server_port = request_.local_port;
+    info.server_software = "spawnd/0.1.0";
+    info.remote_addr = request_.remote_addr;
+    info.remote_port = request_.remote_port;
+    if (request_.has_body || request_.content_length) info.content_length = request_.content_length.value_or(0);
+    info.fields = request_.fields;
+    info.pass_authorization = cfg.pass_authorization;
+
+    SpawnSpec spec;
+    spec.path = script_filename;
+    spec.argv.push_back(script_filename);
+    if (cfg.argv_from_query && !request_.query.empty() && request_.query.find('=') == std::string::npos) {
+      // RFC 3875 §4.4: a search-string query becomes argv words ('+'-separated, percent-decoded).
+      std::string_view q = request_.query;
+      while (!q.empty()) {
+        auto plus = q.find('+');
+        std::string word;
+        if (percent_decode(q.substr(0, plus), word)) spec.argv.push_back(word);
+        q = plus == std::string_view::npos ? std::string_view() : q.substr(plus + 1);
+      }
+    }
+    spec.envp = cfg.base_env;
+    for (auto& [name, value] : build_cgi_env(info)) spec.envp.push_back(name + "=" + value);
+    spec.cwd = cfg.directory;
+    spec.stdin_fd = child_in.get();
+    spec.stdout_fd = child_out.get();
+    spec.stderr_fd = child_err.get();
+    spec.method = cfg.spawn_method;
+
+    // Register our ends before the child exists, so that a failure here leaves no child behind.
+    if (!loop_.add(stdout_.get(), EPOLLIN, [this](std::uint32_t) { on_stdout(); }) ||
+        !loop_.add(stderr_.get(), EPOLLIN, [this](std::uint32_t) { on_stderr(); }) ||
+        !loop_.add(stdin_.get(), 0, [this](std::uint32_t) { write_body(); }))
+      return false;
+    auto pid = spawn_process(spec);
+    if (!pid) {
+      errno = pid.error().value();
+      return false;
+    }
+    pid_ = *pid;
+    // The child ends close when this function returns, so that EOF on stdout means the child (group) closed it.
+    write_body();
+    return true;
+  }
+
+  [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+  [[nodiscard]] const std::string& script() const noexcept { return script_; }
+  [[nodiscard]] std::uint64_t request_id() const noexcept { return request_id_; }
+  bool is_queued = false;
+
+  // The child was reaped while its request is still ours.
+  void on_child_exit(int status) {
+    has_exited_ = true;
+    exit_status_ = status;
+    bool is_clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!is_clean && !is_timed_out_) {
+      SPAWND_LOG_WARN("cgi[%llu] %s: child %d ended with %s", ull(request_id_), script_.c_str(), static_cast<int>(pid_),
+                      describe_exit(status).c_str());
+    }
+    // Stdout may still hold the last bytes; EOF on it ends the response, not the exit itself.
+  }
+
+  // Ends the exchange without a child: spawning failed (500, or 503 for EAGAIN/ENOMEM), or a queued request
+  // waited too long for a slot (503: it never reached a handler).
+  void fail_without_child(GatewayError error) {
+    is_finished_ = true;
+    sink_.on_end(error);
+  }
+
+  void resume() override {
+    if (is_stdout_paused_ && stdout_) {
+      is_stdout_paused_ = false;
+      loop_.modify(stdout_.get(), EPOLLIN);
+      on_stdout();
+    }
+  }
+
+  void on_request_body() override { write_body(); }
+
+ private:
+  static unsigned long long ull(std::uint64_t v) { return static_cast<unsigned long long>(v); }
+
+  void close_fd(Fd& fd) {
+    if (!fd) return;
+    loop_.remove(fd.get());
+    fd.reset();
+  }
+
+  void write_body() {
+    if (!stdin_) {
+      // The child closed its stdin (or we did): whatever else arrives is dropped.
+      std::size_t n = body_.available().size();
+      if (n) body_.consume(n);
+      return;
+    }
+    for (;;) {
+      std::string_view avail = body_.available();
+      if (avail.empty()) break;
+      ssize_t n = sys::write(stdin_.get(), avail.data(), avail.size());
+      if (n > 0) {
+        body_.consume(static_cast<std::size_t>(n));
+        continue;
+      }
+      if (n < 0 && errno == EAGAIN) {
+        loop_.modify(stdin_.get(), EPOLLOUT);  // resume when the pipe drains
+        return;
+      }
+      // EPIPE: the script does not read its input. That is its right (RFC 3875 §4.2); drop the rest.
+      close_fd(stdin_);
+      write_body();
+      return;
+    }
+    if (body_.is_complete()) {
+      close_fd(stdin_);  // EOF on the child's stdin: the body is complete
+    } else {
+      loop_.modify(stdin_.get(), 0);
+    }
+  }
+
+  void on_stdout() {
+    char buf[kReadChunkBytes];
+    for (int i = 0; i < kMaxReadsPerEvent && stdout_ && !is_stdout_paused_ && !is_finished_; ++i) {
+      ssize_t n = sys::read(stdout_.get(), buf, sizeof buf);
+      if (n > 0) {
+        if (!on_output(std::string_view(buf, static_cast<std::size_t>(n)))) return;
+        continue;
+      }
+      if (n < 0 && errno == EAGAIN) return;
+      on_stdout_eof();
+      return;
+    }
+  }
+
+  // Returns false once the exchange has ended (the caller must not touch it further).
+  bool on_output(std::string_view bytes) {
+    if (is_nph_) return forward(sink_.on_raw(bytes));
+    if (!is_head_done_) {
+      switch (parser_.feed(bytes)) {
+        case CgiResponseParser::State::NeedMore: return true;
+        case CgiResponseParser::State::Error:
+          SPAWND_LOG_ERROR("cgi[%llu] %s: bad response header: %s", ull(request_id_), script_.c_str(),
+                           parser_.error().c_str());
+          finish(GatewayError::BadGateway);
+          return false;
+        case CgiResponseParser::State::Done: break;
+      }
+      is_head_done_ = true;
+      CgiHead& h = parser_.head();
+      if (h.kind == CgiResponseKind::LocalRedirect) {
+        is_finished_ = true;
+        is_clean_end_ = true;
+        close_fd(stdout_);
+        sink_.on_local_redirect(h.location);
+        return false;
+      }
+      ResponseHead head;
+      head.status = h.status;
+      head.reason = std::move(h.reason);
+      head.fields = std::move(h.fields);
+      head.content_length = h.content_length;
+      expected_bytes_ = h.content_length;
+      sink_.on_head(std::move(head));
+      std::string rest(parser_.rest_of_input());
+      return rest.empty() || body_bytes(rest);
+    }
+    return body_bytes(bytes);
+  }
+
+  bool body_bytes(std::string_view bytes) {
+    if (expected_bytes_) {
+      // Never send more than the Content-Length the script declared.
+      std::uint64_t room = *expected_bytes_ - received_bytes_;
+      if (bytes.size() > room) bytes = bytes.substr(0, static_cast<std::size_t>(room));
+    }
+    received_bytes_ += bytes.size();
+    if (bytes.empty()) return true;
+    return forward(sink_.on_body(bytes));
+  }
+
+  bool forward(Io io) {
+    if (io == Io::Error) return false;  // the connection is closing; it destroys us later
+    if (io == Io::Again) {
+      is_stdout_paused_ = true;
+      loop_.modify(stdout_.get(), 0);
+    }
+    return true;
+  }
+
+  void on_stdout_eof() {
+    close_fd(stdout_);
+    if (is_nph_) {
+      finish(std::nullopt);
+      return;
+    }
+    if (!is_head_done_) {
+      SPAWND_LOG_ERROR("cgi[%llu] %s: closed its output before a complete header block%s", ull(request_id_),
+                       script_.c_str(), has_exited_ ? (" (" + describe_exit(exit_status_) + ")").c_str() : "");
+      finish(GatewayError::BadGateway);
+      return;
+    }
+    if (expected_bytes_ && received_bytes_ < *expected_bytes_) {
+      SPAWND_LOG_ERROR("cgi[%llu] %s: sent %llu of the %llu body bytes it announced", ull(request_id_),
+                       script_.c_str(), ull(received_bytes_), ull(*expected_bytes_));
+      finish(GatewayError::BadGateway);
+      return;
+    }
+    finish(std::nullopt);
+  }
+
+  void on_stderr() {
+    char buf[8192];
+    for (int i = 0; i < kMaxReadsPerEvent && stderr_; ++i) {
+      ssize_t n = sys::read(stderr_.get(), buf, sizeof buf);
+      if (n > 0) {
+        stderr_line_.append(buf, static_cast<std::size_t>(n));
+        std::size_t start = 0;
+        for (std::size_t nl; (nl = stderr_line_.find('\n', start)) != std::string::npos; start = nl + 1)
+          log_stderr(std::string_view(stderr_line_).substr(start, nl - start));
+        stderr_line_.erase(0, start);
+        if (stderr_line_.size() > kMaxStderrLineBytes) {
+          log_stderr(stderr_line_);
+          stderr_line_.clear();
+        }
+        continue;
+      }
+      if (n < 0 && errno == EAGAIN) return;
+      if (!stderr_line_.empty()) log_stderr(stderr_line_);
+      stderr_line_.clear();
+      close_fd(stderr_);
+      return;
+    }
+  }
+
+  void log_stderr(std::string_view line) {
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    SPAWND_LOG_WARN("cgi[%llu] %s: %.*s", ull(request_id_), script_.c_str(), static_cast<int>(line.size()),
+                    line.data());
+  }
+
+  void on_timeout() {
+    is_timed_out_ = true;
+    if (is_queued) {
+      SPAWND_LOG_WARN("cgi[%llu] %s: waited %lld ms for a free child slot: 503", ull(request_id_), script_.c_str(),
+                      static_cast<long long>(gw_.config_.timeout_ms));
+      fail_without_child(GatewayError::ServiceUnavailable);
+      return;
+    }
+    SPAWND_LOG_ERROR("cgi[%llu] %s: no complete response within %lld ms: terminating child %d", ull(request_id_),
+                     script_.c_str(), static_cast<long long>(gw_.config_.timeout_ms), static_cast<int>(pid_));
+    if (pid_ > 0 && !has_exited_) gw_.children_.terminate_group(pid_);
+    finish(GatewayError::GatewayTimeout);
+  }
+
+  // Ends the response: nullopt when it is complete, else the error for the connection to report.
+  void finish(std::optional<GatewayError> error) {
+    if (is_finished_) return;
+    is_finished_ = true;
+    is_clean_end_ = !error.has_value();
+    if (error && pid_ > 0 && !has_exited_) gw_.children_.terminate_group(pid_);
+    close_fd(stdout_);
+    sink_.on_end(error);
+  }
+
+  CgiGateway& gw_;
+  EventLoop& loop_;
+  ResponseSink& sink_;
+  RequestBody& body_;
+  const Request& request_;
+  std::uint64_t request_id_;
+  std::string script_;
+  std::string path_info_;
+  CgiResponseParser parser_;
+  bool is_nph_;
+
+  Fd stdin_, stdout_, stderr_;
+  pid_t pid_ = -1;
+  EventLoop::TimerId timer_ = 0;
+  std::int64_t deadline_ms_ = 0;
+  std::string stderr_line_;
+  std::optional<std::uint64_t> expected_bytes_;
+  std::uint64_t received_bytes_ = 0;
+  int exit_status_ = 0;
+  bool has_exited_ = false;
+  bool is_head_done_ = false;
+  bool is_stdout_paused_ = false;
+  bool is_finished_ = false;
+  bool is_clean_end_ = false;
+  bool is_timed_out_ = false;
+};
+
+CgiGateway::CgiGateway(EventLoop& loop, CgiConfig config)
+    : loop_(loop), config_(std::move(config)), children_(loop, config_.kill_grace_ms) {}
+
+CgiGateway::~CgiGateway() = default;
+
+std::unique_ptr<Exchange> CgiGateway::start(const Request& request, ResponseSink& sink, RequestBody& body) {
+  // Map the request path to DIR/NAME + PATH_INFO, with the same normalisation as static files: nothing outside DIR
+  // can be named ("..", encoded slashes, dotfiles → 404).
+  std::string path;
+  if (normalize_request_path(request.path, path) != PathStatus::Ok) {
+    answer_status(sink, 404);
+    return nullptr;
+  }
+  std::string_view prefix = config_.prefix;  // "/cgi-bin/"
+  std::string_view rest = path;
+  if (rest.substr(0, prefix.size()) != prefix) {
+    answer_status(sink, 404);  // "/cgi-bin" itself, or climbed out of the prefix with ".."
+    return nullptr;
+  }
+  rest.remove_prefix(prefix.size());
+  auto slash = rest.find('/');
+  std::string name(rest.substr(0, slash));
+  std::string path_info(slash == std::string_view::npos ? std::string_view() : rest.substr(slash));
+  if (name.empty()) {
+    answer_status(sink, 404);
+    return nullptr;
+  }
+  std::string file = config_.directory + "/" + name;
+  struct stat st{};
+  if (::stat(file.c_str(), &st) != 0 || S_ISDIR(st.st_mode) || !S_ISREG(st.st_mode)) {
+    answer_status(sink, 404);
+    return nullptr;
+  }
+  if (::access(file.c_str(), X_OK) != 0) {
+    answer_status(sink, 403);
+    return nullptr;
+  }
+
+  auto ex = std::make_unique<CgiExchange>(*this, request, sink, body, std::move(name), std::move(path_info));
+  ex->arm_timeout();
+  if (running_ < config_.max_children) {
+    if (!launch(*ex)) return nullptr;
+    return ex;
+  }
+  if (queue_.size() < config_.max_queue) {
+    ex->is_queued = true;
+    queue_.push_back(ex.get());
+    return ex;
+  }
+  SPAWND_LOG_WARN("cgi[%llu] %s: %zu children running and %zu requests queued: 503",
+                  static_cast<unsigned long long>(request.id), ex->script().c_str(), running_, queue_.size());
+  sink.on_end(GatewayError::ServiceUnavailable);
+  return nullptr;
+}
+
+bool CgiGateway::launch(CgiExchange& ex) {
+  if (!ex.spawn()) {
+    int err = errno;
+    SPAWND_LOG_ERROR("cgi[%llu] %s: cannot start: %s", static_cast<unsigned long long>(ex.request_id()),
+                     ex.script().c_str(), std::strerror(err));
+    ex.fail_without_child(err == EAGAIN || err == ENOMEM ? GatewayError::ServiceUnavailable : GatewayError::Internal);
+    return false;
+  }
+  pid_t pid = ex.pid();
+  ++running_;
+  owners_[pid] = &ex;
+  if (!children_.watch(pid, [this, pid](int status) { on_child_exit(pid, status); })) {
+    // The table killed and reaped it already.
+    SPAWND_LOG_ERROR("cgi: pidfd_open(%d): %s", static_cast<int>(pid), std::strerror(errno));
+    --running_;
+    owners_.erase(pid);
+    ex.on_child_exit(SIGKILL);
+  }
+  return true;
+}
+
+void CgiGateway::on_child_exit(pid_t pid, int wait_status) {
+  --running_;
+  auto it = owners_.find(pid);
+  if (it != owners_.end()) {
+    CgiExchange* ex = it->second;
+    owners_.erase(it);
+    ex->on_child_exit(wait_status);
+  }
+  start_queued();
+}
+
+void CgiGateway::forget(CgiExchange& ex) {
+  if (ex.is_queued) {
+    for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+      if (*it == &ex) {
+        queue_.erase(it);
+        break;
+      }
+    }
+  }
+  if (ex.pid() > 0) {
+    auto it = owners_.find(ex.pid());
+    if (it != owners_.end() && it->second == &ex) owners_.erase(it);
+  }
+}
+
+void CgiGateway::start_queued() {
+  while (running_ < config_.max_children && !queue_.empty()) {
+    CgiExchange* ex = queue_.front();
+    queue_.pop_front();
+    ex->is_queued = false;
+    launch(*ex);
+  }
+}
+
+}  // namespace spawnd::server

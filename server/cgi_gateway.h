@@ -1,0 +1,76 @@
+// server/cgi_gateway.h — runs one handler executable per request (RFC 3875): `--mode cgi`.
+//
+// For each request under the mount prefix we map "/cgi-bin/NAME/extra/path" to the program DIR/NAME with
+// PATH_INFO "/extra/path", spawn it (posix_spawn, or fork+exec with --spawn fork) with the CGI environment
+// (common/cgi_env.h), stream the request body to its stdin and parse its stdout with CgiResponseParser, streaming the
+// body on to the client with backpressure. stderr lines go to the error log tagged with the request id and script.
+// Names beginning with "nph-" are non-parsed-header scripts: their stdout is the raw HTTP response.
+//
+// Limits: at most `max_children` children run at once; further requests wait in a FIFO of `max_queue`, beyond which
+// they get 503 with Retry-After. A child that has not finished its response after `timeout_ms` gets 504 (if nothing
+// was sent yet) and its process group SIGTERM, then SIGKILL after `kill_grace_ms`.
+//
+// The child belongs to the ChildTable, not to the request: if the client disconnects we signal the group and drop
+// the exchange, but the pid stays tracked until its pidfd reports exit, so every child is reaped. A slot of
+// max_children is freed when the child is reaped, not when the request ends. Single-threaded: loop thread only.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "server/event_loop.h"
+#include "server/gateway.h"
+#include "server/process.h"
+
+namespace spawnd::server {
+
+struct CgiConfig {
+  std::string directory;      // absolute path of --cgi-bin; only regular executables directly inside it run
+  std::string prefix = "/cgi-bin/";
+  std::string document_root;  // absolute; for DOCUMENT_ROOT and PATH_TRANSLATED
+  std::vector<std::string> base_env;  // "NAME=value" given to every child: PATH, --pass-env, SPAWND_DB, ...
+  std::int64_t timeout_ms = 30'000;
+  std::int64_t kill_grace_ms = 2'000;
+  std::size_t max_children = 8;
+  std::size_t max_queue = 256;
+  std::size_t max_header_bytes = 64 * 1024;  // the CGI response's header block
+  bool pass_authorization = false;
+  bool argv_from_query = false;  // RFC 3875 §4.4 search-string argv; off by default (CVE-2012-1823)
+  SpawnMethod spawn_method = SpawnMethod::PosixSpawn;
+};
+
+class CgiExchange;
+
+class CgiGateway final : public Gateway {
+ public:
+  CgiGateway(EventLoop& loop, CgiConfig config);
+  ~CgiGateway() override;
+
+  [[nodiscard]] std::unique_ptr<Exchange> start(const Request& request, ResponseSink& sink,
+                                                RequestBody& body) override;
+
+  [[nodiscard]] std::size_t running() const noexcept { return running_; }
+
+ private:
+  friend class CgiExchange;
+  // Spawns the child of `ex`; false (after answering the request) if spawning failed.
+  bool launch(CgiExchange& ex);
+  void on_child_exit(pid_t pid, int wait_status);
+  void forget(CgiExchange& ex);
+  void start_queued();
+
+  EventLoop& loop_;
+  CgiConfig config_;
+  ChildTable children_;
+  std::size_t running_ = 0;
+  std::deque<CgiExchange*> queue_;
+  std::unordered_map<pid_t, CgiExchange*> owners_;  // running children whose request is still being answered
+};
+
+}  // namespace spawnd::server

@@ -1,0 +1,186 @@
+#include "server/process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "common/log.h"
+
+namespace spawnd::server {
+
+namespace {
+
+int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+std::vector<char*> c_strings(const std::vector<std::string>& v) {
+  std::vector<char*> out;
+  out.reserve(v.size() + 1);
+  for (const auto& s : v) out.push_back(const_cast<char*>(s.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
+struct FileActions {
+  posix_spawn_file_actions_t fa;
+  FileActions() { ::posix_spawn_file_actions_init(&fa); }
+  ~FileActions() { ::posix_spawn_file_actions_destroy(&fa); }
+};
+
+struct SpawnAttr {
+  posix_spawnattr_t attr;
+  SpawnAttr() { ::posix_spawnattr_init(&attr); }
+  ~SpawnAttr() { ::posix_spawnattr_destroy(&attr); }
+};
+
+Result<pid_t> spawn_with_posix_spawn(const SpawnSpec& spec, char* const* argv, char* const* envp) {
+  FileActions actions;
+  SpawnAttr attr;
+  sigset_t all, none;
+  ::sigfillset(&all);
+  ::sigemptyset(&none);
+  // posix_spawn returns its error number rather than setting errno. The chain stops at the first failure.
+  int rc = 0;
+  (0 == (rc = ::posix_spawn_file_actions_adddup2(&actions.fa, spec.stdin_fd, 0))) &&
+      (0 == (rc = ::posix_spawn_file_actions_adddup2(&actions.fa, spec.stdout_fd, 1))) &&
+      (0 == (rc = ::posix_spawn_file_actions_adddup2(&actions.fa, spec.stderr_fd, 2))) &&
+      (0 == (rc = ::posix_spawn_file_actions_addclosefrom_np(&actions.fa, 3))) &&
+      (spec.cwd.empty() || 0 == (rc = ::posix_spawn_file_actions_addchdir_np(&actions.fa, spec.cwd.c_str()))) &&
+      (0 == (rc = ::posix_spawnattr_setflags(&attr.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
+                                                        POSIX_SPAWN_SETSIGMASK))) &&
+      (0 == (rc = ::posix_spawnattr_setpgroup(&attr.attr, 0))) &&
+      (0 == (rc = ::posix_spawnattr_setsigdefault(&attr.attr, &all))) &&
+      (0 == (rc = ::posix_spawnattr_setsigmask(&attr.attr, &none)));
+  if (rc != 0) return errno_code(rc);
+  pid_t pid = -1;
+  rc = ::posix_spawn(&pid, spec.path.c_str(), &actions.fa, &attr.attr, argv, envp);
+  if (rc != 0) return errno_code(rc);
+  return pid;
+}
+
+Result<pid_t> spawn_with_fork(const SpawnSpec& spec, char* const* argv, char* const* envp) {
+  pid_t pid = ::fork();
+  if (pid < 0) return errno_code();
+  if (pid == 0) {
+    // Child: only async-signal-safe calls from here on.
+    ::setpgid(0, 0);
+    struct sigaction dfl{};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (::dup2(spec.stdin_fd, 0) < 0 || ::dup2(spec.stdout_fd, 1) < 0 || ::dup2(spec.stderr_fd, 2) < 0) ::_exit(127);
+    ::close_range(3, ~0U, 0);
+    if (!spec.cwd.empty() && ::chdir(spec.cwd.c_str()) != 0) ::_exit(127);
+    ::execve(spec.path.c_str(), argv, envp);
+    ::_exit(127);
+  }
+  return pid;
+}
+
+}  // namespace
+
+Result<pid_t> spawn_process(const SpawnSpec& spec) {
+  auto argv = c_strings(spec.argv);
+  auto envp = c_strings(spec.envp);
+  return spec.method == SpawnMethod::Fork ? spawn_with_fork(spec, argv.data(), envp.data())
+                                          : spawn_with_posix_spawn(spec, argv.data(), envp.data());
+}
+
+ChildTable::~ChildTable() {
+  for (auto& [pid, child] : children_) {
+    ::kill(-pid, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    loop_.remove(child.pidfd);
+    ::close(child.pidfd);
+    if (child.kill_timer) loop_.cancel(child.kill_timer);
+  }
+}
+
+bool ChildTable::watch(pid_t pid, ExitCallback on_exit) {
+  int pidfd = pidfd_open(pid);
+  if (pidfd >= 0) ::fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+  if (pidfd < 0 || !loop_.add(pidfd, EPOLLIN, [this, pid](std::uint32_t) { on_pidfd_readable(pid); })) {
+    int err = errno;
+    if (pidfd >= 0) ::close(pidfd);
+    ::kill(-pid, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    errno = err;
+    return false;
+  }
+  children_[pid] = Child{pidfd, 0, 0, std::move(on_exit)};
+  return true;
+}
+
+void ChildTable::set_exit_callback(pid_t pid, ExitCallback on_exit) {
+  auto it = children_.find(pid);
+  if (it != children_.end()) it->second.on_exit = std::move(on_exit);
+}
+
+void ChildTable::terminate_group(pid_t pid) {
+  auto it = children_.find(pid);
+  if (it == children_.end() || it->second.signal_sent) return;
+  it->second.signal_sent = SIGTERM;
+  // The whole group: a shell script's own children (sleep, curl, ...) must go too.
+  ::kill(-pid, SIGTERM);
+  it->second.kill_timer = loop_.add_timer(kill_grace_ms_, [this, pid] {
+    auto c = children_.find(pid);
+    if (c == children_.end()) return;
+    c->second.kill_timer = 0;
+    c->second.signal_sent = SIGKILL;
+    ::kill(-pid, SIGKILL);
+  });
+}
+
+void ChildTable::terminate_group_after(pid_t pid, std::int64_t delay_ms) {
+  auto it = children_.find(pid);
+  if (it == children_.end() || it->second.signal_sent || it->second.kill_timer) return;
+  it->second.kill_timer = loop_.add_timer(delay_ms, [this, pid] {
+    auto c = children_.find(pid);
+    if (c == children_.end()) return;
+    c->second.kill_timer = 0;
+    SPAWND_LOG_WARN("child %d still running after its response and its timeout: terminating its group",
+                    static_cast<int>(pid));
+    terminate_group(pid);
+  });
+}
+
+void ChildTable::on_pidfd_readable(pid_t pid) {
+  int status = 0;
+  pid_t r;
+  do {
+    r = ::waitpid(pid, &status, WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  if (r == 0) return;  // not yet (spurious wakeup)
+  auto it = children_.find(pid);
+  if (it == children_.end()) return;
+  if (r < 0) SPAWND_LOG_ERROR("waitpid(%d): %s", static_cast<int>(pid), std::strerror(errno));
+  Child child = std::move(it->second);
+  children_.erase(it);
+  loop_.remove(child.pidfd);
+  ::close(child.pidfd);
+  if (child.kill_timer) loop_.cancel(child.kill_timer);
+  // The leader is gone, but members of its group may linger (a script's background job); if we had to signal the
+  // group, make sure they go too.
+  if (child.signal_sent) ::kill(-pid, SIGKILL);
+  if (WIFSIGNALED(status) && WTERMSIG(status) != child.signal_sent && WTERMSIG(status) != SIGKILL &&
+      WTERMSIG(status) != SIGTERM)
+    SPAWND_LOG_WARN("child %d killed by signal %d (%s)", static_cast<int>(pid), WTERMSIG(status),
+                    ::strsignal(WTERMSIG(status)));
+  // Run the callback after the table is consistent: it may start another child (libuv's two phases).
+  if (child.on_exit) child.on_exit(status);
+}
+
+}  // namespace spawnd::server
