@@ -43,8 +43,11 @@ struct SpawnAttr {
 Result<pid_t> spawn_with_posix_spawn(const SpawnSpec& spec, char* const* argv, char* const* envp) {
   FileActions actions;
   SpawnAttr attr;
-  sigset_t all, none;
-  ::sigfillset(&all);
+  // Reset to default only what we changed: SIGPIPE is ignored by spawnd (ignored dispositions survive exec).
+  // glibc resets handled signals in the child anyway, and each signal in this set costs the child a sigaction call.
+  sigset_t changed, none;
+  ::sigemptyset(&changed);
+  ::sigaddset(&changed, SIGPIPE);
   ::sigemptyset(&none);
   // posix_spawn returns its error number rather than setting errno. The chain stops at the first failure.
   int rc = 0;
@@ -56,7 +59,7 @@ Result<pid_t> spawn_with_posix_spawn(const SpawnSpec& spec, char* const* argv, c
       (0 == (rc = ::posix_spawnattr_setflags(&attr.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
                                                         POSIX_SPAWN_SETSIGMASK))) &&
       (0 == (rc = ::posix_spawnattr_setpgroup(&attr.attr, 0))) &&
-      (0 == (rc = ::posix_spawnattr_setsigdefault(&attr.attr, &all))) &&
+      (0 == (rc = ::posix_spawnattr_setsigdefault(&attr.attr, &changed))) &&
       (0 == (rc = ::posix_spawnattr_setsigmask(&attr.attr, &none)));
   if (rc != 0) return errno_code(rc);
   pid_t pid = -1;
