@@ -12,6 +12,7 @@
 #include "common/cgi_env.h"
 #include "common/cgi_response.h"
 #include "common/uri.h"
+#include "common/error.h"
 #include "common/fd.h"
 #include "common/log.h"
 #include "common/sys.h"
@@ -99,10 +100,13 @@ class CgiExchange final : public Exchange {
   // Starts the child. Returns false, with the errno of the failure, if it could not be started.
   bool spawn() {
     const CgiConfig& cfg = gw_.config_;
+    // Without a body the child reads /dev/null: one pipe and two epoll_ctl calls fewer per request.
+    const bool has_body = request_.has_body || request_.content_length.value_or(0) > 0;
     Fd child_in, child_out, child_err;
-    if (!make_pipe(child_in, stdin_) || !make_pipe(stdout_, child_out) || !make_pipe(stderr_, child_err))
+    if ((has_body && !make_pipe(child_in, stdin_)) || !make_pipe(stdout_, child_out) ||
+        !make_pipe(stderr_, child_err))
       return false;
-    sys::set_nonblocking(stdin_.get());
+    if (has_body) sys::set_nonblocking(stdin_.get());
     sys::set_nonblocking(stdout_.get());
     sys::set_nonblocking(stderr_.get());
 
@@ -151,7 +155,7 @@ class CgiExchange final : public Exchange {
     spec.envp = cfg.base_env;
     for (auto& [name, value] : build_cgi_env(info)) spec.envp.push_back(name + "=" + value);
     spec.cwd = cfg.directory;
-    spec.stdin_fd = child_in.get();
+    spec.stdin_fd = has_body ? child_in.get() : gw_.dev_null_.get();
     spec.stdout_fd = child_out.get();
     spec.stderr_fd = child_err.get();
     spec.method = cfg.spawn_method;
@@ -159,7 +163,7 @@ class CgiExchange final : public Exchange {
     // Register our ends before the child exists, so that a failure here leaves no child behind.
     if (!loop_.add(stdout_.get(), EPOLLIN, [this](std::uint32_t) { on_stdout(); }) ||
         !loop_.add(stderr_.get(), EPOLLIN, [this](std::uint32_t) { on_stderr(); }) ||
-        !loop_.add(stdin_.get(), 0, [this](std::uint32_t) { write_body(); }))
+        (has_body && !loop_.add(stdin_.get(), 0, [this](std::uint32_t) { write_body(); })))
       return false;
     auto pid = spawn_process(spec);
     if (!pid) {
@@ -418,7 +422,12 @@ class CgiExchange final : public Exchange {
 };
 
 CgiGateway::CgiGateway(EventLoop& loop, CgiConfig config)
-    : loop_(loop), config_(std::move(config)), children_(loop, config_.kill_grace_ms) {}
+    : loop_(loop),
+      config_(std::move(config)),
+      children_(loop, config_.kill_grace_ms),
+      dev_null_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {
+  if (!dev_null_) throw Error(errno, "open /dev/null");
+}
 
 CgiGateway::~CgiGateway() = default;
 

@@ -24,6 +24,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/fd.h"
 #include "server/event_loop.h"
 #include "server/gateway.h"
 #include "server/process.h"
@@ -49,6 +50,7 @@ class CgiExchange;
 
 class CgiGateway final : public Gateway {
  public:
+  // Throws spawnd::Error if /dev/null cannot be opened.
   CgiGateway(EventLoop& loop, CgiConfig config);
   ~CgiGateway() override;
 
@@ -68,6 +70,7 @@ class CgiGateway final : public Gateway {
   EventLoop& loop_;
   CgiConfig config_;
   ChildTable children_;
+  Fd dev_null_;  // stdin of children whose request has no body
   std::size_t running_ = 0;
   std::deque<CgiExchange*> queue_;
   std::unordered_map<pid_t, CgiExchange*> owners_;  // running children whose request is still being answered
