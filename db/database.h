@@ -112,7 +112,8 @@ class Statement {
   // --- running.
   // Advances to the next row. Returns true if a row is available (read it with column*), false when the statement
   // has finished (SQLITE_DONE). Throws DbError on any error; SQLITE_BUSY here (outside BEGIN IMMEDIATE) comes after
-  // busy_timeout has expired, or at once when a deferred read transaction tries to upgrade to a write.
+  // busy_timeout has expired, or at once when a deferred read transaction tries to upgrade to a write. On an error
+  // the statement is rewound (bindings kept), so it holds no lock and can be stepped again.
   bool step();
   // Steps to completion, ignoring any rows (for INSERT/UPDATE/DELETE/DDL). Throws as step().
   void run();
@@ -209,13 +210,22 @@ class Connection {
  public:
   // Opens (creating if allowed) the database at `path` and applies `preset`:
   //  1. sqlite3_open_v2(READWRITE|CREATE|NOMUTEX|EXRESCODE);
-  //  2. the preset's per-connection PRAGMAs, in ONE sqlite3_exec; then options.busy_timeout, if set;
+  //  2. ONE sqlite3_exec of the preset's per-connection PRAGMAs followed by the query form `PRAGMA journal_mode;`
+  //     (plus `PRAGMA page_count;` for non-WAL presets), read in the exec callback; then options.busy_timeout, if
+  //     set, overrides the preset's;
   //  3. the on-create PRAGMAs, only if the file is not yet configured: it is empty (page_count 0), or the preset sets
-  //     a journal_mode the file is not in. An existing WAL file with a WAL preset costs one `PRAGMA journal_mode`
-  //     query here and nothing else. If two processes race to create the same file, both may run the on-create
-  //     PRAGMAs; that is harmless (they are idempotent, and page_size/auto_vacuum are no-ops once the file has pages).
+  //     a journal_mode the file is not in. So an existing WAL file opened with a WAL preset costs one sqlite3_exec and
+  //     prepares nothing else. If two processes race to create the same file, both may run the on-create PRAGMAs;
+  //     that is harmless (they are idempotent, and page_size/auto_vacuum are no-ops once the file has pages), and a
+  //     SQLITE_BUSY from switching to WAL is retried as in with_write_transaction.
+  // Read-only connections skip step 3 and the probe. Measured on this machine with an existing WAL file that another
+  // connection keeps open: ~75 us in a warm process, of which ~50 us is the first read of the file (header, schema,
+  // -wal and -shm), which the request's first statement would pay anyway.
   // Throws DbError if the file cannot be opened (SQLITE_CANTOPEN, with the path in the message), a PRAGMA fails, or
-  // the on-create journal_mode did not take (e.g. WAL asked for but the file stayed in another mode).
+  // the on-create journal_mode did not take (e.g. WAL asked for but the file stayed in another mode). Some
+  // per-connection PRAGMAs (synchronous, cache_size) read the file's header, so open() can also throw is_busy() when
+  // that read waits out busy_timeout: with a rollback-journal file (baseline) under steady writes, where readers
+  // starve; with WAL, practically only while another process runs WAL recovery. Callers treat it like any is_busy().
   [[nodiscard]] static Connection open(const std::string& path, const pragmas::Preset& preset,
                                        const OpenOptions& options = {});
 
