@@ -137,6 +137,7 @@ namespace {
 sdk::Response throws_http(sdk::Request&, sdk::Context&) { throw sdk::HttpError(404, "no such <key>"); }
 sdk::Response throws_runtime(sdk::Request&, sdk::Context&) { throw std::runtime_error("secret detail"); }
 sdk::Response throws_int(sdk::Request&, sdk::Context&) { throw 42; }
+sdk::Response throws_ok(sdk::Request&, sdk::Context&) { throw sdk::HttpError(200, "not an error status"); }
 sdk::Response bad_form(sdk::Request& req, sdk::Context&) { return sdk::Response::text(std::string(req.form_value("a").value_or(""))); }
 
 }  // namespace
@@ -168,8 +169,24 @@ TEST_CASE("run_handler maps exceptions to error responses in the handler's forma
   sdk::Context octx(odd, "t", {});
   CHECK(sdk::run_handler(odd, req, octx).status() == 500);
 
+  // HttpError with a status that is not an error is a handler bug: 500, not a crash.
+  sdk::HandlerInfo ok{.fn = throws_ok, .name = "t"};
+  sdk::Context okctx(ok, "t", {});
+  CHECK(sdk::run_handler(ok, req, okctx).status() == 500);
+
   sdk::Request bad({{"REQUEST_METHOD", "POST"}, {"CONTENT_TYPE", "application/x-www-form-urlencoded"}}, "a=%x");
   sdk::HandlerInfo form{.fn = bad_form, .name = "t"};
   sdk::Context fctx(form, "t", {});
   CHECK(sdk::run_handler(form, bad, fctx).status() == 400);
+}
+
+TEST_CASE("Context::db() without SPAWND_DB is a 500, not a crash", "[unit][sdk]") {
+  auto uses_db = [](sdk::Request&, sdk::Context& ctx) -> sdk::Response {
+    (void)ctx.db();
+    return sdk::Response::text("unreachable");
+  };
+  sdk::HandlerInfo info{.fn = uses_db, .name = "t"};
+  sdk::Context ctx(info, "t", {});
+  sdk::Request req(sdk::MetaVars{{"REQUEST_METHOD", "GET"}});
+  CHECK(sdk::run_handler(info, req, ctx).status() == 500);
 }

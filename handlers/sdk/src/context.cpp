@@ -14,12 +14,9 @@ namespace spawnd::sdk {
 Context::Context(const HandlerInfo& info, std::string name, DbConfig db_config)
     : info_(&info), name_(std::move(name)), db_config_(std::move(db_config)) {}
 
-Context::~Context() { close_db(); }
+Context::~Context() = default;
 
-void Context::close_db() noexcept {
-  if (db_ != nullptr && destroy_db_ != nullptr) destroy_db_(db_);
-  db_ = nullptr;
-}
+void Context::close_db() noexcept { db_.reset(); }
 
 Response Context::error(int status, std::string_view message) const {
   return info_->error_format == ErrorFormat::Json ? Response::json_error(status, message)
@@ -50,9 +47,14 @@ ErrorClass Context::classify(const std::exception_ptr& e) const noexcept {
   try {
     std::rethrow_exception(e);
   } catch (const HttpError& h) {
-    c.status = h.status();
-    c.log = c.status >= 500;
-    c.message = h.what();
+    // Only error statuses: anything else is a handler bug, and a status outside 100..999 could not even be sent.
+    if (h.status() >= 400 && h.status() <= 599) {
+      c.status = h.status();
+      c.log = c.status >= 500;
+      c.message = h.what();
+    } else {
+      c.message = "the handler failed; the server log has details";
+    }
   } catch (...) {
     c.status = 500;
     c.log = true;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <exception>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -71,10 +72,10 @@ class Context {
   const HandlerInfo* info_;
   std::string name_;
   DbConfig db_config_;
-  db::Connection* db_ = nullptr;
-  // Set by db() when it opens the connection. Kept as function pointers so that Context's own translation unit
-  // never names a db symbol: a handler without a database links no SQLite at all (see context_db.cpp).
-  void (*destroy_db_)(db::Connection*) noexcept = nullptr;
+  // The connection, once db() opened it. Its deleter and the busy classifier are function pointers set by db()
+  // (context_db.cpp), so that Context's own translation unit never names a db symbol: a handler that never calls
+  // db() links no SQLite at all.
+  std::unique_ptr<db::Connection, void (*)(db::Connection*) noexcept> db_{nullptr, nullptr};
   bool (*classify_db_error_)(const std::exception_ptr&, ErrorClass&) noexcept = nullptr;
 };
 
