@@ -32,7 +32,7 @@ struct ErrorClass {
 
 class Context {
  public:
-  // Where the database comes from. Empty db_path means "no database configured": db() then throws.
+  // Where the database comes from. An empty path means "no database configured": db() then throws.
   struct DbConfig {
     std::string path;     // SPAWND_DB: path of the SQLite file
     std::string pragmas;  // SPAWND_PRAGMAS: a preset name ("default", "durable", ...) or a .sql file path; "" = default
@@ -53,7 +53,7 @@ class Context {
   // static build do not even link it (see context_db.cpp).
   [[nodiscard]] db::Connection& db();
   [[nodiscard]] bool has_open_db() const noexcept { return db_ != nullptr; }
-  // Closes the connection if open (a fork server must do this before it forks). Never throws.
+  // Closes the connection if open. A fork server that opened one must close it before it forks. Never throws.
   void close_db() noexcept;
 
   // An error response in this handler's error format (HandlerInfo::error_format): HTML page or JSON object.
