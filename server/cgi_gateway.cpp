@@ -39,12 +39,15 @@ void answer_status(ResponseSink& sink, int status) {
   sink.on_end(std::nullopt);
 }
 
-bool make_pipe(Fd& read_end, Fd& write_end) {
+// A pipe between us and a child: our end non-blocking (for the loop), the child's end blocking (CGI programs expect
+// ordinary stdio), both close-on-exec (the child gets its end through dup2 onto 0/1/2).
+bool make_pipe(Fd& ours, Fd& childs, bool is_ours_read_end) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return false;
-  read_end.reset(fds[0]);
-  write_end.reset(fds[1]);
-  return true;
+  ours.reset(fds[is_ours_read_end ? 0 : 1]);
+  childs.reset(fds[is_ours_read_end ? 1 : 0]);
+  // F_SETFL changes only the status flags, so there is no need to read them first.
+  return ::fcntl(ours.get(), F_SETFL, O_NONBLOCK) == 0;
 }
 
 std::string describe_exit(int status) {
@@ -97,18 +100,17 @@ class CgiExchange final : public Exchange {
     });
   }
 
-  // Starts the child. Returns false, with the errno of the failure, if it could not be started.
-  bool spawn() {
+  // Prepares the child's pipes and environment and hands the spawn to the pool; on_spawned() follows. Returns
+  // false, with errno set, if the preparation failed (no child exists then).
+  bool spawn(std::uint64_t token) {
     const CgiConfig& cfg = gw_.config_;
     // Without a body the child reads /dev/null: one pipe and two epoll_ctl calls fewer per request.
     const bool has_body = request_.has_body || request_.content_length.value_or(0) > 0;
-    Fd child_in, child_out, child_err;
-    if ((has_body && !make_pipe(child_in, stdin_)) || !make_pipe(stdout_, child_out) ||
-        !make_pipe(stderr_, child_err))
+    SpawnPool::Job job;
+    job.token = token;
+    if ((has_body && !make_pipe(stdin_, job.child_stdin, false)) || !make_pipe(stdout_, job.child_stdout, true) ||
+        !make_pipe(stderr_, job.child_stderr, true))
       return false;
-    if (has_body) sys::set_nonblocking(stdin_.get());
-    sys::set_nonblocking(stdout_.get());
-    sys::set_nonblocking(stderr_.get());
 
     std::string script_name = cfg.prefix + script_;  // "/cgi-bin/" + "env"
     std::string script_filename = cfg.directory + "/" + script_;
@@ -139,7 +141,7 @@ class CgiExchange final : public Exchange {
     info.fields = request_.fields;
     info.pass_authorization = cfg.pass_authorization;
 
-    SpawnSpec spec;
+    SpawnSpec& spec = job.spec;
     spec.path = script_filename;
     spec.argv.push_back(script_filename);
     if (cfg.argv_from_query && !request_.query.empty() && request_.query.find('=') == std::string::npos) {
@@ -155,9 +157,9 @@ class CgiExchange final : public Exchange {
     spec.envp = cfg.base_env;
     for (auto& [name, value] : build_cgi_env(info)) spec.envp.push_back(name + "=" + value);
     spec.cwd = cfg.directory;
-    spec.stdin_fd = has_body ? child_in.get() : gw_.dev_null_.get();
-    spec.stdout_fd = child_out.get();
-    spec.stderr_fd = child_err.get();
+    spec.stdin_fd = has_body ? job.child_stdin.get() : gw_.dev_null_.get();
+    spec.stdout_fd = job.child_stdout.get();
+    spec.stderr_fd = job.child_stderr.get();
     spec.method = cfg.spawn_method;
 
     // Register our ends before the child exists, so that a failure here leaves no child behind.
@@ -165,21 +167,20 @@ class CgiExchange final : public Exchange {
         !loop_.add(stderr_.get(), EPOLLIN, [this](std::uint32_t) { on_stderr(); }) ||
         (has_body && !loop_.add(stdin_.get(), 0, [this](std::uint32_t) { write_body(); })))
       return false;
-    auto pid = spawn_process(spec);
-    if (!pid) {
-      errno = pid.error().value();
-      return false;
-    }
-    pid_ = *pid;
-    // The child ends close when this function returns, so that EOF on stdout means the child (group) closed it.
+    gw_.spawner_.submit(std::move(job));
+    // The body may start flowing into the pipe already; the child finds it there.
     write_body();
     return true;
   }
+
+  // The pool started the child.
+  void on_spawned(pid_t pid) { pid_ = pid; }
 
   [[nodiscard]] pid_t pid() const noexcept { return pid_; }
   [[nodiscard]] const std::string& script() const noexcept { return script_; }
   [[nodiscard]] std::uint64_t request_id() const noexcept { return request_id_; }
   bool is_queued = false;
+  std::uint64_t spawn_token = 0;  // the pool's job for this exchange, while it may be in flight
 
   // The child was reaped while its request is still ours.
   void on_child_exit(int status) {
@@ -425,11 +426,14 @@ CgiGateway::CgiGateway(EventLoop& loop, CgiConfig config)
     : loop_(loop),
       config_(std::move(config)),
       children_(loop, config_.kill_grace_ms),
-      dev_null_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {
+      dev_null_(::open("/dev/null", O_RDONLY | O_CLOEXEC)),
+      spawner_(loop, config_.spawn_threads,
+               [this](std::uint64_t token, Result<pid_t> pid) { on_spawned(token, std::move(pid)); }) {
   if (!dev_null_) throw Error(errno, "open /dev/null");
 }
 
-CgiGateway::~CgiGateway() = default;
+// Spawns still in flight must land in the child table (to be killed and reaped) while it exists.
+CgiGateway::~CgiGateway() { spawner_.stop_and_deliver(); }
 
 std::unique_ptr<Exchange> CgiGateway::start(const Request& request, ResponseSink& sink, RequestBody& body) {
   // Map the request path to DIR/NAME + PATH_INFO, with the same normalisation as static files: nothing outside DIR
@@ -482,24 +486,57 @@ std::unique_ptr<Exchange> CgiGateway::start(const Request& request, ResponseSink
 }
 
 bool CgiGateway::launch(CgiExchange& ex) {
-  if (!ex.spawn()) {
+  // The slot is taken from now until the child is reaped (or the spawn fails).
+  ++running_;
+  std::uint64_t token = ++next_spawn_token_;
+  ex.spawn_token = token;
+  spawning_[token] = &ex;
+  if (!ex.spawn(token)) {
     int err = errno;
+    spawning_.erase(token);
+    --running_;
     SPAWND_LOG_ERROR("cgi[%llu] %s: cannot start: %s", static_cast<unsigned long long>(ex.request_id()),
                      ex.script().c_str(), std::strerror(err));
-    ex.fail_without_child(err == EAGAIN || err == ENOMEM ? GatewayError::ServiceUnavailable : GatewayError::Internal);
+    ex.fail_without_child(GatewayError::Internal);
     return false;
   }
-  pid_t pid = ex.pid();
-  ++running_;
-  owners_[pid] = &ex;
-  if (!children_.watch(pid, [this, pid](int status) { on_child_exit(pid, status); })) {
-    // The table killed and reaped it already.
-    SPAWND_LOG_ERROR("cgi: pidfd_open(%d): %s", static_cast<int>(pid), std::strerror(errno));
-    --running_;
-    owners_.erase(pid);
-    ex.on_child_exit(SIGKILL);
-  }
   return true;
+}
+
+void CgiGateway::on_spawned(std::uint64_t token, Result<pid_t> pid) {
+  CgiExchange* ex = nullptr;
+  if (auto it = spawning_.find(token); it != spawning_.end()) {
+    ex = it->second;
+    spawning_.erase(it);
+  }
+  if (!pid) {
+    --running_;
+    int err = pid.error().value();
+    if (ex) {
+      // ENOENT/EACCES/ENOEXEC here mean the interpreter of a script is missing or not executable.
+      SPAWND_LOG_ERROR("cgi[%llu] %s: cannot start: %s", static_cast<unsigned long long>(ex->request_id()),
+                       ex->script().c_str(), std::strerror(err));
+      ex->fail_without_child(err == EAGAIN || err == ENOMEM ? GatewayError::ServiceUnavailable
+                                                            : GatewayError::Internal);
+    }
+    start_queued();
+    return;
+  }
+  pid_t child = *pid;
+  if (!children_.watch(child, [this, child](int status) { on_child_exit(child, status); })) {
+    // The table killed and reaped it already.
+    SPAWND_LOG_ERROR("cgi: pidfd_open(%d): %s", static_cast<int>(child), std::strerror(errno));
+    --running_;
+    if (ex) ex->fail_without_child(GatewayError::Internal);
+    start_queued();
+    return;
+  }
+  if (!ex) {
+    children_.terminate_group(child);  // its request was cancelled while the spawn was in flight
+    return;
+  }
+  owners_[child] = ex;
+  ex->on_spawned(child);
 }
 
 void CgiGateway::on_child_exit(pid_t pid, int wait_status) {
@@ -514,6 +551,7 @@ void CgiGateway::on_child_exit(pid_t pid, int wait_status) {
 }
 
 void CgiGateway::forget(CgiExchange& ex) {
+  if (ex.spawn_token) spawning_.erase(ex.spawn_token);
   if (ex.is_queued) {
     for (auto it = queue_.begin(); it != queue_.end(); ++it) {
       if (*it == &ex) {

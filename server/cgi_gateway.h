@@ -28,6 +28,7 @@
 #include "server/event_loop.h"
 #include "server/gateway.h"
 #include "server/process.h"
+#include "server/spawn_pool.h"
 
 namespace spawnd::server {
 
@@ -44,6 +45,7 @@ struct CgiConfig {
   bool pass_authorization = false;
   bool argv_from_query = false;  // RFC 3875 §4.4 search-string argv; off by default (CVE-2012-1823)
   SpawnMethod spawn_method = SpawnMethod::PosixSpawn;
+  std::size_t spawn_threads = 2;  // threads that run posix_spawn (0: on the loop thread); see spawn_pool.h
 };
 
 class CgiExchange;
@@ -63,6 +65,7 @@ class CgiGateway final : public Gateway {
   friend class CgiExchange;
   // Spawns the child of `ex`; false (after answering the request) if spawning failed.
   bool launch(CgiExchange& ex);
+  void on_spawned(std::uint64_t token, Result<pid_t> pid);
   void on_child_exit(pid_t pid, int wait_status);
   void forget(CgiExchange& ex);
   void start_queued();
@@ -74,6 +77,9 @@ class CgiGateway final : public Gateway {
   std::size_t running_ = 0;
   std::deque<CgiExchange*> queue_;
   std::unordered_map<pid_t, CgiExchange*> owners_;  // running children whose request is still being answered
+  std::unordered_map<std::uint64_t, CgiExchange*> spawning_;  // spawn token → exchange, while the spawn is in flight
+  std::uint64_t next_spawn_token_ = 0;
+  SpawnPool spawner_;  // last: stopped first, while everything its completions touch still exists
 };
 
 }  // namespace spawnd::server

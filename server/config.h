@@ -36,6 +36,7 @@ struct Config {
   std::size_t max_children = 0;           // 0: 4 × online CPUs
   std::size_t max_queue = 256;            // requests waiting for a child slot; beyond → 503
   SpawnMethod spawn_method = SpawnMethod::PosixSpawn;
+  int spawn_threads = -1;                 // threads that start children; -1: one per online CPU; 0: the loop thread
   std::vector<std::string> pass_env;      // names of spawnd's environment variables passed to children
   bool pass_authorization = false;        // pass the Authorization field as HTTP_AUTHORIZATION
   bool cgi_argv = false;                  // RFC 3875 §4.4 argv from a query without '=' (CVE-2012-1823: off)

@@ -75,6 +75,10 @@ int main(int argc, char** argv) {
   app.add_option("--spawn", spawn, "How a CGI child is started: posix_spawn or fork (fork+exec, for comparison)")
       ->capture_default_str()
       ->check(CLI::IsMember({"posix_spawn", "fork"}));
+  app.add_option("--spawn-threads", cfg.spawn_threads,
+                 "Threads that start children, so the event loop never waits in vfork (default: one per CPU; 0: "
+                 "start them on the event loop)")
+      ->check(CLI::Range(0, 64));
   app.add_option("--pass-env", cfg.pass_env, "Pass this variable of spawnd's environment to handlers (repeatable)")
       ->type_name("NAME");
   app.add_flag("--pass-authorization", cfg.pass_authorization,

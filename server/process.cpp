@@ -111,8 +111,7 @@ ChildTable::~ChildTable() {
 }
 
 bool ChildTable::watch(pid_t pid, ExitCallback on_exit) {
-  int pidfd = pidfd_open(pid);
-  if (pidfd >= 0) ::fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+  int pidfd = pidfd_open(pid);  // always close-on-exec (pidfd_open(2))
   if (pidfd < 0 || !loop_.add(pidfd, EPOLLIN, [this, pid](std::uint32_t) { on_pidfd_readable(pid); })) {
     int err = errno;
     if (pidfd >= 0) ::close(pidfd);

@@ -127,6 +127,8 @@ std::unique_ptr<Gateway> Server::make_cgi_gateway() {
   cgi.pass_authorization = config_.pass_authorization;
   cgi.argv_from_query = config_.cgi_argv;
   cgi.spawn_method = config_.spawn_method;
+  cgi.spawn_threads = config_.spawn_threads >= 0 ? static_cast<std::size_t>(config_.spawn_threads)
+                                                 : static_cast<std::size_t>(cpus > 0 ? cpus : 1);
   // A clean environment (RFC 3875 §4.1 plus what the operator names): PATH, so that "#!/usr/bin/env perl" works.
   const char* path = std::getenv("PATH");
   cgi.base_env.push_back(std::string("PATH=") + (path ? path : "/usr/local/bin:/usr/bin:/bin"));
