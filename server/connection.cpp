@@ -606,7 +606,9 @@ void Connection::send_error(int status, bool must_close, const char* extra_field
 
 Io Connection::flush() {
   while (pending_output() > 0) {
-    ssize_t n = ::send(socket_.get(), out_.data() + out_pos_, pending_output(), MSG_NOSIGNAL);
+    // MSG_MORE when a file follows: the head and the start of the file leave in one segment (nginx's tcp_nopush).
+    int flags = MSG_NOSIGNAL | (file_remaining_ > 0 ? MSG_MORE : 0);
+    ssize_t n = ::send(socket_.get(), out_.data() + out_pos_, pending_output(), flags);
     if (n > 0) {
       out_pos_ += static_cast<std::size_t>(n);
       continue;
