@@ -111,6 +111,7 @@ class CgiExchange final : public Exchange {
     if ((has_body && !make_pipe(stdin_, job.child_stdin, false)) || !make_pipe(stdout_, job.child_stdout, true) ||
         !make_pipe(stderr_, job.child_stderr, true))
       return false;
+    has_pipes_ = true;
 
     std::string script_name = cfg.prefix + script_;  // "/cgi-bin/" + "env"
     std::string script_filename = cfg.directory + "/" + script_;
@@ -221,8 +222,10 @@ class CgiExchange final : public Exchange {
   }
 
   void write_body() {
+    // Queued for a child slot: the body stays with the connection (which stops reading at its high-water mark).
+    if (!has_pipes_) return;
     if (!stdin_) {
-      // The child closed its stdin (or we did): whatever else arrives is dropped.
+      // The child closed its stdin (or we did, or it reads /dev/null): whatever else arrives is dropped.
       std::size_t n = body_.available().size();
       if (n) body_.consume(n);
       return;
@@ -415,6 +418,7 @@ class CgiExchange final : public Exchange {
   std::uint64_t received_bytes_ = 0;
   int exit_status_ = 0;
   bool has_exited_ = false;
+  bool has_pipes_ = false;  // spawn() created the pipes (false while queued for a slot)
   bool is_head_done_ = false;
   bool is_stdout_paused_ = false;
   bool is_finished_ = false;
