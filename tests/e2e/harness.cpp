@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -88,7 +89,11 @@ Spawnd::Spawnd(std::vector<std::string> args, std::map<std::string, std::string>
   err_.reset(err[0]);
   Fd out_w(out[1]), err_w(err[1]);
 
-  std::vector<std::string> argv{SPAWND_BINARY, "--listen", "127.0.0.1:0"};
+  std::vector<std::string> argv{SPAWND_BINARY};
+  if (std::find(args.begin(), args.end(), "--listen") == args.end()) {
+    argv.emplace_back("--listen");
+    argv.emplace_back("127.0.0.1:0");
+  }
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e) env.emplace_back(*e);

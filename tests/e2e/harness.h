@@ -42,7 +42,8 @@ class TempDir {
 // server never blocks on a full pipe.
 class Spawnd {
  public:
-  // Starts SPAWND_BINARY --listen 127.0.0.1:0 plus `args` (give --root and the rest), with spawnd's environment
+  // Starts SPAWND_BINARY with `args` (give --root and the rest; --listen 127.0.0.1:0 is added unless `args` has a
+  // --listen of its own), with spawnd's environment
   // plus `extra_env`, and waits up to 10 s for the listening line. Throws std::runtime_error if it does not come.
   explicit Spawnd(std::vector<std::string> args, std::map<std::string, std::string> extra_env = {});
   ~Spawnd();  // SIGKILLs and reaps a server that is still running
