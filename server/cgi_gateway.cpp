@@ -51,6 +51,7 @@ bool make_pipe(Fd& ours, Fd& childs, bool is_ours_read_end) {
 }
 
 std::string describe_exit(int status) {
+  if (status == ChildTable::kUnknownStatus) return "an exit status known only to its fork server";
   if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
   if (WIFSIGNALED(status)) return std::string("signal ") + ::strsignal(WTERMSIG(status));
   return "status " + std::to_string(status);
@@ -168,7 +169,7 @@ class CgiExchange final : public Exchange {
         !loop_.add(stderr_.get(), EPOLLIN, [this](std::uint32_t) { on_stderr(); }) ||
         (has_body && !loop_.add(stdin_.get(), 0, [this](std::uint32_t) { write_body(); })))
       return false;
-    gw_.spawner_.submit(std::move(job));
+    gw_.start_job(script_, std::move(job));
     // The body may start flowing into the pipe already; the child finds it there.
     write_body();
     return true;
@@ -187,7 +188,7 @@ class CgiExchange final : public Exchange {
   void on_child_exit(int status) {
     has_exited_ = true;
     exit_status_ = status;
-    bool is_clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    bool is_clean = status == ChildTable::kUnknownStatus || (WIFEXITED(status) && WEXITSTATUS(status) == 0);
     if (!is_clean && !is_timed_out_) {
       SPAWND_LOG_WARN("cgi[%llu] %s: child %d ended with %s", ull(request_id_), script_.c_str(), static_cast<int>(pid_),
                       describe_exit(status).c_str());
@@ -430,14 +431,27 @@ CgiGateway::CgiGateway(EventLoop& loop, CgiConfig config)
     : loop_(loop),
       config_(std::move(config)),
       children_(loop, config_.kill_grace_ms),
-      dev_null_(::open("/dev/null", O_RDONLY | O_CLOEXEC)),
+      dev_null_(::open("/dev/null", O_RDWR | O_CLOEXEC)),
       spawner_(loop, config_.spawn_threads,
                [this](std::uint64_t token, Result<pid_t> pid) { on_spawned(token, std::move(pid)); }) {
   if (!dev_null_) throw Error(errno, "open /dev/null");
+  if (config_.fork_servers > 0) {
+    fork_servers_ = std::make_unique<ForkServers>(
+        loop_, children_, config_.directory, config_.base_env, config_.fork_servers, dev_null_.get(),
+        [this](std::uint64_t token, Result<pid_t> pid) { on_spawned(token, std::move(pid)); });
+  }
 }
 
 // Spawns still in flight must land in the child table (to be killed and reaped) while it exists.
-CgiGateway::~CgiGateway() { spawner_.stop_and_deliver(); }
+CgiGateway::~CgiGateway() {
+  spawner_.stop_and_deliver();
+  fork_servers_.reset();
+}
+
+void CgiGateway::start_job(const std::string& script, SpawnPool::Job job) {
+  if (fork_servers_ && fork_servers_->submit(script, job)) return;  // the job's Fds close here: passed on
+  spawner_.submit(std::move(job));
+}
 
 std::unique_ptr<Exchange> CgiGateway::start(const Request& request, ResponseSink& sink, RequestBody& body) {
   // Map the request path to DIR/NAME + PATH_INFO, with the same normalisation as static files: nothing outside DIR
@@ -520,7 +534,9 @@ void CgiGateway::on_spawned(std::uint64_t token, Result<pid_t> pid) {
       // ENOENT/EACCES/ENOEXEC here mean the interpreter of a script is missing or not executable.
       SPAWND_LOG_ERROR("cgi[%llu] %s: cannot start: %s", static_cast<unsigned long long>(ex->request_id()),
                        ex->script().c_str(), std::strerror(err));
+      // ECONNRESET: the fork server died before it answered.
       ex->fail_without_child(err == EAGAIN || err == ENOMEM ? GatewayError::ServiceUnavailable
+                             : err == ECONNRESET            ? GatewayError::BadGateway
                                                             : GatewayError::Internal);
     }
     start_queued();

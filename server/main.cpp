@@ -55,9 +55,13 @@ int main(int argc, char** argv) {
   add_seconds(app, "--shutdown-grace", cfg.shutdown_grace_ms,
               "On SIGTERM/SIGINT, how long in-flight responses may take before spawnd exits");
   // Dynamic requests.
-  app.add_option("--mode", cfg.mode, "How handlers run: cgi (a fresh process per request)")
+  app.add_option("--mode", cfg.mode,
+                 "How handlers run: cgi (exec a fresh process per request) or fork (SDK handlers: a warm fork "
+                 "server forks a fresh process per request; other programs as cgi)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"cgi"}));
+      ->check(CLI::IsMember({"cgi", "fork"}));
+  app.add_option("--fork-servers", cfg.fork_servers, "--mode fork: fork servers per SDK handler (default: one per CPU)")
+      ->check(CLI::Range(1, 256));
   std::string cgi_bin;
   app.add_option("--cgi-bin", cgi_bin,
                  "Directory of CGI programs; default: the cgi-bin directory beside the spawnd executable (the built "

@@ -54,7 +54,8 @@ Result<pid_t> spawn_with_posix_spawn(const SpawnSpec& spec, char* const* argv, c
   (0 == (rc = ::posix_spawn_file_actions_adddup2(&actions.fa, spec.stdin_fd, 0))) &&
       (0 == (rc = ::posix_spawn_file_actions_adddup2(&actions.fa, spec.stdout_fd, 1))) &&
       (0 == (rc = ::posix_spawn_file_actions_adddup2(&actions.fa, spec.stderr_fd, 2))) &&
-      (0 == (rc = ::posix_spawn_file_actions_addclosefrom_np(&actions.fa, 3))) &&
+      (spec.fd3 < 0 || 0 == (rc = ::posix_spawn_file_actions_adddup2(&actions.fa, spec.fd3, 3))) &&
+      (0 == (rc = ::posix_spawn_file_actions_addclosefrom_np(&actions.fa, spec.fd3 < 0 ? 3 : 4))) &&
       (spec.cwd.empty() || 0 == (rc = ::posix_spawn_file_actions_addchdir_np(&actions.fa, spec.cwd.c_str()))) &&
       (0 == (rc = ::posix_spawnattr_setflags(&attr.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
                                                         POSIX_SPAWN_SETSIGMASK))) &&
@@ -81,7 +82,8 @@ Result<pid_t> spawn_with_fork(const SpawnSpec& spec, char* const* argv, char* co
     ::sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     if (::dup2(spec.stdin_fd, 0) < 0 || ::dup2(spec.stdout_fd, 1) < 0 || ::dup2(spec.stderr_fd, 2) < 0) ::_exit(127);
-    ::close_range(3, ~0U, 0);
+    if (spec.fd3 >= 0 && ::dup2(spec.fd3, 3) < 0) ::_exit(127);
+    ::close_range(spec.fd3 < 0 ? 3 : 4, ~0U, 0);
     if (!spec.cwd.empty() && ::chdir(spec.cwd.c_str()) != 0) ::_exit(127);
     ::execve(spec.path.c_str(), argv, envp);
     ::_exit(127);
@@ -112,6 +114,13 @@ ChildTable::~ChildTable() {
 
 bool ChildTable::watch(pid_t pid, ExitCallback on_exit) {
   int pidfd = pidfd_open(pid);  // always close-on-exec (pidfd_open(2))
+  if (pidfd < 0 && errno == ESRCH) {
+    // A fork server's child that has already exited and been reaped by its parent before we heard its pid.
+    loop_.defer([cb = std::move(on_exit)] {
+      if (cb) cb(kUnknownStatus);
+    });
+    return true;
+  }
   if (pidfd < 0 || !loop_.add(pidfd, EPOLLIN, [this, pid](std::uint32_t) { on_pidfd_readable(pid); })) {
     int err = errno;
     if (pidfd >= 0) ::close(pidfd);
@@ -168,7 +177,11 @@ void ChildTable::on_pidfd_readable(pid_t pid) {
   if (r == 0) return;  // not yet (spurious wakeup)
   auto it = children_.find(pid);
   if (it == children_.end()) return;
-  if (r < 0) SPAWND_LOG_ERROR("waitpid(%d): %s", static_cast<int>(pid), std::strerror(errno));
+  if (r < 0) {
+    // Not our child (a fork server's): the pidfd says it exited; its parent collects the status.
+    if (errno != ECHILD) SPAWND_LOG_ERROR("waitpid(%d): %s", static_cast<int>(pid), std::strerror(errno));
+    status = kUnknownStatus;
+  }
   Child child = std::move(it->second);
   children_.erase(it);
   loop_.remove(child.pidfd);
@@ -177,7 +190,7 @@ void ChildTable::on_pidfd_readable(pid_t pid) {
   // The leader is gone, but members of its group may linger (a script's background job); if we had to signal the
   // group, make sure they go too.
   if (child.signal_sent) ::kill(-pid, SIGKILL);
-  if (WIFSIGNALED(status) && WTERMSIG(status) != child.signal_sent && WTERMSIG(status) != SIGKILL &&
+  if (status != kUnknownStatus && WIFSIGNALED(status) && WTERMSIG(status) != child.signal_sent && WTERMSIG(status) != SIGKILL &&
       WTERMSIG(status) != SIGTERM)
     SPAWND_LOG_WARN("child %d killed by signal %d (%s)", static_cast<int>(pid), WTERMSIG(status),
                     ::strsignal(WTERMSIG(status)));
