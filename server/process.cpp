@@ -190,7 +190,8 @@ void ChildTable::on_pidfd_readable(pid_t pid) {
   // The leader is gone, but members of its group may linger (a script's background job); if we had to signal the
   // group, make sure they go too.
   if (child.signal_sent) ::kill(-pid, SIGKILL);
-  if (status != kUnknownStatus && WIFSIGNALED(status) && WTERMSIG(status) != child.signal_sent && WTERMSIG(status) != SIGKILL &&
+  // A child we were stopping (client gone, timeout) may die of SIGPIPE or our signal: that is no news.
+  if (status != kUnknownStatus && WIFSIGNALED(status) && child.signal_sent == 0 && WTERMSIG(status) != SIGKILL &&
       WTERMSIG(status) != SIGTERM)
     SPAWND_LOG_WARN("child %d killed by signal %d (%s)", static_cast<int>(pid), WTERMSIG(status),
                     ::strsignal(WTERMSIG(status)));
