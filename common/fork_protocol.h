@@ -45,6 +45,13 @@ struct ForkMessageHeader {
 static_assert(sizeof(ForkMessageHeader) == 24);
 
 // The environment block of a Spawn message: "NAME=value\0NAME=value\0...", env_bytes long (the last entry is
-// NUL-terminated too).
+// NUL-terminated too). It is the child's whole environment, nothing of the fork server's is kept: so it is what a
+// CGI child would get, spawnd's base handler environment (PATH, SPAWND_DB, SPAWND_PRAGMAS, --pass-env) plus the
+// request's meta-variables.
+//
+// The fork server refuses with Spawned, pid = -EINVAL, a message that is longer than kMaxMessageBytes, is not a
+// Spawn, has an env_bytes other than the rest of the message, does not carry exactly 3 fds, or has an environment
+// entry without "NAME=" or a block not ending with NUL. A message shorter than the header has no token and gets no
+// answer. Each refusal is one line on stderr; the fds are closed and the fork server carries on.
 
 }  // namespace spawnd::fork_protocol

@@ -1,5 +1,5 @@
-// spawnd/runtime.h — the pieces every runtime is made of. For runtime code (cgi_main.cpp today; the fork-server,
-// FastCGI and in-process runtimes later), not for handler authors.
+// spawnd/runtime.h — the pieces every runtime is made of. For runtime code (cgi_main.cpp, the fork-server runtime;
+// the FastCGI and in-process runtimes later), not for handler authors.
 //
 // A runtime does four things: collect the meta-variables (environment, or FCGI_PARAMS), read the body, call
 // run_handler(), and write cgi_response_head() + body to wherever the response goes (stdout, FCGI_STDOUT
@@ -45,5 +45,13 @@ namespace spawnd::sdk {
 // The CGI runtime: one request from the environment and stdin, the response on stdout. Returns main()'s exit code:
 // 0 when a response (of any status) was written, 1 if stdout failed.
 int run_cgi(const HandlerInfo& info, const char* argv0, char** envp);
+
+// The fork-server runtime (common/fork_protocol.h): started once by `spawnd --mode fork` with the control socket on
+// `control_fd`, it sends Ready, then forks one child per Spawn message; the child takes the message's three fds as
+// stdin, stdout and stderr and its environment as its own, and runs run_cgi() exactly as a CGI process would.
+// Never calls the handler, builds a Context or opens the database in the fork server itself. Returns main()'s exit
+// code: 0 when spawnd closed the control socket, 2 if `control_fd` is not a usable control socket, 1 if poll()
+// itself failed. A malformed message is refused and logged, never fatal.
+int run_fork_server(const HandlerInfo& info, const char* argv0, int control_fd);
 
 }  // namespace spawnd::sdk
