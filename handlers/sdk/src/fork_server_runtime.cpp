@@ -256,6 +256,9 @@ bool ForkServer::on_control_readable() {
   pid_t pid = ::fork();
   if (pid == 0) run_child(fds);
   const int fork_errno = errno;
+  // The parent sets the child's group too (the classic job-control race): once spawnd hears the pid, a
+  // kill(-pid) must reach the group even if the child has not run yet. ESRCH after a fast exit is fine.
+  if (pid > 0) ::setpgid(pid, pid);
   // Our copies of the child's stdio go now: the child's stdout must reach EOF when the child exits.
   fds.close_all();
   if (pid < 0) log_line(name_, "fork: %s", std::strerror(fork_errno));
