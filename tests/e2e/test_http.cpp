@@ -513,16 +513,18 @@ TEST_CASE("The access log file gets one Combined Log Format line per request", "
   CHECK(request(s.port(), keep_alive("GET", "/missing", "Connection: close\r\nUser-Agent: e2e-agent/2.0\r\n")).status ==
         404);
   CHECK(request(s.port(), keep_alive("HEAD", "/a.txt", "Connection: close\r\n")).status == 200);
+  CHECK(request(s.port(), "GARBAGE\r\n\r\n").status == 400);  // no request line to log: "-", as Apache does
 
   // The server flushes its log buffer every 200 ms.
-  bool has_three = wait_until([&] { return lines_of(read_file(log)).size() >= 3; }, std::chrono::seconds(5));
-  REQUIRE(has_three);
+  bool has_all = wait_until([&] { return lines_of(read_file(log)).size() >= 4; }, std::chrono::seconds(5));
+  REQUIRE(has_all);
   auto lines = lines_of(read_file(log));
-  CHECK(lines.size() == 3);
+  CHECK(lines.size() == 4);
   const std::string prefix = R"(^127\.0\.0\.1 - - \[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] )";
   CHECK(std::regex_match(lines[0], std::regex(prefix + R"re("GET /a\.txt\?x=1 HTTP/1\.1" 200 5 "http://ref\.example/" "e2e-agent/1\.0 \(\\"quoted\\"\)"$)re")));
   CHECK(std::regex_match(lines[1], std::regex(prefix + R"("GET /missing HTTP/1\.1" 404 \d+ "-" "e2e-agent/2\.0"$)")));
   CHECK(std::regex_match(lines[2], std::regex(prefix + R"("HEAD /a\.txt HTTP/1\.1" 200 - "-" "-"$)")));
+  CHECK(std::regex_match(lines[3], std::regex(prefix + R"("-" 400 \d+ "-" "-"$)")));
   CHECK(s.stdout_text().empty());  // the log went to the file, not to stdout
 }
 
