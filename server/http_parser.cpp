@@ -119,6 +119,11 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
     }
   }
   if (r.version_minor >= 1 && !r.field("Host")) return s.fail(400, "Bad Request");  // RFC 9112 §3.2
+  // "Connection: upgrade" with "Upgrade: h2c" or "websocket" makes llhttp stop after this message and pause with
+  // HPE_PAUSED_UPGRADE, so the next request on the connection would fail. We implement no other protocol: the
+  // request is an ordinary HTTP/1.1 one and the connection goes on as before (a server may ignore Upgrade, RFC
+  // 9110 §7.8). curl --http2 and Java's HttpClient send the h2c form on the first request of a connection.
+  p->upgrade = 0;
   s.is_head_done_ = true;
   return 0;
 }

@@ -217,6 +217,29 @@ TEST_CASE("Every response carries Date and Server: spawnd", "[e2e][http]") {
   }
 }
 
+TEST_CASE("A request asking for an Upgrade is answered in HTTP/1.1 and the connection stays usable", "[e2e][http]") {
+  TempDir root;
+  root.write("a.txt", "alpha");
+  Spawnd s(args_for(root));
+  // spawnd implements no other protocol, so it ignores Upgrade (RFC 9110 §7.8) and the connection goes on in
+  // HTTP/1.1. curl --http2 and Java's HttpClient send the h2c form on the first request of a connection.
+  for (const char* upgrade : {"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n",
+                              "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"}) {
+    INFO(upgrade);
+    Fd c = connect_to(s.port());
+    std::string leftover;
+    REQUIRE(send_all(c, keep_alive("GET", "/a.txt", upgrade)));
+    auto first = read_response(c, leftover);
+    CHECK(first.status == 200);
+    CHECK(first.body == "alpha");
+    REQUIRE(send_all(c, keep_alive("GET", "/a.txt")));
+    auto second = read_response(c, leftover);
+    CHECK(second.status == 200);
+    CHECK(second.body == "alpha");
+  }
+}
+
 // ---- methods and bodies on static files ----
 
 TEST_CASE("POST, PUT and DELETE on a static file yield 405 with Allow: GET, HEAD", "[e2e][http]") {

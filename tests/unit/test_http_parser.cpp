@@ -95,6 +95,25 @@ TEST_CASE("Parsing stops at the end of a message so that pipelined requests wait
   CHECK(p.take_request().path == "/2");
 }
 
+TEST_CASE("A request asking for an Upgrade is an ordinary request and the next one parses", "[unit][http_parser]") {
+  // llhttp pauses with HPE_PAUSED_UPGRADE after such a message; we implement no upgrade, so we must not let it.
+  std::string first = "GET /1 HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+  std::string second = "GET /2 HTTP/1.1\r\nHost: h\r\n\r\n";
+  RequestParser p(8192, 1024);
+  std::string body;
+  auto r = p.feed(first + second, body);
+  REQUIRE(r.status == RequestParser::Status::Ok);
+  CHECK(r.consumed == first.size());
+  CHECK(p.take_request().path == "/1");
+  REQUIRE(p.is_message_done());
+  p.resume_next();
+  auto r2 = p.feed(second, body);
+  REQUIRE(r2.status == RequestParser::Status::Ok);
+  CHECK(r2.consumed == second.size());
+  CHECK(p.is_message_done());
+  CHECK(p.take_request().path == "/2");
+}
+
 TEST_CASE("A chunked body is decoded", "[unit][http_parser]") {
   auto r = parse("POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n",
                  3);
