@@ -156,6 +156,8 @@ TEST_CASE("Malformed and hostile requests get the right status", "[unit][http_pa
       {"space before the colon", "GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400},
       {"bad chunk size", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
       {"HTTP/1.1 without Host", "GET / HTTP/1.1\r\n\r\n", 400},
+      {"two Host fields", "GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n", 400},
+      {"two Host fields in HTTP/1.0", "GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n", 400},
       {"absolute-form target", "GET http://example.com/ HTTP/1.1\r\nHost: h\r\n\r\n", 400},
       {"HTTP/2.0 request line", "GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505},
       {"declared body over the limit", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5000000\r\n\r\n", 413},
