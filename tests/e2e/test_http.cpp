@@ -5,6 +5,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -178,6 +179,24 @@ TEST_CASE("Connection: close is honoured: the server closes after the response",
   CHECK(r.status == 200);
   CHECK(r.body == "alpha");
   CHECK(r.field("Connection") == std::optional<std::string>("close"));
+  CHECK(wait_closed(c, 5000));
+}
+
+TEST_CASE("A client that half-closes after its request still gets the whole file", "[e2e][http]") {
+  TempDir root;
+  const std::string content = random_bytes(16 * 1024 * 1024, 3);
+  root.write("big.bin", content);
+  Spawnd s(args_for(root));
+  Fd c = connect_to(s.port());
+  // As `printf 'GET ...' | nc -N` and some HTTP/1.0 tools do: the request, then FIN. That ends the client's
+  // sending side only; the response must still arrive whole (nginx and Go's net/http send it too).
+  REQUIRE(send_all(c, keep_alive("GET", "/big.bin", "Connection: close\r\n")));
+  REQUIRE(::shutdown(c.get(), SHUT_WR) == 0);
+  auto r = read_response(c, false, 20000);
+  CHECK(r.status == 200);
+  CHECK(r.is_complete);
+  CHECK(r.body.size() == content.size());
+  CHECK((r.body == content));
   CHECK(wait_closed(c, 5000));
 }
 
