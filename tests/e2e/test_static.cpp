@@ -248,6 +248,28 @@ TEST_CASE("A directory named without its trailing slash is redirected with 301, 
   CHECK(q.field("Location") == std::optional<std::string>("/docs/?page=2&x=y"));
 }
 
+TEST_CASE("A directory redirect always stays on this site", "[e2e][static]") {
+  TempDir root;
+  root.write("docs/index.html", "<h1>docs</h1>");
+  root.write("my dir/index.html", "<h1>spaced</h1>");
+  Spawnd s(static_args(root));
+  // The Location is built from the normalised path: a raw "//host/.." or "/\\host/.." prefix would otherwise make
+  // it a protocol-relative URL that a browser follows to another site (an open redirect).
+  for (const char* target : {"//evil.example/../docs", "/\\evil.example/../docs", "///evil.example/../docs",
+                             "/x/../docs", "/%64ocs", "/./docs"}) {
+    INFO(target);
+    auto r = get(s.port(), target);
+    CHECK(r.status == 301);
+    CHECK(r.field("Location") == std::optional<std::string>("/docs/"));
+  }
+  auto q = get(s.port(), "//evil.example/../docs?next=1");
+  CHECK(q.field("Location") == std::optional<std::string>("/docs/?next=1"));
+  auto spaced = get(s.port(), "/my%20dir");
+  CHECK(spaced.status == 301);
+  CHECK(spaced.field("Location") == std::optional<std::string>("/my%20dir/"));
+  CHECK(get(s.port(), "/my%20dir/").body == "<h1>spaced</h1>");
+}
+
 // ---- types and sizes ----
 
 TEST_CASE("Content-Type follows the file extension, unknown ones are application/octet-stream", "[e2e][static]") {
