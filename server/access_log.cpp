@@ -60,8 +60,13 @@ void AccessLog::record(const Request& request, int status, std::uint64_t body_by
   buf_ += " - - ";
   buf_ += cached_time_;
   buf_ += ' ';
-  std::string line = request.method + " " + request.target + " " + request.protocol();
-  append_quoted(buf_, line);
+  if (request.method.empty()) {
+    // The head never parsed (400, 408, 413, 414, 431 before a request existed): there is no request line to
+    // show, so log "-" as Apache does, not a line made of empty parts.
+    buf_ += "\"-\"";
+  } else {
+    append_quoted(buf_, request.method + " " + request.target + " " + request.protocol());
+  }
   buf_ += ' ';
   buf_ += std::to_string(status);
   buf_ += ' ';

@@ -170,6 +170,15 @@ void Connection::on_readable() {
     }
     in_.resize(old);
     if (n < 0 && errno == EAGAIN) break;
+    if (n == 0 && !exchange_ && request_ && parser_.is_message_done() &&
+        (pending_output() > 0 || file_remaining_ > 0)) {
+      // EOF after a whole request while a static response is still being sent: the client shut down its sending
+      // side only (`nc -N`, some HTTP/1.0 tools). Finishing costs nothing, and a client that is really gone shows
+      // up as EPIPE on send; so send the rest, then close, as nginx does for static files.
+      is_read_eof_ = true;
+      is_keep_alive_ = false;
+      break;
+    }
     // EOF or a read error. A client that goes away while its request is being answered is treated as gone for
     // good (as nginx and Go's net/http do): the exchange is cancelled, which kills a CGI child.
     close();
@@ -195,8 +204,9 @@ void Connection::update_interest() {
   std::size_t body_backlog = body_.size() - body_pos_;
   std::size_t unparsed = in_.size() - in_pos_;
   // A chunked body buffered for a gateway that needs its length is bounded by max_body_bytes instead.
-  is_read_paused_ = !is_lingering_ && ((body_backlog > kBodyHighWaterBytes && !is_waiting_full_body_) ||
-                                       (parser_.is_message_done() && unparsed > kMaxPipelinedBytes));
+  is_read_paused_ = is_read_eof_ ||
+                    (!is_lingering_ && ((body_backlog > kBodyHighWaterBytes && !is_waiting_full_body_) ||
+                                        (parser_.is_message_done() && unparsed > kMaxPipelinedBytes)));
   std::uint32_t events = 0;
   if (!is_read_paused_) events |= EPOLLIN;
   if (pending_output() > 0 || file_remaining_ > 0) events |= EPOLLOUT;
@@ -651,7 +661,7 @@ void Connection::on_response_written() {
     server_.access_log().record(*request_, status_, body_bytes_sent_);
   }
   if (!is_keep_alive_) {
-    if (!parser_.is_message_done() || in_pos_ < in_.size()) {
+    if (!is_read_eof_ && (!parser_.is_message_done() || in_pos_ < in_.size())) {
       start_lingering_close();
     } else {
       close();

@@ -134,6 +134,7 @@ class Connection final : public ResponseSink, public RequestBody {
 
   bool is_flush_scheduled_ = false;
   bool is_read_paused_ = false;
+  bool is_read_eof_ = false;  // the client half-closed after its request: finish the static response, then close
   bool is_lingering_ = false;
   bool is_shutting_down_ = false;
   std::uint32_t interest_ = 0;

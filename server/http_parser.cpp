@@ -118,7 +118,16 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
       return s.fail(417, "Expectation Failed");  // RFC 9110 §10.1.1
     }
   }
-  if (r.version_minor >= 1 && !r.field("Host")) return s.fail(400, "Bad Request");  // RFC 9112 §3.2
+  // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host, and for any request with more than one Host field
+  // line (two of them let a proxy and this server disagree about which site is meant).
+  std::size_t hosts = 0;
+  for (const auto& f : r.fields) hosts += iequals(f.first, "Host") ? 1 : 0;
+  if (hosts > 1 || (r.version_minor >= 1 && hosts == 0)) return s.fail(400, "Bad Request");
+  // "Connection: upgrade" with "Upgrade: h2c" or "websocket" makes llhttp stop after this message and pause with
+  // HPE_PAUSED_UPGRADE, so the next request on the connection would fail. We implement no other protocol: the
+  // request is an ordinary HTTP/1.1 one and the connection goes on as before (a server may ignore Upgrade, RFC
+  // 9110 §7.8). curl --http2 and Java's HttpClient send the h2c form on the first request of a connection.
+  p->upgrade = 0;
   s.is_head_done_ = true;
   return 0;
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <string_view>
 
 #include "common/error.h"
 #include "server/conditional.h"
@@ -29,6 +30,28 @@ int open_beneath(int dirfd, const char* rel) {
     long fd = ::syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
     if (fd >= 0 || errno != EINTR) return static_cast<int>(fd);
   }
+}
+
+// A normalised path (as normalize_request_path() makes it: decoded, starting with '/', without empty, "." or ".."
+// segments) percent-encoded for a Location field: every byte but RFC 3986 pchar and '/' is encoded, so the
+// result is a path-absolute reference that cannot name another host.
+std::string encode_path(std::string_view path) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  static constexpr std::string_view kKeep = "-._~!$&'()*+,;=:@/";
+  std::string out;
+  out.reserve(path.size());
+  for (const char ch : path) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+        kKeep.find(ch) != std::string_view::npos) {
+      out += ch;
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 0x0f];
+    }
+  }
+  return out;
 }
 
 StaticResponse status_only(int status) {
@@ -116,9 +139,11 @@ StaticResponse StaticFiles::serve(const Request& request) const {
 
   if (S_ISDIR(st.st_mode)) {
     if (path.back() != '/') {
-      // A directory named without its trailing slash: redirect, so that relative links in its index work.
+      // A directory named without its trailing slash: redirect, so that relative links in its index work. The
+      // Location comes from the normalised path, never from the raw one: "//evil.example/../docs" names our
+      // /docs too, and echoing it would send a browser to evil.example (an open redirect).
       StaticResponse r = status_only(301);
-      std::string location = request.path + "/";
+      std::string location = encode_path(path) + "/";
       if (!request.query.empty()) location += "?" + request.query;
       r.fields.emplace_back("Location", location);
       return r;

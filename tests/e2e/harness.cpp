@@ -186,6 +186,58 @@ int Spawnd::stop(int timeout_ms, int sig) {
   return has_exited ? status : -1;
 }
 
+ExitResult run_spawnd(const std::vector<std::string>& args, int timeout_ms) {
+  int out[2], err[2];
+  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
+  Fd out_r(out[0]), out_w(out[1]), err_r(err[0]), err_w(err[1]);
+  std::vector<std::string> argv{SPAWND_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> av;
+  for (auto& s : argv) av.push_back(s.data());
+  av.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out_w.get(), 1);
+  posix_spawn_file_actions_adddup2(&fa, err_w.get(), 2);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, av[0], &fa, nullptr, av.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) throw std::runtime_error("posix_spawn " + argv[0] + ": " + std::strerror(rc));
+  out_w.reset();
+  err_w.reset();
+
+  // Collect both pipes until they close (spawnd exited) or the deadline passes.
+  ExitResult result;
+  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  pollfd fds[2] = {{out_r.get(), POLLIN, 0}, {err_r.get(), POLLIN, 0}};
+  int open_count = 2;
+  while (open_count > 0) {
+    int n = ::poll(fds, 2, remaining_ms(deadline));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    for (auto& p : fds) {
+      if (p.fd < 0 || !(p.revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      char buf[8192];
+      ssize_t got = ::read(p.fd, buf, sizeof buf);
+      if (got <= 0) {
+        p.fd = -1;
+        --open_count;
+        continue;
+      }
+      (p.fd == out_r.get() ? result.stdout_text : result.stderr_text).append(buf, static_cast<std::size_t>(got));
+    }
+  }
+  int status = 0;
+  bool has_exited = wait_until([&] { return ::waitpid(pid, &status, WNOHANG) == pid; },
+                               std::chrono::milliseconds(remaining_ms(deadline)));
+  if (!has_exited) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+  }
+  result.status = has_exited ? status : -1;
+  return result;
+}
+
 // ---- client ----
 
 std::optional<std::string> HttpResponse::field(std::string_view name) const {

@@ -55,7 +55,8 @@ class Spawnd {
   [[nodiscard]] std::string stderr_text() const;
   [[nodiscard]] std::string stdout_text() const;
   // Sends `sig` (default SIGTERM) and waits up to `timeout_ms` for the exit. Returns the wait status, or -1 if the
-  // server had to be SIGKILLed after the timeout.
+  // server had to be SIGKILLed after the timeout. `sig` 0 sends nothing: it waits for an exit the test already
+  // caused (e.g. a SIGTERM sent with kill() while a download was still running).
   int stop(int timeout_ms = 10000, int sig = 15);
 
  private:
@@ -67,6 +68,15 @@ class Spawnd {
   std::string out_text_, err_text_;
   bool is_reaped_ = false;
 };
+
+// The outcome of a spawnd run to its end: for start-up failures (bad options, a missing root).
+struct ExitResult {
+  int status = -1;  // the wait status; -1 if spawnd did not exit within the timeout (it was SIGKILLed)
+  std::string stdout_text;
+  std::string stderr_text;
+};
+// Runs SPAWND_BINARY with exactly `args` (no --listen is added) and waits up to `timeout_ms` for it to exit.
+[[nodiscard]] ExitResult run_spawnd(const std::vector<std::string>& args, int timeout_ms = 10000);
 
 struct HttpResponse {
   int status = 0;              // 0: no (complete) response before the timeout or the close

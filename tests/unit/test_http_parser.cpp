@@ -95,6 +95,25 @@ TEST_CASE("Parsing stops at the end of a message so that pipelined requests wait
   CHECK(p.take_request().path == "/2");
 }
 
+TEST_CASE("A request asking for an Upgrade is an ordinary request and the next one parses", "[unit][http_parser]") {
+  // llhttp pauses with HPE_PAUSED_UPGRADE after such a message; we implement no upgrade, so we must not let it.
+  std::string first = "GET /1 HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+  std::string second = "GET /2 HTTP/1.1\r\nHost: h\r\n\r\n";
+  RequestParser p(8192, 1024);
+  std::string body;
+  auto r = p.feed(first + second, body);
+  REQUIRE(r.status == RequestParser::Status::Ok);
+  CHECK(r.consumed == first.size());
+  CHECK(p.take_request().path == "/1");
+  REQUIRE(p.is_message_done());
+  p.resume_next();
+  auto r2 = p.feed(second, body);
+  REQUIRE(r2.status == RequestParser::Status::Ok);
+  CHECK(r2.consumed == second.size());
+  CHECK(p.is_message_done());
+  CHECK(p.take_request().path == "/2");
+}
+
 TEST_CASE("A chunked body is decoded", "[unit][http_parser]") {
   auto r = parse("POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n",
                  3);
@@ -137,6 +156,8 @@ TEST_CASE("Malformed and hostile requests get the right status", "[unit][http_pa
       {"space before the colon", "GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400},
       {"bad chunk size", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
       {"HTTP/1.1 without Host", "GET / HTTP/1.1\r\n\r\n", 400},
+      {"two Host fields", "GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n", 400},
+      {"two Host fields in HTTP/1.0", "GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n", 400},
       {"absolute-form target", "GET http://example.com/ HTTP/1.1\r\nHost: h\r\n\r\n", 400},
       {"HTTP/2.0 request line", "GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505},
       {"declared body over the limit", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5000000\r\n\r\n", 413},
