@@ -16,5 +16,5 @@ PRAGMA foreign_keys = OFF;      -- SQLite's default: REFERENCES constraints are 
 PRAGMA temp_store = DEFAULT;    -- SQLite's default (compile-time choice; files on Debian): temp tables and sort scratch may go to temp files.
 PRAGMA cache_size = -2000;      -- SQLite's default: page cache of at most 2000 KiB.
 PRAGMA mmap_size = 0;           -- SQLite's default: no memory-mapped I/O, every page is copied in with read().
-PRAGMA wal_autocheckpoint = 1000; -- SQLite's default; has no effect in rollback-journal mode, set for completeness.
+PRAGMA wal_autocheckpoint = 1000; -- SQLite's default; has no effect in rollback-journal mode, set for completeness (spawnd only holds a connection open to a rollback-journal file, there is no WAL to checkpoint).
 PRAGMA journal_size_limit = -1; -- SQLite's default: no limit on a leftover journal (none is left in DELETE mode).

@@ -16,5 +16,5 @@ PRAGMA foreign_keys = ON;       -- enforce REFERENCES constraints (SQLite leaves
 PRAGMA temp_store = MEMORY;     -- temporary tables and sort/index scratch space in RAM, not in temp files.
 PRAGMA cache_size = -8192;      -- page cache of at most 8192 KiB (negative = KiB); allocated lazily, so a short CGI process pays only for what it touches.
 PRAGMA mmap_size = 134217728;   -- read up to 128 MiB of the file through mmap: a fresh process reads pages straight from the OS page cache instead of copying them in with read().
-PRAGMA wal_autocheckpoint = 1000; -- checkpoint after a commit leaves 1000+ pages in the WAL (SQLite's default). The server will own checkpointing later; this then becomes 0.
-PRAGMA journal_size_limit = 67108864; -- after a checkpoint resets the WAL, truncate the file to 64 MiB, so one burst of writes does not leave a huge WAL behind.
+PRAGMA wal_autocheckpoint = 0; -- a handler's commit never checkpoints: spawnd keeps a connection open and checkpoints every --checkpoint-interval off its event loop, so no request pays for it. Run without spawnd, nothing checkpoints while other connections stay open: run `sqlite3 FILE 'PRAGMA wal_checkpoint(TRUNCATE)'` (pragmas/README.md).
+PRAGMA journal_size_limit = 67108864; -- 64 MiB: the writer that restarts the WAL after a full checkpoint cuts the -wal file back to this size, and spawnd runs a TRUNCATE checkpoint when the -wal grows past it, so neither a burst of writes nor a stream of readers leaves a huge WAL behind.

@@ -43,6 +43,7 @@ struct Config {
   bool cgi_argv = false;                  // RFC 3875 §4.4 argv from a query without '=' (CVE-2012-1823: off)
   std::string db_path;                    // SPAWND_DB for handlers (absolute); empty: unset
   std::string pragmas = "default";        // SPAWND_PRAGMAS: a preset name or a .sql file
+  std::int64_t checkpoint_interval_ms = 1'000;  // with db_path: the front end's WAL checkpoint period (db_keeper.h)
 
   // Logging.
   std::string access_log = "-";  // "-" for stdout, or a file path (appended to)

@@ -93,6 +93,8 @@ int main(int argc, char** argv) {
   app.add_option("--pragmas", cfg.pragmas,
                  "PRAGMA preset for the database: default, durable, baseline, or a .sql file (passed as SPAWND_PRAGMAS)")
       ->capture_default_str();
+  add_seconds(app, "--checkpoint-interval", cfg.checkpoint_interval_ms,
+              "With --db: how often spawnd checkpoints the database's WAL (handlers leave checkpoints to it)");
 
   app.add_option("--access-log", cfg.access_log, "Access log (Combined Log Format): '-' for stdout, or a file")
       ->capture_default_str();

@@ -20,6 +20,7 @@
 #include "common/sys.h"
 #include "server/cgi_gateway.h"
 #include "server/connection.h"
+#include "server/db_keeper.h"
 #include "server/http_date.h"
 
 namespace spawnd::server {
@@ -109,6 +110,14 @@ Server::Server(Config config)
   signal_fd_.reset(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
   if (!signal_fd_) throw Error(errno, "signalfd");
 
+  // Before any gateway exists: the database file is created, in WAL mode, before the first handler runs.
+  if (!config_.db_path.empty()) {
+    db_keeper_ = std::make_unique<DbKeeper>(DbKeeperConfig{
+        .path = config_.db_path,
+        .pragmas = config_.pragmas,
+        .checkpoint_interval = std::chrono::milliseconds(config_.checkpoint_interval_ms),
+    });
+  }
   if (!config_.cgi_bin.empty()) mount(config_.cgi_prefix, make_cgi_gateway());
 }
 

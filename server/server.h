@@ -23,6 +23,7 @@
 namespace spawnd::server {
 
 class Connection;
+class DbKeeper;
 
 class Server {
  public:
@@ -70,6 +71,7 @@ class Server {
   AccessLog access_log_;
   Fd listener_;
   Fd signal_fd_;
+  std::unique_ptr<DbKeeper> db_keeper_;  // with --db: holds a connection and checkpoints; outlives the gateways
   std::string bound_address_;
   std::vector<std::pair<std::string, std::unique_ptr<Gateway>>> mounts_;
   std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;

@@ -289,8 +289,8 @@ TEST_CASE("Each preset's PRAGMAs read back from a connection", "[unit][db][pragm
         journal_size_limit;
   };
   auto e = GENERATE(values<Expect>({
-      {"default", "wal", 1, 5000, 1, 2, -8192, 134217728, 1000, 67108864},
-      {"durable", "wal", 2, 5000, 1, 2, -8192, 134217728, 1000, 67108864},
+      {"default", "wal", 1, 5000, 1, 2, -8192, 134217728, 0, 67108864},
+      {"durable", "wal", 2, 5000, 1, 2, -8192, 134217728, 0, 67108864},
       {"baseline", "delete", 2, 5000, 0, 0, -2000, 0, 1000, -1},
   }));
   CAPTURE(e.preset);

@@ -1,0 +1,274 @@
+// The front end's own connection to --db (server/db_keeper.h) end to end: a real spawnd in CGI mode, the built
+// guestbook handler, a temp SQLite file inspected with the sqlite3 API from outside.
+//
+// How "checkpointed" is seen from outside without checkpointing ourselves (any wal_checkpoint call we made would do
+// the keeper's job for it): a checkpoint is what copies committed pages from the -wal into the database file, so a
+// COPY of the database file alone, without its -wal, holds a row only once a checkpoint has copied it.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "harness.h"
+
+extern char** environ;
+
+using namespace spawnd::e2e;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<std::string> keeper_args(const TempDir& dir, const std::string& db, std::vector<std::string> extra) {
+  fs::create_directories(dir.path() + "/www");
+  std::vector<std::string> args{"--root", dir.path() + "/www", "--cgi-bin", SPAWND_CGI_BIN_DIR, "--db", db,
+                                "--quiet"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+std::string sign(int i) {
+  std::string body = "name=visitor" + std::to_string(i) + "&message=entry+" + std::to_string(i);
+  return "POST /cgi-bin/guestbook HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+         "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+// POSTs one guestbook entry and returns the status once spawnd has closed the connection. With Connection: close it
+// does so only after the handler's stdout reached EOF, that is after the handler closed its database and exited; so
+// whatever that close did to the -wal has happened. (A client that hangs up as soon as it has the response can get
+// the handler SIGTERMed before its close, since the gateway then cancels the exchange.)
+int sign_and_wait(std::uint16_t port, int i) {
+  spawnd::Fd fd = connect_to(port);
+  REQUIRE(send_all(fd, sign(i)));
+  std::string leftover;
+  HttpResponse r = read_response(fd, leftover);
+  CHECK(wait_closed(fd, 10000));
+  return r.status;
+}
+
+std::int64_t file_bytes(const std::string& path) {
+  std::error_code ec;
+  auto n = fs::file_size(path, ec);
+  return ec ? -1 : static_cast<std::int64_t>(n);
+}
+
+// The first column of the first row of `sql` on the database at `path` as text, or "error: ..." (never throws, so
+// that it can be polled while another process is still changing the file).
+std::string query(const std::string& path, const std::string& sql) {
+  sqlite3* conn = nullptr;
+  // Read-write: a read-only connection cannot recover a WAL file whose last writer has just gone.
+  int rc = sqlite3_open_v2(path.c_str(), &conn, SQLITE_OPEN_READWRITE, nullptr);
+  std::string out;
+  if (rc == SQLITE_OK) {
+    sqlite3_busy_timeout(conn, 5000);
+    sqlite3_stmt* st = nullptr;
+    rc = sqlite3_prepare_v2(conn, sql.c_str(), -1, &st, nullptr);
+    if (rc == SQLITE_OK) {
+      rc = sqlite3_step(st);
+      if (rc == SQLITE_ROW) {
+        const unsigned char* text = sqlite3_column_text(st, 0);
+        out = text != nullptr ? reinterpret_cast<const char*>(text) : "";
+        rc = SQLITE_OK;
+      } else if (rc == SQLITE_DONE) {
+        rc = SQLITE_OK;
+      }
+    }
+    sqlite3_finalize(st);
+  }
+  if (rc != SQLITE_OK) out = std::string("error: ") + sqlite3_errmsg(conn);
+  sqlite3_close(conn);
+  return out;
+}
+
+// Rows of the guestbook in the database FILE ALONE: copies the file (not its -wal or -shm) and counts in the copy.
+// "error: ..." while the table has not reached the file (or a checkpoint was writing the file as we copied it).
+std::string rows_in_file_alone(const TempDir& dir, const std::string& db) {
+  std::string copy = dir.path() + "/copy.db";
+  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(copy + suffix);
+  fs::copy_file(db, copy);
+  return query(copy, "SELECT count(*) FROM guestbook");
+}
+
+struct Exit {
+  int status = -1;   // waitpid status; -1 if it had to be killed
+  std::string err;   // its stderr
+};
+
+// Runs spawnd with `args` to its exit (at most `timeout`), for start-up failures the harness cannot see.
+Exit run_to_exit(std::vector<std::string> args, std::chrono::milliseconds timeout = 10s) {
+  int err[2];
+  REQUIRE(::pipe2(err, O_CLOEXEC) == 0);
+  spawnd::Fd err_r(err[0]), err_w(err[1]);
+  std::vector<std::string> argv{SPAWND_BINARY, "--listen", "127.0.0.1:0"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> av;
+  for (auto& s : argv) av.push_back(s.data());
+  av.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, err_w.get(), 2);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, av[0], &fa, nullptr, av.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  REQUIRE(rc == 0);
+  err_w.reset();
+  Exit out;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {  // read stderr to EOF (the exit closes it), bounded by the deadline
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd p{err_r.get(), POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
+    char buf[4096];
+    ssize_t n = ::read(err_r.get(), buf, sizeof buf);
+    if (n <= 0) break;
+    out.err.append(buf, static_cast<std::size_t>(n));
+  }
+  int status = 0;
+  if (!wait_until([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, 2s)) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    return out;
+  }
+  out.status = status;
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("spawnd creates the --db file in WAL mode at start-up, before any request", "[e2e][db]") {
+  TempDir dir;
+  std::string db = dir.path() + "/site.db";
+  Spawnd s(keeper_args(dir, db, {}));
+  // No request yet: the file exists because spawnd opened it, with the preset's on-create PRAGMAs.
+  REQUIRE(fs::exists(db));
+  CHECK(query(db, "PRAGMA journal_mode") == "wal");
+  CHECK(query(db, "PRAGMA page_size") == "4096");
+  int status = s.stop();
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("with --pragmas baseline the file is created as a rollback-journal file, and left so", "[e2e][db]") {
+  TempDir dir;
+  std::string db = dir.path() + "/site.db";
+  Spawnd s(keeper_args(dir, db, {"--pragmas", "baseline"}));
+  REQUIRE(fs::exists(db));
+  CHECK(query(db, "PRAGMA journal_mode") == "delete");
+  CHECK(sign_and_wait(s.port(), 1) == 303);
+  CHECK_FALSE(fs::exists(db + "-wal"));
+  CHECK(s.stop() == 0);  // exited with status 0
+  CHECK(query(db, "SELECT count(*) FROM guestbook") == "1");
+}
+
+TEST_CASE("guestbook POSTs keep the -wal between requests, and spawnd checkpoints it every interval", "[e2e][db]") {
+  TempDir dir;
+  std::string db = dir.path() + "/site.db";
+  Spawnd s(keeper_args(dir, db, {"--checkpoint-interval", "0.2"}));
+  constexpr int kRows = 300;
+  int see_other = 0;
+  bool is_wal_kept = true;
+  for (int i = 1; i <= kRows; ++i) {
+    see_other += sign_and_wait(s.port(), i) == 303 ? 1 : 0;
+    is_wal_kept = is_wal_kept && fs::exists(db + "-wal");
+  }
+  CHECK(see_other == kRows);
+  // Every handler has exited by now, and its close was not the last one: spawnd's connection keeps the WAL.
+  std::this_thread::sleep_for(300ms);
+  CHECK(is_wal_kept);
+  CHECK(fs::exists(db + "-wal"));
+  CHECK(fs::exists(db + "-shm"));
+  // Handlers do not checkpoint (wal_autocheckpoint=0); within a few intervals spawnd has copied every row into
+  // the database file itself.
+  std::string alone;
+  CHECK(wait_until([&] { return (alone = rows_in_file_alone(dir, db)) == std::to_string(kRows); }, 5s));
+  CAPTURE(alone);
+  // Bounded: once a checkpoint has copied the whole WAL, the next writer starts it again from its beginning, so
+  // later commits reuse the file instead of growing it. (During the back-to-back burst above, commits kept landing
+  // while each PASSIVE checkpoint ran, so the WAL only caught up when the burst ended; a -wal past
+  // journal_size_limit is truncated, see the test below.)
+  std::int64_t wal_bytes = file_bytes(db + "-wal");
+  CAPTURE(wal_bytes);
+  const std::int64_t frames = (wal_bytes - 32) / (24 + 4096);  // WAL header, then frames of header + page
+  REQUIRE(frames >= 6);
+  const int extra = static_cast<int>(std::min<std::int64_t>(20, frames / 3));  // a commit here writes 1 to 3 pages
+  for (int i = kRows + 1; i <= kRows + extra; ++i) CHECK(sign_and_wait(s.port(), i) == 303);
+  CHECK(file_bytes(db + "-wal") == wal_bytes);
+
+  CHECK(query(db, "SELECT count(*) FROM guestbook") == std::to_string(kRows + extra));
+  int status = s.stop();
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  // spawnd's connection closed last: SQLite checkpointed and removed the WAL, and the file is sound.
+  CHECK_FALSE(fs::exists(db + "-wal"));
+  CHECK(query(db, "PRAGMA integrity_check") == "ok");
+  CHECK(query(db, "SELECT count(*) FROM guestbook") == std::to_string(kRows + extra));
+}
+
+TEST_CASE("handlers never checkpoint: with a long interval the rows reach the file only at shutdown", "[e2e][db]") {
+  TempDir dir;
+  std::string db = dir.path() + "/site.db";
+  Spawnd s(keeper_args(dir, db, {"--checkpoint-interval", "3600"}));
+  for (int i = 1; i <= 20; ++i) REQUIRE(sign_and_wait(s.port(), i) == 303);
+  std::this_thread::sleep_for(300ms);
+  // Not one handler checkpointed, not even the guestbook table's creation: it is all still in the WAL.
+  CHECK_THAT(rows_in_file_alone(dir, db), Catch::StartsWith("error: no such table"));
+  CHECK(query(db, "SELECT count(*) FROM guestbook") == "20");
+  auto started = std::chrono::steady_clock::now();
+  int status = s.stop();
+  // The keeper thread waits on a condition variable, not in a sleep: shutdown does not wait for the interval.
+  CHECK(std::chrono::steady_clock::now() - started < 5s);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(rows_in_file_alone(dir, db) == "20");
+}
+
+TEST_CASE("past journal_size_limit spawnd truncates the -wal file", "[e2e][db]") {
+  TempDir dir;
+  std::string db = dir.path() + "/site.db";
+  // The default preset with journal_size_limit 0: any non-empty -wal is over the limit, so every round truncates.
+  std::string preset = dir.write("tiny_wal.sql",
+                                 "-- @on-create\nPRAGMA journal_mode = WAL;\n"
+                                 "-- @per-connection\nPRAGMA busy_timeout = 5000;\nPRAGMA wal_autocheckpoint = 0;\n"
+                                 "PRAGMA journal_size_limit = 0;\n");
+  Spawnd s(keeper_args(dir, db, {"--checkpoint-interval", "0.1", "--pragmas", preset}));
+  for (int i = 1; i <= 50; ++i) REQUIRE(sign_and_wait(s.port(), i) == 303);
+  CHECK(wait_until([&] { return file_bytes(db + "-wal") == 0; }, 5s));
+  CHECK(fs::exists(db + "-wal"));  // truncated, not removed: spawnd's connection still has it open
+  CHECK(query(db, "SELECT count(*) FROM guestbook") == "50");
+  CHECK(s.stop() == 0);
+  CHECK(query(db, "PRAGMA integrity_check") == "ok");
+}
+
+TEST_CASE("a --db in a directory that does not exist stops spawnd at start-up with a message", "[e2e][db]") {
+  TempDir dir;
+  std::string db = dir.path() + "/no/such/dir/site.db";
+  Exit e = run_to_exit(keeper_args(dir, db, {}));
+  CAPTURE(e.err);
+  REQUIRE(WIFEXITED(e.status));
+  CHECK(WEXITSTATUS(e.status) == 1);
+  CHECK_THAT(e.err, Catch::Contains("--db " + db) && Catch::Contains("No such file or directory"));
+  CHECK_THAT(e.err, !Catch::Contains("listening on"));
+  CHECK_FALSE(fs::exists(dir.path() + "/no"));
+}
+
+TEST_CASE("a --checkpoint-interval that is not a positive number is a usage error", "[e2e][db]") {
+  TempDir dir;
+  Exit e = run_to_exit(keeper_args(dir, dir.path() + "/site.db", {"--checkpoint-interval", "0"}));
+  REQUIRE(WIFEXITED(e.status));
+  CHECK(WEXITSTATUS(e.status) == 2);
+  CHECK_THAT(e.err, Catch::Contains("--checkpoint-interval"));
+}

@@ -1,0 +1,238 @@
+// tests/unit/test_db_keeper.cpp — the front end's database keeper (server/db_keeper.h): one checkpoint round against
+// readers and writers, and the keeper's life (open at start-up, hold, checkpoint, stop).
+#include <catch2/catch.hpp>
+
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "common/error.h"
+#include "db/database.h"
+#include "pragmas/presets.h"
+#include "server/db_keeper.h"
+
+using spawnd::db::Connection;
+using spawnd::db::OpenOptions;
+using spawnd::db::Statement;
+using spawnd::db::Transaction;
+using spawnd::db::TxnKind;
+using spawnd::pragmas::builtin_preset;
+using spawnd::server::checkpoint_round;
+using spawnd::server::DbKeeper;
+using spawnd::server::DbKeeperConfig;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/spawnd-keeper-test-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  [[nodiscard]] std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+std::int64_t file_bytes(const std::string& path) {
+  std::error_code ec;
+  auto n = fs::file_size(path, ec);
+  return ec ? -1 : static_cast<std::int64_t>(n);
+}
+
+std::string pragma_text(Connection& conn, const std::string& name) {
+  Statement st = conn.prepare("PRAGMA " + name);
+  REQUIRE(st.step());
+  return std::string(st.column_text(0));
+}
+
+void insert_rows(Connection& conn, int n) {
+  Transaction txn(conn);
+  Statement st = conn.prepare("INSERT INTO t(x) VALUES(randomblob(3000))");
+  for (int i = 0; i < n; ++i) {
+    st.run();
+    st.reset();
+  }
+  txn.commit();
+}
+
+bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("checkpoint_round copies what readers allow, and truncates an oversized WAL once they let go",
+          "[unit][db]") {
+  TempDir dir;
+  std::string path = dir.file("t.db");
+  Connection writer = Connection::open(path, builtin_preset("default"));
+  writer.exec("CREATE TABLE t(x)");
+  insert_rows(writer, 20);
+  OpenOptions no_wait;
+  no_wait.busy_timeout = 0ms;  // a TRUNCATE that meets a reader gives up at once
+  Connection keeper = Connection::open(path, builtin_preset("default"), no_wait);
+
+  SECTION("without readers everything is copied, and a WAL under the limit is left alone") {
+    auto r = checkpoint_round(keeper, DbKeeper::kDefaultWalLimitBytes);
+    CHECK_FALSE(r.passive.busy);
+    CHECK(r.passive.log_frames > 0);
+    CHECK(r.passive.checkpointed_frames == r.passive.log_frames);
+    CHECK_FALSE(r.is_truncate_tried);
+    CHECK(r.wal_bytes > 0);
+    CHECK(r.wal_bytes_after == r.wal_bytes);
+  }
+
+  SECTION("a reader's snapshot holds back the rest, and a TRUNCATE past the limit reports busy until it ends") {
+    Connection reader = Connection::open(path, builtin_preset("default"));
+    Transaction snapshot(reader, TxnKind::Deferred);
+    Statement count = reader.prepare("SELECT count(*) FROM t");
+    REQUIRE(count.step());
+    CHECK(count.column_int64(0) == 20);
+    insert_rows(writer, 20);  // frames past the reader's snapshot: they cannot be copied while it lasts
+
+    auto r = checkpoint_round(keeper, 0);
+    CHECK_FALSE(r.passive.busy);
+    CHECK(r.passive.checkpointed_frames < r.passive.log_frames);
+    CHECK(r.is_truncate_tried);
+    CHECK(r.is_truncate_busy);
+    CHECK(r.wal_bytes_after == r.wal_bytes);
+    CHECK(r.wal_bytes > 0);
+
+    count.reset();
+    snapshot.commit();
+    auto after = checkpoint_round(keeper, 0);
+    CHECK_FALSE(after.passive.busy);
+    CHECK(after.passive.checkpointed_frames == after.passive.log_frames);
+    CHECK(after.is_truncate_tried);
+    CHECK_FALSE(after.is_truncate_busy);
+    CHECK(after.wal_bytes_after == 0);
+    CHECK(fs::exists(path + "-wal"));
+  }
+}
+
+TEST_CASE("DbKeeper creates the file in WAL mode, holds it open and checkpoints it", "[unit][db]") {
+  TempDir dir;
+  std::string path = dir.file("t.db");
+  DbKeeperConfig config;
+  config.path = path;
+  config.checkpoint_interval = 20ms;
+  {
+    DbKeeper keeper(config);
+    REQUIRE(fs::exists(path));
+    CHECK(keeper.is_wal());
+    CHECK(keeper.wal_limit_bytes() == 64 * 1024 * 1024);  // the default preset's journal_size_limit
+    {
+      Connection handler = Connection::open(path, builtin_preset("default"));
+      CHECK(pragma_text(handler, "journal_mode") == "wal");
+      CHECK(pragma_text(handler, "wal_autocheckpoint") == "0");
+      handler.exec("CREATE TABLE t(x)");
+      insert_rows(handler, 50);
+    }
+    // The handler's close was not the last: the WAL is still there.
+    CHECK(fs::exists(path + "-wal"));
+    CHECK(fs::exists(path + "-shm"));
+    // Within a few rounds the keeper has copied everything: the database file grew to hold the 50 rows.
+    CHECK(wait_until([&] { return file_bytes(path) > 50 * 3000; }, 5s));
+    CHECK(wait_until([&] { return keeper.stats().rounds >= 3; }, 5s));
+    CHECK(keeper.stats().errors == 0);
+  }
+  // The keeper's connection was the last: SQLite checkpointed and removed the WAL at its close.
+  CHECK_FALSE(fs::exists(path + "-wal"));
+}
+
+TEST_CASE("DbKeeper takes its WAL limit from the config, else from the preset", "[unit][db]") {
+  TempDir dir;
+  DbKeeperConfig config;
+  config.path = dir.file("t.db");
+  config.wal_limit_bytes = 12345;
+  CHECK(DbKeeper(config).wal_limit_bytes() == 12345);
+  config.wal_limit_bytes = -1;
+  config.pragmas = dir.file("no_limit.sql");
+  FILE* f = std::fopen(config.pragmas.c_str(), "w");
+  REQUIRE(f != nullptr);
+  std::fputs("-- @on-create\nPRAGMA journal_mode = WAL;\n-- @per-connection\nPRAGMA journal_size_limit = -1;\n", f);
+  std::fclose(f);
+  CHECK(DbKeeper(config).wal_limit_bytes() == DbKeeper::kDefaultWalLimitBytes);
+}
+
+TEST_CASE("DbKeeper on a rollback-journal preset holds the connection and never checkpoints", "[unit][db]") {
+  TempDir dir;
+  DbKeeperConfig config;
+  config.path = dir.file("t.db");
+  config.pragmas = "baseline";
+  config.checkpoint_interval = 1ms;
+  DbKeeper keeper(config);
+  CHECK_FALSE(keeper.is_wal());
+  REQUIRE(fs::exists(config.path));
+  Connection conn = Connection::open(config.path, builtin_preset("baseline"));
+  CHECK(pragma_text(conn, "journal_mode") == "delete");
+  std::this_thread::sleep_for(30ms);
+  CHECK(keeper.stats().rounds == 0);
+}
+
+TEST_CASE("DbKeeper stops at once, whatever its interval", "[unit][db]") {
+  TempDir dir;
+  DbKeeperConfig config;
+  config.path = dir.file("t.db");
+  config.checkpoint_interval = std::chrono::hours(1);
+  auto started = std::chrono::steady_clock::now();
+  {
+    DbKeeper keeper(config);
+    keeper.stop();
+    keeper.stop();  // idempotent; the destructor stops a third time
+  }
+  CHECK(std::chrono::steady_clock::now() - started < 2s);
+}
+
+TEST_CASE("DbKeeper start-up failures throw spawnd::Error naming --db and the cause", "[unit][db]") {
+  TempDir dir;
+  DbKeeperConfig config;
+  SECTION("a directory that does not exist") {
+    config.path = dir.file("missing/t.db");
+    try {
+      DbKeeper keeper(config);
+      FAIL("no exception");
+    } catch (const spawnd::Error& e) {
+      CHECK(e.code().value() == ENOENT);
+      CHECK_THAT(e.what(), Catch::Contains("--db " + config.path));
+    }
+    CHECK_FALSE(fs::exists(dir.file("missing")));
+  }
+  SECTION("a file that is not a database") {
+    config.path = dir.file("t.db");
+    FILE* f = std::fopen(config.path.c_str(), "w");
+    REQUIRE(f != nullptr);
+    std::fputs("this is not an SQLite database, but it is long enough to have a header of sorts.......", f);
+    std::fclose(f);
+    CHECK_THROWS_AS(DbKeeper(config), spawnd::Error);
+  }
+  SECTION("an unknown preset") {
+    config.path = dir.file("t.db");
+    config.pragmas = "no-such-preset";
+    CHECK_THROWS_WITH(DbKeeper(config), Catch::Contains("no-such-preset"));
+    CHECK_FALSE(fs::exists(config.path));
+  }
+}
