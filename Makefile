@@ -5,10 +5,12 @@
 #   make asan    the same tests under AddressSanitizer + UndefinedBehaviorSanitizer (preset asan-ubsan)
 #   make bench   reserved for the benchmark driver (bench/)
 #
-# PRESET picks the CMake preset (release, debug, asan-ubsan, ci); LISTEN the address `make run` serves on.
+# PRESET picks the CMake preset (release, debug, asan-ubsan, ci); LISTEN the address `make run` serves on;
+# SPAWND_ARGS adds flags to the server `make run` starts (e.g. SPAWND_ARGS='--mode fork').
 
 PRESET ?= release
 LISTEN ?= 127.0.0.1:8080
+SPAWND_ARGS ?=
 BUILD  := build/$(PRESET)
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 
@@ -27,7 +29,7 @@ build: configure
 
 run: build
 	@mkdir -p var
-	exec $(BUILD)/spawnd --listen $(LISTEN) --root www --cgi-bin $(BUILD)/cgi-bin --db var/site.db
+	exec $(BUILD)/spawnd --listen $(LISTEN) --root www --cgi-bin $(BUILD)/cgi-bin --db var/site.db $(SPAWND_ARGS)
 
 test: build
 	ctest --preset $(PRESET) -j $(JOBS)
