@@ -418,11 +418,18 @@ TEST_CASE("A client that sends half a head gets 408 after --header-timeout while
   Spawnd s(args_for(root, {"--header-timeout", "0.5"}));
   Fd slow = connect_to(s.port());
   REQUIRE(send_all(slow, "GET /a.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n"));  // no blank line: the head never ends
+  auto slow_started = Clock::now();
 
   auto fast = get(s.port(), "/a.txt");
   CHECK(fast.status == 200);
   CHECK(fast.body == "alpha");
-  CHECK(is_silent_now(slow));  // the slow client is still waiting while the other one has its answer
+  // The slow client is still waiting while the other one has its answer. That ordering can only be checked if the
+  // machine served the fast request well inside the 500 ms; on a badly overloaded one it is skipped, not failed.
+  if (Clock::now() - slow_started < std::chrono::milliseconds(400)) {
+    CHECK(is_silent_now(slow));
+  } else {
+    WARN("the fast request took over 400 ms; ordering not checked");
+  }
 
   auto r = read_response(slow, false, 5000);
   CHECK(r.status == 408);
