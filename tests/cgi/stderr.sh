@@ -1,10 +1,11 @@
 #!/bin/sh
-# tests/cgi/stderr.sh — writes 300 numbered lines to stderr ("stderr-line 0001" ... "stderr-line 0300"; more than a
-# pipe buffer holds when many are long), then a valid response. Each line must reach spawnd's error log, tagged with
-# the script name; the response must not wait for anyone to read stderr.
+# tests/cgi/stderr.sh — writes 600 numbered lines of about 160 bytes to stderr ("stderr-line 0001 xxx..." to
+# "stderr-line 0600 xxx..."), about 96 KiB, more than a pipe buffer holds, then a valid response. The script only
+# gets to its response if spawnd drains stderr while the child runs; each line must reach spawnd's error log, tagged
+# with the script name.
 i=1
-pad=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
-while [ $i -le 300 ]; do
+pad=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
+while [ $i -le 600 ]; do
   printf 'stderr-line %04d %s\n' "$i" "$pad" >&2
   i=$((i + 1))
 done
