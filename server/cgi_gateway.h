@@ -24,9 +24,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/fd.h"
 #include "server/event_loop.h"
+#include "server/fork_server.h"
 #include "server/gateway.h"
 #include "server/process.h"
+#include "server/spawn_pool.h"
 
 namespace spawnd::server {
 
@@ -43,12 +46,15 @@ struct CgiConfig {
   bool pass_authorization = false;
   bool argv_from_query = false;  // RFC 3875 §4.4 search-string argv; off by default (CVE-2012-1823)
   SpawnMethod spawn_method = SpawnMethod::PosixSpawn;
+  std::size_t spawn_threads = 2;  // threads that run posix_spawn (0: on the loop thread); see spawn_pool.h
+  std::size_t fork_servers = 0;   // --mode fork: fork servers per SDK handler (0: plain CGI); see fork_server.h
 };
 
 class CgiExchange;
 
 class CgiGateway final : public Gateway {
  public:
+  // Throws spawnd::Error if /dev/null cannot be opened.
   CgiGateway(EventLoop& loop, CgiConfig config);
   ~CgiGateway() override;
 
@@ -61,6 +67,9 @@ class CgiGateway final : public Gateway {
   friend class CgiExchange;
   // Spawns the child of `ex`; false (after answering the request) if spawning failed.
   bool launch(CgiExchange& ex);
+  // Starts the prepared child: through a fork server when one serves `script`, else with the spawn pool.
+  void start_job(const std::string& script, SpawnPool::Job job);
+  void on_spawned(std::uint64_t token, Result<pid_t> pid);
   void on_child_exit(pid_t pid, int wait_status);
   void forget(CgiExchange& ex);
   void start_queued();
@@ -68,9 +77,14 @@ class CgiGateway final : public Gateway {
   EventLoop& loop_;
   CgiConfig config_;
   ChildTable children_;
+  Fd dev_null_;  // stdin of children whose request has no body (and stdio of fork servers)
   std::size_t running_ = 0;
   std::deque<CgiExchange*> queue_;
   std::unordered_map<pid_t, CgiExchange*> owners_;  // running children whose request is still being answered
+  std::unordered_map<std::uint64_t, CgiExchange*> spawning_;  // spawn token → exchange, while the spawn is in flight
+  std::uint64_t next_spawn_token_ = 0;
+  std::unique_ptr<ForkServers> fork_servers_;  // --mode fork only
+  SpawnPool spawner_;  // last: stopped first, while everything its completions touch still exists
 };
 
 }  // namespace spawnd::server

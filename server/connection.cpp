@@ -452,13 +452,29 @@ void Connection::on_head(ResponseHead head) {
 Io Connection::on_body(std::string_view bytes) {
   if (state_ == State::Closing) return Io::Error;
   append_body(bytes);
-  if (flush() == Io::Error) return Io::Error;
-  update_interest();
+  return after_gateway_output();
+}
+
+Io Connection::after_gateway_output() {
+  schedule_flush();
   if (pending_output() > kOutHighWaterBytes) {
     is_exchange_paused_ = true;
     return Io::Again;
   }
   return Io::Done;
+}
+
+// Gateway output is sent once per loop turn, after the dispatch pass, so that a response whose head, body and end
+// arrive in one read of the child's stdout leaves in one send().
+void Connection::schedule_flush() {
+  if (is_flush_scheduled_) return;
+  is_flush_scheduled_ = true;
+  loop_.defer([&srv = server_, id = id_] {
+    if (Connection* c = srv.find(id); c && c->state_ != State::Closing) {
+      c->is_flush_scheduled_ = false;
+      c->on_writable();
+    }
+  });
 }
 
 Io Connection::on_raw(std::string_view bytes) {
@@ -472,13 +488,7 @@ Io Connection::on_raw(std::string_view bytes) {
   }
   body_bytes_sent_ += bytes.size();
   out_ += bytes;
-  if (flush() == Io::Error) return Io::Error;
-  update_interest();
-  if (pending_output() > kOutHighWaterBytes) {
-    is_exchange_paused_ = true;
-    return Io::Again;
-  }
-  return Io::Done;
+  return after_gateway_output();
 }
 
 void Connection::on_end(std::optional<GatewayError> error) {
@@ -504,9 +514,7 @@ void Connection::on_end(std::optional<GatewayError> error) {
   }
   if (is_chunked_out_ && !is_body_suppressed_) out_ += "0\r\n\r\n";
   is_response_complete_ = true;
-  if (flush() == Io::Error) return;
-  on_response_written();
-  if (state_ != State::Closing) update_interest();
+  schedule_flush();
 }
 
 void Connection::on_local_redirect(std::string location) {
@@ -598,7 +606,9 @@ void Connection::send_error(int status, bool must_close, const char* extra_field
 
 Io Connection::flush() {
   while (pending_output() > 0) {
-    ssize_t n = ::send(socket_.get(), out_.data() + out_pos_, pending_output(), MSG_NOSIGNAL);
+    // MSG_MORE when a file follows: the head and the start of the file leave in one segment (nginx's tcp_nopush).
+    int flags = MSG_NOSIGNAL | (file_remaining_ > 0 ? MSG_MORE : 0);
+    ssize_t n = ::send(socket_.get(), out_.data() + out_pos_, pending_output(), flags);
     if (n > 0) {
       out_pos_ += static_cast<std::size_t>(n);
       continue;

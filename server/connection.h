@@ -81,6 +81,8 @@ class Connection final : public ResponseSink, public RequestBody {
                       std::optional<std::uint64_t> content_length);
   void append_body(std::string_view bytes);
   [[nodiscard]] Io flush();
+  [[nodiscard]] Io after_gateway_output();
+  void schedule_flush();
   void on_response_written();
   void update_interest();
   void arm_timer(std::int64_t timeout_ms);
@@ -130,6 +132,7 @@ class Connection final : public ResponseSink, public RequestBody {
   bool is_awaiting_next_ = false;  // next_request() is scheduled
   std::uint64_t body_bytes_sent_ = 0;
 
+  bool is_flush_scheduled_ = false;
   bool is_read_paused_ = false;
   bool is_lingering_ = false;
   bool is_shutting_down_ = false;

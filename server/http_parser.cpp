@@ -44,6 +44,7 @@ RequestParser::RequestParser(std::size_t max_header_bytes, std::uint64_t max_bod
 }
 
 int RequestParser::fail(int status, const char* reason) {
+  has_own_error_ = true;
   error_status_ = status;
   error_reason_ = reason;
   return HPE_USER;
@@ -65,6 +66,7 @@ int RequestParser::on_url_complete(llhttp_t* p) {
 int RequestParser::on_header_field(llhttp_t* p, const char* at, std::size_t n) {
   auto& s = self(p);
   s.head_bytes_ += n;
+  if (s.is_in_value_ || s.request_.fields.empty()) s.head_bytes_ += 4;  // ": " and CRLF of a new field line
   if (s.request_.target.size() + s.head_bytes_ > s.max_header_bytes_)
     return s.fail(431, "Request Header Fields Too Large");
   if (s.is_in_value_ || s.request_.fields.empty()) {
@@ -155,7 +157,7 @@ RequestParser::Outcome RequestParser::feed(std::string_view data, std::string& b
     const char* pos = llhttp_get_error_pos(&parser_);
     return {Status::Ok, static_cast<std::size_t>(pos - data.data())};
   }
-  if (rc != HPE_USER) {
+  if (!has_own_error_) {
     // llhttp's own verdict: a malformed request line or field, an invalid chunk, a smuggling attempt.
     error_status_ = 400;
     error_reason_ = "Bad Request";
@@ -172,6 +174,7 @@ void RequestParser::resume_next() {
   is_in_value_ = false;
   is_head_done_ = false;
   is_message_done_ = false;
+  has_own_error_ = false;
   llhttp_resume(&parser_);
 }
 

@@ -76,6 +76,7 @@ class RequestParser {
   bool is_in_value_ = false;
   bool is_head_done_ = false;
   bool is_message_done_ = false;
+  bool has_own_error_ = false;  // fail() decided the status (a limit), rather than llhttp
   int error_status_ = 400;
   const char* error_reason_ = "Bad Request";
 };

@@ -55,9 +55,13 @@ int main(int argc, char** argv) {
   add_seconds(app, "--shutdown-grace", cfg.shutdown_grace_ms,
               "On SIGTERM/SIGINT, how long in-flight responses may take before spawnd exits");
   // Dynamic requests.
-  app.add_option("--mode", cfg.mode, "How handlers run: cgi (a fresh process per request)")
+  app.add_option("--mode", cfg.mode,
+                 "How handlers run: cgi (exec a fresh process per request) or fork (SDK handlers: a warm fork "
+                 "server forks a fresh process per request; other programs as cgi)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"cgi"}));
+      ->check(CLI::IsMember({"cgi", "fork"}));
+  app.add_option("--fork-servers", cfg.fork_servers, "--mode fork: fork servers per SDK handler (default: one per CPU)")
+      ->check(CLI::Range(1, 256));
   std::string cgi_bin;
   app.add_option("--cgi-bin", cgi_bin,
                  "Directory of CGI programs; default: the cgi-bin directory beside the spawnd executable (the built "
@@ -75,6 +79,10 @@ int main(int argc, char** argv) {
   app.add_option("--spawn", spawn, "How a CGI child is started: posix_spawn or fork (fork+exec, for comparison)")
       ->capture_default_str()
       ->check(CLI::IsMember({"posix_spawn", "fork"}));
+  app.add_option("--spawn-threads", cfg.spawn_threads,
+                 "Threads that start children, so the event loop never waits in vfork (default: one per CPU; 0: "
+                 "start them on the event loop)")
+      ->check(CLI::Range(0, 64));
   app.add_option("--pass-env", cfg.pass_env, "Pass this variable of spawnd's environment to handlers (repeatable)")
       ->type_name("NAME");
   app.add_flag("--pass-authorization", cfg.pass_authorization,

@@ -43,20 +43,24 @@ struct SpawnAttr {
 Result<pid_t> spawn_with_posix_spawn(const SpawnSpec& spec, char* const* argv, char* const* envp) {
   FileActions actions;
   SpawnAttr attr;
-  sigset_t all, none;
-  ::sigfillset(&all);
+  // Reset to default only what we changed: SIGPIPE is ignored by spawnd (ignored dispositions survive exec).
+  // glibc resets handled signals in the child anyway, and each signal in this set costs the child a sigaction call.
+  sigset_t changed, none;
+  ::sigemptyset(&changed);
+  ::sigaddset(&changed, SIGPIPE);
   ::sigemptyset(&none);
   // posix_spawn returns its error number rather than setting errno. The chain stops at the first failure.
   int rc = 0;
   (0 == (rc = ::posix_spawn_file_actions_adddup2(&actions.fa, spec.stdin_fd, 0))) &&
       (0 == (rc = ::posix_spawn_file_actions_adddup2(&actions.fa, spec.stdout_fd, 1))) &&
       (0 == (rc = ::posix_spawn_file_actions_adddup2(&actions.fa, spec.stderr_fd, 2))) &&
-      (0 == (rc = ::posix_spawn_file_actions_addclosefrom_np(&actions.fa, 3))) &&
+      (spec.fd3 < 0 || 0 == (rc = ::posix_spawn_file_actions_adddup2(&actions.fa, spec.fd3, 3))) &&
+      (0 == (rc = ::posix_spawn_file_actions_addclosefrom_np(&actions.fa, spec.fd3 < 0 ? 3 : 4))) &&
       (spec.cwd.empty() || 0 == (rc = ::posix_spawn_file_actions_addchdir_np(&actions.fa, spec.cwd.c_str()))) &&
       (0 == (rc = ::posix_spawnattr_setflags(&attr.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
                                                         POSIX_SPAWN_SETSIGMASK))) &&
       (0 == (rc = ::posix_spawnattr_setpgroup(&attr.attr, 0))) &&
-      (0 == (rc = ::posix_spawnattr_setsigdefault(&attr.attr, &all))) &&
+      (0 == (rc = ::posix_spawnattr_setsigdefault(&attr.attr, &changed))) &&
       (0 == (rc = ::posix_spawnattr_setsigmask(&attr.attr, &none)));
   if (rc != 0) return errno_code(rc);
   pid_t pid = -1;
@@ -78,7 +82,8 @@ Result<pid_t> spawn_with_fork(const SpawnSpec& spec, char* const* argv, char* co
     ::sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     if (::dup2(spec.stdin_fd, 0) < 0 || ::dup2(spec.stdout_fd, 1) < 0 || ::dup2(spec.stderr_fd, 2) < 0) ::_exit(127);
-    ::close_range(3, ~0U, 0);
+    if (spec.fd3 >= 0 && ::dup2(spec.fd3, 3) < 0) ::_exit(127);
+    ::close_range(spec.fd3 < 0 ? 3 : 4, ~0U, 0);
     if (!spec.cwd.empty() && ::chdir(spec.cwd.c_str()) != 0) ::_exit(127);
     ::execve(spec.path.c_str(), argv, envp);
     ::_exit(127);
@@ -108,8 +113,14 @@ ChildTable::~ChildTable() {
 }
 
 bool ChildTable::watch(pid_t pid, ExitCallback on_exit) {
-  int pidfd = pidfd_open(pid);
-  if (pidfd >= 0) ::fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+  int pidfd = pidfd_open(pid);  // always close-on-exec (pidfd_open(2))
+  if (pidfd < 0 && errno == ESRCH) {
+    // A fork server's child that has already exited and been reaped by its parent before we heard its pid.
+    loop_.defer([cb = std::move(on_exit)] {
+      if (cb) cb(kUnknownStatus);
+    });
+    return true;
+  }
   if (pidfd < 0 || !loop_.add(pidfd, EPOLLIN, [this, pid](std::uint32_t) { on_pidfd_readable(pid); })) {
     int err = errno;
     if (pidfd >= 0) ::close(pidfd);
@@ -166,7 +177,11 @@ void ChildTable::on_pidfd_readable(pid_t pid) {
   if (r == 0) return;  // not yet (spurious wakeup)
   auto it = children_.find(pid);
   if (it == children_.end()) return;
-  if (r < 0) SPAWND_LOG_ERROR("waitpid(%d): %s", static_cast<int>(pid), std::strerror(errno));
+  if (r < 0) {
+    // Not our child (a fork server's): the pidfd says it exited; its parent collects the status.
+    if (errno != ECHILD) SPAWND_LOG_ERROR("waitpid(%d): %s", static_cast<int>(pid), std::strerror(errno));
+    status = kUnknownStatus;
+  }
   Child child = std::move(it->second);
   children_.erase(it);
   loop_.remove(child.pidfd);
@@ -175,7 +190,8 @@ void ChildTable::on_pidfd_readable(pid_t pid) {
   // The leader is gone, but members of its group may linger (a script's background job); if we had to signal the
   // group, make sure they go too.
   if (child.signal_sent) ::kill(-pid, SIGKILL);
-  if (WIFSIGNALED(status) && WTERMSIG(status) != child.signal_sent && WTERMSIG(status) != SIGKILL &&
+  // A child we were stopping (client gone, timeout) may die of SIGPIPE or our signal: that is no news.
+  if (status != kUnknownStatus && WIFSIGNALED(status) && child.signal_sent == 0 && WTERMSIG(status) != SIGKILL &&
       WTERMSIG(status) != SIGTERM)
     SPAWND_LOG_WARN("child %d killed by signal %d (%s)", static_cast<int>(pid), WTERMSIG(status),
                     ::strsignal(WTERMSIG(status)));

@@ -33,6 +33,7 @@ struct SpawnSpec {
   int stdin_fd = -1;              // become fds 0, 1, 2 in the child; every other fd is closed
   int stdout_fd = -1;
   int stderr_fd = -1;
+  int fd3 = -1;  // when set, also becomes fd 3 in the child (a fork server's control socket)
   SpawnMethod method = SpawnMethod::PosixSpawn;
 };
 
@@ -43,7 +44,10 @@ struct SpawnSpec {
 
 class ChildTable {
  public:
-  // Called once with the waitpid() status when the child has been reaped.
+  // The status passed for a process that is not our child (a fork server's child): it exited, but its waitpid()
+  // status belongs to its parent.
+  static constexpr int kUnknownStatus = -1;
+  // Called once with the waitpid() status (or kUnknownStatus) when the child has been reaped.
   using ExitCallback = std::function<void(int wait_status)>;
 
   explicit ChildTable(EventLoop& loop, std::int64_t kill_grace_ms = 2000) : loop_(loop), kill_grace_ms_(kill_grace_ms) {}
@@ -52,7 +56,10 @@ class ChildTable {
   // Kills every remaining child's process group with SIGKILL and reaps them (blocking; only at exit).
   ~ChildTable();
 
-  // Takes `pid` into the table. `on_exit` runs on the loop after the child is reaped (it may be replaced or dropped
+  // Takes `pid` into the table. `pid` may also be a process that is not our child (a fork server's child, in its
+  // own process group): its pidfd still reports the exit; waitpid() then fails with ECHILD and the callback gets
+  // kUnknownStatus (also when it is already gone: ESRCH from pidfd_open). If such a process is orphaned into
+  // spawnd (a child subreaper) it is reaped like our own. `on_exit` runs on the loop after the child is reaped (it may be replaced or dropped
   // with set_owner_callback). Returns false (errno set) if pidfd_open or the loop registration fails; the child is
   // then killed and reaped before returning.
   [[nodiscard]] bool watch(pid_t pid, ExitCallback on_exit);

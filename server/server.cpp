@@ -127,6 +127,10 @@ std::unique_ptr<Gateway> Server::make_cgi_gateway() {
   cgi.pass_authorization = config_.pass_authorization;
   cgi.argv_from_query = config_.cgi_argv;
   cgi.spawn_method = config_.spawn_method;
+  if (config_.mode == "fork")
+    cgi.fork_servers = config_.fork_servers ? config_.fork_servers : static_cast<std::size_t>(cpus > 0 ? cpus : 1);
+  cgi.spawn_threads = config_.spawn_threads >= 0 ? static_cast<std::size_t>(config_.spawn_threads)
+                                                 : static_cast<std::size_t>(cpus > 0 ? cpus : 1);
   // A clean environment (RFC 3875 §4.1 plus what the operator names): PATH, so that "#!/usr/bin/env perl" works.
   const char* path = std::getenv("PATH");
   cgi.base_env.push_back(std::string("PATH=") + (path ? path : "/usr/local/bin:/usr/bin:/bin"));
@@ -135,8 +139,8 @@ std::unique_ptr<Gateway> Server::make_cgi_gateway() {
   }
   if (!config_.db_path.empty()) cgi.base_env.push_back("SPAWND_DB=" + config_.db_path);
   if (!config_.pragmas.empty()) cgi.base_env.push_back("SPAWND_PRAGMAS=" + config_.pragmas);
-  SPAWND_LOG_INFO("cgi: %s mounted at %s (%zu children at most, %zu queued)", cgi.directory.c_str(),
-                  cgi.prefix.c_str(), cgi.max_children, cgi.max_queue);
+  SPAWND_LOG_INFO("%s: %s mounted at %s (%zu children at most, %zu queued)", config_.mode.c_str(),
+                  cgi.directory.c_str(), cgi.prefix.c_str(), cgi.max_children, cgi.max_queue);
   return std::make_unique<CgiGateway>(loop_, std::move(cgi));
 }
 

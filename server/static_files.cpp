@@ -129,8 +129,7 @@ StaticResponse StaticFiles::serve(const Request& request) const {
     path += "index.html";
   }
   if (!S_ISREG(st.st_mode)) return status_only(404);
-  // Reads must block on a regular file anyway; clear O_NONBLOCK (set only so opening a FIFO cannot hang us).
-  ::fcntl(file.get(), F_SETFL, O_RDONLY);
+  // O_NONBLOCK (set so that opening a FIFO cannot hang the loop) has no effect on reading a regular file.
 
   const auto size = static_cast<std::uint64_t>(st.st_size);
   const std::int64_t mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;

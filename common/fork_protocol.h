@@ -1,0 +1,57 @@
+// common/fork_protocol.h — the control protocol between spawnd and a handler running as a fork server
+// (`--mode fork`). Shared by server/fork_server.cpp and the SDK's fork-server runtime.
+//
+// A handler executable announces that it can run as a fork server by containing kForkServerMarker (the SDK
+// embeds it); spawnd never starts any other program in this mode. spawnd starts the executable once with:
+//   - fd kControlFd (3): its end of a SOCK_SEQPACKET socketpair (one message per send, fds by SCM_RIGHTS);
+//   - environment: spawnd's base handler environment (PATH, SPAWND_DB, SPAWND_PRAGMAS, --pass-env) plus
+//     kForkServerEnv=3, which selects this runtime; stdin /dev/null, stdout /dev/null, stderr spawnd's stderr;
+//   - its own process group.
+// The fork server initialises what is safe to share across fork() (code, static data) but never opens SQLite,
+// then sends Ready. For each Spawn it forks a child which: puts itself in a new process group (setpgid(0, 0)),
+// installs the three received fds as 0, 1 and 2, closes every other fd, replaces its environment with the
+// message's meta-variables, restores default signal dispositions and an empty mask, runs the handler exactly as
+// under CGI, and exits. The fork server answers Spawned (pid, or -errno if fork failed) and, when it reaps a child,
+// Exited (pid, wait status). When the control socket closes, the fork server exits (its children live on).
+//
+// Every message starts with ForkMessageHeader (native byte order: both ends are on one machine).
+#pragma once
+
+#include <cstdint>
+
+namespace spawnd::fork_protocol {
+
+inline constexpr int kControlFd = 3;
+inline constexpr const char* kForkServerEnv = "SPAWND_FORK_SERVER";
+// Present in the executable's bytes (the SDK defines it as a used, exported string).
+inline constexpr const char* kForkServerMarker = "spawnd-fork-server-protocol-1";
+// Largest message: header + environment block. Bigger requests are served by plain CGI instead.
+inline constexpr std::uint32_t kMaxMessageBytes = 128 * 1024;
+
+enum class MessageType : std::uint32_t {
+  Ready = 1,    // fork server → spawnd: initialised, accepting Spawn
+  Spawn = 2,    // spawnd → fork server: header + environment block, SCM_RIGHTS [stdin, stdout, stderr]
+  Spawned = 3,  // fork server → spawnd: `token` of the Spawn, `pid` of the child or -errno
+  Exited = 4,   // fork server → spawnd: `pid` reaped with waitpid() status `status`
+};
+
+struct ForkMessageHeader {
+  MessageType type;
+  std::uint32_t env_bytes;  // Spawn: length of the environment block that follows the header
+  std::uint64_t token;      // Spawn / Spawned: spawnd's id for the request
+  std::int32_t pid;         // Spawned / Exited
+  std::int32_t status;      // Exited: the waitpid() status
+};
+static_assert(sizeof(ForkMessageHeader) == 24);
+
+// The environment block of a Spawn message: "NAME=value\0NAME=value\0...", env_bytes long (the last entry is
+// NUL-terminated too). It is the child's whole environment, nothing of the fork server's is kept: so it is what a
+// CGI child would get, spawnd's base handler environment (PATH, SPAWND_DB, SPAWND_PRAGMAS, --pass-env) plus the
+// request's meta-variables.
+//
+// The fork server refuses with Spawned, pid = -EINVAL, a message that is longer than kMaxMessageBytes, is not a
+// Spawn, has an env_bytes other than the rest of the message, does not carry exactly 3 fds, or has an environment
+// entry without "NAME=" or a block not ending with NUL. A message shorter than the header has no token and gets no
+// answer. Each refusal is one line on stderr; the fds are closed and the fork server carries on.
+
+}  // namespace spawnd::fork_protocol

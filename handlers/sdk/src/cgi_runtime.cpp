@@ -1,0 +1,87 @@
+// cgi_runtime.cpp — the CGI runtime (RFC 3875): meta-variables from the environment (§4.1), the body from stdin
+// (§4.2, exactly CONTENT_LENGTH bytes), the response on stdout (§6).
+//
+// Start-up cost is the whole point of this file: one process serves one request, so nothing here may do work the
+// request does not need. No iostreams, no locale, no database (Context::db() opens it on first use), and the
+// response leaves in one writev(2).
+#include <spawnd/runtime.h>
+
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace spawnd::sdk {
+
+namespace {
+
+// Writes head and body with as few writev calls as the pipe allows. Returns false on a write error (EPIPE: the
+// server went away; SIGPIPE is default in a CGI child, so we rarely get here).
+bool write_response(int fd, std::string_view head, std::string_view body) {
+  iovec iov[2] = {{const_cast<char*>(head.data()), head.size()}, {const_cast<char*>(body.data()), body.size()}};
+  int first = 0;
+  const int count = body.empty() ? 1 : 2;
+  while (first < count) {
+    ssize_t n = ::writev(fd, iov + first, count - first);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    auto left = static_cast<size_t>(n);
+    while (first < count && left >= iov[first].iov_len) {
+      left -= iov[first].iov_len;
+      ++first;
+    }
+    if (first < count) {
+      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
+      iov[first].iov_len -= left;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+int run_cgi(const HandlerInfo& info, const char* argv0, char** envp) {
+  MetaVars meta;
+  meta.reserve(48);
+  for (char** e = envp; e != nullptr && *e != nullptr; ++e) {
+    const char* eq = std::strchr(*e, '=');
+    if (eq == nullptr) continue;
+    meta.emplace_back(std::string(*e, static_cast<size_t>(eq - *e)), std::string(eq + 1));
+  }
+
+  Context ctx(info, handler_name(info, argv0), db_config_from(meta));
+
+  // The body, bounded by CONTENT_LENGTH and by the handler's limit; refused before it is read when too long.
+  int early_status = 0;
+  const char* early_message = "";
+  std::string body;
+  size_t length = 0;
+  std::string_view content_length;
+  for (const auto& [n, v] : meta)
+    if (n == "CONTENT_LENGTH") content_length = v;
+  if (!parse_content_length(content_length, length)) {
+    early_status = 400;
+    early_message = "malformed CONTENT_LENGTH";
+  } else if (length > info.limits.max_body_bytes) {
+    early_status = 413;
+    early_message = "request body too large";
+  } else if (length > 0) {
+    early_status = read_body(STDIN_FILENO, length, body);
+    if (early_status == 400) early_message = "request body shorter than CONTENT_LENGTH";
+    if (early_status == 500) {
+      ctx.log("reading the request body from stdin: %s", std::strerror(errno));
+      early_message = "could not read the request body";
+    }
+  }
+
+  Request req(std::move(meta), std::move(body), info.limits);
+  Response resp = early_status != 0 ? ctx.error(early_status, early_message) : run_handler(info, req, ctx);
+  std::string head = cgi_response_head(resp);
+  std::string_view out_body = response_has_body(resp, req.method()) ? std::string_view(resp.body()) : "";
+  return write_response(STDOUT_FILENO, head, out_body) ? 0 : 1;
+}
+
+}  // namespace spawnd::sdk

@@ -1,0 +1,331 @@
+// fork_server_runtime.cpp — the fork-server runtime: the handler executable, started once by `spawnd --mode fork`,
+// forks one fresh child per request; the child runs exactly the CGI runtime (run_cgi). The protocol with spawnd is
+// common/fork_protocol.h: Ready once, then Spawn in / Spawned + Exited out, over the SOCK_SEQPACKET control socket.
+//
+// What may be shared across fork(): code, static data, this file's buffers. What must not: an SQLite connection
+// (it would be shared by every child, with its locks and WAL index mapping), threads (only the forking thread
+// survives in the child, and a lock held by another thread stays held forever). So the fork server never calls the
+// handler, never builds a Context and never opens the database: each child builds its own Context in run_cgi, and
+// ctx.db() opens the database there, per child, exactly as under CGI.
+//
+// Single-threaded, blocking: one poll() on the control socket and a signalfd for SIGCHLD. Children never make the
+// fork server wait: they are reaped with waitpid(WNOHANG) when the signalfd says one exited. A bad message is
+// logged and refused (Spawned with -EINVAL); only a broken control socket ends the fork server.
+#include <spawnd/runtime.h>
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "common/fork_protocol.h"
+#include "common/sys.h"
+
+extern char** environ;
+
+namespace spawnd::sdk {
+
+namespace {
+
+namespace fp = spawnd::fork_protocol;
+
+constexpr int kStdioFds = 3;
+
+// One line on stderr, "handler NAME: fork server: <message>", in one write(2) (as Context::log).
+void log_line(const std::string& name, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_line(const std::string& name, const char* fmt, ...) {
+  char line[512];
+  int n = std::snprintf(line, sizeof line, "handler %s: fork server: ", name.c_str());
+  if (n < 0) return;
+  size_t len = static_cast<size_t>(n) < sizeof line ? static_cast<size_t>(n) : sizeof line - 1;
+  va_list ap;
+  va_start(ap, fmt);
+  int m = std::vsnprintf(line + len, sizeof line - len, fmt, ap);
+  va_end(ap);
+  if (m > 0) len += static_cast<size_t>(m);
+  if (len > sizeof line - 2) len = sizeof line - 2;
+  line[len++] = '\n';
+  [[maybe_unused]] ssize_t rc = ::write(STDERR_FILENO, line, len);
+}
+
+// The three fds of one Spawn message; closes whatever it holds.
+struct StdioFds {
+  int fd[kStdioFds] = {-1, -1, -1};
+  int count = 0;
+  StdioFds() = default;
+  StdioFds(const StdioFds&) = delete;
+  StdioFds& operator=(const StdioFds&) = delete;
+  ~StdioFds() { close_all(); }
+  void close_all() noexcept {
+    for (int i = 0; i < count; ++i) ::close(fd[i]);
+    count = 0;
+  }
+};
+
+class ForkServer {
+ public:
+  ForkServer(const HandlerInfo& info, const char* argv0, int control_fd)
+      : info_(info), argv0_(argv0), name_(handler_name(info, argv0)), control_fd_(control_fd) {}
+
+  int run();
+
+ private:
+  [[nodiscard]] bool set_up();
+  // Receives and serves one message. Returns false when the control socket is closed or broken.
+  [[nodiscard]] bool on_control_readable();
+  // Reaps every exited child and reports each. Returns false if the control socket broke.
+  [[nodiscard]] bool on_sigchld();
+  // Validates a received message and fills envp_. Returns nullptr, or what is wrong with it.
+  [[nodiscard]] const char* check_spawn(const fp::ForkMessageHeader& header, size_t length, int flags,
+                                        const StdioFds& fds);
+  [[nodiscard]] bool send(fp::MessageType type, std::uint64_t token, std::int32_t pid, std::int32_t status);
+  [[noreturn]] void run_child(const StdioFds& fds) noexcept;
+
+  const HandlerInfo& info_;
+  const char* argv0_;
+  std::string name_;
+  int control_fd_;
+  int signal_fd_ = -1;
+  // Allocated once and reused: the message (header + environment block), and the child's environ array, whose
+  // pointers point into buffer_. The child inherits both with the fork, so it allocates nothing to get its
+  // environment.
+  std::vector<char> buffer_;
+  std::vector<char*> envp_;
+};
+
+bool ForkServer::set_up() {
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (::getsockopt(control_fd_, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_SEQPACKET) {
+    log_line(name_, "fd %d (%s=%d) is not a SOCK_SEQPACKET socket; start handlers in this mode with spawnd --mode fork",
+             control_fd_, fp::kForkServerEnv, control_fd_);
+    return false;
+  }
+  // Blocking sends: spawnd reads its end from its event loop, so a full socket buffer only means "wait a moment",
+  // and a message must never be dropped. (spawnd may have made the pair non-blocking before handing us our end.)
+  // CLOEXEC as every fd: nothing is exec'd here, but a handler might exec in a child, which closes it anyway.
+  if (!sys::set_nonblocking(control_fd_, false) || ::fcntl(control_fd_, F_SETFD, FD_CLOEXEC) != 0) {
+    log_line(name_, "fcntl(%d): %s", control_fd_, std::strerror(errno));
+    return false;
+  }
+  // fds 0, 1 and 2 open (spawnd gives /dev/null, /dev/null, its stderr), so that the fds received with a Spawn are
+  // always >= 3 and dup2() onto 0..2 in the child can never overwrite one of them.
+  for (int fd = 0; fd < kStdioFds; ++fd) {
+    if (::fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
+      int null_fd = ::open("/dev/null", O_RDWR);  // the lowest free number: `fd`
+      if (null_fd != fd) {
+        log_line(name_, "cannot open /dev/null as fd %d", fd);
+        return false;
+      }
+    }
+  }
+
+  // Signals. Dispositions that survive exec are SIG_IGN and SIG_DFL only, so any SIG_IGN here was inherited from
+  // whoever started us: put it back to default, since the children must start with default dispositions, and
+  // SIGCHLD ignored would even make the kernel reap them before we can report their status. Handlers installed by
+  // this process's own start-up (a sanitizer runtime, say) are kept: a CGI process has them too. The fork server
+  // installs none, so its children inherit default dispositions and need no per-request loop over every signal.
+  for (int sig = 1; sig < NSIG; ++sig) {
+    struct sigaction old {};
+    if (sig == SIGKILL || sig == SIGSTOP || ::sigaction(sig, nullptr, &old) != 0) continue;
+    if (old.sa_handler == SIG_IGN) {
+      struct sigaction def {};
+      def.sa_handler = SIG_DFL;
+      ::sigemptyset(&def.sa_mask);
+      ::sigaction(sig, &def, nullptr);
+    }
+  }
+  // SIGCHLD only through the signalfd: blocked, so it never interrupts anything, and nothing is lost while we are
+  // busy (a pending SIGCHLD stays readable). Several exits may merge into one SIGCHLD; on_sigchld reaps them all.
+  sigset_t chld;
+  ::sigemptyset(&chld);
+  ::sigaddset(&chld, SIGCHLD);
+  if (::sigprocmask(SIG_BLOCK, &chld, nullptr) != 0) {
+    log_line(name_, "sigprocmask: %s", std::strerror(errno));
+    return false;
+  }
+  signal_fd_ = ::signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (signal_fd_ < 0) {
+    log_line(name_, "signalfd: %s", std::strerror(errno));
+    return false;
+  }
+
+  // The cheap warm-up: this process's own buffers, so that serving a request allocates nothing in the fork server.
+  // Nothing of the handler runs here; handler code may open the database, and that must happen per child.
+  buffer_.resize(fp::kMaxMessageBytes);
+  envp_.reserve(64);
+  return true;
+}
+
+bool ForkServer::send(fp::MessageType type, std::uint64_t token, std::int32_t pid, std::int32_t status) {
+  fp::ForkMessageHeader header{};
+  header.type = type;
+  header.token = token;
+  header.pid = pid;
+  header.status = status;
+  // MSG_NOSIGNAL: if spawnd is gone, EPIPE here, not a SIGPIPE that kills the fork server with children in flight.
+  ssize_t n = sys::retry_eintr([&] { return ::send(control_fd_, &header, sizeof header, MSG_NOSIGNAL); });
+  if (n == static_cast<ssize_t>(sizeof header)) return true;
+  if (n < 0 && errno != EPIPE && errno != ECONNRESET) log_line(name_, "send: %s", std::strerror(errno));
+  return false;
+}
+
+const char* ForkServer::check_spawn(const fp::ForkMessageHeader& header, size_t length, int flags,
+                                    const StdioFds& fds) {
+  if ((flags & MSG_TRUNC) != 0) return "message longer than kMaxMessageBytes";
+  if ((flags & MSG_CTRUNC) != 0) return "more than 3 fds attached";
+  if (header.type != fp::MessageType::Spawn) return "not a Spawn message";
+  if (header.env_bytes != length - sizeof header) return "env_bytes does not match the message length";
+  if (fds.count != kStdioFds) return "a Spawn needs exactly 3 fds (stdin, stdout, stderr)";
+
+  // "NAME=value\0NAME=value\0": every entry NUL-terminated, with a non-empty name and an '='.
+  envp_.clear();
+  char* p = buffer_.data() + sizeof header;
+  char* const end = p + header.env_bytes;
+  if (header.env_bytes > 0 && end[-1] != '\0') return "environment block does not end with NUL";
+  while (p < end) {
+    const size_t entry_len = std::strlen(p);
+    const char* eq = static_cast<const char*>(std::memchr(p, '=', entry_len));
+    if (eq == nullptr || eq == p) return "environment entry without NAME=";
+    envp_.push_back(p);
+    p += entry_len + 1;
+  }
+  envp_.push_back(nullptr);
+  return nullptr;
+}
+
+bool ForkServer::on_control_readable() {
+  fp::ForkMessageHeader header{};
+  iovec iov{buffer_.data(), buffer_.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(kStdioFds * sizeof(int))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  // MSG_CMSG_CLOEXEC: the fds are never inherited by accident; the child dup2()s them onto 0..2 (which clears it).
+  ssize_t n = sys::retry_eintr([&] { return ::recvmsg(control_fd_, &msg, MSG_CMSG_CLOEXEC); });
+  if (n < 0) {
+    if (errno == EAGAIN) return true;
+    log_line(name_, "recvmsg: %s", std::strerror(errno));
+    return false;
+  }
+
+  // Take ownership of every fd that arrived before looking at anything else, so that each path closes them.
+  StdioFds fds;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      if (fds.count < kStdioFds) {
+        fds.fd[fds.count++] = fd;
+      } else {
+        ::close(fd);
+        msg.msg_flags |= MSG_CTRUNC;  // more than 3: refuse the message as if they had not fit
+      }
+    }
+  }
+  // 0 bytes: spawnd closed its end (a SEQPACKET peer never sends an empty message in this protocol).
+  if (n == 0 && fds.count == 0) return false;
+
+  const auto length = static_cast<size_t>(n);
+  if (length < sizeof header) {
+    log_line(name_, "ignoring a %zu-byte message (shorter than a header)", length);
+    return true;  // no token to answer to; the fds close with `fds`
+  }
+  std::memcpy(&header, buffer_.data(), sizeof header);
+  if (const char* problem = check_spawn(header, length, msg.msg_flags, fds)) {
+    log_line(name_, "refusing message (type %u, token %llu, %zu bytes, %d fds): %s",
+             static_cast<unsigned>(header.type), static_cast<unsigned long long>(header.token), length, fds.count,
+             problem);
+    fds.close_all();
+    return send(fp::MessageType::Spawned, header.token, -EINVAL, 0);
+  }
+
+  pid_t pid = ::fork();
+  if (pid == 0) run_child(fds);
+  const int fork_errno = errno;
+  // Our copies of the child's stdio go now: the child's stdout must reach EOF when the child exits.
+  fds.close_all();
+  if (pid < 0) log_line(name_, "fork: %s", std::strerror(fork_errno));
+  return send(fp::MessageType::Spawned, header.token, pid > 0 ? pid : -fork_errno, 0);
+}
+
+void ForkServer::run_child(const StdioFds& fds) noexcept {
+  // Its own process group, so that spawnd can signal the request's whole tree (and a kill aimed at the fork
+  // server's group spares requests in flight).
+  ::setpgid(0, 0);
+  // set_up() made sure 0..2 were taken, so the received fds are >= 3 and these dup2s cannot clobber one another.
+  // dup2 clears FD_CLOEXEC on 0..2; closefrom then drops the originals, the control socket, the signalfd and
+  // anything else the fork server had open.
+  for (int i = 0; i < kStdioFds; ++i) {
+    if (::dup2(fds.fd[i], i) < 0) ::_exit(127);
+  }
+  ::closefrom(kStdioFds);
+  // The environment is the message's, nothing else (common/fork_protocol.h). envp_ points into buffer_, which
+  // this process owns a copy of now; run_cgi reads it, and getenv() sees the same.
+  environ = envp_.data();
+  sigset_t none;
+  ::sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  // From here on, exactly a CGI process. noexcept: an exception escaping the handler terminates this child, as it
+  // would a CGI process, and can never unwind into the fork server's loop that this process is a copy of.
+  // _exit, not exit: run_cgi has written the whole response with writev and closed the database (its Context is
+  // gone), and the fork server's atexit handlers and static destructors belong to the fork server.
+  ::_exit(run_cgi(info_, argv0_, environ));
+}
+
+bool ForkServer::on_sigchld() {
+  signalfd_siginfo info[16];
+  while (::read(signal_fd_, info, sizeof info) > 0) {
+    // Drained: the siginfo is not used, waitpid below finds every child (SIGCHLDs merge).
+  }
+  for (;;) {
+    int status = 0;
+    pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) return true;  // 0: children still running; -1/ECHILD: none left
+    if (!send(fp::MessageType::Exited, 0, pid, status)) return false;
+  }
+}
+
+int ForkServer::run() {
+  if (!set_up()) return 2;
+  if (!send(fp::MessageType::Ready, 0, 0, 0)) return 0;
+  pollfd fds[2] = {{control_fd_, POLLIN, 0}, {signal_fd_, POLLIN, 0}};
+  for (;;) {
+    int n = ::poll(fds, 2, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      log_line(name_, "poll: %s", std::strerror(errno));
+      return 1;
+    }
+    // Exits first: a child's Spawned was sent when it was forked, so an Exited can never overtake it.
+    if (fds[1].revents != 0 && !on_sigchld()) return 0;
+    if ((fds[0].revents & POLLNVAL) != 0) {
+      log_line(name_, "the control socket (fd %d) was closed under us", control_fd_);
+      return 0;
+    }
+    // POLLHUP/POLLERR too: recvmsg still returns the messages queued before the hang-up, then 0 or the error.
+    if (fds[0].revents != 0 && !on_control_readable()) return 0;
+  }
+}
+
+}  // namespace
+
+int run_fork_server(const HandlerInfo& info, const char* argv0, int control_fd) {
+  ForkServer server(info, argv0, control_fd);
+  return server.run();
+}
+
+}  // namespace spawnd::sdk

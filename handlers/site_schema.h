@@ -1,0 +1,36 @@
+// handlers/site_schema.h — the schema of the example site's database, shared by every handler that uses it.
+//
+// spawnd passes every handler the same SPAWND_DB, and PRAGMA user_version (what db::migrate counts) belongs to the
+// file, not to a handler. So the handlers that share a database must share one migration history: this list. A
+// handler calls db::migrate(conn, site::kSchema) before its first statement; step i takes the file from
+// user_version i to i+1, once, whichever handler gets there first. Append steps; never edit or reorder one that
+// has shipped (a database already past it would never see the change).
+#pragma once
+
+#include <array>
+#include <string_view>
+
+namespace site {
+
+inline constexpr std::array<std::string_view, 2> kSchema = {
+    // 1: guestbook. created is Unix time in milliseconds, so entries of the same second still sort by arrival;
+    // the index makes "newest 100" a backward index scan with no sort step (rowid, the index's implicit last
+    // column, breaks ties).
+    "CREATE TABLE guestbook(\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  name TEXT NOT NULL,\n"
+    "  message TEXT NOT NULL,\n"
+    "  created INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE INDEX guestbook_created ON guestbook(created);",
+
+    // 2: kv. key is the TEXT PRIMARY KEY (its own unique index): point lookups and prefix ranges both use it.
+    // value is the JSON text as PUT; updated is Unix time in milliseconds.
+    "CREATE TABLE kv(\n"
+    "  key TEXT PRIMARY KEY NOT NULL,\n"
+    "  value TEXT NOT NULL,\n"
+    "  updated INTEGER NOT NULL\n"
+    ");",
+};
+
+}  // namespace site

@@ -1,0 +1,20 @@
+-- pragmas/durable.sql — default, but every commit is fsynced: synchronous=FULL.
+-- A commit that returned survives power loss and kernel crashes too, at the cost of one fsync of the WAL per
+-- commit. See pragmas/README.md for the trade-offs.
+
+-- @on-create
+-- Settings stored in the database file itself. Run only when the file is new or not yet in WAL mode.
+PRAGMA page_size = 4096;        -- bytes per page; 4096 matches the OS page and SSD block size (SQLite's default, made explicit). Only takes effect before the first table is created.
+PRAGMA auto_vacuum = NONE;      -- never shrink the file; freed pages are reused by later inserts, so commits do no extra page moves.
+PRAGMA journal_mode = WAL;      -- write-ahead log: readers never block the writer nor the writer readers, and a commit appends to one file instead of rewriting pages. Persists in the file.
+
+-- @per-connection
+-- Settings that live in one connection. Run at every open, in one sqlite3_exec.
+PRAGMA busy_timeout = 5000;     -- wait up to 5000 ms for a lock before SQLITE_BUSY; first, so the statements below already wait.
+PRAGMA synchronous = FULL;      -- in WAL: fsync the WAL at every commit, so a commit that returned survives power loss too. Costs one fsync per write transaction.
+PRAGMA foreign_keys = ON;       -- enforce REFERENCES constraints (SQLite leaves them off for backwards compatibility).
+PRAGMA temp_store = MEMORY;     -- temporary tables and sort/index scratch space in RAM, not in temp files.
+PRAGMA cache_size = -8192;      -- page cache of at most 8192 KiB (negative = KiB); allocated lazily, so a short CGI process pays only for what it touches.
+PRAGMA mmap_size = 134217728;   -- read up to 128 MiB of the file through mmap: a fresh process reads pages straight from the OS page cache instead of copying them in with read().
+PRAGMA wal_autocheckpoint = 1000; -- checkpoint after a commit leaves 1000+ pages in the WAL (SQLite's default). The server will own checkpointing later; this then becomes 0.
+PRAGMA journal_size_limit = 67108864; -- after a checkpoint resets the WAL, truncate the file to 64 MiB, so one burst of writes does not leave a huge WAL behind.

@@ -1,0 +1,297 @@
+#include "server/fork_server.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "common/fork_protocol.h"
+#include "common/log.h"
+
+namespace spawnd::server {
+
+namespace fp = spawnd::fork_protocol;
+
+namespace {
+
+constexpr std::int64_t kFirstRestartDelayMs = 100;
+constexpr std::int64_t kMaxRestartDelayMs = 10'000;
+constexpr int kMaxMessagesPerEvent = 64;
+
+}  // namespace
+
+bool is_fork_server_capable(const std::string& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return false;
+  struct stat st{};
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 4) return false;
+  auto size = static_cast<std::size_t>(st.st_size);
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
+  if (map == MAP_FAILED) return false;
+  const char* bytes = static_cast<const char*>(map);
+  const std::string_view marker = fp::kForkServerMarker;
+  bool found = std::memcmp(bytes, "\x7f" "ELF", 4) == 0 &&
+               ::memmem(bytes, size, marker.data(), marker.size()) != nullptr;
+  ::munmap(map, size);
+  return found;
+}
+
+ForkServers::ForkServers(EventLoop& loop, ChildTable& children, std::string directory,
+                         std::vector<std::string> base_env, std::size_t servers_per_handler, int dev_null,
+                         SpawnedCallback on_spawned)
+    : loop_(loop),
+      children_(children),
+      directory_(std::move(directory)),
+      base_env_(std::move(base_env)),
+      servers_per_handler_(servers_per_handler ? servers_per_handler : 1),
+      dev_null_(dev_null),
+      on_spawned_(std::move(on_spawned)) {
+  // A fork server that dies leaves its children to their grandparent, so that we reap them (not init).
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
+    SPAWND_LOG_WARN("fork: PR_SET_CHILD_SUBREAPER: %s", std::strerror(errno));
+}
+
+ForkServers::~ForkServers() {
+  for (auto& [script, handler] : handlers_)
+    for (auto& server : handler.servers)
+      if (server) {
+        close_control(*server);
+        fail_pending(*server);
+      }
+}
+
+bool ForkServers::submit(const std::string& script, const SpawnPool::Job& job) {
+  if (job.spec.argv.size() > 1) return false;  // --cgi-argv words: only a real exec can pass them
+  std::string path = directory_ + "/" + script;
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) return false;
+  FileId id{st.st_dev, st.st_ino, st.st_size,
+            static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+  auto [it, is_new] = handlers_.try_emplace(script);
+  Handler& h = it->second;
+  if (is_new || !(h.id == id)) {
+    if (!is_new) SPAWND_LOG_INFO("fork: %s was replaced: restarting its fork servers", script.c_str());
+    for (auto& server : h.servers)
+      if (server) retire(server);
+    h.servers.clear();
+    h.id = id;
+    h.failures = 0;
+    h.is_sdk = is_fork_server_capable(path);
+    if (h.is_sdk) start_servers(script, h);
+  }
+  if (!h.is_sdk || h.servers.empty()) return false;
+
+  std::shared_ptr<Server> server;
+  for (std::size_t i = 0; i < h.servers.size(); ++i) {
+    auto& candidate = h.servers[(h.next + i) % h.servers.size()];
+    if (candidate && candidate->state == State::Ready) {
+      server = candidate;
+      h.next = (h.next + i + 1) % h.servers.size();
+      break;
+    }
+  }
+  if (!server) return false;  // all starting or restarting: plain CGI meanwhile
+
+  std::string message(sizeof(fp::ForkMessageHeader), '\0');
+  for (const auto& var : job.spec.envp) {
+    message += var;
+    message += '\0';
+  }
+  if (message.size() > fp::kMaxMessageBytes) return false;
+  fp::ForkMessageHeader header{fp::MessageType::Spawn,
+                               static_cast<std::uint32_t>(message.size() - sizeof(fp::ForkMessageHeader)),
+                               job.token, 0, 0};
+  std::memcpy(message.data(), &header, sizeof header);
+
+  int fds[3] = {job.spec.stdin_fd, job.spec.stdout_fd, job.spec.stderr_fd};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)] = {};
+  iovec iov{message.data(), message.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof fds);
+  std::memcpy(CMSG_DATA(cmsg), fds, sizeof fds);
+  ssize_t n;
+  do {
+    n = ::sendmsg(server->control.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n != static_cast<ssize_t>(message.size())) {
+    // EAGAIN: this fork server is behind; anything else: it is dying and its exit will be handled.
+    if (errno != EAGAIN) SPAWND_LOG_WARN("fork: %s: send to fork server %d: %s", script.c_str(), server->pid, std::strerror(errno));
+    return false;
+  }
+  server->pending.insert(job.token);
+  return true;
+}
+
+void ForkServers::start_servers(const std::string& script, Handler& handler) {
+  handler.servers.resize(servers_per_handler_);
+  for (std::size_t slot = 0; slot < servers_per_handler_; ++slot) start_one(script, handler, slot);
+}
+
+void ForkServers::start_one(const std::string& script, Handler& handler, std::size_t slot) {
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+    SPAWND_LOG_ERROR("fork: socketpair: %s", std::strerror(errno));
+    return;
+  }
+  auto server = std::make_shared<Server>();
+  server->script = script;
+  server->control.reset(pair[0]);
+  Fd theirs(pair[1]);
+  ::fcntl(server->control.get(), F_SETFL, O_NONBLOCK);
+
+  SpawnSpec spec;
+  spec.path = directory_ + "/" + script;
+  spec.argv = {spec.path};
+  spec.envp = base_env_;
+  spec.envp.push_back(std::string(fp::kForkServerEnv) + "=" + std::to_string(fp::kControlFd));
+  spec.cwd = directory_;
+  spec.stdin_fd = dev_null_;
+  spec.stdout_fd = dev_null_;
+  spec.stderr_fd = STDERR_FILENO;  // its own log lines ("handler NAME: ...") go to our error log
+  spec.fd3 = theirs.get();
+  auto pid = spawn_process(spec);
+  if (!pid) {
+    SPAWND_LOG_ERROR("fork: cannot start a fork server for %s: %s", script.c_str(), pid.error().message().c_str());
+    return;
+  }
+  server->pid = *pid;
+  std::weak_ptr<Server> weak = server;
+  if (!children_.watch(server->pid, [this, weak](int status) {
+        if (auto s = weak.lock()) on_server_exit(s, status);
+      })) {
+    SPAWND_LOG_ERROR("fork: pidfd_open(%d): %s", server->pid, std::strerror(errno));
+    return;
+  }
+  if (!loop_.add(server->control.get(), EPOLLIN, [this, weak](std::uint32_t) {
+        if (auto s = weak.lock()) on_control(s);
+      })) {
+    SPAWND_LOG_ERROR("fork: epoll_ctl: %s", std::strerror(errno));
+    ::kill(server->pid, SIGKILL);
+    server->control.reset();
+  }
+  handler.servers[slot] = std::move(server);
+  SPAWND_LOG_DEBUG("fork: started fork server %d for %s", static_cast<int>(*pid), script.c_str());
+}
+
+void ForkServers::close_control(Server& server) {
+  if (!server.control) return;
+  loop_.remove(server.control.get());
+  server.control.reset();
+}
+
+void ForkServers::fail_pending(Server& server) {
+  auto pending = std::move(server.pending);
+  server.pending.clear();
+  for (std::uint64_t token : pending) on_spawned_(token, errno_code(ECONNRESET));
+}
+
+void ForkServers::retire(const std::shared_ptr<Server>& server) {
+  if (server->state == State::Dead) return;
+  server->state = State::Retiring;
+  if (server->pending.empty()) {
+    close_control(*server);  // EOF: the fork server exits; its children live on
+    if (server->pid > 0) ::kill(server->pid, SIGTERM);
+  }
+}
+
+void ForkServers::on_control(const std::shared_ptr<Server>& server) {
+  for (int i = 0; i < kMaxMessagesPerEvent && server->control; ++i) {
+    fp::ForkMessageHeader header{};
+    ssize_t n = ::recv(server->control.get(), &header, sizeof header, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (n != static_cast<ssize_t>(sizeof header)) {
+      if (n != 0) SPAWND_LOG_WARN("fork: %s: fork server %d sent a malformed message", server->script.c_str(), server->pid);
+      // EOF or garbage: stop talking to it; its exit (or a kill) follows.
+      close_control(*server);
+      fail_pending(*server);
+      if (n != 0 && server->pid > 0) ::kill(server->pid, SIGKILL);
+      return;
+    }
+    switch (header.type) {
+      case fp::MessageType::Ready:
+        if (server->state == State::Starting) server->state = State::Ready;
+        if (auto it = handlers_.find(server->script); it != handlers_.end()) it->second.failures = 0;
+        break;
+      case fp::MessageType::Spawned:
+        if (server->pending.erase(header.token) == 0) break;
+        if (header.pid > 0) {
+          grandchildren_.insert(header.pid);
+          on_spawned_(header.token, static_cast<pid_t>(header.pid));
+        } else {
+          on_spawned_(header.token, errno_code(header.pid < 0 ? -header.pid : EIO));
+        }
+        break;
+      case fp::MessageType::Exited:
+        grandchildren_.erase(header.pid);
+        if (WIFSIGNALED(header.status) && WTERMSIG(header.status) != SIGTERM && WTERMSIG(header.status) != SIGKILL)
+          SPAWND_LOG_WARN("fork: %s: child %d killed by signal %d (%s)", server->script.c_str(), header.pid,
+                          WTERMSIG(header.status), ::strsignal(WTERMSIG(header.status)));
+        break;
+      case fp::MessageType::Spawn:
+        break;
+    }
+    if (server->state == State::Retiring && server->pending.empty()) {
+      retire(server);
+      return;
+    }
+  }
+}
+
+void ForkServers::on_server_exit(const std::shared_ptr<Server>& server, int status) {
+  const bool was_retiring = server->state == State::Retiring;
+  server->state = State::Dead;
+  close_control(*server);
+  fail_pending(*server);
+  // Its children are ours now (subreaper): reap those that had already exited; the others are reaped by the
+  // child table when their pidfd reports the exit.
+  for (auto it = grandchildren_.begin(); it != grandchildren_.end();) {
+    int st = 0;
+    if (::waitpid(*it, &st, WNOHANG) == *it) {
+      it = grandchildren_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (was_retiring) return;
+
+  auto hit = handlers_.find(server->script);
+  if (hit == handlers_.end()) return;
+  Handler& h = hit->second;
+  auto slot_it = std::find(h.servers.begin(), h.servers.end(), server);
+  if (slot_it == h.servers.end()) return;  // replaced meanwhile
+  std::size_t slot = static_cast<std::size_t>(slot_it - h.servers.begin());
+  ++h.failures;
+  std::int64_t delay = kFirstRestartDelayMs << std::min(h.failures - 1, 7);
+  if (delay > kMaxRestartDelayMs) delay = kMaxRestartDelayMs;
+  SPAWND_LOG_WARN("fork: fork server %d for %s ended (%s %d); restarting in %lld ms", server->pid,
+                  server->script.c_str(), WIFSIGNALED(status) ? "signal" : "exit status",
+                  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), static_cast<long long>(delay));
+  std::string script = server->script;
+  FileId id = h.id;
+  loop_.add_timer(delay, [this, script, id, slot, server] {
+    auto it = handlers_.find(script);
+    // Only if nothing replaced the handler or this slot in the meantime.
+    if (it == handlers_.end() || !(it->second.id == id) || slot >= it->second.servers.size() ||
+        it->second.servers[slot] != server)
+      return;
+    start_one(script, it->second, slot);
+  });
+}
+
+}  // namespace spawnd::server

@@ -1,0 +1,104 @@
+// server/fork_server.h — `--mode fork`: each SDK handler runs as warm fork servers that fork a fresh child per
+// request, so a request pays fork() instead of exec + dynamic start-up (protocol: common/fork_protocol.h).
+//
+// For the CGI gateway this is only another way to start the child: CgiGateway prepares the pipes and the
+// environment exactly as for posix_spawn and offers the job here first; submit() sends it to a ready fork server
+// of that script, and the child's pid comes back through the same completion callback as from SpawnPool. From
+// then on pipes, response parsing, limits, timeouts and the process-group kill are the CGI gateway's.
+//
+// Per script, ForkServers keeps `servers_per_handler` fork servers. It starts them on the first request for the
+// script, and only if the executable contains the fork-server marker (scripts and third-party programs run as
+// plain CGI). Every submit() stats the file: when it was replaced (inode, size or mtime changed) the old servers
+// retire (they finish what they were sent, then their control socket closes and they exit) and new ones start, so
+// the next request runs the new version: deploy by copying, as with CGI. A fork server that dies is restarted with
+// exponential back-off (100 ms up to 10 s) and logged; requests meanwhile fall back to plain CGI spawning, and
+// spawns it had been sent but not answered fail (502) rather than hang.
+//
+// Fork servers are spawnd's children (in the ChildTable). Their children are not: spawnd watches them by pidfd and
+// is a child subreaper (PR_SET_CHILD_SUBREAPER), so that the children of a fork server that dies are re-parented to
+// spawnd and reaped by it. Loop thread only.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "common/fd.h"
+#include "common/result.h"
+#include "server/event_loop.h"
+#include "server/process.h"
+#include "server/spawn_pool.h"
+
+namespace spawnd::server {
+
+class ForkServers {
+ public:
+  // Same shape as SpawnPool's: the child's pid for `token`, or an errno (ECONNRESET: its fork server died).
+  using SpawnedCallback = std::function<void(std::uint64_t token, Result<pid_t> pid)>;
+
+  // `directory`: --cgi-bin (absolute); `base_env`: the handlers' environment without meta-variables;
+  // `dev_null`: an fd open O_RDWR on /dev/null (kept open by the caller).
+  ForkServers(EventLoop& loop, ChildTable& children, std::string directory, std::vector<std::string> base_env,
+              std::size_t servers_per_handler, int dev_null, SpawnedCallback on_spawned);
+  ForkServers(const ForkServers&) = delete;
+  ForkServers& operator=(const ForkServers&) = delete;
+  ~ForkServers();
+
+  // Hands `job` to a ready fork server of `script` (a file name in the directory). Returns false if the script is
+  // not an SDK handler, none of its fork servers is ready, or the message could not be sent: the caller then
+  // spawns the job itself. On true the job's child fds have been passed on (the caller closes its copies).
+  [[nodiscard]] bool submit(const std::string& script, const SpawnPool::Job& job);
+
+ private:
+  struct FileId {
+    dev_t dev = 0;
+    ino_t ino = 0;
+    off_t size = 0;
+    std::int64_t mtime_ns = 0;
+    bool operator==(const FileId&) const = default;
+  };
+  enum class State { Starting, Ready, Retiring, Dead };
+  struct Server {
+    std::string script;
+    pid_t pid = -1;
+    Fd control;
+    State state = State::Starting;
+    std::unordered_set<std::uint64_t> pending;  // Spawn sent, Spawned not yet received
+  };
+  struct Handler {
+    FileId id;
+    bool is_sdk = false;
+    int failures = 0;  // consecutive deaths before Ready, for the back-off
+    std::vector<std::shared_ptr<Server>> servers;
+    std::size_t next = 0;
+  };
+
+  void start_servers(const std::string& script, Handler& handler);
+  void start_one(const std::string& script, Handler& handler, std::size_t slot);
+  void retire(const std::shared_ptr<Server>& server);
+  void on_control(const std::shared_ptr<Server>& server);
+  void on_server_exit(const std::shared_ptr<Server>& server, int status);
+  void fail_pending(Server& server);
+  void close_control(Server& server);
+
+  EventLoop& loop_;
+  ChildTable& children_;
+  std::string directory_;
+  std::vector<std::string> base_env_;
+  std::size_t servers_per_handler_;
+  int dev_null_;
+  SpawnedCallback on_spawned_;
+  std::unordered_map<std::string, Handler> handlers_;
+  std::unordered_set<pid_t> grandchildren_;  // children of fork servers whose exit was not reported yet
+};
+
+// True if the file at `path` is an executable announcing fork-server support (contains the protocol marker).
+[[nodiscard]] bool is_fork_server_capable(const std::string& path);
+
+}  // namespace spawnd::server

@@ -1,0 +1,70 @@
+// server/spawn_pool.h — starts child processes on worker threads, so that the event loop never waits in vfork.
+//
+// posix_spawn() suspends the calling thread (CLONE_VFORK) until the child has exec'd: the child's set-up and the
+// kernel's loading of the new program happen while the caller is blocked, about as long as the rest of a small CGI
+// request. Done on the loop thread, that serialises every spawn behind the loop and leaves cores idle; done here,
+// `threads` spawns proceed in parallel while the loop keeps serving. Completions come back to the loop through an
+// eventfd and are delivered by `on_done` on the loop thread.
+//
+// With threads == 0 submit() spawns synchronously on the calling thread (for comparison in the benchmark) and
+// still delivers the result through the loop.
+#pragma once
+
+#include <sys/types.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "common/fd.h"
+#include "common/result.h"
+#include "server/event_loop.h"
+#include "server/process.h"
+
+namespace spawnd::server {
+
+class SpawnPool {
+ public:
+  struct Job {
+    std::uint64_t token = 0;  // the caller's handle for the completion
+    SpawnSpec spec;           // its *_fd fields point at the Fds below (or at an fd the caller keeps open)
+    Fd child_stdin;           // the child's ends of its pipes: closed by the pool once the child exists
+    Fd child_stdout;
+    Fd child_stderr;
+  };
+  // Runs on the loop thread: the child's pid, or the errno of the failed spawn.
+  using DoneCallback = std::function<void(std::uint64_t token, Result<pid_t> pid)>;
+
+  // Throws spawnd::Error if the eventfd cannot be created or registered.
+  SpawnPool(EventLoop& loop, std::size_t threads, DoneCallback on_done);
+  SpawnPool(const SpawnPool&) = delete;
+  SpawnPool& operator=(const SpawnPool&) = delete;
+  // Drops jobs not yet started, waits for running spawns, joins the threads. Children spawned but not yet
+  // delivered are delivered by deliver_remaining() (the owner calls it before its child table goes away).
+  ~SpawnPool();
+
+  void submit(Job job);
+  // Delivers finished spawns now (teardown), after stopping the threads.
+  void stop_and_deliver();
+
+ private:
+  void worker();
+  void deliver();
+
+  EventLoop& loop_;
+  DoneCallback on_done_;
+  Fd event_fd_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Job> jobs_;
+  std::vector<std::pair<std::uint64_t, Result<pid_t>>> done_;
+  bool is_stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace spawnd::server

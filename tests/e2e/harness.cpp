@@ -1,0 +1,334 @@
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+extern char** environ;
+
+namespace spawnd::e2e {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+bool iequal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+int remaining_ms(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  return left < 0 ? 0 : static_cast<int>(left);
+}
+
+// Reads more bytes into `buf` before `deadline`. Returns false on timeout, EOF or error.
+bool read_more(const Fd& fd, std::string& buf, Clock::time_point deadline, bool* is_eof = nullptr) {
+  pollfd p{fd.get(), POLLIN, 0};
+  int rc = ::poll(&p, 1, remaining_ms(deadline));
+  if (rc <= 0) return false;
+  char tmp[65536];
+  ssize_t n = ::read(fd.get(), tmp, sizeof tmp);
+  if (n <= 0) {
+    if (is_eof) *is_eof = true;
+    return false;
+  }
+  buf.append(tmp, static_cast<std::size_t>(n));
+  return true;
+}
+
+}  // namespace
+
+// ---- TempDir ----
+
+TempDir::TempDir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/spawnd-e2e-XXXXXX";
+  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp: " + std::string(std::strerror(errno)));
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+std::string TempDir::write(const std::string& relative, std::string_view content, bool is_executable) const {
+  fs::path p = fs::path(path_) / relative;
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary).write(content.data(), static_cast<std::streamsize>(content.size()));
+  if (is_executable) fs::permissions(p, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec);
+  return p.string();
+}
+
+// ---- Spawnd ----
+
+Spawnd::Spawnd(std::vector<std::string> args, std::map<std::string, std::string> extra_env) {
+  int out[2], err[2];
+  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
+  out_.reset(out[0]);
+  err_.reset(err[0]);
+  Fd out_w(out[1]), err_w(err[1]);
+
+  std::vector<std::string> argv{SPAWND_BINARY};
+  if (std::find(args.begin(), args.end(), "--listen") == args.end()) {
+    argv.emplace_back("--listen");
+    argv.emplace_back("127.0.0.1:0");
+  }
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) env.emplace_back(*e);
+  for (auto& [k, v] : extra_env) env.push_back(k + "=" + v);
+  std::vector<char*> av, ev;
+  for (auto& s : argv) av.push_back(s.data());
+  av.push_back(nullptr);
+  for (auto& s : env) ev.push_back(s.data());
+  ev.push_back(nullptr);
+
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out_w.get(), 1);
+  posix_spawn_file_actions_adddup2(&fa, err_w.get(), 2);
+  int rc = posix_spawn(&pid_, av[0], &fa, nullptr, av.data(), ev.data());
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) throw std::runtime_error("posix_spawn " + argv[0] + ": " + std::strerror(rc));
+  out_w.reset();
+  err_w.reset();
+
+  reader_ = std::thread([this] {
+    pollfd fds[2] = {{out_.get(), POLLIN, 0}, {err_.get(), POLLIN, 0}};
+    int open_count = 2;
+    while (open_count > 0) {
+      if (::poll(fds, 2, -1) < 0 && errno != EINTR) return;
+      for (auto& p : fds) {
+        if (p.fd < 0 || !(p.revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        char buf[8192];
+        ssize_t n = ::read(p.fd, buf, sizeof buf);
+        if (n <= 0) {
+          p.fd = -1;
+          --open_count;
+          continue;
+        }
+        std::lock_guard lock(mutex_);
+        (p.fd == out_.get() ? out_text_ : err_text_).append(buf, static_cast<std::size_t>(n));
+      }
+    }
+  });
+
+  const std::string marker = "listening on http://127.0.0.1:";
+  bool is_ready = wait_until(
+      [&] {
+        std::lock_guard lock(mutex_);
+        auto at = err_text_.find(marker);
+        if (at == std::string::npos) return false;
+        auto nl = err_text_.find('\n', at);
+        if (nl == std::string::npos) return false;
+        port_ = static_cast<std::uint16_t>(std::stoi(err_text_.substr(at + marker.size(), nl - at - marker.size())));
+        return true;
+      },
+      std::chrono::seconds(10));
+  if (!is_ready) {
+    stop(2000, SIGKILL);
+    throw std::runtime_error("spawnd did not start; its stderr:\n" + stderr_text());
+  }
+}
+
+Spawnd::~Spawnd() {
+  if (!is_reaped_ && pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    int st = 0;
+    ::waitpid(pid_, &st, 0);
+  }
+  if (reader_.joinable()) reader_.join();
+}
+
+std::string Spawnd::stderr_text() const {
+  std::lock_guard lock(mutex_);
+  return err_text_;
+}
+
+std::string Spawnd::stdout_text() const {
+  std::lock_guard lock(mutex_);
+  return out_text_;
+}
+
+int Spawnd::stop(int timeout_ms, int sig) {
+  if (is_reaped_) return -1;
+  ::kill(pid_, sig);
+  int status = 0;
+  bool has_exited = wait_until([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; },
+                               std::chrono::milliseconds(timeout_ms));
+  if (!has_exited) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, &status, 0);
+  }
+  is_reaped_ = true;
+  if (reader_.joinable()) reader_.join();
+  return has_exited ? status : -1;
+}
+
+// ---- client ----
+
+std::optional<std::string> HttpResponse::field(std::string_view name) const {
+  for (const auto& [k, v] : fields)
+    if (iequal(k, name)) return v;
+  return std::nullopt;
+}
+
+std::size_t HttpResponse::count(std::string_view name) const {
+  std::size_t n = 0;
+  for (const auto& f : fields) n += iequal(f.first, name) ? 1 : 0;
+  return n;
+}
+
+Fd connect_to(std::uint16_t port) {
+  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) throw std::runtime_error("socket");
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(port);
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sin), sizeof sin) != 0)
+    throw std::runtime_error("connect to port " + std::to_string(port) + ": " + std::strerror(errno));
+  int one = 1;
+  ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+bool send_all(const Fd& fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd.get(), data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+HttpResponse read_response(const Fd& fd, std::string& buf, bool is_head_request, int timeout_ms) {
+  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  HttpResponse r;
+  // Head; interim 1xx responses (100 Continue) are skipped.
+  std::size_t head_end;
+  for (;;) {
+    while ((head_end = buf.find("\r\n\r\n")) == std::string::npos)
+      if (!read_more(fd, buf, deadline)) return r;
+    std::string head = buf.substr(0, head_end);
+    buf.erase(0, head_end + 4);
+    std::size_t line_end = head.find("\r\n");
+    r.status_line = head.substr(0, line_end);
+    r.status = r.status_line.size() >= 12 ? std::atoi(r.status_line.c_str() + 9) : 0;
+    r.fields.clear();
+    std::size_t pos = line_end == std::string::npos ? head.size() : line_end + 2;
+    while (pos < head.size()) {
+      std::size_t e = head.find("\r\n", pos);
+      if (e == std::string::npos) e = head.size();
+      std::string line = head.substr(pos, e - pos);
+      auto colon = line.find(':');
+      if (colon != std::string::npos) {
+        std::string v = line.substr(colon + 1);
+        while (!v.empty() && v.front() == ' ') v.erase(0, 1);
+        r.fields.emplace_back(line.substr(0, colon), v);
+      }
+      pos = e + 2;
+    }
+    if (r.status >= 200 || r.status == 0) break;
+  }
+  // Body (RFC 9112 §6.3).
+  if (is_head_request || r.status == 204 || r.status == 304) {
+    r.is_complete = true;
+    return r;
+  }
+  auto te = r.field("Transfer-Encoding");
+  if (te && te->find("chunked") != std::string::npos) {
+    r.was_chunked = true;
+    for (;;) {
+      std::size_t line_end;
+      while ((line_end = buf.find("\r\n")) == std::string::npos)
+        if (!read_more(fd, buf, deadline)) return r;
+      std::size_t size = std::strtoul(buf.substr(0, line_end).c_str(), nullptr, 16);
+      while (buf.size() < line_end + 2 + size + 2)
+        if (!read_more(fd, buf, deadline)) return r;
+      r.body.append(buf, line_end + 2, size);
+      buf.erase(0, line_end + 2 + size + 2);
+      if (size == 0) break;  // no trailers from spawnd
+    }
+    r.is_complete = true;
+    return r;
+  }
+  if (auto cl = r.field("Content-Length")) {
+    std::size_t n = std::strtoull(cl->c_str(), nullptr, 10);
+    while (buf.size() < n)
+      if (!read_more(fd, buf, deadline)) return r;
+    r.body = buf.substr(0, n);
+    buf.erase(0, n);
+    r.is_complete = true;
+    return r;
+  }
+  // Delimited by the close.
+  bool is_eof = false;
+  while (read_more(fd, buf, deadline, &is_eof)) {
+  }
+  r.body = std::move(buf);
+  buf.clear();
+  r.is_complete = is_eof;
+  return r;
+}
+
+HttpResponse read_response(const Fd& fd, bool is_head_request, int timeout_ms) {
+  std::string leftover;
+  return read_response(fd, leftover, is_head_request, timeout_ms);
+}
+
+HttpResponse request(std::uint16_t port, std::string_view raw_request, int timeout_ms) {
+  Fd fd = connect_to(port);
+  send_all(fd, raw_request);
+  return read_response(fd, raw_request.substr(0, 5) == "HEAD ", timeout_ms);
+}
+
+HttpResponse get(std::uint16_t port, std::string_view target, int timeout_ms) {
+  return request(port, "GET " + std::string(target) + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+                 timeout_ms);
+}
+
+bool wait_closed(const Fd& fd, int timeout_ms) {
+  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    pollfd p{fd.get(), POLLIN, 0};
+    if (::poll(&p, 1, remaining_ms(deadline)) <= 0) return false;
+    char tmp[65536];
+    ssize_t n = ::read(fd.get(), tmp, sizeof tmp);
+    if (n == 0 || (n < 0 && errno == ECONNRESET)) return true;
+    if (n < 0 && errno != EINTR && errno != EAGAIN) return true;
+  }
+}
+
+bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    if (done()) return true;
+    if (Clock::now() >= deadline) return done();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+}  // namespace spawnd::e2e

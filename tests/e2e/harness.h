@@ -1,0 +1,103 @@
+// tests/e2e/harness.h — what end-to-end tests need to run a real spawnd and talk raw HTTP to it over loopback.
+//
+// No mocks: Spawnd starts the built executable (SPAWND_BINARY) on 127.0.0.1 port 0 and reads the port from its
+// "listening on" line; the client helpers use plain blocking sockets with poll() timeouts. Every wait is bounded,
+// so a broken server fails a test instead of hanging it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "common/fd.h"
+
+namespace spawnd::e2e {
+
+// A fresh directory under $TMPDIR (or /tmp), removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  [[nodiscard]] const std::string& path() const noexcept { return path_; }
+  // Writes `content` to path()/relative (creating parent directories); returns the full path.
+  std::string write(const std::string& relative, std::string_view content, bool is_executable = false) const;
+
+ private:
+  std::string path_;
+};
+
+// A running spawnd. stdout and stderr are collected (stderr_text(), stdout_text()) by a reader thread, so a chatty
+// server never blocks on a full pipe.
+class Spawnd {
+ public:
+  // Starts SPAWND_BINARY with `args` (give --root and the rest; --listen 127.0.0.1:0 is added unless `args` has a
+  // --listen of its own), with spawnd's environment
+  // plus `extra_env`, and waits up to 10 s for the listening line. Throws std::runtime_error if it does not come.
+  explicit Spawnd(std::vector<std::string> args, std::map<std::string, std::string> extra_env = {});
+  ~Spawnd();  // SIGKILLs and reaps a server that is still running
+  Spawnd(const Spawnd&) = delete;
+  Spawnd& operator=(const Spawnd&) = delete;
+
+  [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+  [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+  [[nodiscard]] std::string stderr_text() const;
+  [[nodiscard]] std::string stdout_text() const;
+  // Sends `sig` (default SIGTERM) and waits up to `timeout_ms` for the exit. Returns the wait status, or -1 if the
+  // server had to be SIGKILLed after the timeout.
+  int stop(int timeout_ms = 10000, int sig = 15);
+
+ private:
+  pid_t pid_ = -1;
+  std::uint16_t port_ = 0;
+  Fd out_, err_;
+  std::thread reader_;
+  mutable std::mutex mutex_;
+  std::string out_text_, err_text_;
+  bool is_reaped_ = false;
+};
+
+struct HttpResponse {
+  int status = 0;              // 0: no (complete) response before the timeout or the close
+  std::string status_line;     // "HTTP/1.1 200 OK"
+  std::vector<std::pair<std::string, std::string>> fields;
+  std::string body;            // chunked coding removed
+  bool was_chunked = false;
+  bool is_complete = false;    // the body ended as framed (length, last chunk), or by close when unframed
+
+  // The first field named `name` (case-insensitive).
+  [[nodiscard]] std::optional<std::string> field(std::string_view name) const;
+  [[nodiscard]] std::size_t count(std::string_view name) const;
+};
+
+// Connects to 127.0.0.1:port (blocking socket). Throws std::runtime_error on failure.
+[[nodiscard]] Fd connect_to(std::uint16_t port);
+// Writes all of `data`; false if the peer closed or an error occurred.
+bool send_all(const Fd& fd, std::string_view data);
+// Reads one response from `fd`, waiting at most `timeout_ms` overall. Bytes read past the response are kept in
+// `leftover` (pipelined responses) and consumed first by the next call.
+[[nodiscard]] HttpResponse read_response(const Fd& fd, std::string& leftover, bool is_head_request = false,
+                                         int timeout_ms = 10000);
+[[nodiscard]] HttpResponse read_response(const Fd& fd, bool is_head_request = false, int timeout_ms = 10000);
+// One request on a fresh connection, one response.
+[[nodiscard]] HttpResponse request(std::uint16_t port, std::string_view raw_request, int timeout_ms = 10000);
+// "GET target HTTP/1.1" with Host and Connection: close.
+[[nodiscard]] HttpResponse get(std::uint16_t port, std::string_view target, int timeout_ms = 10000);
+// True if the peer closed the connection (read returns 0 or ECONNRESET) within `timeout_ms`; data read before the
+// close is discarded.
+[[nodiscard]] bool wait_closed(const Fd& fd, int timeout_ms);
+// Polls `done` every 10 ms until it returns true or `timeout` passes; returns its last value.
+bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout);
+
+}  // namespace spawnd::e2e
