@@ -29,7 +29,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <map>
 #include <optional>
 #include <random>
@@ -414,7 +413,7 @@ TEST_CASE("Authorization reaches the script only with --pass-authorization", "[e
   check_clean_end(s);
 }
 
-TEST_CASE("--pass-env passes the named variable and nothing else of spawnd's environment leaks", "[e2e][cgi]") {
+TEST_CASE("the variable named by --pass-env reaches the script, and nothing else of spawnd's environment leaks", "[e2e][cgi]") {
   TempDir root;
   Spawnd s(cgi_args(root, {"--pass-env", "SPAWND_E2E_PASSED"}),
            {{"SPAWND_E2E_PASSED", "passed value"}, {"SPAWND_E2E_SECRET", "must not leak"}});
@@ -477,7 +476,7 @@ TEST_CASE("a CGI child runs in the directory of its script", "[e2e][cgi]") {
   check_clean_end(s);
 }
 
-TEST_CASE("--cgi-argv is off by default and turns a search query into arguments when given", "[e2e][cgi]") {
+TEST_CASE("a search query becomes command-line arguments only with --cgi-argv", "[e2e][cgi]") {
   const bool with_argv = GENERATE(false, true);
   CAPTURE(with_argv);
   TempDir root;
@@ -1025,13 +1024,15 @@ TEST_CASE("a body shorter than the script's Content-Length is cut off, never com
   c.send("GET /cgi-bin/short-body.sh HTTP/1.1\r\nHost: localhost\r\n\r\n");
   const std::string raw = c.read_until_close();
   INFO(raw);
-  // Either a 502 before anything was sent, or the announced 100 bytes never all arrive and the connection closes.
-  if (raw.starts_with("HTTP/1.1 502")) {
-    SUCCEED("refused with 502");
+  CHECK(c.is_closed_within(1000));
+  // A 502 (nothing had been sent), nothing at all, or a 200 whose 100 announced bytes never all arrive: never a
+  // response that looks complete.
+  if (raw.starts_with("HTTP/1.1 200")) {
+    const std::size_t body_start = raw.find("\r\n\r\n");
+    REQUIRE(body_start != std::string::npos);
+    CHECK(raw.size() - (body_start + 4) < 100);
   } else {
-    REQUIRE(raw.starts_with("HTTP/1.1 200"));
-    const std::size_t body_start = raw.find("\r\n\r\n") + 4;
-    CHECK(raw.size() - body_start < 100);
+    CHECK((raw.empty() || raw.starts_with("HTTP/1.1 502")));
   }
   check_clean_end(s);
 }
@@ -1245,7 +1246,7 @@ TEST_CASE("SERVER_NAME is the Host field without its port, or the local address 
   check_clean_end(s);
 }
 
-TEST_CASE("--cgi-prefix mounts the scripts elsewhere, and SCRIPT_NAME follows it", "[e2e][cgi]") {
+TEST_CASE("another --cgi-prefix mounts the scripts elsewhere, and SCRIPT_NAME follows it", "[e2e][cgi]") {
   TempDir root;
   Spawnd s(cgi_args(root, {"--cgi-prefix", "/dyn"}));
   HttpResponse r = get(s.port(), "/dyn/env.pl/p?q=1");

@@ -259,7 +259,7 @@ TEST_CASE("a dropped field does not hide a legitimate field of the same meta-nam
   CHECK(*lookup(env, "HTTP_X_FORWARDED_FOR") == "198.51.100.1");
 }
 
-TEST_CASE("repeated fields are joined with \", \", and Cookie with \"; \"", "[unit][cgi_env]") {
+TEST_CASE("repeated fields are joined with a comma, and Cookie fields with a semicolon", "[unit][cgi_env]") {
   struct Case {
     Fields fields;
     std::string meta;
