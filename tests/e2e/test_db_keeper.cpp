@@ -175,9 +175,11 @@ TEST_CASE("with --pragmas baseline the file is created as a rollback-journal fil
 }
 
 TEST_CASE("guestbook POSTs keep the -wal between requests, and spawnd checkpoints it every interval", "[e2e][db]") {
+  const std::string mode = GENERATE("cgi", "fork");  // the keeper belongs to the server, whatever the mode
+  CAPTURE(mode);
   TempDir dir;
   std::string db = dir.path() + "/site.db";
-  Spawnd s(keeper_args(dir, db, {"--checkpoint-interval", "0.2"}));
+  Spawnd s(keeper_args(dir, db, {"--checkpoint-interval", "0.2", "--mode", mode}));
   constexpr int kRows = 300;
   int see_other = 0;
   bool is_wal_kept = true;
@@ -219,9 +221,11 @@ TEST_CASE("guestbook POSTs keep the -wal between requests, and spawnd checkpoint
 }
 
 TEST_CASE("handlers never checkpoint: with a long interval the rows reach the file only at shutdown", "[e2e][db]") {
+  const std::string mode = GENERATE("cgi", "fork");
+  CAPTURE(mode);
   TempDir dir;
   std::string db = dir.path() + "/site.db";
-  Spawnd s(keeper_args(dir, db, {"--checkpoint-interval", "3600"}));
+  Spawnd s(keeper_args(dir, db, {"--checkpoint-interval", "3600", "--mode", mode}));
   for (int i = 1; i <= 20; ++i) REQUIRE(sign_and_wait(s.port(), i) == 303);
   std::this_thread::sleep_for(300ms);
   // Not one handler checkpointed, not even the guestbook table's creation: it is all still in the WAL.
