@@ -61,6 +61,9 @@ CgiResponseParser::State CgiResponseParser::feed(std::string_view bytes) {
     if (is_empty_line) {
       if (line_begin_ == 0) return fail("the script sent no header fields");
       body_start_ = i + 1;
+      // The limit holds however the block arrived: in pieces, or whole in one read.
+      if (body_start_ > max_header_bytes_)
+        return fail("header block longer than " + std::to_string(max_header_bytes_) + " bytes");
       return parse_block(std::string_view(buf_).substr(0, body_start_));
     }
     line_begin_ = i + 1;
@@ -83,6 +86,9 @@ CgiResponseParser::State CgiResponseParser::parse_block(std::string_view block) 
     if (colon == std::string_view::npos) return fail("header line without ':'");
     std::string_view name = line.substr(0, colon);
     std::string_view value = trim(line.substr(colon + 1));
+    // A CR or NUL inside a value could split the response we forward (RFC 9110 §5.5: reject or replace).
+    if (value.find_first_of(std::string_view("\r\0", 2)) != std::string_view::npos)
+      return fail("CR or NUL inside a header field value");
     if (!is_token(name)) return fail("invalid header field name");
     if (iequal(name, "Status")) {
       // Status: 3DIGIT SP reason-phrase (RFC 3875 §6.3.3)

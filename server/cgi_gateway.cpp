@@ -26,6 +26,7 @@ namespace {
 constexpr std::size_t kReadChunkBytes = 64 * 1024;
 constexpr int kMaxReadsPerEvent = 4;
 constexpr std::size_t kMaxStderrLineBytes = 4096;
+constexpr int kMaxStderrDrainReads = 128;  // 1 MiB of stderr read when an exchange ends
 
 // Answers a request completely from inside Gateway::start() (404, 403).
 void answer_status(ResponseSink& sink, int status) {
@@ -78,19 +79,17 @@ class CgiExchange final : public Exchange {
   ~CgiExchange() override {
     gw_.forget(*this);
     if (timer_) loop_.cancel(timer_);
+    read_stderr(kMaxStderrDrainReads);  // what the child wrote before it ended, still in the pipe
+    if (pid_ > 0 && !has_exited_ && is_clean_end_) {
+      // Answered, but still running: allow it until its timeout, then stop it.
+      std::int64_t left = deadline_ms_ - loop_.now_ms();
+      gw_.children_.terminate_group_after(pid_, left > 0 ? left : 0);
+    } else if (!is_clean_end_) {
+      stop_group();  // cancelled (client gone, timeout, error): the table still reaps the child
+    }
     close_fd(stdin_);
     close_fd(stdout_);
     close_fd(stderr_);
-    if (pid_ > 0 && !has_exited_) {
-      if (is_clean_end_) {
-        // Answered, but still running: allow it until its timeout, then stop it.
-        std::int64_t left = deadline_ms_ - loop_.now_ms();
-        gw_.children_.terminate_group_after(pid_, left > 0 ? left : 0);
-      } else {
-        // Cancelled (client gone, timeout, error): stop the whole group now; the table still reaps it.
-        gw_.children_.terminate_group(pid_);
-      }
-    }
   }
 
   void arm_timeout() {
@@ -299,7 +298,7 @@ class CgiExchange final : public Exchange {
       expected_bytes_ = h.content_length;
       sink_.on_head(std::move(head));
       std::string rest(parser_.rest_of_input());
-      return rest.empty() || body_bytes(rest);
+      return body_bytes(rest);  // also ends a response whose Content-Length is 0
     }
     return body_bytes(bytes);
   }
@@ -311,8 +310,14 @@ class CgiExchange final : public Exchange {
       if (bytes.size() > room) bytes = bytes.substr(0, static_cast<std::size_t>(room));
     }
     received_bytes_ += bytes.size();
-    if (bytes.empty()) return true;
-    return forward(sink_.on_body(bytes));
+    if (!bytes.empty() && !forward(sink_.on_body(bytes))) return false;
+    if (expected_bytes_ && received_bytes_ == *expected_bytes_) {
+      // The whole announced body is here: the response is complete now, not when the child gets round to exiting
+      // (it may still be closing its database). It keeps running until it exits or its timeout ends.
+      finish(std::nullopt);
+      return false;
+    }
+    return true;
   }
 
   bool forward(Io io) {
@@ -345,9 +350,12 @@ class CgiExchange final : public Exchange {
     finish(std::nullopt);
   }
 
-  void on_stderr() {
+  void on_stderr() { read_stderr(kMaxReadsPerEvent); }
+
+  // Reads up to `max_reads` chunks of the child's stderr and logs them line by line.
+  void read_stderr(int max_reads) {
     char buf[8192];
-    for (int i = 0; i < kMaxReadsPerEvent && stderr_; ++i) {
+    for (int i = 0; i < max_reads && stderr_; ++i) {
       ssize_t n = sys::read(stderr_.get(), buf, sizeof buf);
       if (n > 0) {
         stderr_line_.append(buf, static_cast<std::size_t>(n));
@@ -369,6 +377,18 @@ class CgiExchange final : public Exchange {
     }
   }
 
+  // Stops the child's process group: SIGTERM, then SIGKILL (the child table's escalation). If the leader has
+  // exited already but members of its group still hold its stdout (a script's background job), the group id is
+  // still theirs and cannot have been reused, so they get SIGKILL directly.
+  void stop_group() {
+    if (pid_ <= 0) return;
+    if (!has_exited_) {
+      gw_.children_.terminate_group(pid_);
+    } else if (stdout_) {
+      ::kill(-pid_, SIGKILL);
+    }
+  }
+
   void log_stderr(std::string_view line) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     SPAWND_LOG_WARN("cgi[%llu] %s: %.*s", ull(request_id_), script_.c_str(), static_cast<int>(line.size()),
@@ -385,7 +405,6 @@ class CgiExchange final : public Exchange {
     }
     SPAWND_LOG_ERROR("cgi[%llu] %s: no complete response within %lld ms: terminating child %d", ull(request_id_),
                      script_.c_str(), static_cast<long long>(gw_.config_.timeout_ms), static_cast<int>(pid_));
-    if (pid_ > 0 && !has_exited_) gw_.children_.terminate_group(pid_);
     finish(GatewayError::GatewayTimeout);
   }
 
@@ -394,7 +413,7 @@ class CgiExchange final : public Exchange {
     if (is_finished_) return;
     is_finished_ = true;
     is_clean_end_ = !error.has_value();
-    if (error && pid_ > 0 && !has_exited_) gw_.children_.terminate_group(pid_);
+    if (error) stop_group();
     close_fd(stdout_);
     sink_.on_end(error);
   }

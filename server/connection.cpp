@@ -403,6 +403,8 @@ void Connection::begin_response(int status, const std::string& reason,
                                 std::optional<std::uint64_t> content_length) {
   status_ = status;
   is_body_suppressed_ = is_head_request_ || status == 204 || status == 304 || status < 200;
+  response_out_start_ = out_.size();
+  is_head_on_wire_ = false;
   std::string& o = out_;
   o += "HTTP/1.1 ";
   o += std::to_string(status);
@@ -510,6 +512,13 @@ void Connection::on_end(std::optional<GatewayError> error) {
   body_.clear();
   body_pos_ = 0;
   if (error) {
+    if (is_head_sent_ && !is_head_on_wire_ && !is_raw_) {
+      // The head is still only in our buffer: take it back and answer the error instead.
+      out_.resize(response_out_start_);
+      is_head_sent_ = false;
+      is_chunked_out_ = false;
+      body_bytes_sent_ = 0;
+    }
     if (is_head_sent_) {
       close();  // too late for an error status: abort so that the client sees an incomplete response
       return;
@@ -621,6 +630,7 @@ Io Connection::flush() {
     ssize_t n = ::send(socket_.get(), out_.data() + out_pos_, pending_output(), flags);
     if (n > 0) {
       out_pos_ += static_cast<std::size_t>(n);
+      if (out_pos_ > response_out_start_) is_head_on_wire_ = true;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -630,6 +640,7 @@ Io Connection::flush() {
   }
   out_.clear();
   out_pos_ = 0;
+  response_out_start_ = 0;
   std::uint64_t sent_now = 0;
   while (file_remaining_ > 0) {
     if (sent_now >= kMaxSendfileBytesPerEvent) return Io::Again;  // EPOLLOUT (level) brings us back

@@ -118,6 +118,8 @@ class Connection final : public ResponseSink, public RequestBody {
   // Response state.
   std::string out_;
   std::size_t out_pos_ = 0;
+  std::size_t response_out_start_ = 0;  // where this response's head begins in out_
+  bool is_head_on_wire_ = false;        // some of this response's head has been sent (too late for an error status)
   Fd file_;  // static body sent with sendfile after out_
   std::uint64_t file_offset_ = 0;
   std::uint64_t file_remaining_ = 0;

@@ -190,9 +190,11 @@ void ChildTable::on_pidfd_readable(pid_t pid) {
   // The leader is gone, but members of its group may linger (a script's background job); if we had to signal the
   // group, make sure they go too.
   if (child.signal_sent) ::kill(-pid, SIGKILL);
-  // A child we were stopping (client gone, timeout) may die of SIGPIPE or our signal: that is no news.
-  if (status != kUnknownStatus && WIFSIGNALED(status) && child.signal_sent == 0 && WTERMSIG(status) != SIGKILL &&
-      WTERMSIG(status) != SIGTERM)
+  // A child we were stopping (client gone, timeout) may die of our signal or of SIGPIPE on its closed output: that
+  // is no news. Any other signal (SIGSEGV, SIGABRT, ...) is, even if we had started to stop it.
+  const bool is_expected_signal = WIFSIGNALED(status) && (WTERMSIG(status) == SIGTERM || WTERMSIG(status) == SIGKILL ||
+                                                          (child.signal_sent != 0 && WTERMSIG(status) == SIGPIPE));
+  if (status != kUnknownStatus && WIFSIGNALED(status) && !is_expected_signal)
     SPAWND_LOG_WARN("child %d killed by signal %d (%s)", static_cast<int>(pid), WTERMSIG(status),
                     ::strsignal(WTERMSIG(status)));
   // Run the callback after the table is consistent: it may start another child (libuv's two phases).
