@@ -155,6 +155,27 @@ TEST_CASE("Ambiguous or invalid message framing yields 400 and the connection is
   CHECK(get(s.port(), "/a.txt").status == 200);
 }
 
+TEST_CASE("An invalid Host field value yields 400", "[e2e][hostile]") {
+  // RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status code to any HTTP/1.1 request message
+  // that ... contains ... a Host header field with an invalid field value." Host = uri-host [ ":" port ]
+  // (RFC 9110 §7.2). The value also becomes a handler's SERVER_NAME, so it must not carry arbitrary text.
+  TempDir root;
+  root.write("a.txt", kAlpha);
+  Spawnd s(args_for(root));
+  const std::vector<std::string> hosts{"a b", "<script>", "user@example.com", "example.com/path", "example.com:80x",
+                                       "a\tb"};
+  for (const auto& host : hosts) {
+    INFO("Host: " << host);
+    auto r = request(s.port(), "GET /a.txt HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n");
+    CHECK(r.status == 400);
+  }
+  // Valid forms are served.
+  for (const std::string host : {"example.com", "example.com:8080", "127.0.0.1:1", "[::1]:8080", "xn--bcher-kva.example"}) {
+    INFO("Host: " << host);
+    CHECK(request(s.port(), "GET /a.txt HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n").status == 200);
+  }
+}
+
 // ---- slow, stalled and greedy clients ----
 
 TEST_CASE("A client that trickles its head byte by byte is still cut off at --header-timeout", "[e2e][hostile]") {
