@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/http_status.h"
 #include "common/log.h"
 #include "common/sys.h"
 #include "server/server.h"
@@ -106,10 +107,7 @@ void Connection::close() {
   loop_.remove(socket_.get());
   socket_.reset();
   file_.reset();
-  if (exchange_) {
-    // Destroying the exchange cancels it (a CGI child is signalled); never inside its own callback.
-    loop_.defer([ex = std::shared_ptr<Exchange>(std::move(exchange_))] {});
-  }
+  retire_exchange();  // cancels it: a CGI child is signalled
   if (request_ && !is_response_complete_ && is_head_sent_) {
     SPAWND_LOG_DEBUG("request %llu: connection closed before the response was complete",
                      static_cast<unsigned long long>(request_->id));
@@ -275,7 +273,7 @@ void Connection::process_input() {
     auto outcome = parser_.feed(std::string_view(in_).substr(in_pos_), body_);
     in_pos_ += outcome.consumed;
     if (outcome.status == RequestParser::Status::Error) {
-      if (exchange_) loop_.defer([ex = std::shared_ptr<Exchange>(std::move(exchange_))] {});
+      retire_exchange();
       send_error(parser_.error_status(), true);
       return;
     }
@@ -341,18 +339,12 @@ void Connection::dispatch() {
 }
 
 void Connection::start_exchange(Gateway& gateway) {
-  auto exchange = gateway.start(*request_, *this, *this);
-  if (state_ == State::Closing) {
-    if (exchange) loop_.defer([ex = std::shared_ptr<Exchange>(std::move(exchange))] {});
-    return;
+  exchange_ = gateway.start(*request_, *this, *this);
+  if (state_ == State::Closing || is_response_complete_ || !exchange_) {
+    // Closed, or answered synchronously (404, 503, ...): the exchange, if any, is done.
+    retire_exchange();
+    if (state_ != State::Closing && !is_response_complete_) send_error(500, true);
   }
-  if (is_response_complete_ || !exchange) {
-    // Answered synchronously (404, 503, ...). The exchange, if any, is done.
-    if (exchange) loop_.defer([ex = std::shared_ptr<Exchange>(std::move(exchange))] {});
-    if (!is_response_complete_) send_error(500, true);
-    return;
-  }
-  exchange_ = std::move(exchange);
 }
 
 void Connection::after_body_progress() {
@@ -457,6 +449,21 @@ void Connection::append_body(std::string_view bytes) {
   }
 }
 
+// Destroying an exchange cancels it; never inside its own callback, so after this dispatch pass.
+void Connection::retire_exchange() {
+  retire_exchange();
+}
+
+// The exchange made its last call. Whatever of the body it did not read is dropped; keep-alive still needs it
+// read off the socket.
+void Connection::end_exchange() {
+  retire_exchange();
+  is_exchange_paused_ = false;
+  is_discarding_body_ = true;
+  body_.clear();
+  body_pos_ = 0;
+}
+
 void Connection::on_head(ResponseHead head) {
   begin_response(head.status, head.reason, head.fields, head.content_length);
 }
@@ -505,12 +512,7 @@ Io Connection::on_raw(std::string_view bytes) {
 
 void Connection::on_end(std::optional<GatewayError> error) {
   if (state_ == State::Closing) return;
-  if (exchange_) loop_.defer([ex = std::shared_ptr<Exchange>(std::move(exchange_))] {});
-  is_exchange_paused_ = false;
-  // Whatever of the body the exchange did not read is dropped; keep-alive still needs it read off the socket.
-  is_discarding_body_ = true;
-  body_.clear();
-  body_pos_ = 0;
+  end_exchange();
   if (error) {
     if (is_head_sent_ && !is_head_on_wire_ && !is_raw_) {
       // The head is still only in our buffer: take it back and answer the error instead.
@@ -538,11 +540,7 @@ void Connection::on_end(std::optional<GatewayError> error) {
 
 void Connection::on_local_redirect(std::string location) {
   if (state_ == State::Closing) return;
-  if (exchange_) loop_.defer([ex = std::shared_ptr<Exchange>(std::move(exchange_))] {});
-  is_exchange_paused_ = false;
-  is_discarding_body_ = true;
-  body_.clear();
-  body_pos_ = 0;
+  end_exchange();
   // RFC 3875 §6.2.2: the server serves the new URI itself, as a GET without a body. Bound the chain, since two
   // scripts can redirect to each other.
   constexpr int kMaxLocalRedirects = 10;

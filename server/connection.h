@@ -73,6 +73,8 @@ class Connection final : public ResponseSink, public RequestBody {
   void on_request_head();
   void dispatch();
   void start_exchange(Gateway& gateway);
+  void retire_exchange();
+  void end_exchange();
   void after_body_progress();
   void send_static();
   void send_error(int status, bool must_close, const char* extra_field = nullptr);

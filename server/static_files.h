@@ -44,7 +44,5 @@ class StaticFiles {
 
 // A small HTML page for an error status, e.g. "<h1>404 Not Found</h1>".
 [[nodiscard]] std::string error_page(int status);
-// The standard reason phrase for a status code (RFC 9110 §15), or "Unknown".
-[[nodiscard]] const char* reason_phrase(int status) noexcept;
 
 }  // namespace spawnd::server

@@ -47,13 +47,71 @@ bool read_more(const Fd& fd, std::string& buf, Clock::time_point deadline, bool*
   int rc = ::poll(&p, 1, remaining_ms(deadline));
   if (rc <= 0) return false;
   char tmp[65536];
-  ssize_t n = ::read(fd.get(), tmp, sizeof tmp);
-  if (n <= 0) {
+  ssize_t n;
+  do n = ::read(fd.get(), tmp, sizeof tmp);
+  while (n < 0 && errno == EINTR);
+  if (n <= 0) {  // EOF, or an error such as ECONNRESET: either way the peer is gone
     if (is_eof) *is_eof = true;
     return false;
   }
   buf.append(tmp, static_cast<std::size_t>(n));
   return true;
+}
+
+// Starts `argv` (argv[0] a path) with `env` and its stdout and stderr on fresh pipes, whose read ends are returned in
+// `out_r` and `err_r` (close-on-exec). Throws std::runtime_error on failure.
+pid_t spawn_piped(std::vector<std::string> argv, std::vector<std::string> env, Fd& out_r, Fd& err_r) {
+  int out[2], err[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
+  out_r.reset(out[0]);
+  Fd out_w(out[1]);
+  if (::pipe2(err, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
+  err_r.reset(err[0]);
+  Fd err_w(err[1]);
+  std::vector<char*> av, ev;
+  for (auto& s : argv) av.push_back(s.data());
+  av.push_back(nullptr);
+  for (auto& s : env) ev.push_back(s.data());
+  ev.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out_w.get(), 1);
+  posix_spawn_file_actions_adddup2(&fa, err_w.get(), 2);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, av[0], &fa, nullptr, av.data(), ev.data());
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0) throw std::runtime_error("posix_spawn " + argv[0] + ": " + std::strerror(rc));
+  return pid;
+}
+
+// Reads `out` and `err` until both are at EOF, or until `deadline` if there is one, passing every read to `sink`
+// (true: it came from `out`).
+void drain_pipes(const Fd& out, const Fd& err, std::optional<Clock::time_point> deadline,
+                 const std::function<void(bool is_stdout, std::string_view data)>& sink) {
+  pollfd fds[2] = {{out.get(), POLLIN, 0}, {err.get(), POLLIN, 0}};
+  int open_count = 2;
+  while (open_count > 0) {
+    int n = ::poll(fds, 2, deadline ? remaining_ms(*deadline) : -1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 || (n == 0 && deadline)) return;
+    for (auto& p : fds) {
+      if (p.fd < 0 || !(p.revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      char buf[8192];
+      ssize_t got = ::read(p.fd, buf, sizeof buf);
+      if (got <= 0) {
+        p.fd = -1;
+        --open_count;
+        continue;
+      }
+      sink(p.fd == out.get(), std::string_view(buf, static_cast<std::size_t>(got)));
+    }
+  }
+}
+
+std::vector<std::string> current_environment() {
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) env.emplace_back(*e);
+  return env;
 }
 
 }  // namespace
@@ -83,55 +141,21 @@ std::string TempDir::write(const std::string& relative, std::string_view content
 // ---- Spawnd ----
 
 Spawnd::Spawnd(std::vector<std::string> args, std::map<std::string, std::string> extra_env) {
-  int out[2], err[2];
-  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
-  out_.reset(out[0]);
-  err_.reset(err[0]);
-  Fd out_w(out[1]), err_w(err[1]);
-
   std::vector<std::string> argv{SPAWND_BINARY};
   if (std::find(args.begin(), args.end(), "--listen") == args.end()) {
     argv.emplace_back("--listen");
     argv.emplace_back("127.0.0.1:0");
   }
   argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<std::string> env;
-  for (char** e = environ; *e; ++e) env.emplace_back(*e);
+  std::vector<std::string> env = current_environment();
   for (auto& [k, v] : extra_env) env.push_back(k + "=" + v);
-  std::vector<char*> av, ev;
-  for (auto& s : argv) av.push_back(s.data());
-  av.push_back(nullptr);
-  for (auto& s : env) ev.push_back(s.data());
-  ev.push_back(nullptr);
-
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, out_w.get(), 1);
-  posix_spawn_file_actions_adddup2(&fa, err_w.get(), 2);
-  int rc = posix_spawn(&pid_, av[0], &fa, nullptr, av.data(), ev.data());
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) throw std::runtime_error("posix_spawn " + argv[0] + ": " + std::strerror(rc));
-  out_w.reset();
-  err_w.reset();
+  pid_ = spawn_piped(std::move(argv), std::move(env), out_, err_);
 
   reader_ = std::thread([this] {
-    pollfd fds[2] = {{out_.get(), POLLIN, 0}, {err_.get(), POLLIN, 0}};
-    int open_count = 2;
-    while (open_count > 0) {
-      if (::poll(fds, 2, -1) < 0 && errno != EINTR) return;
-      for (auto& p : fds) {
-        if (p.fd < 0 || !(p.revents & (POLLIN | POLLHUP | POLLERR))) continue;
-        char buf[8192];
-        ssize_t n = ::read(p.fd, buf, sizeof buf);
-        if (n <= 0) {
-          p.fd = -1;
-          --open_count;
-          continue;
-        }
-        std::lock_guard lock(mutex_);
-        (p.fd == out_.get() ? out_text_ : err_text_).append(buf, static_cast<std::size_t>(n));
-      }
-    }
+    drain_pipes(out_, err_, std::nullopt, [this](bool is_stdout, std::string_view data) {
+      std::lock_guard lock(mutex_);
+      (is_stdout ? out_text_ : err_text_).append(data);
+    });
   });
 
   const std::string marker = "listening on http://127.0.0.1:";
@@ -187,46 +211,17 @@ int Spawnd::stop(int timeout_ms, int sig) {
 }
 
 ExitResult run_spawnd(const std::vector<std::string>& args, int timeout_ms) {
-  int out[2], err[2];
-  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
-  Fd out_r(out[0]), out_w(out[1]), err_r(err[0]), err_w(err[1]);
   std::vector<std::string> argv{SPAWND_BINARY};
   argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<char*> av;
-  for (auto& s : argv) av.push_back(s.data());
-  av.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, out_w.get(), 1);
-  posix_spawn_file_actions_adddup2(&fa, err_w.get(), 2);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, av[0], &fa, nullptr, av.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) throw std::runtime_error("posix_spawn " + argv[0] + ": " + std::strerror(rc));
-  out_w.reset();
-  err_w.reset();
+  Fd out_r, err_r;
+  const pid_t pid = spawn_piped(std::move(argv), current_environment(), out_r, err_r);
 
   // Collect both pipes until they close (spawnd exited) or the deadline passes.
   ExitResult result;
   auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  pollfd fds[2] = {{out_r.get(), POLLIN, 0}, {err_r.get(), POLLIN, 0}};
-  int open_count = 2;
-  while (open_count > 0) {
-    int n = ::poll(fds, 2, remaining_ms(deadline));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    for (auto& p : fds) {
-      if (p.fd < 0 || !(p.revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      char buf[8192];
-      ssize_t got = ::read(p.fd, buf, sizeof buf);
-      if (got <= 0) {
-        p.fd = -1;
-        --open_count;
-        continue;
-      }
-      (p.fd == out_r.get() ? result.stdout_text : result.stderr_text).append(buf, static_cast<std::size_t>(got));
-    }
-  }
+  drain_pipes(out_r, err_r, deadline, [&](bool is_stdout, std::string_view data) {
+    (is_stdout ? result.stdout_text : result.stderr_text).append(data);
+  });
   int status = 0;
   bool has_exited = wait_until([&] { return ::waitpid(pid, &status, WNOHANG) == pid; },
                                std::chrono::milliseconds(remaining_ms(deadline)));
@@ -372,6 +367,29 @@ bool wait_closed(const Fd& fd, int timeout_ms) {
     if (n == 0 || (n < 0 && errno == ECONNRESET)) return true;
     if (n < 0 && errno != EINTR && errno != EAGAIN) return true;
   }
+}
+
+std::string read_until_close(const Fd& fd, std::string& leftover, int timeout_ms, bool* is_closed) {
+  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  bool is_eof = false;
+  while (read_more(fd, leftover, deadline, &is_eof)) {
+  }
+  if (is_closed) *is_closed = is_eof;
+  return std::exchange(leftover, {});
+}
+
+bool read_until(const Fd& fd, std::string& buf, std::string_view marker, int timeout_ms) {
+  auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (buf.find(marker) == std::string::npos)
+    if (!read_more(fd, buf, deadline)) return false;
+  return true;
+}
+
+std::uint16_t local_port(const Fd& fd) {
+  sockaddr_in addr{};
+  socklen_t len = sizeof addr;
+  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) return 0;
+  return ntohs(addr.sin_port);
 }
 
 bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {

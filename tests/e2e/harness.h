@@ -107,6 +107,15 @@ bool send_all(const Fd& fd, std::string_view data);
 // True if the peer closed the connection (read returns 0 or ECONNRESET) within `timeout_ms`; data read before the
 // close is discarded.
 [[nodiscard]] bool wait_closed(const Fd& fd, int timeout_ms);
+// Reads until the peer closes the connection (EOF or ECONNRESET) or `timeout_ms` passes, and returns `leftover`
+// followed by every byte read, unparsed (for byte-exact checks, e.g. of an NPH script's response); `leftover` is
+// left empty. `is_closed`, if given, tells whether the close came before the timeout.
+[[nodiscard]] std::string read_until_close(const Fd& fd, std::string& leftover, int timeout_ms = 10000,
+                                           bool* is_closed = nullptr);
+// Reads into `buf` (bytes read earlier, kept) until it contains `marker`; false on close or timeout.
+[[nodiscard]] bool read_until(const Fd& fd, std::string& buf, std::string_view marker, int timeout_ms = 10000);
+// The local port of connected socket `fd`: the client port the server sees.
+[[nodiscard]] std::uint16_t local_port(const Fd& fd);
 // Polls `done` every 10 ms until it returns true or `timeout` passes; returns its last value.
 bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout);
 

@@ -2,16 +2,11 @@
 // with its own temporary document root and `--cgi-bin tests/cgi` (the programs there are documented one by one),
 // talks raw HTTP/1.1 to it, and ends by checking that spawnd left no zombie child and exits 0 on SIGTERM.
 //
-// Processes are observed through /proc: a CGI child is a process whose parent is spawnd, and it leads its own
+// Processes are observed through /proc (proc.h): a CGI child is a process whose parent is spawnd, and it leads its own
 // process group (spawnd spawns it with setpgid), so "the group is gone" means no live process has that pgid.
 // Every wait is bounded; no test asserts how fast anything is.
 #include <catch2/catch.hpp>
 
-#include <arpa/inet.h>
-#include <dirent.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -28,7 +23,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <random>
@@ -41,13 +35,14 @@
 #include <vector>
 
 #include "harness.h"
+#include "proc.h"
 
 using namespace spawnd::e2e;
+using spawnd::Fd;
 
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 const std::string kCgiDir = fs::path(SPAWND_SOURCE_DIR "/tests/cgi").lexically_normal().string();
@@ -60,63 +55,32 @@ std::string real_path(const TempDir& dir) { return fs::canonical(dir.path()).str
 // The reason phrase of "HTTP/1.1 404 Not Found".
 std::string reason_of(const HttpResponse& r) { return r.status_line.size() > 13 ? r.status_line.substr(13) : ""; }
 
-// One client connection over the harness's helpers, keeping the bytes read past a response for the next one
-// (keep-alive, pipelining). Sends are bounded by a send timeout on the socket.
-class Client {
- public:
-  explicit Client(std::uint16_t port) : fd_(connect_to(port)) {
-    timeval tv{kReplyTimeoutMs / 1000, 0};
-    ::setsockopt(fd_.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  }
+// A connection to spawnd (harness connect_to) whose sends are also bounded: a send blocked for kReplyTimeoutMs fails.
+Fd open_connection(std::uint16_t port) {
+  Fd fd = connect_to(port);
+  timeval tv{kReplyTimeoutMs / 1000, 0};
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  return fd;
+}
 
-  void send(std::string_view data) {
-    if (!send_all(fd_, data)) throw std::runtime_error(std::string("send: ") + std::strerror(errno));
-  }
-  // One response (status 0 if none came in time). `is_head`: the response to a HEAD has no body.
-  HttpResponse read_response(bool is_head = false) {
-    return spawnd::e2e::read_response(fd_, leftover_, is_head, kReplyTimeoutMs);
-  }
-  // Everything until the server closes the connection (or the timeout).
-  std::string read_until_close() {
-    const auto deadline = Clock::now() + milliseconds(kReplyTimeoutMs);
-    while (read_more(deadline)) {
-    }
-    return std::exchange(leftover_, {});
-  }
-  // Reads until the unread bytes contain `marker`; false on close or timeout.
-  bool receive_until(std::string_view marker) {
-    const auto deadline = Clock::now() + milliseconds(kReplyTimeoutMs);
-    while (leftover_.find(marker) == std::string::npos)
-      if (!read_more(deadline)) return false;
-    return true;
-  }
-  [[nodiscard]] const std::string& pending() const noexcept { return leftover_; }
-  [[nodiscard]] bool is_closed_within(int timeout_ms) const { return wait_closed(fd_, timeout_ms); }
-  // Our own port: the REMOTE_PORT spawnd must report.
-  [[nodiscard]] std::uint16_t local_port() const {
-    sockaddr_in addr{};
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&addr), &len);
-    return ntohs(addr.sin_port);
-  }
-  void close() { fd_.reset(); }
+// The next response on `fd` (status 0 if none came in time); `leftover` carries bytes across responses (keep-alive,
+// pipelining). `is_head`: the response to a HEAD has no body.
+HttpResponse next_response(const Fd& fd, std::string& leftover, bool is_head = false) {
+  return read_response(fd, leftover, is_head, kReplyTimeoutMs);
+}
 
- private:
-  // False on EOF, reset or timeout.
-  bool read_more(Clock::time_point deadline) {
-    const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
-    pollfd p{fd_.get(), POLLIN, 0};
-    if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) <= 0) return false;
-    char tmp[64 * 1024];
-    const ssize_t n = ::read(fd_.get(), tmp, sizeof tmp);
-    if (n <= 0) return false;
-    leftover_.append(tmp, static_cast<std::size_t>(n));
-    return true;
-  }
+// "GET target HTTP/1.1" with Host and nothing else: the connection stays open after the response.
+std::string keep_alive_get(std::string_view target) {
+  return "GET " + std::string(target) + " HTTP/1.1\r\nHost: localhost\r\n\r\n";
+}
 
-  spawnd::Fd fd_;
-  std::string leftover_;
-};
+// The connection is still usable: a GET of hello.sh on it is answered in full.
+void check_hello_on(const Fd& fd, std::string& leftover) {
+  REQUIRE(send_all(fd, keep_alive_get("/cgi-bin/hello.sh")));
+  const HttpResponse r = next_response(fd, leftover);
+  CHECK(r.status == 200);
+  CHECK(r.body == "hello\n");
+}
 
 std::string post_request(const std::string& target, std::string_view body, std::string_view content_type,
                          bool keep_alive = false) {
@@ -181,90 +145,37 @@ ScriptView parse_dump(const std::string& body) {
   return v;
 }
 
-// ---- processes, seen through /proc ----
-
-struct ProcStat {
-  pid_t pid = 0;
-  char state = '?';
-  pid_t ppid = 0;
-  pid_t pgid = 0;
-};
-
-std::optional<ProcStat> read_stat(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string s;
-  if (!std::getline(in, s)) return std::nullopt;
-  auto paren = s.rfind(')');  // the command name may contain spaces and parentheses
-  if (paren == std::string::npos) return std::nullopt;
-  ProcStat st;
-  st.pid = pid;
-  long ppid = 0, pgid = 0;
-  if (std::sscanf(s.c_str() + paren + 1, " %c %ld %ld", &st.state, &ppid, &pgid) != 3) return std::nullopt;
-  st.ppid = static_cast<pid_t>(ppid);
-  st.pgid = static_cast<pid_t>(pgid);
-  return st;
-}
-
-// /proc/PID/NAME whole (cmdline, environ: NUL-separated), or empty if the process is gone.
-std::string read_proc_file(pid_t pid, const char* name) {
-  std::string out;
-  const int fd = ::open(("/proc/" + std::to_string(pid) + "/" + name).c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return out;
-  char buf[4096];
-  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
-  ::close(fd);
-  return out;
-}
-
-std::vector<ProcStat> all_processes() {
-  std::vector<ProcStat> out;
-  DIR* d = ::opendir("/proc");
-  if (!d) return out;
-  while (dirent* e = ::readdir(d)) {
-    char* end = nullptr;
-    long pid = std::strtol(e->d_name, &end, 10);
-    if (*end != '\0' || pid <= 0) continue;
-    if (auto st = read_stat(static_cast<pid_t>(pid))) out.push_back(*st);
-  }
-  ::closedir(d);
-  return out;
-}
-
-std::vector<ProcStat> children_of(pid_t parent) {
-  std::vector<ProcStat> out;
-  for (const ProcStat& p : all_processes())
-    if (p.ppid == parent) out.push_back(p);
-  return out;
-}
-
-std::vector<ProcStat> zombie_children_of(pid_t parent) {
-  std::vector<ProcStat> out;
-  for (const ProcStat& p : children_of(parent))
-    if (p.state == 'Z') out.push_back(p);
-  return out;
-}
-
-// Live members of a process group. A zombie is dead already; reaping it is its parent's business (spawnd's zombies
-// are checked on their own; an orphaned grandchild's belong to init).
-std::vector<ProcStat> live_group_members(pid_t pgid) {
-  std::vector<ProcStat> out;
-  for (const ProcStat& p : all_processes())
-    if (p.pgid == pgid && p.state != 'Z') out.push_back(p);
-  return out;
-}
+// ---- processes (proc.h) ----
 
 // Waits for spawnd's one running CGI child and returns its pid, which is also its process group id.
 pid_t wait_for_one_child(const Spawnd& s) {
   pid_t child = 0;
   bool found = wait_until(
       [&] {
-        for (const ProcStat& p : children_of(s.pid()))
-          if (p.state != 'Z') child = p.pid;
+        for (const ProcStat& p : live_children_of(s.pid())) child = p.pid;
         return child != 0;
       },
       kProcessTimeout);
   if (!found) throw std::runtime_error("no CGI child of spawnd appeared");
   return child;
+}
+
+// Sends a GET of hang.sh on `fd` and waits until its process group is up: hang.sh, its background sleep and its
+// foreground sleep. Returns the group id (hang.sh's pid).
+pid_t start_hang(const Spawnd& s, const Fd& fd) {
+  REQUIRE(send_all(fd, keep_alive_get("/cgi-bin/hang.sh")));
+  const pid_t pgid = wait_for_one_child(s);
+  const bool is_group_up = wait_until([&] { return live_group_members(pgid).size() >= 3; }, kProcessTimeout);
+  REQUIRE(is_group_up);
+  return pgid;
+}
+
+// Checks that no live member of group `pgid` is left (waiting up to kProcessTimeout); returns whether none is.
+bool check_group_gone(pid_t pgid) {
+  const bool is_group_gone = wait_until([&] { return live_group_members(pgid).empty(); }, kProcessTimeout);
+  INFO("live members of group " << pgid << ": " << live_group_members(pgid).size());
+  CHECK(is_group_gone);
+  return is_group_gone;
 }
 
 // ---- spawnd ----
@@ -301,22 +212,23 @@ TEST_CASE("a CGI script sees every RFC 3875 meta-variable of a request with a bo
   TempDir root;
   Spawnd s(cgi_args(root, {"--spawn", spawn}));
 
-  Client c(s.port());
+  Fd c = open_connection(s.port());
+  std::string leftover;
   const std::string target = "/cgi-bin/env.pl/extra/path%20x?a=1&b=two";
-  c.send("POST " + target + " HTTP/1.1\r\n"
-         "Host: cgi.example.test:8123\r\n"
-         "User-Agent: spawnd-e2e\r\n"
-         "X-Custom-Header: v1\r\n"
-         "X-Repeated: one\r\n"
-         "X-Repeated: two\r\n"
-         "Cookie: a=1\r\n"
-         "Cookie: b=2\r\n"
-         "Content-Type: application/x-www-form-urlencoded\r\n"
-         "Content-Length: 7\r\n"
-         "Connection: close\r\n"
-         "\r\n"
-         "payload");
-  const HttpResponse r = c.read_response();
+  REQUIRE(send_all(c, "POST " + target + " HTTP/1.1\r\n"
+                      "Host: cgi.example.test:8123\r\n"
+                      "User-Agent: spawnd-e2e\r\n"
+                      "X-Custom-Header: v1\r\n"
+                      "X-Repeated: one\r\n"
+                      "X-Repeated: two\r\n"
+                      "Cookie: a=1\r\n"
+                      "Cookie: b=2\r\n"
+                      "Content-Type: application/x-www-form-urlencoded\r\n"
+                      "Content-Length: 7\r\n"
+                      "Connection: close\r\n"
+                      "\r\n"
+                      "payload"));
+  const HttpResponse r = next_response(c, leftover);
   REQUIRE(r.status == 200);
   const ScriptView v = parse_dump(r.body);
   INFO(r.body);
@@ -332,7 +244,7 @@ TEST_CASE("a CGI script sees every RFC 3875 meta-variable of a request with a bo
       {"PATH_INFO", "/extra/path x"},  // decoded (RFC 3875 §4.1.5)
       {"PATH_TRANSLATED", real_path(root) + "/extra/path x"},
       {"REMOTE_ADDR", "127.0.0.1"},
-      {"REMOTE_PORT", std::to_string(c.local_port())},
+      {"REMOTE_PORT", std::to_string(local_port(c))},
       {"CONTENT_LENGTH", "7"},
       {"CONTENT_TYPE", "application/x-www-form-urlencoded"},
       {"REQUEST_URI", target},
@@ -354,7 +266,7 @@ TEST_CASE("a CGI script sees every RFC 3875 meta-variable of a request with a bo
   CHECK(v.var("SERVER_SOFTWARE")->starts_with("spawnd"));
   CHECK_FALSE(v.var("HTTP_CONTENT_LENGTH").has_value());
   CHECK_FALSE(v.var("HTTP_CONTENT_TYPE").has_value());
-  c.close();
+  c.reset();
   check_clean_end(s);
 }
 
@@ -450,8 +362,8 @@ TEST_CASE("a CGI child has only fds 0, 1 and 2 open, in every language", "[e2e][
   TempDir root;
   Spawnd s(cgi_args(root, {"--spawn", spawn}));
   // Another child in flight, so that spawnd holds more fds (its pipes, a second client socket) while it spawns.
-  Client busy(s.port());
-  busy.send("GET /cgi-bin/hang.sh HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  Fd busy = open_connection(s.port());
+  REQUIRE(send_all(busy, keep_alive_get("/cgi-bin/hang.sh")));
   (void)wait_for_one_child(s);
   for (const char* script : {"env.pl", "env.py", "env.sh"}) {
     CAPTURE(script);
@@ -461,7 +373,7 @@ TEST_CASE("a CGI child has only fds 0, 1 and 2 open, in every language", "[e2e][
     INFO(r.body);
     CHECK(v.fds == std::vector<int>{0, 1, 2});
   }
-  busy.close();  // cancels the hanging child
+  busy.reset();  // cancels the hanging child
   check_clean_end(s);
 }
 
@@ -656,9 +568,10 @@ TEST_CASE("a local redirect is served by spawnd itself as a GET of the new path"
 TEST_CASE("an NPH script's output reaches the client unchanged", "[e2e][cgi]") {
   TempDir root;
   Spawnd s(cgi_args(root));
-  Client c(s.port());
-  c.send("GET /cgi-bin/nph-raw.sh HTTP/1.1\r\nHost: localhost\r\n\r\n");
-  const std::string raw = c.read_until_close();
+  Fd c = open_connection(s.port());
+  std::string leftover;
+  REQUIRE(send_all(c, keep_alive_get("/cgi-bin/nph-raw.sh")));
+  const std::string raw = read_until_close(c, leftover, kReplyTimeoutMs);
   CHECK(raw ==
         "HTTP/1.1 299 Raw Status\r\n"
         "Content-Type: text/plain\r\n"
@@ -673,20 +586,21 @@ TEST_CASE("a HEAD request to a script gets the head without a body, and the conn
           "[e2e][cgi]") {
   TempDir root;
   Spawnd s(cgi_args(root));
-  Client c(s.port());
+  Fd c = open_connection(s.port());
+  std::string leftover;
   for (const char* script : {"hello.sh", "slow.sh", "env.pl"}) {
     CAPTURE(script);
-    c.send(std::string("HEAD /cgi-bin/") + script + " HTTP/1.1\r\nHost: localhost\r\n\r\n");
-    const HttpResponse head = c.read_response(true);
+    REQUIRE(send_all(c, std::string("HEAD /cgi-bin/") + script + " HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+    const HttpResponse head = next_response(c, leftover, true);
     CHECK(head.status == 200);
     CHECK(head.field("Content-Type").has_value());
     // If body bytes followed the head, they would show up in front of the next response.
-    c.send("GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: localhost\r\n\r\n");
-    const HttpResponse next = c.read_response();
+    REQUIRE(send_all(c, keep_alive_get("/cgi-bin/hello.sh")));
+    const HttpResponse next = next_response(c, leftover);
     CHECK(next.status == 200);
     CHECK(next.body == "hello\n");
   }
-  c.close();
+  c.reset();
   check_clean_end(s);
 }
 
@@ -714,15 +628,13 @@ TEST_CASE("a script that exits before writing anything gets 502", "[e2e][cgi]") 
 TEST_CASE("a script killed by SIGSEGV gets 502, is logged, and the next request succeeds", "[e2e][cgi]") {
   TempDir root;
   Spawnd s(cgi_args(root));
-  Client c(s.port());
-  c.send("GET /cgi-bin/crash.sh HTTP/1.1\r\nHost: localhost\r\n\r\n");
-  HttpResponse r = c.read_response();
+  Fd c = open_connection(s.port());
+  std::string leftover;
+  REQUIRE(send_all(c, keep_alive_get("/cgi-bin/crash.sh")));
+  HttpResponse r = next_response(c, leftover);
   CHECK(r.status == 502);
   // The same connection carries on.
-  c.send("GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: localhost\r\n\r\n");
-  r = c.read_response();
-  CHECK(r.status == 200);
-  CHECK(r.body == "hello\n");
+  check_hello_on(c, leftover);
   // And a fresh one.
   r = get(s.port(), "/cgi-bin/hello.sh");
   CHECK(r.status == 200);
@@ -734,7 +646,7 @@ TEST_CASE("a script killed by SIGSEGV gets 502, is logged, and the next request 
       kProcessTimeout);
   INFO(s.stderr_text());
   CHECK(is_logged);
-  c.close();
+  c.reset();
   check_clean_end(s);
 }
 
@@ -742,19 +654,14 @@ TEST_CASE("a script that hangs gets 504 after --cgi-timeout, and its whole proce
           "[e2e][cgi]") {
   TempDir root;
   Spawnd s(cgi_args(root, {"--cgi-timeout", "1", "--kill-grace", "1"}));
-  Client c(s.port());
-  c.send("GET /cgi-bin/hang.sh HTTP/1.1\r\nHost: localhost\r\n\r\n");
-  const pid_t pgid = wait_for_one_child(s);
-  // hang.sh, its background sleep and its foreground sleep.
-  const bool is_group_up = wait_until([&] { return live_group_members(pgid).size() >= 3; }, kProcessTimeout);
-  REQUIRE(is_group_up);
+  Fd c = open_connection(s.port());
+  std::string leftover;
+  const pid_t pgid = start_hang(s, c);
 
-  const HttpResponse r = c.read_response();
+  const HttpResponse r = next_response(c, leftover);
   CHECK(r.status == 504);
-  const bool is_group_gone = wait_until([&] { return live_group_members(pgid).empty(); }, kProcessTimeout);
-  INFO("live members of group " << pgid << ": " << live_group_members(pgid).size());
-  CHECK(is_group_gone);
-  c.close();
+  check_group_gone(pgid);
+  c.reset();
   check_clean_end(s);
 }
 
@@ -762,16 +669,11 @@ TEST_CASE("a client that disconnects while its script hangs takes the script's p
           "[e2e][cgi]") {
   TempDir root;
   Spawnd s(cgi_args(root));  // the default --cgi-timeout (30 s) is far away: only the disconnect can stop it
-  Client c(s.port());
-  c.send("GET /cgi-bin/hang.sh HTTP/1.1\r\nHost: localhost\r\n\r\n");
-  const pid_t pgid = wait_for_one_child(s);
-  const bool is_group_up = wait_until([&] { return live_group_members(pgid).size() >= 3; }, kProcessTimeout);
-  REQUIRE(is_group_up);
+  Fd c = open_connection(s.port());
+  const pid_t pgid = start_hang(s, c);
 
-  c.close();
-  const bool is_group_gone = wait_until([&] { return live_group_members(pgid).empty(); }, kProcessTimeout);
-  INFO("live members of group " << pgid << ": " << live_group_members(pgid).size());
-  CHECK(is_group_gone);
+  c.reset();
+  check_group_gone(pgid);
   check_clean_end(s);
 }
 
@@ -783,11 +685,12 @@ TEST_CASE("stderr lines of a script reach spawnd's error log tagged with the scr
   TempDir root;
   Spawnd s(cgi_args(root));
   for (int i = 0; i < kRequests; i += 2) {
-    Client a(s.port()), b(s.port());
-    a.send("GET /cgi-bin/stderr.sh HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    b.send("GET /cgi-bin/stderr.sh HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    for (Client* c : {&a, &b}) {
-      const HttpResponse r = c->read_response();
+    Fd a = open_connection(s.port()), b = open_connection(s.port());
+    std::string a_left, b_left;
+    REQUIRE(send_all(a, "GET /cgi-bin/stderr.sh HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"));
+    REQUIRE(send_all(b, "GET /cgi-bin/stderr.sh HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"));
+    for (auto [fd, leftover] : {std::pair{&a, &a_left}, std::pair{&b, &b_left}}) {
+      const HttpResponse r = next_response(*fd, *leftover);
       REQUIRE(r.status == 200);
       CHECK(r.body == "stderr done\n");
     }
@@ -828,23 +731,21 @@ TEST_CASE("a streamed CGI response goes out chunked, and the connection is kept 
   TempDir root;
   root.write("static.txt", "static\n");
   Spawnd s(cgi_args(root));
-  Client c(s.port());
-  c.send("GET /cgi-bin/slow.sh HTTP/1.1\r\nHost: localhost\r\n\r\n");
-  HttpResponse r = c.read_response();
+  Fd c = open_connection(s.port());
+  std::string leftover;
+  REQUIRE(send_all(c, keep_alive_get("/cgi-bin/slow.sh")));
+  HttpResponse r = next_response(c, leftover);
   CHECK(r.status == 200);
   CHECK(r.was_chunked);
   CHECK(r.body == "slow line 1\nslow line 2\nslow line 3\nslow line 4\nslow line 5\n");
   CHECK(r.field("Connection") != std::optional<std::string>("close"));
 
-  c.send("GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: localhost\r\n\r\n");
-  r = c.read_response();
-  CHECK(r.status == 200);
-  CHECK(r.body == "hello\n");
-  c.send("GET /static.txt HTTP/1.1\r\nHost: localhost\r\n\r\n");
-  r = c.read_response();
+  check_hello_on(c, leftover);
+  REQUIRE(send_all(c, "GET /static.txt HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  r = next_response(c, leftover);
   CHECK(r.status == 200);
   CHECK(r.body == "static\n");
-  c.close();
+  c.reset();
   check_clean_end(s);
 }
 
@@ -885,8 +786,8 @@ TEST_CASE("200 requests from 20 parallel clients to a CGI script all succeed wit
 TEST_CASE("over --max-children with no queue, a request gets 503 with Retry-After", "[e2e][cgi]") {
   TempDir root;
   Spawnd s(cgi_args(root, {"--max-children", "1", "--queue", "0"}));
-  Client busy(s.port());
-  busy.send("GET /cgi-bin/hang.sh HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  Fd busy = open_connection(s.port());
+  REQUIRE(send_all(busy, keep_alive_get("/cgi-bin/hang.sh")));
   const pid_t pgid = wait_for_one_child(s);
 
   HttpResponse r = get(s.port(), "/cgi-bin/hello.sh");
@@ -894,7 +795,7 @@ TEST_CASE("over --max-children with no queue, a request gets 503 with Retry-Afte
   CHECK(r.field("Retry-After").has_value());
 
   // The slot comes back once the hanging child is gone.
-  busy.close();
+  busy.reset();
   const bool is_free = wait_until([&] { return live_group_members(pgid).empty() && children_of(s.pid()).empty(); },
                                   kProcessTimeout);
   REQUIRE(is_free);
@@ -907,14 +808,12 @@ TEST_CASE("static files are served while CGI children run", "[e2e][cgi]") {
   TempDir root;
   root.write("static.txt", "static while busy\n");
   Spawnd s(cgi_args(root, {"--max-children", "2"}));
-  Client busy1(s.port()), busy2(s.port());
-  busy1.send("GET /cgi-bin/hang.sh HTTP/1.1\r\nHost: localhost\r\n\r\n");
-  busy2.send("GET /cgi-bin/hang.sh HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  Fd busy1 = open_connection(s.port()), busy2 = open_connection(s.port());
+  REQUIRE(send_all(busy1, keep_alive_get("/cgi-bin/hang.sh")));
+  REQUIRE(send_all(busy2, keep_alive_get("/cgi-bin/hang.sh")));
   const bool are_running = wait_until(
       [&] {
-        int live = 0;
-        for (const ProcStat& p : children_of(s.pid())) live += p.state != 'Z';
-        return live == 2;
+        return live_children_of(s.pid()).size() == 2;
       },
       kProcessTimeout);
   REQUIRE(are_running);
@@ -923,8 +822,8 @@ TEST_CASE("static files are served while CGI children run", "[e2e][cgi]") {
     CHECK(r.status == 200);
     CHECK(r.body == "static while busy\n");
   }
-  busy1.close();
-  busy2.close();
+  busy1.reset();
+  busy2.reset();
   check_clean_end(s);
 }
 
@@ -963,9 +862,10 @@ TEST_CASE("a script whose header block is over the 64 KiB limit gets 502", "[e2e
 TEST_CASE("a bare CR inside a script's field value cannot split the response", "[e2e][cgi]") {
   TempDir root;
   Spawnd s(cgi_args(root));
-  Client c(s.port());
-  c.send("GET /cgi-bin/header-cr.sh HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-  const std::string raw = c.read_until_close();
+  Fd c = open_connection(s.port());
+  std::string leftover;
+  REQUIRE(send_all(c, "GET /cgi-bin/header-cr.sh HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"));
+  const std::string raw = read_until_close(c, leftover, kReplyTimeoutMs);
   const std::string head = raw.substr(0, raw.find("\r\n\r\n"));
   INFO(head);
   // Either the response is refused (502) or the CR became a space; a CR not followed by LF must never go out.
@@ -981,17 +881,15 @@ TEST_CASE("a script that ignores a 1 MiB request body still answers, and the con
           "[e2e][cgi]") {
   TempDir root;
   Spawnd s(cgi_args(root));
-  Client c(s.port());
+  Fd c = open_connection(s.port());
+  std::string leftover;
   const std::string body(1 << 20, 'z');
-  c.send(post_request("/cgi-bin/hello.sh", body, "application/octet-stream", true));
-  HttpResponse r = c.read_response();
+  REQUIRE(send_all(c, post_request("/cgi-bin/hello.sh", body, "application/octet-stream", true)));
+  HttpResponse r = next_response(c, leftover);
   CHECK(r.status == 200);
   CHECK(r.body == "hello\n");
-  c.send("GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: localhost\r\n\r\n");
-  r = c.read_response();
-  CHECK(r.status == 200);
-  CHECK(r.body == "hello\n");
-  c.close();
+  check_hello_on(c, leftover);
+  c.reset();
   check_clean_end(s);
 }
 
@@ -1020,11 +918,12 @@ TEST_CASE("an 8 MiB streamed response arrives complete and in order", "[e2e][cgi
 TEST_CASE("a body shorter than the script's Content-Length is cut off, never completed", "[e2e][cgi]") {
   TempDir root;
   Spawnd s(cgi_args(root));
-  Client c(s.port());
-  c.send("GET /cgi-bin/short-body.sh HTTP/1.1\r\nHost: localhost\r\n\r\n");
-  const std::string raw = c.read_until_close();
+  Fd c = open_connection(s.port());
+  std::string leftover;
+  REQUIRE(send_all(c, keep_alive_get("/cgi-bin/short-body.sh")));
+  const std::string raw = read_until_close(c, leftover, kReplyTimeoutMs);
   INFO(raw);
-  CHECK(c.is_closed_within(1000));
+  CHECK(wait_closed(c, 1000));
   // A 502 (nothing had been sent), nothing at all, or a 200 whose 100 announced bytes never all arrive: never a
   // response that looks complete.
   if (raw.starts_with("HTTP/1.1 200")) {
@@ -1041,17 +940,15 @@ TEST_CASE("a body longer than the script's Content-Length is cut to it, and the 
           "[e2e][cgi]") {
   TempDir root;
   Spawnd s(cgi_args(root));
-  Client c(s.port());
-  c.send("GET /cgi-bin/long-body.sh HTTP/1.1\r\nHost: localhost\r\n\r\n");
-  HttpResponse r = c.read_response();
+  Fd c = open_connection(s.port());
+  std::string leftover;
+  REQUIRE(send_all(c, keep_alive_get("/cgi-bin/long-body.sh")));
+  HttpResponse r = next_response(c, leftover);
   CHECK(r.status == 200);
   CHECK(r.field("Content-Length") == std::optional<std::string>("5"));
   CHECK(r.body == "hello");
-  c.send("GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: localhost\r\n\r\n");
-  r = c.read_response();
-  CHECK(r.status == 200);
-  CHECK(r.body == "hello\n");
-  c.close();
+  check_hello_on(c, leftover);
+  c.reset();
   check_clean_end(s);
 }
 
@@ -1066,40 +963,42 @@ TEST_CASE("a local redirect loop ends with 500", "[e2e][cgi]") {
 TEST_CASE("a POST with Expect: 100-continue gets 100 Continue, then the script's answer", "[e2e][cgi]") {
   TempDir root;
   Spawnd s(cgi_args(root));
-  Client c(s.port());
-  c.send("POST /cgi-bin/echo.py HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\n"
-         "Content-Length: 11\r\nExpect: 100-continue\r\n\r\n");
+  Fd c = open_connection(s.port());
+  std::string leftover;
+  REQUIRE(send_all(c, "POST /cgi-bin/echo.py HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\n"
+                      "Content-Length: 11\r\nExpect: 100-continue\r\n\r\n"));
   // Wait for the interim response before sending the body, as a client that honours Expect does.
-  REQUIRE(c.receive_until("\r\n\r\n"));
-  CHECK(c.pending().starts_with("HTTP/1.1 100 "));
-  c.send("hello world");
-  const HttpResponse r = c.read_response();  // skips the 100
+  REQUIRE(read_until(c, leftover, "\r\n\r\n", kReplyTimeoutMs));
+  CHECK(leftover.starts_with("HTTP/1.1 100 "));
+  REQUIRE(send_all(c, "hello world"));
+  const HttpResponse r = next_response(c, leftover);  // skips the 100
   CHECK(r.status == 200);
   CHECK(r.body == "hello world");
-  c.close();
+  c.reset();
   check_clean_end(s);
 }
 
 TEST_CASE("pipelined requests to scripts are answered in order on one connection", "[e2e][cgi]") {
   TempDir root;
   Spawnd s(cgi_args(root));
-  Client c(s.port());
-  c.send("GET /cgi-bin/slow.sh HTTP/1.1\r\nHost: localhost\r\n\r\n"
-         "GET /cgi-bin/status.sh HTTP/1.1\r\nHost: localhost\r\n\r\n"
-         "POST /cgi-bin/echo.py HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\nabc"
-         "GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-  HttpResponse r = c.read_response();
+  Fd c = open_connection(s.port());
+  std::string leftover;
+  REQUIRE(send_all(c, "GET /cgi-bin/slow.sh HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                      "GET /cgi-bin/status.sh HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                      "POST /cgi-bin/echo.py HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\n\r\nabc"
+                      "GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"));
+  HttpResponse r = next_response(c, leftover);
   CHECK(r.status == 200);
   CHECK(r.body.starts_with("slow line 1"));
-  r = c.read_response();
+  r = next_response(c, leftover);
   CHECK(r.status == 404);
-  r = c.read_response();
+  r = next_response(c, leftover);
   CHECK(r.status == 200);
   CHECK(r.body == "abc");
-  r = c.read_response();
+  r = next_response(c, leftover);
   CHECK(r.status == 200);
   CHECK(r.body == "hello\n");
-  c.close();
+  c.reset();
   check_clean_end(s);
 }
 
@@ -1119,61 +1018,55 @@ TEST_CASE("a request queued for a child slot longer than --cgi-timeout gets 503,
           "[e2e][cgi]") {
   TempDir root;
   Spawnd s(cgi_args(root, {"--max-children", "1", "--queue", "4", "--cgi-timeout", "1", "--kill-grace", "1"}));
-  Client running(s.port());
-  running.send("GET /cgi-bin/hang.sh HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  Fd running = open_connection(s.port());
+  std::string running_left;
+  REQUIRE(send_all(running, keep_alive_get("/cgi-bin/hang.sh")));
   (void)wait_for_one_child(s);
-  Client queued(s.port());
-  queued.send("GET /cgi-bin/hang.sh HTTP/1.1\r\nHost: localhost\r\n\r\n");
-  const HttpResponse first = running.read_response();
+  Fd queued = open_connection(s.port());
+  std::string queued_left;
+  REQUIRE(send_all(queued, keep_alive_get("/cgi-bin/hang.sh")));
+  const HttpResponse first = next_response(running, running_left);
   CHECK(first.status == 504);
-  const HttpResponse second = queued.read_response();
+  const HttpResponse second = next_response(queued, queued_left);
   // The queued one either timed out waiting (503) or got the slot and then timed out itself (504); it must
   // never hang.
   CHECK((second.status == 503 || second.status == 504));
-  running.close();
-  queued.close();
+  running.reset();
+  queued.reset();
   check_clean_end(s);
 }
 
 TEST_CASE("SIGTERM while a script hangs: spawnd exits 0 and the script's group is gone", "[e2e][cgi]") {
   TempDir root;
   Spawnd s(cgi_args(root, {"--shutdown-grace", "1"}));
-  Client c(s.port());
-  c.send("GET /cgi-bin/hang.sh HTTP/1.1\r\nHost: localhost\r\n\r\n");
-  const pid_t pgid = wait_for_one_child(s);
-  const bool is_group_up = wait_until([&] { return live_group_members(pgid).size() >= 3; }, kProcessTimeout);
-  REQUIRE(is_group_up);
+  Fd c = open_connection(s.port());
+  const pid_t pgid = start_hang(s, c);
   const int status = s.stop();
   INFO(s.stderr_text());
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
-  const bool is_group_gone = wait_until([&] { return live_group_members(pgid).empty(); }, kProcessTimeout);
-  CHECK(is_group_gone);
+  check_group_gone(pgid);
 }
 
 TEST_CASE("spawnd's open fds return to their baseline after CGI requests of every kind", "[e2e][cgi]") {
   TempDir root;
   root.write("redirected.txt", "redirected static\n");
   Spawnd s(cgi_args(root, {"--cgi-timeout", "1", "--kill-grace", "1"}));
-  const std::string fd_dir = "/proc/" + std::to_string(s.pid()) + "/fd";
-  auto count_fds = [&] {
-    std::size_t n = 0;
-    for ([[maybe_unused]] const auto& e : fs::directory_iterator(fd_dir)) ++n;
-    return n;
-  };
+  auto count_fds = [&] { return fd_count(s.pid()); };
   (void)get(s.port(), "/cgi-bin/hello.sh");  // warm-up: whatever is opened once and kept
   const std::size_t baseline = count_fds();
   for (const char* target : {"/cgi-bin/hello.sh", "/cgi-bin/env.pl/x", "/cgi-bin/garbage.sh", "/cgi-bin/crash.sh",
                              "/cgi-bin/early-exit.sh", "/cgi-bin/local-redirect.sh", "/cgi-bin/nph-raw.sh",
                              "/cgi-bin/stderr.sh", "/cgi-bin/hang.sh", "/cgi-bin/no-such", "/cgi-bin/loop.sh"}) {
     CAPTURE(target);
-    Client c(s.port());
-    c.send(std::string("GET ") + target + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    (void)c.read_until_close();
+    Fd c = open_connection(s.port());
+    std::string leftover;
+    REQUIRE(send_all(c, std::string("GET ") + target + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"));
+    (void)read_until_close(c, leftover, kReplyTimeoutMs);
   }
   {
-    Client gone(s.port());  // a client that leaves mid-request
-    gone.send("GET /cgi-bin/hang.sh HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    Fd gone = open_connection(s.port());  // a client that leaves mid-request
+    REQUIRE(send_all(gone, keep_alive_get("/cgi-bin/hang.sh")));
     (void)wait_for_one_child(s);
   }
   const bool is_back = wait_until([&] { return children_of(s.pid()).empty() && count_fds() <= baseline; },
@@ -1187,15 +1080,15 @@ TEST_CASE("a script that exits but leaves a background process holding its outpu
           "[e2e][cgi]") {
   TempDir root;
   Spawnd s(cgi_args(root, {"--cgi-timeout", "1", "--kill-grace", "1"}));
-  Client c(s.port());
-  c.send("GET /cgi-bin/orphan.sh HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  Fd c = open_connection(s.port());
+  REQUIRE(send_all(c, keep_alive_get("/cgi-bin/orphan.sh")));
   // The leader exits at once: find the group through its background sleep, whose pgid is the leader's pid.
   pid_t pgid = 0;
   const bool has_orphan = wait_until(
       [&] {
         for (const ProcStat& p : all_processes()) {
-          const std::string cmdline = read_proc_file(p.pid, "cmdline");
-          const std::string environ_text = read_proc_file(p.pid, "environ");
+          const std::string cmdline = proc_file(p.pid, "cmdline");
+          const std::string environ_text = proc_file(p.pid, "environ");
           // The orphan of *this* spawnd: its environment carries our SERVER_PORT.
           if (cmdline.starts_with(std::string("sleep") + '\0' + "300") && p.state != 'Z' &&
               environ_text.find("SERVER_PORT=" + std::to_string(s.port()) + '\0') != std::string::npos) {
@@ -1208,12 +1101,9 @@ TEST_CASE("a script that exits but leaves a background process holding its outpu
       kProcessTimeout);
   REQUIRE(has_orphan);
   // The response started, then cannot finish: at the timeout the connection is cut.
-  CHECK(c.is_closed_within(kReplyTimeoutMs));
-  const bool is_group_gone = wait_until([&] { return live_group_members(pgid).empty(); }, kProcessTimeout);
-  INFO("live members of group " << pgid << ": " << live_group_members(pgid).size());
-  CHECK(is_group_gone);
-  if (!is_group_gone) ::kill(-pgid, SIGKILL);  // don't leave a 300 s sleep behind
-  c.close();
+  CHECK(wait_closed(c, kReplyTimeoutMs));
+  if (!check_group_gone(pgid)) ::kill(-pgid, SIGKILL);  // don't leave a 300 s sleep behind
+  c.reset();
   check_clean_end(s);
 }
 

@@ -6,10 +6,7 @@
 // COPY of the database file alone, without its -wal, holds a row only once a checkpoint has copied it.
 #include <catch2/catch.hpp>
 
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,8 +20,6 @@
 #include <vector>
 
 #include "harness.h"
-
-extern char** environ;
 
 using namespace spawnd::e2e;
 using namespace std::chrono_literals;
@@ -103,48 +98,11 @@ std::string rows_in_file_alone(const TempDir& dir, const std::string& db) {
   return query(copy, "SELECT count(*) FROM guestbook");
 }
 
-struct Exit {
-  int status = -1;   // waitpid status; -1 if it had to be killed
-  std::string err;   // its stderr
-};
-
-// Runs spawnd with `args` to its exit (at most `timeout`), for start-up failures the harness cannot see.
-Exit run_to_exit(std::vector<std::string> args, std::chrono::milliseconds timeout = 10s) {
-  int err[2];
-  REQUIRE(::pipe2(err, O_CLOEXEC) == 0);
-  spawnd::Fd err_r(err[0]), err_w(err[1]);
-  std::vector<std::string> argv{SPAWND_BINARY, "--listen", "127.0.0.1:0"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  std::vector<char*> av;
-  for (auto& s : argv) av.push_back(s.data());
-  av.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, err_w.get(), 2);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, av[0], &fa, nullptr, av.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  REQUIRE(rc == 0);
-  err_w.reset();
-  Exit out;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {  // read stderr to EOF (the exit closes it), bounded by the deadline
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    pollfd p{err_r.get(), POLLIN, 0};
-    if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
-    char buf[4096];
-    ssize_t n = ::read(err_r.get(), buf, sizeof buf);
-    if (n <= 0) break;
-    out.err.append(buf, static_cast<std::size_t>(n));
-  }
-  int status = 0;
-  if (!wait_until([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, 2s)) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, &status, 0);
-    return out;
-  }
-  out.status = status;
-  return out;
+// Runs spawnd with `args` on an ephemeral port to its exit, for start-up failures a running Spawnd cannot show.
+ExitResult run_to_exit(const std::vector<std::string>& args) {
+  std::vector<std::string> with_listen{"--listen", "127.0.0.1:0"};
+  with_listen.insert(with_listen.end(), args.begin(), args.end());
+  return run_spawnd(with_listen);
 }
 
 }  // namespace
@@ -260,19 +218,19 @@ TEST_CASE("past journal_size_limit spawnd truncates the -wal file", "[e2e][db]")
 TEST_CASE("a --db in a directory that does not exist stops spawnd at start-up with a message", "[e2e][db]") {
   TempDir dir;
   std::string db = dir.path() + "/no/such/dir/site.db";
-  Exit e = run_to_exit(keeper_args(dir, db, {}));
-  CAPTURE(e.err);
+  ExitResult e = run_to_exit(keeper_args(dir, db, {}));
+  CAPTURE(e.stderr_text);
   REQUIRE(WIFEXITED(e.status));
   CHECK(WEXITSTATUS(e.status) == 1);
-  CHECK_THAT(e.err, Catch::Contains("--db " + db) && Catch::Contains("No such file or directory"));
-  CHECK_THAT(e.err, !Catch::Contains("listening on"));
+  CHECK_THAT(e.stderr_text, Catch::Contains("--db " + db) && Catch::Contains("No such file or directory"));
+  CHECK_THAT(e.stderr_text, !Catch::Contains("listening on"));
   CHECK_FALSE(fs::exists(dir.path() + "/no"));
 }
 
 TEST_CASE("a --checkpoint-interval that is not a positive number is a usage error", "[e2e][db]") {
   TempDir dir;
-  Exit e = run_to_exit(keeper_args(dir, dir.path() + "/site.db", {"--checkpoint-interval", "0"}));
+  ExitResult e = run_to_exit(keeper_args(dir, dir.path() + "/site.db", {"--checkpoint-interval", "0"}));
   REQUIRE(WIFEXITED(e.status));
   CHECK(WEXITSTATUS(e.status) == 2);
-  CHECK_THAT(e.err, Catch::Contains("--checkpoint-interval"));
+  CHECK_THAT(e.stderr_text, Catch::Contains("--checkpoint-interval"));
 }
