@@ -74,7 +74,8 @@ class CgiExchange final : public Exchange {
         script_(std::move(script)),
         path_info_(std::move(path_info)),
         parser_(gw.config_.max_header_bytes),
-        is_nph_(script_.rfind("nph-", 0) == 0) {}
+        is_nph_(script_.rfind("nph-", 0) == 0),
+        is_head_(request.is_head()) {}
 
   ~CgiExchange() override {
     gw_.forget(*this);
@@ -295,7 +296,9 @@ class CgiExchange final : public Exchange {
       head.reason = std::move(h.reason);
       head.fields = std::move(h.fields);
       head.content_length = h.content_length;
-      expected_bytes_ = h.content_length;
+      // A HEAD response's Content-Length announces the GET body's size, and no body follows (RFC 9110 §9.3.2,
+      // RFC 3875 §4.3.2): nothing to wait for. (The connection drops any body a script sends anyway.)
+      if (!is_head_) expected_bytes_ = h.content_length;
       sink_.on_head(std::move(head));
       std::string rest(parser_.rest_of_input());
       return body_bytes(rest);  // also ends a response whose Content-Length is 0
@@ -428,6 +431,7 @@ class CgiExchange final : public Exchange {
   std::string path_info_;
   CgiResponseParser parser_;
   bool is_nph_;
+  bool is_head_;
 
   Fd stdin_, stdout_, stderr_;
   pid_t pid_ = -1;
