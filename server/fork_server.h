@@ -82,7 +82,8 @@ class ForkServers {
   void start_servers(const std::string& script, Handler& handler);
   void start_one(const std::string& script, Handler& handler, std::size_t slot);
   void retire(const std::shared_ptr<Server>& server);
-  void on_control(const std::shared_ptr<Server>& server);
+  // Reads and handles up to `max_messages` messages from the server's control socket.
+  void on_control(const std::shared_ptr<Server>& server, int max_messages);
   void on_server_exit(const std::shared_ptr<Server>& server, int status);
   void fail_pending(Server& server);
   void close_control(Server& server);
