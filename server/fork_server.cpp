@@ -4,7 +4,6 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -55,11 +54,7 @@ ForkServers::ForkServers(EventLoop& loop, ChildTable& children, std::string dire
       base_env_(std::move(base_env)),
       servers_per_handler_(servers_per_handler ? servers_per_handler : 1),
       dev_null_(dev_null),
-      on_spawned_(std::move(on_spawned)) {
-  // A fork server that dies leaves its children to their grandparent, so that we reap them (not init).
-  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
-    SPAWND_LOG_WARN("fork: PR_SET_CHILD_SUBREAPER: %s", std::strerror(errno));
-}
+      on_spawned_(std::move(on_spawned)) {}
 
 ForkServers::~ForkServers() {
   for (auto& [script, handler] : handlers_)
@@ -239,14 +234,12 @@ void ForkServers::on_control(const std::shared_ptr<Server>& server, int max_mess
       case fp::MessageType::Spawned:
         if (server->pending.erase(header.token) == 0) break;
         if (header.pid > 0) {
-          grandchildren_.insert(header.pid);
           on_spawned_(header.token, static_cast<pid_t>(header.pid));
         } else {
           on_spawned_(header.token, errno_code(header.pid < 0 ? -header.pid : EIO));
         }
         break;
-      case fp::MessageType::Exited:
-        grandchildren_.erase(header.pid);
+      case fp::MessageType::Exited:  // a child of its own, or an orphan it adopted
         if (WIFSIGNALED(header.status) && WTERMSIG(header.status) != SIGTERM && WTERMSIG(header.status) != SIGKILL)
           SPAWND_LOG_WARN("fork: %s: child %d killed by signal %d (%s)", server->script.c_str(), header.pid,
                           WTERMSIG(header.status), ::strsignal(WTERMSIG(header.status)));
@@ -265,20 +258,10 @@ void ForkServers::on_server_exit(const std::shared_ptr<Server>& server, int stat
   const bool was_retiring = server->state == State::Retiring;
   server->state = State::Dead;
   // What it sent before dying is still queued on the control socket (its exit may be seen first): the pids of
-  // children it forked (Spawned), which are ours to watch and reap now. Read it all; EOF ends it.
+  // children it forked (Spawned), which are ours to watch (init reaps them now). Read it all; EOF ends it.
   on_control(server, std::numeric_limits<int>::max());
   close_control(*server);
   fail_pending(*server);  // the Spawns it never answered
-  // Its children are ours now (subreaper): reap those that had already exited; the others are reaped by the
-  // child table when their pidfd reports the exit.
-  for (auto it = grandchildren_.begin(); it != grandchildren_.end();) {
-    int st = 0;
-    if (::waitpid(*it, &st, WNOHANG) == *it) {
-      it = grandchildren_.erase(it);
-    } else {
-      ++it;
-    }
-  }
   if (was_retiring) return;
 
   auto hit = handlers_.find(server->script);

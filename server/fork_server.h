@@ -14,9 +14,12 @@
 // exponential back-off (100 ms up to 10 s) and logged; requests meanwhile fall back to plain CGI spawning, and
 // spawns it had been sent but not answered fail (502) rather than hang.
 //
-// Fork servers are spawnd's children (in the ChildTable). Their children are not: spawnd watches them by pidfd and
-// is a child subreaper (PR_SET_CHILD_SUBREAPER), so that the children of a fork server that dies are re-parented to
-// spawnd and reaped by it. Loop thread only.
+// Fork servers are spawnd's children (in the ChildTable). Their children are not: spawnd watches them by pidfd, and
+// their parent reaps them. spawnd is not a child subreaper: it could only reap the pids it knows, and orphans come
+// with pids it never learns (what a handler leaves behind in its group; a child forked by a fork server that died
+// before it could send Spawned). So each fork server is the subreaper of its own children's orphans instead
+// (fork_server_runtime.cpp), and when a fork server dies, whatever it leaves goes to init, as under CGI. Loop thread
+// only.
 #pragma once
 
 #include <sys/types.h>
@@ -96,7 +99,6 @@ class ForkServers {
   int dev_null_;
   SpawnedCallback on_spawned_;
   std::unordered_map<std::string, Handler> handlers_;
-  std::unordered_set<pid_t> grandchildren_;  // children of fork servers whose exit was not reported yet
 };
 
 // True if the file at `path` is an executable announcing fork-server support (contains the protocol marker).
