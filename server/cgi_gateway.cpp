@@ -553,13 +553,22 @@ void CgiGateway::on_spawned(std::uint64_t token, Result<pid_t> pid) {
   if (!pid) {
     --running_;
     int err = pid.error().value();
+    if (ex && err == ECONNRESET) {
+      // Its fork server died before it reported a child: it may never have forked one, or the child may be running,
+      // even be answering already (its output comes through the pipes, not through the fork server). So the pipes
+      // decide, as for any child: a response if it gives one; if no child exists, its stdout closes empty and that
+      // is a 502. Failing the exchange here would cut off a response that is on its way. (Without the pid, a
+      // timeout cannot signal the child's group: it lives on, re-parented to init.)
+      SPAWND_LOG_WARN("cgi[%llu] %s: the fork server died before reporting the child's pid; its output decides",
+                      static_cast<unsigned long long>(ex->request_id()), ex->script().c_str());
+      start_queued();
+      return;
+    }
     if (ex) {
       // ENOENT/EACCES/ENOEXEC here mean the interpreter of a script is missing or not executable.
       SPAWND_LOG_ERROR("cgi[%llu] %s: cannot start: %s", static_cast<unsigned long long>(ex->request_id()),
                        ex->script().c_str(), std::strerror(err));
-      // ECONNRESET: the fork server died before it answered.
       ex->fail_without_child(err == EAGAIN || err == ENOMEM ? GatewayError::ServiceUnavailable
-                             : err == ECONNRESET            ? GatewayError::BadGateway
                                                             : GatewayError::Internal);
     }
     start_queued();

@@ -11,8 +11,9 @@
 // plain CGI). Every submit() stats the file: when it was replaced (inode, size or mtime changed) the old servers
 // retire (they finish what they were sent, then their control socket closes and they exit) and new ones start, so
 // the next request runs the new version: deploy by copying, as with CGI. A fork server that dies is restarted with
-// exponential back-off (100 ms up to 10 s) and logged; requests meanwhile fall back to plain CGI spawning, and
-// spawns it had been sent but not answered fail (502) rather than hang.
+// exponential back-off (100 ms up to 10 s) and logged; requests meanwhile fall back to plain CGI spawning. Spawns it
+// had been sent but not answered are reported with ECONNRESET, and never hang: the CGI gateway then lets the pipes
+// decide, since a child may have been forked (and be answering) without its pid ever reaching us.
 //
 // Fork servers are spawnd's children (in the ChildTable). Their children are not: spawnd watches them by pidfd, and
 // their parent reaps them. spawnd is not a child subreaper: it could only reap the pids it knows, and orphans come
@@ -42,7 +43,8 @@ namespace spawnd::server {
 
 class ForkServers {
  public:
-  // Same shape as SpawnPool's: the child's pid for `token`, or an errno (ECONNRESET: its fork server died).
+  // Same shape as SpawnPool's: the child's pid for `token`, or an errno (ECONNRESET: its fork server died before
+  // reporting one, whether or not it forked a child).
   using SpawnedCallback = std::function<void(std::uint64_t token, Result<pid_t> pid)>;
 
   // `directory`: --cgi-bin (absolute); `base_env`: the handlers' environment without meta-variables;
