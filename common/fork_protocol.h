@@ -12,7 +12,9 @@
 // installs the three received fds as 0, 1 and 2, closes every other fd, replaces its environment with the
 // message's meta-variables, restores default signal dispositions and an empty mask, runs the handler exactly as
 // under CGI, and exits. The fork server answers Spawned (pid, or -errno if fork failed) and, when it reaps a child,
-// Exited (pid, wait status). When the control socket closes, the fork server exits (its children live on).
+// Exited (pid, wait status). It is the child subreaper of its children's descendants, so it also reaps (and reports
+// with Exited) the orphans a handler leaves behind. When the control socket closes, the fork server exits (its
+// children live on, re-parented to init).
 //
 // Every message starts with ForkMessageHeader (native byte order: both ends are on one machine).
 #pragma once
@@ -32,7 +34,7 @@ enum class MessageType : std::uint32_t {
   Ready = 1,    // fork server → spawnd: initialised, accepting Spawn
   Spawn = 2,    // spawnd → fork server: header + environment block, SCM_RIGHTS [stdin, stdout, stderr]
   Spawned = 3,  // fork server → spawnd: `token` of the Spawn, `pid` of the child or -errno
-  Exited = 4,   // fork server → spawnd: `pid` reaped with waitpid() status `status`
+  Exited = 4,   // fork server → spawnd: `pid` (a child, or an adopted orphan) reaped with waitpid() status `status`
 };
 
 struct ForkMessageHeader {

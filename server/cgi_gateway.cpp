@@ -74,7 +74,8 @@ class CgiExchange final : public Exchange {
         script_(std::move(script)),
         path_info_(std::move(path_info)),
         parser_(gw.config_.max_header_bytes),
-        is_nph_(script_.rfind("nph-", 0) == 0) {}
+        is_nph_(script_.rfind("nph-", 0) == 0),
+        is_head_(request.is_head()) {}
 
   ~CgiExchange() override {
     gw_.forget(*this);
@@ -295,7 +296,9 @@ class CgiExchange final : public Exchange {
       head.reason = std::move(h.reason);
       head.fields = std::move(h.fields);
       head.content_length = h.content_length;
-      expected_bytes_ = h.content_length;
+      // A HEAD response's Content-Length announces the GET body's size, and no body follows (RFC 9110 §9.3.2,
+      // RFC 3875 §4.3.2): nothing to wait for. (The connection drops any body a script sends anyway.)
+      if (!is_head_) expected_bytes_ = h.content_length;
       sink_.on_head(std::move(head));
       std::string rest(parser_.rest_of_input());
       return body_bytes(rest);  // also ends a response whose Content-Length is 0
@@ -428,6 +431,7 @@ class CgiExchange final : public Exchange {
   std::string path_info_;
   CgiResponseParser parser_;
   bool is_nph_;
+  bool is_head_;
 
   Fd stdin_, stdout_, stderr_;
   pid_t pid_ = -1;
@@ -549,13 +553,22 @@ void CgiGateway::on_spawned(std::uint64_t token, Result<pid_t> pid) {
   if (!pid) {
     --running_;
     int err = pid.error().value();
+    if (ex && err == ECONNRESET) {
+      // Its fork server died before it reported a child: it may never have forked one, or the child may be running,
+      // even be answering already (its output comes through the pipes, not through the fork server). So the pipes
+      // decide, as for any child: a response if it gives one; if no child exists, its stdout closes empty and that
+      // is a 502. Failing the exchange here would cut off a response that is on its way. (Without the pid, a
+      // timeout cannot signal the child's group: it lives on, re-parented to init.)
+      SPAWND_LOG_WARN("cgi[%llu] %s: the fork server died before reporting the child's pid; its output decides",
+                      static_cast<unsigned long long>(ex->request_id()), ex->script().c_str());
+      start_queued();
+      return;
+    }
     if (ex) {
       // ENOENT/EACCES/ENOEXEC here mean the interpreter of a script is missing or not executable.
       SPAWND_LOG_ERROR("cgi[%llu] %s: cannot start: %s", static_cast<unsigned long long>(ex->request_id()),
                        ex->script().c_str(), std::strerror(err));
-      // ECONNRESET: the fork server died before it answered.
       ex->fail_without_child(err == EAGAIN || err == ENOMEM ? GatewayError::ServiceUnavailable
-                             : err == ECONNRESET            ? GatewayError::BadGateway
                                                             : GatewayError::Internal);
     }
     start_queued();

@@ -451,7 +451,7 @@ void Connection::append_body(std::string_view bytes) {
 
 // Destroying an exchange cancels it; never inside its own callback, so after this dispatch pass.
 void Connection::retire_exchange() {
-  retire_exchange();
+  if (exchange_) loop_.defer([ex = std::shared_ptr<Exchange>(std::move(exchange_))] {});
 }
 
 // The exchange made its last call. Whatever of the body it did not read is dropped; keep-alive still needs it

@@ -4,7 +4,6 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -13,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 #include "common/fork_protocol.h"
 #include "common/log.h"
@@ -54,11 +54,7 @@ ForkServers::ForkServers(EventLoop& loop, ChildTable& children, std::string dire
       base_env_(std::move(base_env)),
       servers_per_handler_(servers_per_handler ? servers_per_handler : 1),
       dev_null_(dev_null),
-      on_spawned_(std::move(on_spawned)) {
-  // A fork server that dies leaves its children to their grandparent, so that we reap them (not init).
-  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
-    SPAWND_LOG_WARN("fork: PR_SET_CHILD_SUBREAPER: %s", std::strerror(errno));
-}
+      on_spawned_(std::move(on_spawned)) {}
 
 ForkServers::~ForkServers() {
   for (auto& [script, handler] : handlers_)
@@ -179,7 +175,7 @@ void ForkServers::start_one(const std::string& script, Handler& handler, std::si
     return;
   }
   if (!loop_.add(server->control.get(), EPOLLIN, [this, weak](std::uint32_t) {
-        if (auto s = weak.lock()) on_control(s);
+        if (auto s = weak.lock()) on_control(s, kMaxMessagesPerEvent);
       })) {
     SPAWND_LOG_ERROR("fork: epoll_ctl: %s", std::strerror(errno));
     ::kill(server->pid, SIGKILL);
@@ -210,35 +206,40 @@ void ForkServers::retire(const std::shared_ptr<Server>& server) {
   }
 }
 
-void ForkServers::on_control(const std::shared_ptr<Server>& server) {
-  for (int i = 0; i < kMaxMessagesPerEvent && server->control; ++i) {
+void ForkServers::on_control(const std::shared_ptr<Server>& server, int max_messages) {
+  for (int i = 0; i < max_messages && server->control; ++i) {
     fp::ForkMessageHeader header{};
     ssize_t n = ::recv(server->control.get(), &header, sizeof header, MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    // ECONNRESET: the fork server died with Spawns of ours unread. The kernel reports that once, ahead of the
+    // messages it had sent before dying, which are still queued: read on. Dropping them would lose the pids of
+    // children it had already forked (their requests would get 502 while the children run on, and nobody would
+    // reap them). EOF follows the last message.
+    if (n < 0 && errno == ECONNRESET) continue;
     if (n != static_cast<ssize_t>(sizeof header)) {
       if (n != 0) SPAWND_LOG_WARN("fork: %s: fork server %d sent a malformed message", server->script.c_str(), server->pid);
       // EOF or garbage: stop talking to it; its exit (or a kill) follows.
       close_control(*server);
       fail_pending(*server);
-      if (n != 0 && server->pid > 0) ::kill(server->pid, SIGKILL);
+      if (n != 0 && server->pid > 0 && server->state != State::Dead) ::kill(server->pid, SIGKILL);  // not once reaped
       return;
     }
     switch (header.type) {
       case fp::MessageType::Ready:
         if (server->state == State::Starting) server->state = State::Ready;
-        if (auto it = handlers_.find(server->script); it != handlers_.end()) it->second.failures = 0;
+        // (Not from the last words of one that died: its death still counts for the back-off.)
+        if (auto it = handlers_.find(server->script); it != handlers_.end() && server->state != State::Dead)
+          it->second.failures = 0;
         break;
       case fp::MessageType::Spawned:
         if (server->pending.erase(header.token) == 0) break;
         if (header.pid > 0) {
-          grandchildren_.insert(header.pid);
           on_spawned_(header.token, static_cast<pid_t>(header.pid));
         } else {
           on_spawned_(header.token, errno_code(header.pid < 0 ? -header.pid : EIO));
         }
         break;
-      case fp::MessageType::Exited:
-        grandchildren_.erase(header.pid);
+      case fp::MessageType::Exited:  // a child of its own, or an orphan it adopted
         if (WIFSIGNALED(header.status) && WTERMSIG(header.status) != SIGTERM && WTERMSIG(header.status) != SIGKILL)
           SPAWND_LOG_WARN("fork: %s: child %d killed by signal %d (%s)", server->script.c_str(), header.pid,
                           WTERMSIG(header.status), ::strsignal(WTERMSIG(header.status)));
@@ -256,18 +257,11 @@ void ForkServers::on_control(const std::shared_ptr<Server>& server) {
 void ForkServers::on_server_exit(const std::shared_ptr<Server>& server, int status) {
   const bool was_retiring = server->state == State::Retiring;
   server->state = State::Dead;
+  // What it sent before dying is still queued on the control socket (its exit may be seen first): the pids of
+  // children it forked (Spawned), which are ours to watch (init reaps them now). Read it all; EOF ends it.
+  on_control(server, std::numeric_limits<int>::max());
   close_control(*server);
-  fail_pending(*server);
-  // Its children are ours now (subreaper): reap those that had already exited; the others are reaped by the
-  // child table when their pidfd reports the exit.
-  for (auto it = grandchildren_.begin(); it != grandchildren_.end();) {
-    int st = 0;
-    if (::waitpid(*it, &st, WNOHANG) == *it) {
-      it = grandchildren_.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  fail_pending(*server);  // the Spawns it never answered
   if (was_retiring) return;
 
   auto hit = handlers_.find(server->script);

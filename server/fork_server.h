@@ -11,12 +11,16 @@
 // plain CGI). Every submit() stats the file: when it was replaced (inode, size or mtime changed) the old servers
 // retire (they finish what they were sent, then their control socket closes and they exit) and new ones start, so
 // the next request runs the new version: deploy by copying, as with CGI. A fork server that dies is restarted with
-// exponential back-off (100 ms up to 10 s) and logged; requests meanwhile fall back to plain CGI spawning, and
-// spawns it had been sent but not answered fail (502) rather than hang.
+// exponential back-off (100 ms up to 10 s) and logged; requests meanwhile fall back to plain CGI spawning. Spawns it
+// had been sent but not answered are reported with ECONNRESET, and never hang: the CGI gateway then lets the pipes
+// decide, since a child may have been forked (and be answering) without its pid ever reaching us.
 //
-// Fork servers are spawnd's children (in the ChildTable). Their children are not: spawnd watches them by pidfd and
-// is a child subreaper (PR_SET_CHILD_SUBREAPER), so that the children of a fork server that dies are re-parented to
-// spawnd and reaped by it. Loop thread only.
+// Fork servers are spawnd's children (in the ChildTable). Their children are not: spawnd watches them by pidfd, and
+// their parent reaps them. spawnd is not a child subreaper: it could only reap the pids it knows, and orphans come
+// with pids it never learns (what a handler leaves behind in its group; a child forked by a fork server that died
+// before it could send Spawned). So each fork server is the subreaper of its own children's orphans instead
+// (fork_server_runtime.cpp), and when a fork server dies, whatever it leaves goes to init, as under CGI. Loop thread
+// only.
 #pragma once
 
 #include <sys/types.h>
@@ -39,7 +43,8 @@ namespace spawnd::server {
 
 class ForkServers {
  public:
-  // Same shape as SpawnPool's: the child's pid for `token`, or an errno (ECONNRESET: its fork server died).
+  // Same shape as SpawnPool's: the child's pid for `token`, or an errno (ECONNRESET: its fork server died before
+  // reporting one, whether or not it forked a child).
   using SpawnedCallback = std::function<void(std::uint64_t token, Result<pid_t> pid)>;
 
   // `directory`: --cgi-bin (absolute); `base_env`: the handlers' environment without meta-variables;
@@ -82,7 +87,8 @@ class ForkServers {
   void start_servers(const std::string& script, Handler& handler);
   void start_one(const std::string& script, Handler& handler, std::size_t slot);
   void retire(const std::shared_ptr<Server>& server);
-  void on_control(const std::shared_ptr<Server>& server);
+  // Reads and handles up to `max_messages` messages from the server's control socket.
+  void on_control(const std::shared_ptr<Server>& server, int max_messages);
   void on_server_exit(const std::shared_ptr<Server>& server, int status);
   void fail_pending(Server& server);
   void close_control(Server& server);
@@ -95,7 +101,6 @@ class ForkServers {
   int dev_null_;
   SpawnedCallback on_spawned_;
   std::unordered_map<std::string, Handler> handlers_;
-  std::unordered_set<pid_t> grandchildren_;  // children of fork servers whose exit was not reported yet
 };
 
 // True if the file at `path` is an executable announcing fork-server support (contains the protocol marker).

@@ -14,6 +14,7 @@
 #include <spawnd/runtime.h>
 
 #include <poll.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -158,6 +159,10 @@ bool ForkServer::set_up() {
     log_line(name_, "signalfd: %s", std::strerror(errno));
     return false;
   }
+  // The subreaper of our children's descendants: what a handler leaves behind (a background job in its group,
+  // killed with it on a timeout or not) is re-parented to us, and on_sigchld's waitpid(-1) reaps it like our own
+  // children. Otherwise it would go to spawnd, which reaps only pids it knows. Not inherited by the children.
+  if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) log_line(name_, "PR_SET_CHILD_SUBREAPER: %s", std::strerror(errno));
 
   // The cheap warm-up: this process's own buffers, so that serving a request allocates nothing in the fork server.
   // Nothing of the handler runs here; handler code may open the database, and that must happen per child.

@@ -1,0 +1,611 @@
+// `spawnd --mode fork` end to end: the same requests answer the same in cgi and fork mode; fork servers really
+// serve (the handler is a child of a fork server, not of spawnd); every request still gets a fresh process
+// (hostile fixtures from tests/fixtures/: leak, crash, hang, whoami); a replaced executable is picked up; killed
+// fork servers are restarted without a hung request; programs that are not SDK handlers still run as plain CGI.
+//
+// The process facts come from /proc: a fork server is a child of spawnd that has the fork-server environment
+// variable and its control socket on fd 3. After each test, before SIGTERM: spawnd has no zombie children and its
+// fd count is back near its count after warm-up; then it exits 0. Every wait is bounded.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "harness.h"
+#include "proc.h"
+
+using namespace spawnd::e2e;
+using spawnd::Fd;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The bound of every poll for a change in the process table (a restart, an exit, a reap).
+constexpr auto kSettle = 5s;
+// fds spawnd may hold beyond its count after warm-up without it being a leak (a pidfd of a child in mid-exit).
+constexpr std::size_t kFdSlack = 2;
+
+const std::string kFixtures = SPAWND_TEST_CGI_BIN_DIR;
+
+// ---- /proc (beyond proc.h) ----
+
+std::vector<pid_t> pids(const std::vector<ProcStat>& procs) {
+  std::vector<pid_t> out;
+  for (const auto& p : procs) out.push_back(p.pid);
+  return out;
+}
+
+// Every process in group `pgid`, zombies included: a zombie left in the group means that nobody reaps it.
+std::vector<pid_t> group_members(pid_t pgid) {
+  std::vector<pid_t> out;
+  for (const auto& p : all_processes())
+    if (p.pgid == pgid) out.push_back(p.pid);
+  return out;
+}
+
+std::string read_link(const std::string& path) {
+  std::error_code ec;
+  auto target = fs::read_symlink(path, ec);
+  return ec ? std::string() : target.string();
+}
+
+bool has_fork_server_env(pid_t pid) {
+  // "NAME=value\0NAME=value\0...": look for the name at the start of an entry.
+  std::string env = std::string(1, '\0') + proc_file(pid, "environ");
+  return env.find(std::string(1, '\0') + "SPAWND_FORK_SERVER=") != std::string::npos;
+}
+
+// The fork servers of the executable `exe` (a replaced one reads "exe (deleted)"): children of spawnd with the
+// fork-server environment and the control socket on fd 3. (A fork server's own children inherit its environment
+// block but are not spawnd's children, and they close fd 3.)
+std::set<pid_t> fork_servers(pid_t spawnd, const std::string& exe) {
+  std::set<pid_t> out;
+  for (const auto& p : live_children_of(spawnd)) {
+    std::string base = "/proc/" + std::to_string(p.pid);
+    std::string path = read_link(base + "/exe");
+    if (path != exe && path != exe + " (deleted)") continue;
+    if (!has_fork_server_env(p.pid) || read_link(base + "/fd/3").rfind("socket:", 0) != 0) continue;
+    out.insert(p.pid);
+  }
+  return out;
+}
+
+// "{200: 37, 502: 2}"
+std::string describe(const std::map<int, int>& counts) {
+  std::string out = "{";
+  for (const auto& [k, v] : counts) out += (out.size() > 1 ? ", " : "") + std::to_string(k) + ": " + std::to_string(v);
+  return out + "}";
+}
+
+long vm_rss_kib(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+  return -1;
+}
+
+// ---- spawnd ----
+
+enum class Mode { Cgi, Fork };
+
+const char* name(Mode m) { return m == Mode::Cgi ? "cgi" : "fork"; }
+
+// spawnd's arguments; the test's TempDir is the document root (no static file is asked for).
+std::vector<std::string> args(const TempDir& dir, Mode mode, const std::string& cgi_bin,
+                              std::vector<std::string> more = {}) {
+  std::vector<std::string> a{"--root", dir.path(), "--cgi-bin", cgi_bin, "--mode", name(mode), "--quiet"};
+  a.insert(a.end(), more.begin(), more.end());
+  return a;
+}
+
+// Test 6, run at the end of every test: no zombie children (bounded poll), the fd count back within kFdSlack of
+// `baseline_fds`, and a clean exit 0 on SIGTERM.
+void check_clean_and_stop(Spawnd& s, std::size_t baseline_fds) {
+  const pid_t pid = s.pid();
+  std::vector<pid_t> zombies;
+  bool is_reaped = wait_until([&] { return (zombies = pids(zombie_children_of(pid))).empty(); }, kSettle);
+  INFO("zombie children of spawnd: " << Catch::Detail::stringify(zombies));
+  INFO("spawnd's stderr:\n" << s.stderr_text());
+  CHECK(is_reaped);
+  std::size_t fds = 0;
+  bool is_back = wait_until([&] { return (fds = fd_count(pid)) <= baseline_fds + kFdSlack; }, kSettle);
+  INFO("fds now " << fds << ", after warm-up " << baseline_fds);
+  CHECK(is_back);
+  int status = s.stop();
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
+
+// The fd count once things have settled after warm-up (children in mid-exit reaped).
+std::size_t settled_fd_count(pid_t pid) {
+  std::this_thread::sleep_for(200ms);
+  return fd_count(pid);
+}
+
+// ---- whoami ----
+
+struct Who {
+  pid_t pid = 0, ppid = 0, pgid = 0;
+  int version = 0;
+};
+
+std::optional<Who> parse_who(const std::string& body) {
+  Who w;
+  int pid = 0, ppid = 0, pgid = 0;
+  if (std::sscanf(body.c_str(), "pid=%d ppid=%d pgid=%d version=%d", &pid, &ppid, &pgid, &w.version) != 4)
+    return std::nullopt;
+  w.pid = pid;
+  w.ppid = ppid;
+  w.pgid = pgid;
+  return w;
+}
+
+// Asks `target` (a whoami) until a fork server answers, i.e. its parent is not spawnd (right after start-up or a
+// restart, requests are served by plain CGI while the fork servers start). Returns the last answer.
+std::optional<Who> ask_until_forked(const Spawnd& s, const std::string& target) {
+  std::optional<Who> who;
+  wait_until(
+      [&] {
+        auto r = get(s.port(), target);
+        who = r.status == 200 ? parse_who(r.body) : std::nullopt;
+        return who && who->ppid != s.pid();
+      },
+      kSettle);
+  return who;
+}
+
+// ---- requests ----
+
+std::string with_body(std::string_view method, std::string_view target, std::string_view type, std::string_view body) {
+  return std::string(method) + " " + std::string(target) + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" +
+         "Content-Type: " + std::string(type) + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+         std::string(body);
+}
+
+std::string bare(std::string_view method, std::string_view target) {
+  return std::string(method) + " " + std::string(target) + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+}
+
+struct Step {
+  std::string what;
+  std::string raw;
+  int expected_status;
+};
+
+// Test 1's request set, in order (the kv and guestbook steps depend on the ones before them).
+std::vector<Step> shared_request_set() {
+  const std::string form = "application/x-www-form-urlencoded";
+  const std::string json = "application/json";
+  return {
+      {"hello", bare("GET", "/cgi-bin/hello"), 200},
+      {"hello, HEAD", bare("HEAD", "/cgi-bin/hello"), 200},
+      {"guestbook, empty", bare("GET", "/cgi-bin/guestbook"), 200},
+      {"guestbook, sign", with_body("POST", "/cgi-bin/guestbook", form, "name=Ada&message=Hello+there"), 303},
+      {"guestbook, sign hostile", with_body("POST", "/cgi-bin/guestbook", form,
+                                            "name=%3Cb%3EBob%3C%2Fb%3E&message=fish+%26+chips"), 303},
+      {"guestbook, empty fields", with_body("POST", "/cgi-bin/guestbook", form, "name=&message="), 400},
+      {"guestbook, two entries", bare("GET", "/cgi-bin/guestbook"), 200},
+      {"guestbook, DELETE", bare("DELETE", "/cgi-bin/guestbook"), 405},
+      {"kv, PUT new", with_body("PUT", "/cgi-bin/kv/apple", json, R"({"color":"red"})"), 201},
+      {"kv, PUT another", with_body("PUT", "/cgi-bin/kv/apricot", json, "[1,2,3]"), 201},
+      {"kv, PUT replace", with_body("PUT", "/cgi-bin/kv/apple", json, R"({"color":"green"})"), 204},
+      {"kv, GET", bare("GET", "/cgi-bin/kv/apple"), 200},
+      {"kv, list", bare("GET", "/cgi-bin/kv?prefix=ap"), 200},
+      {"kv, PUT bad JSON", with_body("PUT", "/cgi-bin/kv/bad", json, "{not json"), 400},
+      {"kv, DELETE", bare("DELETE", "/cgi-bin/kv/apple"), 204},
+      {"kv, GET deleted", bare("GET", "/cgi-bin/kv/apple"), 404},
+      {"kv, PATCH", bare("PATCH", "/cgi-bin/kv/apple"), 405},
+      {"missing handler", bare("GET", "/cgi-bin/no-such-handler"), 404},
+      {"env", bare("GET", "/cgi-bin/env/extra/path?q=%3Cb%3E&n=1"), 200},
+      {"env, form POST", with_body("POST", "/cgi-bin/env", form, "a=1&b=%C3%A9"), 200},
+  };
+}
+
+// What must be equal between modes: the status line, the fields other than Date, and the body with the parts that
+// depend on when or where it ran replaced (guestbook's minute-resolution times; the env page's port numbers, document
+// root and database path, which are per-test temp paths).
+std::string comparable(const HttpResponse& r) {
+  std::string out = r.status_line + "\n";
+  for (const auto& [k, v] : r.fields)
+    if (k != "Date") out += k + ": " + v + "\n";
+  std::string body = std::regex_replace(r.body, std::regex("<time>[^<]*</time>"), "<time>T</time>");
+  body = std::regex_replace(body, std::regex("<tr><th>(REMOTE_PORT|SERVER_PORT)</th><td>[^<]*</td></tr>"),
+                            "<tr><th>$1</th><td>X</td></tr>");
+  body = std::regex_replace(body, std::regex("127\\.0\\.0\\.1:[0-9]+"), "127.0.0.1:PORT");
+  body = std::regex_replace(body, std::regex("spawnd-e2e-[A-Za-z0-9]{6}"), "spawnd-e2e-DIR");
+  return out + "\n" + body;
+}
+
+std::vector<HttpResponse> run_shared_set(Mode mode, std::size_t& steps_ok) {
+  TempDir dir;
+  Spawnd s(args(dir, mode, SPAWND_CGI_BIN_DIR, {"--db", dir.path() + "/site.db"}));
+  std::vector<HttpResponse> out;
+  auto steps = shared_request_set();
+  steps_ok = 0;
+  for (const auto& step : steps) {
+    out.push_back(request(s.port(), step.raw));
+    INFO(name(mode) << " mode, " << step.what << ": got\n" << out.back().status_line << "\n" << out.back().body);
+    CHECK(out.back().status == step.expected_status);
+    CHECK(out.back().is_complete);
+    steps_ok += out.back().status == step.expected_status;
+  }
+  // The server, already warm: every handler of the set has run (and in fork mode, got its fork servers).
+  std::size_t baseline = settled_fd_count(s.pid());
+  check_clean_and_stop(s, baseline);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the shared request set gets identical responses in cgi and fork mode", "[e2e][fork]") {
+  std::size_t cgi_ok = 0, fork_ok = 0;
+  auto cgi = run_shared_set(Mode::Cgi, cgi_ok);
+  auto fork = run_shared_set(Mode::Fork, fork_ok);
+  auto steps = shared_request_set();
+  REQUIRE(cgi.size() == steps.size());
+  REQUIRE(fork.size() == steps.size());
+  CHECK(cgi_ok == steps.size());
+  CHECK(fork_ok == steps.size());
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    INFO("step " << i << ": " << steps[i].what);
+    CHECK(comparable(cgi[i]) == comparable(fork[i]));
+  }
+  // Spot checks that the set exercised what it claims to.
+  auto at = [&](std::string_view what) -> const HttpResponse& {
+    auto it = std::find_if(steps.begin(), steps.end(), [&](const Step& s) { return s.what == what; });
+    REQUIRE(it != steps.end());
+    return cgi[static_cast<std::size_t>(it - steps.begin())];
+  };
+  CHECK(at("guestbook, sign").field("Location") == std::optional<std::string>("/cgi-bin/guestbook"));
+  CHECK(at("guestbook, two entries").body.find("&lt;b&gt;Bob&lt;/b&gt;") != std::string::npos);
+  CHECK(at("guestbook, two entries").body.find("fish &amp; chips") != std::string::npos);
+  CHECK(at("hello, HEAD").field("Content-Length") == std::optional<std::string>("14"));
+  CHECK(at("hello, HEAD").body.empty());
+  CHECK(at("kv, PATCH").field("Allow").has_value());
+  CHECK(at("env").body.find("/extra/path") != std::string::npos);
+}
+
+TEST_CASE("in fork mode the handler runs as a child of a fork server, which is spawnd's child", "[e2e][fork]") {
+  const std::string exe = kFixtures + "/whoami";
+  TempDir dir;
+  Spawnd s(args(dir, Mode::Fork, kFixtures, {"--fork-servers", "2"}));
+  auto first = ask_until_forked(s, "/cgi-bin/whoami");
+  REQUIRE(first);
+  std::set<pid_t> servers;
+  REQUIRE(wait_until([&] { return (servers = fork_servers(s.pid(), exe)).size() == 2; }, kSettle));
+  std::size_t baseline = settled_fd_count(s.pid());
+
+  for (int i = 0; i < 6; ++i) {
+    auto r = get(s.port(), "/cgi-bin/whoami");
+    REQUIRE(r.status == 200);
+    auto who = parse_who(r.body);
+    REQUIRE(who);
+    INFO("request " << i << ": " << r.body << "spawnd " << s.pid() << ", fork servers "
+                    << Catch::Detail::stringify(std::vector<pid_t>(servers.begin(), servers.end())));
+    CHECK(who->ppid != s.pid());
+    CHECK(servers.count(who->ppid) == 1);
+    CHECK(who->pgid == who->pid);  // its own process group, not the fork server's
+    CHECK(servers.count(who->pid) == 0);
+  }
+  CHECK(fork_servers(s.pid(), exe) == servers);  // nobody restarted
+  check_clean_and_stop(s, baseline);
+}
+
+TEST_CASE("in cgi mode the same handler is spawnd's own child and no fork server runs", "[e2e][fork]") {
+  TempDir dir;
+  Spawnd s(args(dir, Mode::Cgi, kFixtures));
+  auto r = get(s.port(), "/cgi-bin/whoami");
+  REQUIRE(r.status == 200);
+  auto who = parse_who(r.body);
+  REQUIRE(who);
+  CHECK(who->ppid == s.pid());
+  CHECK(who->pgid == who->pid);
+  CHECK(fork_servers(s.pid(), kFixtures + "/whoami").empty());
+  check_clean_and_stop(s, settled_fd_count(s.pid()));
+}
+
+TEST_CASE("every request in fork mode sees pristine globals, whatever earlier requests leaked or corrupted",
+          "[e2e][fork]") {
+  const std::string exe = kFixtures + "/leak";
+  TempDir dir;
+  Spawnd s(args(dir, Mode::Fork, kFixtures, {"--fork-servers", "1"}));
+  // Warm up: the first request starts the fork server (and is served by plain CGI meanwhile); then ask until
+  // the fork server answers (X-Parent: the pid of the process that forked the handler).
+  REQUIRE(get(s.port(), "/cgi-bin/leak").status == 200);
+  std::set<pid_t> servers;
+  REQUIRE(wait_until([&] { return (servers = fork_servers(s.pid(), exe)).size() == 1; }, kSettle));
+  const std::string server = std::to_string(*servers.begin());
+  REQUIRE(wait_until([&] { return get(s.port(), "/cgi-bin/leak").field("X-Parent") == server; }, kSettle));
+  std::size_t baseline = settled_fd_count(s.pid());
+  const long rss_before = vm_rss_kib(*servers.begin());
+
+  std::map<std::string, int> bodies;
+  for (int i = 0; i < 20; ++i) {
+    auto r = get(s.port(), "/cgi-bin/leak");
+    CHECK(r.status == 200);
+    CHECK(r.field("X-Parent") == server);  // a child of the fork server
+    bodies[r.body]++;
+  }
+  std::string seen;
+  for (const auto& [body, n] : bodies) seen += std::to_string(n) + " x " + body;
+  INFO("bodies:\n" << seen);
+  CHECK(bodies.size() == 1);
+  CHECK(bodies["counter=1 global=pristine\n"] == 20);
+  // The leaks stayed in the children: the fork server never ran the handler (and is still the same process).
+  const long rss_after = vm_rss_kib(*servers.begin());
+  INFO("fork server VmRSS before " << rss_before << " KiB, after " << rss_after << " KiB");
+  CHECK(rss_after >= 0);
+  CHECK(rss_after - rss_before < 10 * 1024);
+  CHECK(fork_servers(s.pid(), exe) == servers);
+  check_clean_and_stop(s, baseline);
+}
+
+TEST_CASE("a handler that dies of SIGSEGV in fork mode gets 502 and a log line, and everything still serves",
+          "[e2e][fork]") {
+  TempDir dir;
+  Spawnd s(args(dir, Mode::Fork, kFixtures, {"--fork-servers", "1"}));
+  REQUIRE(ask_until_forked(s, "/cgi-bin/whoami"));
+  REQUIRE(get(s.port(), "/cgi-bin/crash?ok").status == 200);
+  std::set<pid_t> crash_servers;
+  REQUIRE(wait_until([&] { return (crash_servers = fork_servers(s.pid(), kFixtures + "/crash")).size() == 1; },
+                     kSettle));
+  std::this_thread::sleep_for(100ms);  // let it report Ready
+  std::size_t baseline = settled_fd_count(s.pid());
+
+  auto crashed = get(s.port(), "/cgi-bin/crash");
+  CHECK(crashed.status == 502);
+  CHECK(crashed.is_complete);
+  // One line on spawnd's stderr names the handler and the signal (it may follow the response).
+  auto names_signal = [&] {
+    std::istringstream lines(s.stderr_text());
+    for (std::string line; std::getline(lines, line);)
+      if (line.find("crash") != std::string::npos && line.find("Segmentation fault") != std::string::npos) return true;
+    return false;
+  };
+  bool is_logged = wait_until(names_signal, kSettle);
+  INFO("spawnd's stderr:\n" << s.stderr_text());
+  CHECK(is_logged);
+
+  auto other = get(s.port(), "/cgi-bin/whoami");
+  CHECK(other.status == 200);
+  auto itself = get(s.port(), "/cgi-bin/crash?ok");
+  CHECK(itself.status == 200);
+  CHECK(itself.body == "alive\n");
+  CHECK(get(s.port(), "/cgi-bin/crash").status == 502);
+  CHECK(get(s.port(), "/cgi-bin/crash?ok").status == 200);
+  CHECK(fork_servers(s.pid(), kFixtures + "/crash") == crash_servers);  // a child's crash leaves its fork server be
+  check_clean_and_stop(s, baseline);
+}
+
+TEST_CASE("a handler that hangs gets 504 after --cgi-timeout and its whole process group is gone", "[e2e][fork]") {
+  const Mode mode = GENERATE(Mode::Fork, Mode::Cgi);
+  INFO(name(mode) << " mode");
+  TempDir dir;
+  Spawnd s(args(dir, mode, kFixtures, {"--fork-servers", "1", "--cgi-timeout", "1", "--kill-grace", "1"}));
+  if (mode == Mode::Fork) REQUIRE(ask_until_forked(s, "/cgi-bin/whoami"));
+  REQUIRE(get(s.port(), "/cgi-bin/whoami").status == 200);
+  // Warm up the hang handler's fork server with a request that we abandon at once (its group is killed).
+  if (mode == Mode::Fork) {
+    {
+      Fd c = connect_to(s.port());
+      send_all(c, bare("GET", "/cgi-bin/hang"));
+    }
+    REQUIRE(wait_until([&] { return fork_servers(s.pid(), kFixtures + "/hang").size() == 1; }, kSettle));
+    std::this_thread::sleep_for(100ms);
+  }
+  const std::size_t log_start = s.stderr_text().size();
+
+  Fd c = connect_to(s.port());
+  REQUIRE(send_all(c, bare("GET", "/cgi-bin/hang")));
+  // The handler logs "pgid=N pid=N child=N" before it sleeps.
+  std::smatch m;
+  pid_t pgid = 0, pid = 0, child = 0;
+  const std::regex logged("hang: pgid=([0-9]+) pid=([0-9]+) child=([0-9]+)");
+  REQUIRE(wait_until(
+      [&] {
+        std::string text = s.stderr_text().substr(log_start);
+        if (!std::regex_search(text, m, logged)) return false;
+        pgid = std::stoi(m[1]);
+        pid = std::stoi(m[2]);
+        child = std::stoi(m[3]);
+        return true;
+      },
+      kSettle));
+  CHECK(pgid == pid);
+  auto members = group_members(pgid);
+  INFO("group " << pgid << " before the timeout: " << Catch::Detail::stringify(members));
+  CHECK(std::count(members.begin(), members.end(), child) == 1);
+
+  auto r = read_response(c, false, 10000);
+  CHECK(r.status == 504);
+  bool is_gone = wait_until([&] { return (members = group_members(pgid)).empty(); }, kSettle);
+  std::string states;
+  for (pid_t p : members)
+    if (auto st = proc_stat(p)) states += std::to_string(p) + " state " + st->state + " ppid " + std::to_string(st->ppid) + "; ";
+  INFO("left in group " << pgid << ": " << states << "spawnd is " << s.pid());
+  CHECK(is_gone);
+  check_clean_and_stop(s, settled_fd_count(s.pid()));
+}
+
+TEST_CASE("a handler executable replaced while spawnd runs is served in its new version by new fork servers",
+          "[e2e][fork]") {
+  TempDir dir;
+  const std::string bin = dir.path() + "/cgi-bin";
+  const std::string app = bin + "/app";
+  fs::create_directories(bin);
+  fs::copy_file(kFixtures + "/whoami", app);
+  fs::permissions(app, fs::perms::owner_all);
+  Spawnd s(args(dir, Mode::Fork, bin, {"--fork-servers", "2"}));
+  auto before = ask_until_forked(s, "/cgi-bin/app");
+  REQUIRE(before);
+  CHECK(before->version == 1);
+  std::set<pid_t> old_servers;
+  REQUIRE(wait_until([&] { return (old_servers = fork_servers(s.pid(), app)).size() == 2; }, kSettle));
+  std::this_thread::sleep_for(100ms);
+  std::size_t baseline = settled_fd_count(s.pid());
+
+  // Deploy: write the new version beside it, then rename it over the old one (a new inode; the old file lives on
+  // while its fork servers run).
+  fs::copy_file(kFixtures + "/whoami2", bin + "/.app.new");
+  fs::permissions(bin + "/.app.new", fs::perms::owner_all);
+  fs::rename(bin + "/.app.new", app);
+
+  // The first requests after the replace may be plain CGI while new fork servers start: both run the new file.
+  std::optional<Who> who;
+  bool is_new = wait_until(
+      [&] {
+        auto r = get(s.port(), "/cgi-bin/app");
+        who = r.status == 200 ? parse_who(r.body) : std::nullopt;
+        return who && who->version == 2;
+      },
+      kSettle);
+  CHECK(is_new);
+  for (int i = 0; i < 5; ++i) {
+    auto r = get(s.port(), "/cgi-bin/app");
+    CHECK(r.status == 200);
+    auto w = parse_who(r.body);
+    REQUIRE(w);
+    CHECK(w->version == 2);
+  }
+  // The old fork servers retire and exit; two new ones serve.
+  bool are_old_gone = wait_until(
+      [&] {
+        for (const auto& c : children_of(s.pid()))
+          if (old_servers.count(c.pid)) return false;
+        return true;
+      },
+      kSettle);
+  CHECK(are_old_gone);
+  std::set<pid_t> new_servers;
+  CHECK(wait_until([&] { return (new_servers = fork_servers(s.pid(), app)).size() == 2; }, kSettle));
+  for (pid_t p : new_servers) CHECK(old_servers.count(p) == 0);
+  auto after = ask_until_forked(s, "/cgi-bin/app");
+  REQUIRE(after);
+  CHECK(after->version == 2);
+  CHECK(new_servers.count(after->ppid) == 1);
+  check_clean_and_stop(s, baseline);
+}
+
+TEST_CASE("fork servers SIGKILLed under load are restarted and no request hangs", "[e2e][fork]") {
+  const std::string exe = kFixtures + "/whoami";
+  TempDir dir;
+  // Not --quiet: on a failure, the access log tells what spawnd answered to each request.
+  auto a = args(dir, Mode::Fork, kFixtures, {"--fork-servers", "2"});
+  a.erase(std::find(a.begin(), a.end(), std::string("--quiet")));
+  Spawnd s(a);
+  REQUIRE(ask_until_forked(s, "/cgi-bin/whoami"));
+  std::set<pid_t> killed;
+  REQUIRE(wait_until([&] { return (killed = fork_servers(s.pid(), exe)).size() == 2; }, kSettle));
+  std::this_thread::sleep_for(100ms);
+  std::size_t baseline = settled_fd_count(s.pid());
+
+  constexpr int kRequestTimeoutMs = 5000;  // far above a request's cost; a hung one shows up as status 0
+  const auto start = std::chrono::steady_clock::now();
+  const auto end = start + 2s;
+  std::vector<std::vector<int>> statuses(4);
+  std::vector<std::string> odd(4);  // what the requests that were not answered 200 or 502 looked like
+  std::vector<std::thread> clients;
+  for (std::size_t t = 0; t < statuses.size(); ++t) {
+    clients.emplace_back([&, t] {
+      while (std::chrono::steady_clock::now() < end) {
+        auto sent = std::chrono::steady_clock::now();
+        HttpResponse r;
+        try {
+          r = get(s.port(), "/cgi-bin/whoami", kRequestTimeoutMs);
+        } catch (const std::exception& e) {  // connect failed: must not escape the thread (std::terminate)
+          r.status = -1;
+          r.status_line = e.what();
+        }
+        statuses[t].push_back(r.status);
+        if (r.status != 200 && r.status != 502) {
+          auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - sent);
+          odd[t] += "after " + std::to_string(ms.count()) + " ms: '" + r.status_line + "', " +
+                    std::to_string(r.body.size()) + " body bytes" + (r.is_complete ? "" : ", incomplete") + "\n";
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_until(start + 500ms);
+  for (pid_t p : killed) ::kill(p, SIGKILL);
+  for (auto& c : clients) c.join();
+
+  std::map<int, int> by_status;
+  for (const auto& v : statuses)
+    for (int st : v) by_status[st]++;
+  INFO("statuses: " << describe(by_status));
+  INFO("other answers:\n" << odd[0] << odd[1] << odd[2] << odd[3]);
+  std::string not_ok;
+  std::istringstream access_log(s.stdout_text());
+  for (std::string line; std::getline(access_log, line);)
+    if (line.find("\" 200 ") == std::string::npos) not_ok += line + "\n";
+  INFO("access log lines other than 200:\n" << not_ok);
+  INFO("spawnd's stderr:\n" << s.stderr_text());
+  CHECK(by_status.count(0) == 0);   // none hung (or was cut off)
+  CHECK(by_status.count(-1) == 0);  // none was refused
+  for (const auto& [st, n] : by_status) CHECK((st == 200 || st == 502));
+  CHECK(by_status[200] > 0);
+
+  std::set<pid_t> restarted;
+  bool is_restarted = wait_until(
+      [&] {
+        restarted = fork_servers(s.pid(), exe);
+        if (restarted.size() != 2) return false;
+        for (pid_t p : restarted)
+          if (killed.count(p)) return false;
+        return true;
+      },
+      kSettle);
+  CHECK(is_restarted);
+  auto who = ask_until_forked(s, "/cgi-bin/whoami");
+  REQUIRE(who);
+  CHECK(restarted.count(who->ppid) == 1);
+  for (int i = 0; i < 10; ++i) CHECK(get(s.port(), "/cgi-bin/whoami").status == 200);
+  check_clean_and_stop(s, baseline);
+}
+
+TEST_CASE("a shell script that is not an SDK handler runs as plain CGI in fork mode, answering as in cgi mode",
+          "[e2e][fork]") {
+  TempDir dir;
+  const std::string bin = dir.path() + "/cgi-bin";
+  dir.write("cgi-bin/script",
+            "#!/bin/sh\n"
+            "printf 'Content-Type: text/plain\\r\\nX-Parent: %s\\r\\n\\r\\n' \"$PPID\"\n"
+            "printf 'method=%s query=%s path_info=%s gateway=%s\\n' \"$REQUEST_METHOD\" \"$QUERY_STRING\" "
+            "\"$PATH_INFO\" \"$GATEWAY_INTERFACE\"\n"
+            "printf 'fork_server_env=%s\\n' \"${SPAWND_FORK_SERVER-unset}\"\n",
+            true);
+  std::map<Mode, HttpResponse> got;
+  for (Mode mode : {Mode::Cgi, Mode::Fork}) {
+    INFO(name(mode) << " mode");
+    Spawnd s(args(dir, mode, bin));
+    REQUIRE(get(s.port(), "/cgi-bin/script").status == 200);  // warm-up
+    std::size_t baseline = settled_fd_count(s.pid());
+    auto r = get(s.port(), "/cgi-bin/script/x?y=1");
+    CHECK(r.status == 200);
+    CHECK(r.field("X-Parent") == std::optional<std::string>(std::to_string(s.pid())));  // spawnd's own child
+    CHECK(r.body == "method=GET query=y=1 path_info=/x gateway=CGI/1.1\nfork_server_env=unset\n");
+    got[mode] = r;
+    check_clean_and_stop(s, baseline);
+  }
+  CHECK(got[Mode::Cgi].status_line == got[Mode::Fork].status_line);
+  CHECK(got[Mode::Cgi].field("Content-Type") == got[Mode::Fork].field("Content-Type"));
+  CHECK(got[Mode::Cgi].body == got[Mode::Fork].body);
+}
