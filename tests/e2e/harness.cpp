@@ -73,12 +73,27 @@ pid_t spawn_piped(std::vector<std::string> argv, std::vector<std::string> env, F
   av.push_back(nullptr);
   for (auto& s : env) ev.push_back(s.data());
   ev.push_back(nullptr);
+  // spawnd starts as a shell would start it: stdin from /dev/null, nothing open beyond fds 0-2 (ctest's log file
+  // and the test runner's pipes were leaking into it, and through it into any fd count a test takes), and default
+  // signal dispositions with an empty mask, whatever the test runner inherited.
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&fa, out_w.get(), 1);
   posix_spawn_file_actions_adddup2(&fa, err_w.get(), 2);
+  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigemptyset(&defaults);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2}) sigaddset(&defaults, sig);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, av[0], &fa, nullptr, av.data(), ev.data());
+  int rc = posix_spawn(&pid, av[0], &fa, &attr, av.data(), ev.data());
+  posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) throw std::runtime_error("posix_spawn " + argv[0] + ": " + std::strerror(rc));
   return pid;
