@@ -33,17 +33,6 @@ constexpr size_t kMaxNameChars = 80;
 constexpr size_t kMaxMessageChars = 2000;
 constexpr int kPageEntries = 100;
 
-db::Connection& open_db(sdk::Context& ctx) {
-  db::Connection& conn = ctx.db();
-  db::migrate(conn, site::kSchema);  // shared with the other handlers: see site_schema.h
-  return conn;
-}
-
-std::int64_t now_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return std::int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
-}
 
 // "2025-01-31 17:05 UTC"
 std::string format_time(std::int64_t ms) {
@@ -73,7 +62,7 @@ void sign_form(std::string& out, std::string_view action, std::string_view name,
 }
 
 sdk::Response show(sdk::Request& req, sdk::Context& ctx) {
-  db::Connection& conn = open_db(ctx);
+  db::Connection& conn = site::open_site_db(ctx);
   std::string out;
   out.reserve(16 * 1024);
   page_start(out);
@@ -128,8 +117,8 @@ sdk::Response sign(sdk::Request& req, sdk::Context& ctx) {
           check_field(message, kMaxMessageChars, "Please write a message.", "Messages are at most 2000 characters."))
     return refuse(req, why, name, message);
 
-  db::Connection& conn = open_db(ctx);
-  const std::int64_t created = now_ms();
+  db::Connection& conn = site::open_site_db(ctx);
+  const std::int64_t created = site::now_ms();
   db::with_write_transaction(conn, [&](db::Connection& c) {
     c.prepare("INSERT INTO guestbook(name, message, created) VALUES(?1, ?2, ?3)").bind_all(name, message, created).run();
   });

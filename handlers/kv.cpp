@@ -36,17 +36,6 @@ constexpr size_t kMaxKeyBytes = 512;
 constexpr int kDefaultListLimit = 1000;
 constexpr int kMaxListLimit = 10000;
 
-db::Connection& open_db(sdk::Context& ctx) {
-  db::Connection& conn = ctx.db();
-  db::migrate(conn, site::kSchema);  // shared with the other handlers: see site_schema.h
-  return conn;
-}
-
-std::int64_t now_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return std::int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
-}
 
 sdk::Response method_not_allowed(sdk::Context& ctx, const char* allow) {
   sdk::Response r = ctx.error(405, std::string("allowed methods: ") + allow);
@@ -71,7 +60,7 @@ sdk::Response list_keys(sdk::Request& req, sdk::Context& ctx) {
     if (ec != std::errc() || end != text->data() + text->size() || limit < 1 || limit > kMaxListLimit)
       throw sdk::HttpError(400, "limit must be an integer from 1 to 10000");
   }
-  db::Connection& conn = open_db(ctx);
+  db::Connection& conn = site::open_site_db(ctx);
   std::optional<std::string> end = prefix_end(prefix);
   auto q = end ? conn.prepare("SELECT key FROM kv WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3")
                : conn.prepare("SELECT key FROM kv WHERE key >= ?1 ORDER BY key LIMIT ?3");
@@ -93,7 +82,7 @@ sdk::Response get_value(db::Connection& conn, const std::string& key) {
 sdk::Response put_value(sdk::Request& req, db::Connection& conn, const std::string& key) {
   // The body was validated as JSON by the caller; the text is stored as sent (no re-serialisation, which would
   // reorder object members).
-  const std::int64_t updated = now_ms();
+  const std::int64_t updated = site::now_ms();
   bool created = db::with_write_transaction(conn, [&](db::Connection& c) {
     c.prepare("INSERT INTO kv(key, value, updated) VALUES(?1, ?2, ?3) ON CONFLICT(key) DO NOTHING")
         .bind_all(std::string_view(key), req.body(), updated)
@@ -138,9 +127,9 @@ sdk::Response handle(sdk::Request& req, sdk::Context& ctx) {
   if (method == "PUT") {
     // Validate before opening the database: bad input costs no SQLite.
     (void)sdk::parse_json_body(req);
-    return put_value(req, open_db(ctx), key);
+    return put_value(req, site::open_site_db(ctx), key);
   }
-  db::Connection& conn = open_db(ctx);
+  db::Connection& conn = site::open_site_db(ctx);
   if (method == "DELETE") return delete_value(conn, key);
   return get_value(conn, key);
 }

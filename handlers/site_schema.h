@@ -7,8 +7,14 @@
 // has shipped (a database already past it would never see the change).
 #pragma once
 
+#include <spawnd/context.h>
+
 #include <array>
+#include <cstdint>
+#include <ctime>
 #include <string_view>
+
+#include "db/database.h"
 
 namespace site {
 
@@ -32,5 +38,20 @@ inline constexpr std::array<std::string_view, 2> kSchema = {
     "  updated INTEGER NOT NULL\n"
     ");",
 };
+
+// The site's database with the schema applied: ctx.db() (opened lazily) migrated to the last step. Throws
+// spawnd::db::DbError as ctx.db() and db::migrate do (the SDK maps a busy database to 503).
+inline spawnd::db::Connection& open_site_db(spawnd::sdk::Context& ctx) {
+  spawnd::db::Connection& conn = ctx.db();
+  spawnd::db::migrate(conn, kSchema);
+  return conn;
+}
+
+// Wall-clock time in milliseconds since the Unix epoch (the unit of guestbook.created and kv.updated).
+inline std::int64_t now_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return std::int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
+}
 
 }  // namespace site

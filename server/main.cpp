@@ -28,9 +28,9 @@ int main(int argc, char** argv) {
   using spawnd::server::Config;
   Config cfg;
   CLI::App app{
-      "spawnd — a small, fast web server: static files from --root, and (in later modes) a fresh process per\n"
-      "dynamic request. Runs in the foreground; stop it with SIGTERM or Ctrl-C (graceful: in-flight responses\n"
-      "finish within --shutdown-grace)."};
+      "spawnd — a small, fast web server: static files from --root, and a fresh process per dynamic request for\n"
+      "the programs in --cgi-bin (CGI, RFC 3875; or forked from warm fork servers with --mode fork). Runs in the\n"
+      "foreground; stop it with SIGTERM or Ctrl-C (graceful: in-flight responses finish within --shutdown-grace)."};
   app.get_formatter()->column_width(40);
 
   app.add_option("--listen", cfg.listen, "Address to listen on, HOST:PORT or [IPV6]:PORT; port 0 picks a free port")
