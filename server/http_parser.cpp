@@ -1,11 +1,40 @@
 #include "server/http_parser.h"
 
+#include <cctype>
 #include <cstring>
 
 namespace spawnd::server {
 
 namespace {
 RequestParser& self(llhttp_t* p) { return *static_cast<RequestParser*>(p->data); }
+
+// Host = uri-host [ ":" port ] (RFC 9110 §7.2, RFC 3986 §3.2.2): an IP-literal in brackets or a reg-name of
+// unreserved / pct-encoded / sub-delims characters, then optional digits after ':'. Empty is allowed (HTTP/1.0).
+bool is_valid_host(std::string_view host) {
+  std::string_view name = host, port;
+  if (!host.empty() && host.front() == '[') {
+    auto close = host.find(']');
+    if (close == std::string_view::npos) return false;
+    for (char c : host.substr(1, close - 1))
+      if (!std::isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.') return false;
+    name = {};
+    std::string_view rest = host.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return false;
+      port = rest.substr(1);
+    }
+  } else if (auto colon = host.rfind(':'); colon != std::string_view::npos) {
+    name = host.substr(0, colon);
+    port = host.substr(colon + 1);
+  }
+  for (char c : port)
+    if (c < '0' || c > '9') return false;
+  for (char c : name) {
+    bool ok = std::isalnum(static_cast<unsigned char>(c)) || std::strchr("-._~%!$&'()*+,;=", c) != nullptr;
+    if (!ok || c == '\0') return false;
+  }
+  return true;
+}
 }  // namespace
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
@@ -123,6 +152,8 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
   std::size_t hosts = 0;
   for (const auto& f : r.fields) hosts += iequals(f.first, "Host") ? 1 : 0;
   if (hosts > 1 || (r.version_minor >= 1 && hosts == 0)) return s.fail(400, "Bad Request");
+  // ... and for a Host field value that is not uri-host [ ":" port ] (it reaches CGI programs as SERVER_NAME).
+  if (auto host = r.field("Host"); host && !is_valid_host(*host)) return s.fail(400, "Bad Request");
   // "Connection: upgrade" with "Upgrade: h2c" or "websocket" makes llhttp stop after this message and pause with
   // HPE_PAUSED_UPGRADE, so the next request on the connection would fail. We implement no other protocol: the
   // request is an ordinary HTTP/1.1 one and the connection goes on as before (a server may ignore Upgrade, RFC
