@@ -8,6 +8,9 @@
 
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
+
+#include "log_line.h"
 
 namespace spawnd::sdk {
 
@@ -23,22 +26,25 @@ Response Context::error(int status, std::string_view message) const {
                                                   : Response::error(status, message);
 }
 
-void Context::log(const char* fmt, ...) const {
+void detail::vlog_line(std::string_view prefix, const char* fmt, va_list ap) noexcept {
   char line[1024];
-  int n = std::snprintf(line, sizeof line, "handler %s: ", name_.c_str());
-  if (n < 0) return;
-  size_t len = static_cast<size_t>(n) < sizeof line ? static_cast<size_t>(n) : sizeof line - 1;
-  va_list ap;
-  va_start(ap, fmt);
+  size_t len = prefix.size() < sizeof line - 2 ? prefix.size() : sizeof line - 2;
+  std::memcpy(line, prefix.data(), len);
   int m = std::vsnprintf(line + len, sizeof line - len, fmt, ap);
-  va_end(ap);
   if (m > 0) len += static_cast<size_t>(m);
   if (len > sizeof line - 2) len = sizeof line - 2;  // truncated: keep room for the newline
-  // One line, one write: a message with embedded newlines would forge extra log lines, so flatten them.
-  for (size_t i = 0; i < len; ++i)
+  for (size_t i = prefix.size() < len ? prefix.size() : len; i < len; ++i)
     if (line[i] == '\n' || line[i] == '\r') line[i] = ' ';
   line[len++] = '\n';
   [[maybe_unused]] ssize_t rc = ::write(STDERR_FILENO, line, len);
+}
+
+void Context::log(const char* fmt, ...) const {
+  std::string prefix = "handler " + name_ + ": ";
+  va_list ap;
+  va_start(ap, fmt);
+  detail::vlog_line(prefix, fmt, ap);
+  va_end(ap);
 }
 
 ErrorClass Context::classify(const std::exception_ptr& e) const noexcept {

@@ -30,6 +30,7 @@
 
 #include "common/fork_protocol.h"
 #include "common/sys.h"
+#include "log_line.h"
 
 extern char** environ;
 
@@ -41,21 +42,14 @@ namespace fp = spawnd::fork_protocol;
 
 constexpr int kStdioFds = 3;
 
-// One line on stderr, "handler NAME: fork server: <message>", in one write(2) (as Context::log).
+// One line on stderr, "handler NAME: fork server: <message>" (detail::vlog_line, as Context::log).
 void log_line(const std::string& name, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_line(const std::string& name, const char* fmt, ...) {
-  char line[512];
-  int n = std::snprintf(line, sizeof line, "handler %s: fork server: ", name.c_str());
-  if (n < 0) return;
-  size_t len = static_cast<size_t>(n) < sizeof line ? static_cast<size_t>(n) : sizeof line - 1;
+  std::string prefix = "handler " + name + ": fork server: ";
   va_list ap;
   va_start(ap, fmt);
-  int m = std::vsnprintf(line + len, sizeof line - len, fmt, ap);
+  spawnd::sdk::detail::vlog_line(prefix, fmt, ap);
   va_end(ap);
-  if (m > 0) len += static_cast<size_t>(m);
-  if (len > sizeof line - 2) len = sizeof line - 2;
-  line[len++] = '\n';
-  [[maybe_unused]] ssize_t rc = ::write(STDERR_FILENO, line, len);
 }
 
 // The three fds of one Spawn message; closes whatever it holds.
