@@ -3,17 +3,11 @@
 #include <cctype>
 #include <charconv>
 
+#include "common/ascii.h"
+
 namespace spawnd {
 
 namespace {
-
-bool iequal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
-}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -90,7 +84,7 @@ CgiResponseParser::State CgiResponseParser::parse_block(std::string_view block) 
     if (value.find_first_of(std::string_view("\r\0", 2)) != std::string_view::npos)
       return fail("CR or NUL inside a header field value");
     if (!is_token(name)) return fail("invalid header field name");
-    if (iequal(name, "Status")) {
+    if (iequals(name, "Status")) {
       // Status: 3DIGIT SP reason-phrase (RFC 3875 §6.3.3)
       int code = 0;
       auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), code);
@@ -101,9 +95,9 @@ CgiResponseParser::State CgiResponseParser::parse_block(std::string_view block) 
       has_status = true;
       continue;
     }
-    if (iequal(name, "Content-Type")) has_content_type = true;
-    if (iequal(name, "Location")) head_.location = std::string(value);
-    if (iequal(name, "Content-Length")) {
+    if (iequals(name, "Content-Type")) has_content_type = true;
+    if (iequals(name, "Location")) head_.location = std::string(value);
+    if (iequals(name, "Content-Length")) {
       std::uint64_t n = 0;
       auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
       if (ec != std::errc() || p != value.data() + value.size()) return fail("invalid Content-Length");

@@ -37,17 +37,6 @@ bool is_valid_host(std::string_view host) {
 }
 }  // namespace
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
 std::optional<std::string_view> Request::field(std::string_view name) const noexcept {
   for (const auto& [k, v] : fields)
     if (iequals(k, name)) return std::string_view(v);

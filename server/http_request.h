@@ -10,10 +10,11 @@
 #include <utility>
 #include <vector>
 
+#include "common/ascii.h"
+
 namespace spawnd::server {
 
-// Case-insensitive ASCII comparison of field names and tokens (RFC 9110 §5.1).
-[[nodiscard]] bool iequals(std::string_view a, std::string_view b) noexcept;
+using ::spawnd::iequals;  // common/ascii.h
 
 struct Request {
   std::string method;          // "GET", as sent (methods are case-sensitive, RFC 9110 §9.1)

@@ -19,6 +19,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "common/ascii.h"
+
 extern char** environ;
 
 namespace spawnd::e2e {
@@ -27,14 +29,6 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-bool iequal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
-}
 
 int remaining_ms(Clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
@@ -252,13 +246,13 @@ ExitResult run_spawnd(const std::vector<std::string>& args, int timeout_ms) {
 
 std::optional<std::string> HttpResponse::field(std::string_view name) const {
   for (const auto& [k, v] : fields)
-    if (iequal(k, name)) return v;
+    if (iequals(k, name)) return v;
   return std::nullopt;
 }
 
 std::size_t HttpResponse::count(std::string_view name) const {
   std::size_t n = 0;
-  for (const auto& f : fields) n += iequal(f.first, name) ? 1 : 0;
+  for (const auto& f : fields) n += iequals(f.first, name) ? 1 : 0;
   return n;
 }
 

@@ -3,17 +3,13 @@
 
 #include <string_view>
 
+#include "common/ascii.h"
+
 namespace spawnd::sdk::detail {
 
-constexpr char ascii_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+using ::spawnd::ascii_lower;
+using ::spawnd::iequals;
 constexpr char ascii_upper(char c) noexcept { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
-
-constexpr bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  return true;
-}
 
 // Optional whitespace, RFC 9110 §5.6.3: SP / HTAB.
 constexpr bool is_ows(char c) noexcept { return c == ' ' || c == '\t'; }

@@ -1,0 +1,20 @@
+// common/ascii.h — locale-free ASCII case folding for field names and tokens (RFC 9110 §5.1: field names are
+// case-insensitive), shared by the server, the CGI response parser, the SDK and the tests.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+namespace spawnd {
+
+constexpr char ascii_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// True if `a` and `b` are equal ignoring ASCII case.
+constexpr bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+  return true;
+}
+
+}  // namespace spawnd
