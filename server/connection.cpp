@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/sys.h"
 #include "server/server.h"
+#include "server/sock_addr.h"
 #include "server/static_files.h"
 
 namespace spawnd::server {
@@ -32,20 +33,6 @@ constexpr std::uint64_t kMaxSendfileBytesPerEvent = 4 * 1024 * 1024;
 // After an error response that leaves request bytes unread, how long we keep reading (and discarding) before the
 // close, so that the client sees the response rather than a TCP reset (nginx's lingering_close).
 constexpr std::int64_t kLingerMs = 2000;
-
-std::string format_addr(const sockaddr_storage& ss, std::uint16_t& port) {
-  char buf[INET6_ADDRSTRLEN] = "?";
-  if (ss.ss_family == AF_INET) {
-    const auto& sin = reinterpret_cast<const sockaddr_in&>(ss);
-    ::inet_ntop(AF_INET, &sin.sin_addr, buf, sizeof buf);
-    port = ntohs(sin.sin_port);
-  } else if (ss.ss_family == AF_INET6) {
-    const auto& sin6 = reinterpret_cast<const sockaddr_in6&>(ss);
-    ::inet_ntop(AF_INET6, &sin6.sin6_addr, buf, sizeof buf);
-    port = ntohs(sin6.sin6_port);
-  }
-  return buf;
-}
 
 int status_for(GatewayError e) {
   switch (e) {
@@ -73,11 +60,11 @@ Connection::Connection(Server& server, Fd socket, std::uint64_t id, const sockad
       socket_(std::move(socket)),
       id_(id),
       parser_(server.config().max_header_bytes, server.config().max_body_bytes) {
-  remote_addr_ = format_addr(peer, remote_port_);
+  remote_addr_ = format_address(peer, remote_port_);
   sockaddr_storage local{};
   socklen_t len = sizeof local;
   if (::getsockname(socket_.get(), reinterpret_cast<sockaddr*>(&local), &len) == 0)
-    local_addr_ = format_addr(local, local_port_);
+    local_addr_ = format_address(local, local_port_);
 }
 
 Connection::~Connection() {

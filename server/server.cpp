@@ -22,6 +22,7 @@
 #include "server/connection.h"
 #include "server/db_keeper.h"
 #include "server/http_date.h"
+#include "server/sock_addr.h"
 
 namespace spawnd::server {
 
@@ -72,19 +73,9 @@ Fd open_listener(const std::string& addr, int backlog, std::string& bound) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&ss), &len);
-    char name[INET6_ADDRSTRLEN] = "?";
-    std::uint16_t p = 0;
-    if (ss.ss_family == AF_INET) {
-      auto& sin = reinterpret_cast<sockaddr_in&>(ss);
-      ::inet_ntop(AF_INET, &sin.sin_addr, name, sizeof name);
-      p = ntohs(sin.sin_port);
-      bound = std::string(name) + ":" + std::to_string(p);
-    } else {
-      auto& sin6 = reinterpret_cast<sockaddr_in6&>(ss);
-      ::inet_ntop(AF_INET6, &sin6.sin6_addr, name, sizeof name);
-      p = ntohs(sin6.sin6_port);
-      bound = "[" + std::string(name) + "]:" + std::to_string(p);
-    }
+    std::uint16_t port_number = 0;
+    std::string name = format_address(ss, port_number);
+    bound = (ss.ss_family == AF_INET6 ? "[" + name + "]" : name) + ":" + std::to_string(port_number);
     return fd;
   }
   throw Error(last_errno ? last_errno : EADDRNOTAVAIL, "--listen " + addr);
