@@ -1,6 +1,5 @@
 #include "server/connection.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/sendfile.h>
