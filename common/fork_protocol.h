@@ -1,5 +1,5 @@
 // common/fork_protocol.h — the control protocol between spawnd and a handler running as a fork server
-// (`--mode fork`). Shared by server/fork_server.cpp and the SDK's fork-server runtime.
+// (`--mode fork`). Shared by server/gateway/fork_server.cpp and the SDK's fork-server runtime.
 //
 // A handler executable announces that it can run as a fork server by containing kForkServerMarker (the SDK
 // embeds it); spawnd never starts any other program in this mode. spawnd starts the executable once with:

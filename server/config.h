@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "server/process.h"
+#include "server/gateway/process.h"
 
 namespace spawnd::server {
 

@@ -18,7 +18,7 @@
 
 #include "common/fd.h"
 #include "server/event_loop.h"
-#include "server/gateway.h"
+#include "server/gateway/gateway.h"
 #include "server/http_parser.h"
 #include "server/http_request.h"
 

@@ -17,7 +17,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "common/sys.h"
-#include "server/cgi_gateway.h"
+#include "server/gateway/cgi_gateway.h"
 #include "server/connection.h"
 #include "server/db_keeper.h"
 #include "server/http_date.h"

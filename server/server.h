@@ -17,7 +17,7 @@
 #include "server/access_log.h"
 #include "server/config.h"
 #include "server/event_loop.h"
-#include "server/gateway.h"
+#include "server/gateway/gateway.h"
 #include "server/static_files.h"
 
 namespace spawnd::server {

@@ -1,4 +1,4 @@
-#include "server/fork_server.h"
+#include "server/gateway/fork_server.h"
 
 #include <fcntl.h>
 #include <signal.h>

@@ -1,4 +1,4 @@
-// server/gateway.h — the one interface every dynamic mode implements (CGI, fork server, FastCGI, in-process).
+// server/gateway/gateway.h — the one interface every dynamic mode implements (CGI, fork server, FastCGI, in-process).
 //
 // A Gateway turns a Request into a running Exchange. The exchange reads the request body from a RequestBody and
 // reports the response to a ResponseSink; both are implemented by Connection, which never learns which mode it

@@ -1,4 +1,4 @@
-#include "server/process.h"
+#include "server/gateway/process.h"
 
 #include <fcntl.h>
 #include <signal.h>

@@ -1,4 +1,4 @@
-#include "server/cgi_gateway.h"
+#include "server/gateway/cgi_gateway.h"
 
 #include <fcntl.h>
 #include <sys/epoll.h>

@@ -1,4 +1,4 @@
-// server/process.h — starting handler processes and keeping track of them until they are reaped.
+// server/gateway/process.h — starting handler processes and keeping track of them until they are reaped.
 //
 // spawn_process() starts a program with pipes as fds 0, 1, 2 and nothing else open, in a new process group, with
 // default signal dispositions and an empty signal mask (lighttpd's posix_spawn recipe). ChildTable watches each

@@ -1,4 +1,4 @@
-// server/fork_server.h — `--mode fork`: each SDK handler runs as warm fork servers that fork a fresh child per
+// server/gateway/fork_server.h — `--mode fork`: each SDK handler runs as warm fork servers that fork a fresh child per
 // request, so a request pays fork() instead of exec + dynamic start-up (protocol: common/fork_protocol.h).
 //
 // For the CGI gateway this is only another way to start the child: CgiGateway prepares the pipes and the
@@ -36,8 +36,8 @@
 #include "common/fd.h"
 #include "common/result.h"
 #include "server/event_loop.h"
-#include "server/process.h"
-#include "server/spawn_pool.h"
+#include "server/gateway/process.h"
+#include "server/gateway/spawn_pool.h"
 
 namespace spawnd::server {
 

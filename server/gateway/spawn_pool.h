@@ -1,4 +1,4 @@
-// server/spawn_pool.h — starts child processes on worker threads, so that the event loop never waits in vfork.
+// server/gateway/spawn_pool.h — starts child processes on worker threads, so that the event loop never waits in vfork.
 //
 // posix_spawn() suspends the calling thread (CLONE_VFORK) until the child has exec'd: the child's set-up and the
 // kernel's loading of the new program happen while the caller is blocked, about as long as the rest of a small CGI
@@ -24,7 +24,7 @@
 #include "common/fd.h"
 #include "common/result.h"
 #include "server/event_loop.h"
-#include "server/process.h"
+#include "server/gateway/process.h"
 
 namespace spawnd::server {
 

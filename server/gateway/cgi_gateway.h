@@ -1,4 +1,4 @@
-// server/cgi_gateway.h — runs one handler executable per request (RFC 3875): `--mode cgi`.
+// server/gateway/cgi_gateway.h — runs one handler executable per request (RFC 3875): `--mode cgi`.
 //
 // For each request under the mount prefix we map "/cgi-bin/NAME/extra/path" to the program DIR/NAME with
 // PATH_INFO "/extra/path", spawn it (posix_spawn, or fork+exec with --spawn fork) with the CGI environment
@@ -26,10 +26,10 @@
 
 #include "common/fd.h"
 #include "server/event_loop.h"
-#include "server/fork_server.h"
-#include "server/gateway.h"
-#include "server/process.h"
-#include "server/spawn_pool.h"
+#include "server/gateway/fork_server.h"
+#include "server/gateway/gateway.h"
+#include "server/gateway/process.h"
+#include "server/gateway/spawn_pool.h"
 
 namespace spawnd::server {
 

@@ -1,4 +1,4 @@
-#include "server/spawn_pool.h"
+#include "server/gateway/spawn_pool.h"
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
