@@ -2,16 +2,17 @@
 # Installs the Debian packages spawnd needs, only those that are missing.
 # Idempotent: when everything is present it does nothing and needs no network.
 #
-#   scripts/install-deps.sh           build + test dependencies
-#   scripts/install-deps.sh --bench   also the benchmark's peers (nginx, lighttpd, ...)
+#   scripts/install-deps.sh           build + test dependencies (nginx, php-fpm and fcgiwrap are test
+#                                     dependencies: the FastCGI interop tests start them on loopback)
+#   scripts/install-deps.sh --bench   also the benchmark's other peers (lighttpd, Apache)
 set -eu
 
 packages="build-essential cmake pkg-config libsqlite3-dev sqlite3 node-llhttp libcli11-dev catch2
-nlohmann-json3-dev wrk curl perl python3 php-cgi"
+nlohmann-json3-dev wrk curl perl python3 php-cgi nginx-light php-fpm fcgiwrap"
 
 for arg in "$@"; do
 	case "$arg" in
-	--bench) packages="$packages nginx-light lighttpd apache2 fcgiwrap php-fpm" ;;
+	--bench) packages="$packages lighttpd apache2" ;;
 	-h|--help) sed -n '2,7p' "$0"; exit 0 ;;
 	*) echo "install-deps.sh: unknown option '$arg'" >&2; exit 2 ;;
 	esac
