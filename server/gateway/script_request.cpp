@@ -1,0 +1,101 @@
+#include "server/gateway/script_request.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <optional>
+
+#include "common/cgi_env.h"
+#include "server/static_files.h"
+#include "server/static_path.h"
+
+namespace spawnd::server {
+
+std::variant<ScriptTarget, int> map_script(std::string_view request_path, std::string_view prefix,
+                                           const std::string& directory, ScriptCheck check) {
+  std::string path;
+  if (normalize_request_path(request_path, path) != PathStatus::Ok) return 404;
+  std::string_view rest = path;
+  ScriptTarget target;
+  if (!prefix.empty() && prefix.back() == '/') {
+    // "/cgi-bin/NAME/extra": the prefix itself, or a path that climbed out of it with "..", names no script.
+    if (rest.substr(0, prefix.size()) != prefix) return 404;
+    rest.remove_prefix(prefix.size());
+    const auto slash = rest.find('/');
+    target.name = std::string(rest.substr(0, slash));
+    if (target.name.empty()) return 404;
+    rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+    target.script_name = std::string(prefix) + target.name;
+  } else {
+    // "/app.php" or "/app.php/extra", never "/app.phpx".
+    if (rest.substr(0, prefix.size()) != prefix) return 404;
+    rest.remove_prefix(prefix.size());
+    if (!rest.empty() && rest.front() != '/') return 404;
+    const auto last = prefix.rfind('/');
+    target.name = std::string(last == std::string_view::npos ? prefix : prefix.substr(last + 1));
+    if (target.name.empty()) return 404;
+    target.script_name = std::string(prefix);
+  }
+  target.path_info = std::string(rest);
+  target.script_filename = directory + "/" + target.name;
+  if (check == ScriptCheck::Executable) {
+    struct stat st{};
+    if (::stat(target.script_filename.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return 404;
+    if (::access(target.script_filename.c_str(), X_OK) != 0) return 403;
+  }
+  return target;
+}
+
+std::vector<std::pair<std::string, std::string>> script_meta_variables(const Request& request,
+                                                                       const ScriptTarget& target,
+                                                                       const ScriptServerInfo& server) {
+  const std::string protocol = request.protocol();
+  std::string_view server_name = request.local_addr;
+  if (auto host = request.field("Host"); host && !host->empty()) {
+    // "example.com:8080" → "example.com"; "[::1]:8080" → "[::1]"
+    std::string_view h = *host;
+    const auto colon = h.rfind(':');
+    if (colon != std::string_view::npos && h.find(']', colon) == std::string_view::npos) h = h.substr(0, colon);
+    server_name = h;
+  }
+  CgiRequestInfo info;
+  info.method = request.method;
+  info.protocol = protocol;
+  info.request_uri = request.target;
+  info.query = request.query;
+  info.script_name = target.script_name;
+  info.path_info = target.path_info;
+  info.script_filename = target.script_filename;
+  info.document_root = server.document_root;
+  info.server_name = server_name;
+  info.server_port = request.local_port;
+  info.server_software = "spawnd/0.1.0";
+  info.remote_addr = request.remote_addr;
+  info.remote_port = request.remote_port;
+  if (request.has_body || request.content_length) info.content_length = request.content_length.value_or(0);
+  info.fields = request.fields;
+  info.pass_authorization = server.pass_authorization;
+  return build_cgi_env(info);
+}
+
+ResponseHead to_response_head(CgiHead& h) {
+  ResponseHead head;
+  head.status = h.status;
+  head.reason = std::move(h.reason);
+  head.fields = std::move(h.fields);
+  head.content_length = h.content_length;
+  return head;
+}
+
+void answer_status(ResponseSink& sink, int status) {
+  std::string page = error_page(status);
+  ResponseHead head;
+  head.status = status;
+  head.fields.emplace_back("Content-Type", "text/html; charset=utf-8");
+  head.content_length = page.size();
+  sink.on_head(std::move(head));
+  (void)sink.on_body(page);
+  sink.on_end(std::nullopt);
+}
+
+}  // namespace spawnd::server
