@@ -28,8 +28,11 @@ struct Config {
   std::int64_t shutdown_grace_ms = 10'000;          // SIGTERM/SIGINT: how long in-flight responses may take
 
   // Dynamic requests (--mode cgi): programs in cgi_bin, mounted at cgi_prefix. Empty cgi_bin: no dynamic mount.
-  std::string mode = "cgi";               // cgi, or fork (SDK handlers from fork servers)
+  std::string mode = "cgi";               // cgi, fork (SDK handlers from fork servers), fastcgi (persistent workers)
   std::size_t fork_servers = 0;           // --mode fork: fork servers per SDK handler; 0: one per online CPU
+  std::size_t workers = 0;                // --mode fastcgi: worker processes per SDK handler; 0: one per online CPU
+  std::uint64_t max_requests = 0;         // --mode fastcgi: replace a worker after this many requests; 0: never
+  std::vector<std::string> fastcgi_pass;  // PREFIX=ADDR[@DIR]: external FastCGI applications (checked by main.cpp)
   std::string cgi_bin;                    // absolute after main.cpp resolved it
   std::string cgi_prefix = "/cgi-bin/";
   std::int64_t cgi_timeout_ms = 30'000;   // a child's whole response must be complete within this time → 504

@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "server/config.h"
+#include "server/gateway/fastcgi_gateway.h"
 #include "server/server.h"
 
 namespace {
@@ -56,12 +57,22 @@ int main(int argc, char** argv) {
               "On SIGTERM/SIGINT, how long in-flight responses may take before spawnd exits");
   // Dynamic requests.
   app.add_option("--mode", cfg.mode,
-                 "How handlers run: cgi (exec a fresh process per request) or fork (SDK handlers: a warm fork "
-                 "server forks a fresh process per request; other programs as cgi)")
+                 "How handlers run: cgi (exec a fresh process per request), fork (SDK handlers: a warm fork "
+                 "server forks a fresh process per request; other programs as cgi) or fastcgi (SDK handlers: "
+                 "persistent worker processes speaking FastCGI; other programs as cgi)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"cgi", "fork"}));
+      ->check(CLI::IsMember({"cgi", "fork", "fastcgi"}));
   app.add_option("--fork-servers", cfg.fork_servers, "--mode fork: fork servers per SDK handler (default: one per CPU)")
       ->check(CLI::Range(1, 256));
+  app.add_option("--workers", cfg.workers,
+                 "--mode fastcgi: worker processes per SDK handler (default: one per CPU)")
+      ->check(CLI::Range(1, 256));
+  app.add_option("--max-requests", cfg.max_requests,
+                 "--mode fastcgi: replace a worker process after this many requests (default: never)");
+  app.add_option("--fastcgi-pass", cfg.fastcgi_pass,
+                 "Route URL PREFIX to an external FastCGI application at ADDR (unix:PATH or HOST:PORT); with @DIR "
+                 "the path after PREFIX names a script in DIR, else the path is resolved under --root (repeatable)")
+      ->type_name("PREFIX=ADDR[@DIR]");
   std::string cgi_bin;
   app.add_option("--cgi-bin", cgi_bin,
                  "Directory of CGI programs; default: the cgi-bin directory beside the spawnd executable (the built "
@@ -123,6 +134,13 @@ int main(int argc, char** argv) {
     cfg.pragmas = std::filesystem::absolute(cfg.pragmas).lexically_normal().string();
   if (!cfg.cgi_prefix.starts_with("/")) cfg.cgi_prefix.insert(0, "/");
   if (!cfg.cgi_prefix.ends_with("/")) cfg.cgi_prefix += "/";
+  try {
+    for (const std::string& spec : cfg.fastcgi_pass)
+      (void)spawnd::server::parse_fastcgi_address(spawnd::server::parse_fastcgi_pass(spec).address);
+  } catch (const spawnd::Error& e) {
+    std::fprintf(stderr, "spawnd: %s\n", e.what());
+    return 2;
+  }
   try {
     spawnd::server::Server server(cfg);
     server.run();

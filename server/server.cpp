@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/sys.h"
 #include "server/gateway/cgi_gateway.h"
+#include "server/gateway/fastcgi_gateway.h"
 #include "server/connection.h"
 #include "server/db_keeper.h"
 #include "server/http_date.h"
@@ -108,6 +109,8 @@ Server::Server(Config config)
         .checkpoint_interval = std::chrono::milliseconds(config_.checkpoint_interval_ms),
     });
   }
+  // First match wins: the external FastCGI applications' prefixes before the cgi-bin mount.
+  for (const std::string& spec : config_.fastcgi_pass) mount_fastcgi_pass(parse_fastcgi_pass(spec));
   if (!config_.cgi_bin.empty()) mount(config_.cgi_prefix, make_cgi_gateway());
 }
 
@@ -140,7 +143,44 @@ std::unique_ptr<Gateway> Server::make_cgi_gateway() {
   if (!config_.pragmas.empty()) cgi.base_env.push_back("SPAWND_PRAGMAS=" + config_.pragmas);
   SPAWND_LOG_INFO("%s: %s mounted at %s (%zu children at most, %zu queued)", config_.mode.c_str(),
                   cgi.directory.c_str(), cgi.prefix.c_str(), cgi.max_children, cgi.max_queue);
-  return std::make_unique<CgiGateway>(loop_, std::move(cgi));
+  if (config_.mode != "fastcgi") return std::make_unique<CgiGateway>(loop_, std::move(cgi));
+
+  // --mode fastcgi: SDK handlers as persistent workers; every other program still runs as CGI.
+  FastCgiConfig fcgi;
+  fcgi.prefix = cgi.prefix;
+  fcgi.directory = cgi.directory;
+  fcgi.document_root = cgi.document_root;
+  fcgi.pass_authorization = cgi.pass_authorization;
+  fcgi.timeout_ms = cgi.timeout_ms;
+  fcgi.max_queue = cgi.max_queue;
+  fcgi.base_env = cgi.base_env;
+  fcgi.workers = config_.workers ? config_.workers : static_cast<std::size_t>(cpus > 0 ? cpus : 1);
+  fcgi.max_requests = config_.max_requests;
+  fcgi.kill_grace_ms = cgi.kill_grace_ms;
+  return std::make_unique<FastCgiGateway>(loop_, std::move(fcgi), std::make_unique<CgiGateway>(loop_, std::move(cgi)));
+}
+
+void Server::mount_fastcgi_pass(const FastCgiPass& pass) {
+  char* root = ::realpath(config_.root.c_str(), nullptr);
+  FastCgiConfig fcgi;
+  fcgi.prefix = pass.prefix;
+  fcgi.document_root = root ? root : config_.root;
+  std::free(root);
+  // Without DIR, scripts are resolved under --root: "/php/" → <root>/php/NAME, "/app.php" → <root>/app.php.
+  if (!pass.directory.empty()) {
+    fcgi.directory = pass.directory;
+  } else {
+    const std::string_view prefix = pass.prefix;
+    fcgi.directory = fcgi.document_root + std::string(prefix.substr(0, prefix.rfind('/')));
+  }
+  fcgi.pass_authorization = config_.pass_authorization;
+  fcgi.timeout_ms = config_.cgi_timeout_ms;
+  fcgi.max_queue = config_.max_queue;
+  const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+  fcgi.max_connections = config_.max_children ? config_.max_children : static_cast<std::size_t>(4 * (cpus > 0 ? cpus : 1));
+  SPAWND_LOG_INFO("fastcgi: %s → %s (scripts in %s)", pass.prefix.c_str(), pass.address.c_str(),
+                  fcgi.directory.c_str());
+  mount(pass.prefix, std::make_unique<FastCgiGateway>(loop_, std::move(fcgi), parse_fastcgi_address(pass.address)));
 }
 
 Server::~Server() {

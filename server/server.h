@@ -24,6 +24,7 @@ namespace spawnd::server {
 
 class Connection;
 class DbKeeper;
+struct FastCgiPass;
 
 class Server {
  public:
@@ -64,6 +65,8 @@ class Server {
   void begin_shutdown();
   void pause_accept(std::int64_t ms);
   std::unique_ptr<Gateway> make_cgi_gateway();
+  // Mounts a --fastcgi-pass application at its prefix. Throws spawnd::Error if its address does not resolve.
+  void mount_fastcgi_pass(const FastCgiPass& pass);
 
   Config config_;
   EventLoop loop_;

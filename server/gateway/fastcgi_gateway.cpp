@@ -1,0 +1,897 @@
+#include "server/gateway/fastcgi_gateway.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <optional>
+
+#include "common/cgi_response.h"
+#include "common/error.h"
+#include "common/fcgi_record.h"
+#include "common/fd.h"
+#include "common/log.h"
+#include "common/sys.h"
+#include "server/gateway/fork_server.h"
+
+namespace spawnd::server {
+
+namespace {
+
+constexpr std::size_t kReadChunkBytes = 64 * 1024;
+constexpr int kMaxReadsPerEvent = 4;
+constexpr std::size_t kMaxUnsentBytes = 256 * 1024;  // stop taking request body bytes while this much is unsent
+constexpr std::size_t kMaxStderrLineBytes = 4096;
+constexpr std::uint16_t kRequestId = 1;  // one request per connection at a time
+constexpr std::int64_t kFirstBackoffMs = 100;
+constexpr std::int64_t kMaxBackoffMs = 10'000;
+constexpr int kListenBacklog = 64;
+
+unsigned long long ull(std::uint64_t v) { return static_cast<unsigned long long>(v); }
+
+std::string describe_exit(int status) {
+  if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return std::string("signal ") + ::strsignal(WTERMSIG(status));
+  return "status " + std::to_string(status);
+}
+
+// A listening unix socket at `path` (replacing a stale one). Returns an invalid Fd with errno set on failure.
+Fd listen_unix(const std::string& path) {
+  sockaddr_un sun{};
+  if (path.size() >= sizeof sun.sun_path) {
+    errno = ENAMETOOLONG;
+    return Fd();
+  }
+  sun.sun_family = AF_UNIX;
+  std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
+  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return fd;
+  ::unlink(path.c_str());
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&sun), sizeof sun) != 0 ||
+      ::listen(fd.get(), kListenBacklog) != 0) {
+    int err = errno;
+    fd.reset();
+    errno = err;
+  }
+  return fd;
+}
+
+}  // namespace
+
+FastCgiAddress parse_fastcgi_address(std::string_view text) {
+  FastCgiAddress a;
+  a.text = std::string(text);
+  if (text.substr(0, 5) == "unix:") {
+    const std::string_view path = text.substr(5);
+    sockaddr_un sun{};
+    if (path.empty() || path.size() >= sizeof sun.sun_path)
+      throw Error(EINVAL, "FastCGI address '" + a.text + "': the socket path is empty or too long");
+    sun.sun_family = AF_UNIX;
+    std::memcpy(sun.sun_path, path.data(), path.size());
+    std::memcpy(&a.addr, &sun, sizeof sun);
+    a.length = sizeof sun;
+    return a;
+  }
+  const auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size())
+    throw Error(EINVAL, "FastCGI address '" + a.text + "': expected unix:PATH or HOST:PORT");
+  std::string host(text.substr(0, colon));
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const std::string port(text.substr(colon + 1));
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &res); rc != 0 || res == nullptr)
+    throw Error(EINVAL, "FastCGI address '" + a.text + "': " + ::gai_strerror(rc));
+  std::memcpy(&a.addr, res->ai_addr, res->ai_addrlen);
+  a.length = res->ai_addrlen;
+  ::freeaddrinfo(res);
+  return a;
+}
+
+FastCgiPass parse_fastcgi_pass(std::string_view spec) {
+  const auto eq = spec.find('=');
+  if (eq == std::string_view::npos || eq == 0 || spec.front() != '/')
+    throw Error(EINVAL, "--fastcgi-pass '" + std::string(spec) + "': expected PREFIX=ADDR[@DIR], PREFIX starting with /");
+  FastCgiPass pass;
+  pass.prefix = std::string(spec.substr(0, eq));
+  std::string_view rest = spec.substr(eq + 1);
+  if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
+    pass.directory = std::string(rest.substr(at + 1));
+    rest = rest.substr(0, at);
+    if (pass.directory.empty() || pass.directory.front() != '/')
+      throw Error(EINVAL, "--fastcgi-pass '" + std::string(spec) + "': DIR must be an absolute path");
+    while (pass.directory.size() > 1 && pass.directory.back() == '/') pass.directory.pop_back();
+  }
+  if (rest.empty()) throw Error(EINVAL, "--fastcgi-pass '" + std::string(spec) + "': ADDR is empty");
+  pass.address = std::string(rest);
+  return pass;
+}
+
+// ---- One application: its connections (and, managed, its worker processes) and its queue. ---------------------
+
+struct FastCgiSlot {
+  enum class State { Closed, Connecting, Idle, Busy, Aborting };
+  std::size_t index = 0;
+  FastCgiAddress address;
+  bool is_available = false;  // external: always; managed: its worker process is running
+  pid_t pid = -1;             // managed: the worker process
+  bool is_recycling = false;  // managed: stopped on purpose (--max-requests): restart at once
+  std::uint64_t served = 0;   // requests completed by this worker (managed) or on this connection (external)
+  Fd sock;
+  State state = State::Closed;
+  bool is_reused = false;  // the connection completed a request before (it may have been closed by the peer since)
+  bool is_paused = false;  // the client's side is full: not reading FCGI_STDOUT
+  fcgi::RecordReader reader;
+  std::string out;
+  std::size_t out_pos = 0;
+  FastCgiExchange* ex = nullptr;
+  std::string stderr_line;
+  EventLoop::TimerId restart_timer = 0;
+  EventLoop::TimerId abort_timer = 0;
+};
+
+class FastCgiApp {
+ public:
+  // Managed: `program` is the handler's path, started as `slots` workers. External: `address` for every slot.
+  FastCgiApp(FastCgiGateway& gw, std::string name, std::string program, const FastCgiAddress* address,
+             std::size_t slots);
+  ~FastCgiApp();
+
+  [[nodiscard]] const std::string& name() const noexcept { return name_; }
+  // Starts `ex` on a free connection, or queues it. Returns false (nothing started) if the queue is full.
+  bool submit(FastCgiExchange& ex);
+  // `ex` is going away (finished, cancelled or timed out): out of the queue, or its request aborted.
+  void withdraw(FastCgiExchange& ex, bool kill_worker);
+  // `ex` can take FCGI_STDOUT again, or has new request body bytes.
+  void resume(FastCgiSlot& slot);
+  void pump(FastCgiSlot& slot);
+
+ private:
+  // An idle connection, or a new one to an available address. nullptr when none is free; then `is_unreachable` says
+  // whether a connection attempt failed (the application is not listening: 502 rather than waiting).
+  FastCgiSlot* free_slot(bool& is_unreachable);
+  void attach(FastCgiSlot& slot, FastCgiExchange& ex);
+  bool connect(FastCgiSlot& slot);
+  void watch(FastCgiSlot& slot);
+  void on_io(FastCgiSlot& slot, std::uint32_t events);
+  void flush(FastCgiSlot& slot);
+  void on_readable(FastCgiSlot& slot);
+  // Handles the records buffered in the slot's reader; false if reading must stop (dropped or paused).
+  bool process_records(FastCgiSlot& slot);
+  // Handles one record; false if the connection was dropped.
+  bool on_record(FastCgiSlot& slot, const fcgi::Record& record);
+  void on_end_request(FastCgiSlot& slot);
+  void log_stderr(FastCgiSlot& slot, std::string_view bytes, bool flush_partial);
+  // Closes the connection; its exchange (if any) ends with 502, or is retried on another connection when that is
+  // safe. With `kill_worker` a managed worker is stopped too (it is hung or speaks garbage).
+  void drop(FastCgiSlot& slot, const char* why, bool kill_worker);
+  void start_worker(FastCgiSlot& slot);
+  void on_worker_exit(FastCgiSlot& slot, int status);
+  void dispatch();
+
+  FastCgiGateway& gw_;
+  std::string name_;
+  std::string program_;  // managed: the executable; empty: external
+  std::vector<std::unique_ptr<FastCgiSlot>> slots_;
+  std::deque<FastCgiExchange*> queue_;
+  int failures_ = 0;  // managed: unexpected worker exits since the last completed request, for the back-off
+};
+
+// ---- One request. ---------------------------------------------------------------------------------------------------
+
+class FastCgiExchange final : public Exchange {
+ public:
+  FastCgiExchange(FastCgiGateway& gw, FastCgiApp& app, const Request& request, ResponseSink& sink, RequestBody& body,
+                  ScriptTarget target)
+      : gw_(gw),
+        app_(app),
+        sink_(sink),
+        body_(body),
+        request_id_(request.id),
+        target_(std::move(target)),
+        parser_(gw.config_.max_header_bytes),
+        is_head_(request.is_head()),
+        has_body_(request.has_body || request.content_length.value_or(0) > 0),
+        is_idempotent_(request.method == "GET" || request.method == "HEAD" || request.method == "OPTIONS") {
+    fcgi::append_begin_request(preamble_, kRequestId, fcgi::Role::Responder, fcgi::kKeepConn);
+    std::string params;
+    const ScriptServerInfo server{.document_root = gw.config_.document_root,
+                                  .pass_authorization = gw.config_.pass_authorization};
+    for (const auto& [name, value] : script_meta_variables(request, target_, server))
+      fcgi::append_name_value(params, name, value);
+    fcgi::append_stream(preamble_, fcgi::RecordType::Params, kRequestId, params);
+    fcgi::append_stream_end(preamble_, fcgi::RecordType::Params, kRequestId);
+    timer_ = gw_.loop_.add_timer(gw_.config_.timeout_ms, [this] {
+      timer_ = 0;
+      on_timeout();
+    });
+  }
+
+  ~FastCgiExchange() override {
+    if (timer_) gw_.loop_.cancel(timer_);
+    app_.withdraw(*this, false);
+  }
+
+  void resume() override {
+    if (slot) app_.resume(*slot);
+  }
+  void on_request_body() override {
+    if (slot) app_.pump(*slot);
+  }
+
+  // Moves the request (first the preamble, then body bytes as STDIN records) into `out`, keeping at most
+  // kMaxUnsentBytes unsent. Called whenever the connection drained or body bytes arrived.
+  void fill(std::string& out, std::size_t unsent) {
+    if (!is_preamble_sent_) {
+      out += preamble_;
+      unsent += preamble_.size();
+      is_preamble_sent_ = true;
+      if (!has_body_) {
+        fcgi::append_stream_end(out, fcgi::RecordType::Stdin, kRequestId);
+        is_stdin_done_ = true;
+        return;
+      }
+    }
+    while (!is_stdin_done_ && unsent < kMaxUnsentBytes) {
+      std::string_view avail = body_.available();
+      if (avail.empty()) break;
+      avail = avail.substr(0, std::min(avail.size(), kMaxUnsentBytes - unsent));
+      fcgi::append_stream(out, fcgi::RecordType::Stdin, kRequestId, avail);
+      unsent += avail.size();
+      body_.consume(avail.size());
+    }
+    if (!is_stdin_done_ && body_.is_complete() && body_.available().empty()) {
+      fcgi::append_stream_end(out, fcgi::RecordType::Stdin, kRequestId);
+      is_stdin_done_ = true;
+    }
+  }
+
+  // FCGI_STDOUT content. Returns false once the response has ended.
+  bool on_stdout(std::string_view bytes) {
+    if (is_finished_) return false;
+    has_output_ = true;
+    if (!is_head_done_) {
+      switch (parser_.feed(bytes)) {
+        case CgiResponseParser::State::NeedMore: return true;
+        case CgiResponseParser::State::Error:
+          SPAWND_LOG_ERROR("fastcgi[%llu] %s: bad response header: %s", ull(request_id_), app_.name().c_str(),
+                           parser_.error().c_str());
+          finish(GatewayError::BadGateway);
+          return false;
+        case CgiResponseParser::State::Done: break;
+      }
+      is_head_done_ = true;
+      CgiHead& h = parser_.head();
+      if (h.kind == CgiResponseKind::LocalRedirect) {
+        is_finished_ = true;
+        is_redirected_ = true;
+        sink_.on_local_redirect(h.location);
+        return false;
+      }
+      ResponseHead head = to_response_head(h);
+      if (!is_head_) expected_bytes_ = h.content_length;
+      sink_.on_head(std::move(head));
+      const std::string rest(parser_.rest_of_input());
+      return body_bytes(rest);
+    }
+    return is_redirected_ || body_bytes(bytes);
+  }
+
+  // FCGI_END_REQUEST: the application is done with the request.
+  void on_end_request() {
+    if (is_finished_) return;
+    if (!is_head_done_) {
+      SPAWND_LOG_ERROR("fastcgi[%llu] %s: ended the request before a complete header block", ull(request_id_),
+                       app_.name().c_str());
+      finish(GatewayError::BadGateway);
+      return;
+    }
+    if (expected_bytes_ && received_bytes_ < *expected_bytes_) {
+      SPAWND_LOG_ERROR("fastcgi[%llu] %s: sent %llu of the %llu body bytes it announced", ull(request_id_),
+                       app_.name().c_str(), ull(received_bytes_), ull(*expected_bytes_));
+      finish(GatewayError::BadGateway);
+      return;
+    }
+    finish(std::nullopt);
+  }
+
+  // The connection failed under this request. Returns true if the caller should run it again on another
+  // connection: nothing came back, nothing of a body was consumed, the method is idempotent and this connection had
+  // been reused (a kept-open connection the application closed while idle, e.g. php-fpm's pm.max_requests).
+  bool on_connection_lost(bool was_reused) {
+    if (is_finished_) return false;
+    if (was_reused && !has_output_ && !has_body_ && is_idempotent_ && !is_retried_) {
+      is_retried_ = true;
+      is_preamble_sent_ = false;
+      is_stdin_done_ = false;
+      return true;
+    }
+    finish(GatewayError::BadGateway);
+    return false;
+  }
+
+  void fail_unavailable() { finish(GatewayError::ServiceUnavailable); }
+  void fail_unreachable() { finish(GatewayError::BadGateway); }
+
+  [[nodiscard]] std::uint64_t request_id() const noexcept { return request_id_; }
+  [[nodiscard]] bool is_finished() const noexcept { return is_finished_; }
+
+  FastCgiSlot* slot = nullptr;  // the connection serving this request, while it does
+  bool is_queued = false;
+
+ private:
+  bool body_bytes(std::string_view bytes) {
+    if (expected_bytes_) {
+      const std::uint64_t room = *expected_bytes_ - received_bytes_;
+      if (bytes.size() > room) bytes = bytes.substr(0, static_cast<std::size_t>(room));
+    }
+    received_bytes_ += bytes.size();
+    if (!bytes.empty()) {
+      const Io io = sink_.on_body(bytes);
+      if (io == Io::Error) return false;  // the connection is closing; it destroys us later
+      if (io == Io::Again && slot) slot->is_paused = true;
+    }
+    return true;
+  }
+
+  void on_timeout() {
+    if (is_queued) {
+      SPAWND_LOG_WARN("fastcgi[%llu] %s: waited %lld ms for a free connection: 503", ull(request_id_),
+                      app_.name().c_str(), static_cast<long long>(gw_.config_.timeout_ms));
+      finish(GatewayError::ServiceUnavailable);
+      return;
+    }
+    SPAWND_LOG_ERROR("fastcgi[%llu] %s: no complete response within %lld ms", ull(request_id_), app_.name().c_str(),
+                     static_cast<long long>(gw_.config_.timeout_ms));
+    finish(GatewayError::GatewayTimeout, true);
+  }
+
+  void finish(std::optional<GatewayError> error, bool kill_worker = false) {
+    if (is_finished_) return;
+    is_finished_ = true;
+    if (timer_) {
+      gw_.loop_.cancel(timer_);
+      timer_ = 0;
+    }
+    if (error) app_.withdraw(*this, kill_worker);
+    sink_.on_end(error);
+  }
+
+  FastCgiGateway& gw_;
+  FastCgiApp& app_;
+  ResponseSink& sink_;
+  RequestBody& body_;
+  std::uint64_t request_id_;
+  ScriptTarget target_;
+  CgiResponseParser parser_;
+  std::string preamble_;  // FCGI_BEGIN_REQUEST and the FCGI_PARAMS stream
+  bool is_head_;
+  bool has_body_;
+  bool is_idempotent_;
+  EventLoop::TimerId timer_ = 0;
+  std::optional<std::uint64_t> expected_bytes_;
+  std::uint64_t received_bytes_ = 0;
+  bool is_preamble_sent_ = false;
+  bool is_stdin_done_ = false;
+  bool is_head_done_ = false;
+  bool has_output_ = false;
+  bool is_finished_ = false;
+  bool is_redirected_ = false;
+  bool is_retried_ = false;
+};
+
+// ---- FastCgiApp ------------------------------------------------------------------------------------------------------
+
+FastCgiApp::FastCgiApp(FastCgiGateway& gw, std::string name, std::string program, const FastCgiAddress* address,
+                       std::size_t slots)
+    : gw_(gw), name_(std::move(name)), program_(std::move(program)) {
+  for (std::size_t i = 0; i < slots; ++i) {
+    auto slot = std::make_unique<FastCgiSlot>();
+    slot->index = i;
+    if (address) {
+      slot->address = *address;
+      slot->is_available = true;
+    }
+    slots_.push_back(std::move(slot));
+  }
+  if (!program_.empty())
+    for (auto& slot : slots_) start_worker(*slot);
+}
+
+FastCgiApp::~FastCgiApp() {
+  for (auto& slot : slots_) {
+    if (slot->restart_timer) gw_.loop_.cancel(slot->restart_timer);
+    if (slot->abort_timer) gw_.loop_.cancel(slot->abort_timer);
+    if (slot->sock) gw_.loop_.remove(slot->sock.get());
+    // The worker stays in the child table, which stops and reaps it; nobody listens for its exit any more.
+    if (slot->pid > 0) {
+      gw_.children_.set_exit_callback(slot->pid, nullptr);
+      gw_.children_.terminate_group(slot->pid);
+    }
+  }
+}
+
+bool FastCgiApp::submit(FastCgiExchange& ex) {
+  bool is_unreachable = false;
+  if (FastCgiSlot* slot = free_slot(is_unreachable)) {
+    attach(*slot, ex);
+    return true;
+  }
+  if (is_unreachable) {
+    ex.fail_unreachable();
+    return true;
+  }
+  if (queue_.size() >= gw_.config_.max_queue) return false;
+  ex.is_queued = true;
+  queue_.push_back(&ex);
+  return true;
+}
+
+FastCgiSlot* FastCgiApp::free_slot(bool& is_unreachable) {
+  for (auto& slot : slots_)
+    if (slot->state == FastCgiSlot::State::Idle) return slot.get();
+  for (auto& slot : slots_) {
+    if (slot->state == FastCgiSlot::State::Closed && slot->is_available && !slot->restart_timer) {
+      if (connect(*slot)) return slot.get();
+      is_unreachable = true;  // nobody listens there: waiting would not help
+      return nullptr;
+    }
+  }
+  return nullptr;
+}
+
+bool FastCgiApp::connect(FastCgiSlot& slot) {
+  Fd fd(::socket(slot.address.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) {
+    SPAWND_LOG_ERROR("fastcgi %s: socket: %s", name_.c_str(), std::strerror(errno));
+    return false;
+  }
+  int rc = ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&slot.address.addr), slot.address.length);
+  if (rc != 0 && errno != EINPROGRESS && errno != EINTR) {
+    // EAGAIN on a unix socket: its backlog is full; ECONNREFUSED/ENOENT: nobody listens (yet).
+    SPAWND_LOG_ERROR("fastcgi %s: connect to %s: %s", name_.c_str(), slot.address.text.c_str(), std::strerror(errno));
+    return false;
+  }
+  slot.sock = std::move(fd);
+  slot.state = rc == 0 ? FastCgiSlot::State::Idle : FastCgiSlot::State::Connecting;
+  slot.is_reused = false;
+  slot.is_paused = false;
+  slot.reader = fcgi::RecordReader();
+  slot.out.clear();
+  slot.out_pos = 0;
+  if (!gw_.loop_.add(slot.sock.get(), EPOLLIN | EPOLLOUT, [this, s = &slot](std::uint32_t ev) { on_io(*s, ev); })) {
+    SPAWND_LOG_ERROR("fastcgi %s: epoll_ctl: %s", name_.c_str(), std::strerror(errno));
+    slot.sock.reset();
+    slot.state = FastCgiSlot::State::Closed;
+    return false;
+  }
+  return true;
+}
+
+void FastCgiApp::attach(FastCgiSlot& slot, FastCgiExchange& ex) {
+  ex.is_queued = false;
+  ex.slot = &slot;
+  slot.ex = &ex;
+  if (slot.state == FastCgiSlot::State::Idle) slot.state = FastCgiSlot::State::Busy;
+  // A Connecting slot turns Busy when the connection is up (on_io).
+  pump(slot);
+}
+
+void FastCgiApp::pump(FastCgiSlot& slot) {
+  if (slot.state != FastCgiSlot::State::Busy || !slot.ex) return;
+  slot.ex->fill(slot.out, slot.out.size() - slot.out_pos);
+  flush(slot);
+}
+
+void FastCgiApp::resume(FastCgiSlot& slot) {
+  if (!slot.is_paused) return;
+  slot.is_paused = false;
+  watch(slot);
+  on_readable(slot);
+}
+
+void FastCgiApp::watch(FastCgiSlot& slot) {
+  if (!slot.sock) return;
+  std::uint32_t events = slot.is_paused ? 0U : static_cast<std::uint32_t>(EPOLLIN);
+  if (slot.state == FastCgiSlot::State::Connecting || slot.out_pos < slot.out.size()) events |= EPOLLOUT;
+  gw_.loop_.modify(slot.sock.get(), events);
+}
+
+void FastCgiApp::on_io(FastCgiSlot& slot, std::uint32_t events) {
+  if (slot.state == FastCgiSlot::State::Connecting) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    ::getsockopt(slot.sock.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+      SPAWND_LOG_ERROR("fastcgi %s: connect to %s: %s", name_.c_str(), slot.address.text.c_str(), std::strerror(err));
+      drop(slot, nullptr, false);
+      return;
+    }
+    slot.state = slot.ex ? FastCgiSlot::State::Busy : FastCgiSlot::State::Idle;
+    pump(slot);
+    if (!slot.sock) return;
+  }
+  if ((events & EPOLLOUT) != 0) {
+    flush(slot);
+    if (!slot.sock) return;
+  }
+  if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) on_readable(slot);
+}
+
+void FastCgiApp::flush(FastCgiSlot& slot) {
+  while (slot.out_pos < slot.out.size()) {
+    ssize_t n = ::send(slot.sock.get(), slot.out.data() + slot.out_pos, slot.out.size() - slot.out_pos,
+                       MSG_NOSIGNAL);
+    if (n > 0) {
+      slot.out_pos += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) break;
+    drop(slot, n < 0 ? std::strerror(errno) : "send failed", false);
+    return;
+  }
+  if (slot.out_pos == slot.out.size()) {
+    slot.out.clear();
+    slot.out_pos = 0;
+    // Room again: more of the request body can go.
+    if (slot.ex && slot.state == FastCgiSlot::State::Busy) {
+      slot.ex->fill(slot.out, 0);
+      if (!slot.out.empty()) {
+        flush(slot);
+        return;
+      }
+    }
+  }
+  watch(slot);
+}
+
+void FastCgiApp::on_readable(FastCgiSlot& slot) {
+  char buf[kReadChunkBytes];
+  // Records left in the reader when the client's side filled up go first.
+  if (!process_records(slot)) return;
+  for (int i = 0; i < kMaxReadsPerEvent && slot.sock && !slot.is_paused; ++i) {
+    ssize_t n = sys::read(slot.sock.get(), buf, sizeof buf);
+    if (n < 0 && errno == EAGAIN) return;
+    if (n <= 0) {
+      const bool was_idle = slot.state == FastCgiSlot::State::Idle;
+      drop(slot, was_idle ? nullptr : (n == 0 ? "connection closed before FCGI_END_REQUEST" : std::strerror(errno)),
+           false);
+      return;
+    }
+    slot.reader.feed(std::string_view(buf, static_cast<std::size_t>(n)));
+    if (!process_records(slot)) return;
+  }
+}
+
+bool FastCgiApp::process_records(FastCgiSlot& slot) {
+  fcgi::Record record;
+  while (slot.sock && !slot.is_paused) {
+    switch (slot.reader.next(record)) {
+      case fcgi::RecordReader::Status::NeedMore: return true;
+      case fcgi::RecordReader::Status::Malformed:
+        drop(slot, "malformed record (version is not 1)", true);
+        return false;
+      case fcgi::RecordReader::Status::Record:
+        if (!on_record(slot, record)) return false;
+        break;
+    }
+  }
+  return false;
+}
+
+bool FastCgiApp::on_record(FastCgiSlot& slot, const fcgi::Record& record) {
+  using fcgi::RecordType;
+  if (record.request_id == fcgi::kNullRequestId) return true;  // FCGI_GET_VALUES_RESULT, FCGI_UNKNOWN_TYPE: unused
+  if (record.request_id != kRequestId || slot.state == FastCgiSlot::State::Idle) {
+    drop(slot, "record for a request that is not in progress", true);
+    return false;
+  }
+  const bool is_aborting = slot.state == FastCgiSlot::State::Aborting || slot.ex == nullptr;
+  if (record.is(RecordType::Stdout)) {
+    if (!is_aborting && !record.content.empty()) {
+      FastCgiExchange* ex = slot.ex;
+      if (!ex->on_stdout(record.content) && slot.ex == ex) {
+        // Answered already (a local redirect) or the client is gone: the rest of the output is not wanted.
+        withdraw(*ex, false);
+      }
+    }
+    return slot.sock.get() >= 0;
+  }
+  if (record.is(RecordType::Stderr)) {
+    log_stderr(slot, record.content, record.content.empty());
+    return true;
+  }
+  if (record.is(RecordType::EndRequest)) {
+    if (!fcgi::parse_end_request(record.content)) {
+      drop(slot, "malformed FCGI_END_REQUEST", true);
+      return false;
+    }
+    on_end_request(slot);
+    return slot.sock.get() >= 0;
+  }
+  drop(slot, "unexpected record type from the application", true);
+  return false;
+}
+
+void FastCgiApp::on_end_request(FastCgiSlot& slot) {
+  log_stderr(slot, {}, true);
+  FastCgiExchange* ex = slot.ex;
+  slot.ex = nullptr;
+  slot.state = FastCgiSlot::State::Idle;
+  slot.is_reused = true;
+  slot.is_paused = false;
+  if (slot.abort_timer) {
+    gw_.loop_.cancel(slot.abort_timer);
+    slot.abort_timer = 0;
+  }
+  ++slot.served;
+  failures_ = 0;
+  if (ex) {
+    ex->slot = nullptr;
+    ex->on_end_request();
+  }
+  if (!program_.empty() && gw_.config_.max_requests > 0 && slot.served >= gw_.config_.max_requests &&
+      slot.pid > 0) {
+    SPAWND_LOG_INFO("fastcgi %s: worker %d served %llu requests: replacing it", name_.c_str(),
+                    static_cast<int>(slot.pid), ull(slot.served));
+    slot.is_recycling = true;
+    slot.is_available = false;
+    drop(slot, nullptr, false);
+    gw_.children_.terminate_group(slot.pid);
+    return;
+  }
+  watch(slot);
+  dispatch();
+}
+
+void FastCgiApp::log_stderr(FastCgiSlot& slot, std::string_view bytes, bool flush_partial) {
+  slot.stderr_line.append(bytes);
+  std::size_t start = 0;
+  auto emit = [&](std::string_view line) {
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    SPAWND_LOG_WARN("fastcgi[%llu] %s: %.*s", ull(slot.ex ? slot.ex->request_id() : 0), name_.c_str(),
+                    static_cast<int>(line.size()), line.data());
+  };
+  for (std::size_t nl; (nl = slot.stderr_line.find('\n', start)) != std::string::npos; start = nl + 1)
+    emit(std::string_view(slot.stderr_line).substr(start, nl - start));
+  slot.stderr_line.erase(0, start);
+  if ((flush_partial && !slot.stderr_line.empty()) || slot.stderr_line.size() > kMaxStderrLineBytes) {
+    emit(slot.stderr_line);
+    slot.stderr_line.clear();
+  }
+}
+
+void FastCgiApp::drop(FastCgiSlot& slot, const char* why, bool kill_worker) {
+  if (why) SPAWND_LOG_ERROR("fastcgi %s: %s: %s", name_.c_str(), slot.address.text.c_str(), why);
+  if (slot.sock) {
+    gw_.loop_.remove(slot.sock.get());
+    slot.sock.reset();
+  }
+  if (slot.abort_timer) {
+    gw_.loop_.cancel(slot.abort_timer);
+    slot.abort_timer = 0;
+  }
+  const bool was_reused = slot.is_reused;
+  slot.state = FastCgiSlot::State::Closed;
+  slot.out.clear();
+  slot.out_pos = 0;
+  slot.stderr_line.clear();
+  slot.is_paused = false;
+  if (kill_worker && slot.pid > 0) {
+    slot.is_available = false;  // its exit restarts it; until then nothing connects to it
+    gw_.children_.terminate_group(slot.pid);
+  }
+  if (FastCgiExchange* ex = slot.ex) {
+    slot.ex = nullptr;
+    ex->slot = nullptr;
+    if (ex->on_connection_lost(was_reused)) {
+      ex->is_queued = true;
+      queue_.push_front(ex);
+    }
+  }
+  dispatch();
+}
+
+void FastCgiApp::withdraw(FastCgiExchange& ex, bool kill_worker) {
+  if (ex.is_queued) {
+    queue_.erase(std::remove(queue_.begin(), queue_.end(), &ex), queue_.end());
+    ex.is_queued = false;
+    return;
+  }
+  FastCgiSlot* slot = ex.slot;
+  if (!slot) return;
+  ex.slot = nullptr;
+  slot->ex = nullptr;
+  if (kill_worker || slot->state != FastCgiSlot::State::Busy) {
+    // Timed out (the application is hung), or the connection was not even up: it cannot be trusted any more.
+    if (kill_worker && !program_.empty() && slot->pid > 0)
+      SPAWND_LOG_ERROR("fastcgi %s: stopping worker %d", name_.c_str(), static_cast<int>(slot->pid));
+    drop(*slot, nullptr, kill_worker);
+    return;
+  }
+  // The client went away: FCGI_ABORT_REQUEST (spec §5.4); the connection is free again at FCGI_END_REQUEST.
+  slot->state = FastCgiSlot::State::Aborting;
+  slot->is_paused = false;
+  fcgi::append_abort_request(slot->out, kRequestId);
+  const std::int64_t grace = gw_.config_.timeout_ms;
+  slot->abort_timer = gw_.loop_.add_timer(grace, [this, slot] {
+    slot->abort_timer = 0;
+    drop(*slot, "no FCGI_END_REQUEST after FCGI_ABORT_REQUEST", true);
+  });
+  flush(*slot);
+}
+
+void FastCgiApp::dispatch() {
+  while (!queue_.empty()) {
+    bool is_unreachable = false;
+    FastCgiSlot* slot = free_slot(is_unreachable);
+    if (!slot && !is_unreachable) return;
+    FastCgiExchange* ex = queue_.front();
+    queue_.pop_front();
+    ex->is_queued = false;
+    if (slot) {
+      attach(*slot, *ex);
+    } else {
+      ex->fail_unreachable();
+    }
+  }
+}
+
+void FastCgiApp::start_worker(FastCgiSlot& slot) {
+  slot.restart_timer = 0;
+  slot.is_recycling = false;
+  const std::string path = gw_.socket_dir_ + "/" + name_ + "." + std::to_string(slot.index);
+  Fd listener = listen_unix(path);
+  Result<pid_t> pid = errno_code(listener ? EBADF : errno);
+  if (listener) {
+    SpawnSpec spec;
+    spec.path = program_;
+    spec.argv.push_back(program_);
+    spec.envp = gw_.config_.base_env;
+    spec.cwd = gw_.config_.directory;
+    spec.stdin_fd = listener.get();  // FCGI_LISTENSOCK_FILENO
+    spec.stdout_fd = gw_.dev_null_.get();
+    spec.stderr_fd = STDERR_FILENO;  // the SDK writes whole lines ("handler NAME: ...") with one write each
+    pid = spawn_process(spec);
+  }
+  if (!pid) {
+    ++failures_;
+    const std::int64_t delay = std::min(kMaxBackoffMs, kFirstBackoffMs << std::min(failures_ - 1, 10));
+    SPAWND_LOG_ERROR("fastcgi %s: cannot start worker %zu: %s; retrying in %lld ms", name_.c_str(), slot.index,
+                     pid.error().message().c_str(), static_cast<long long>(delay));
+    slot.restart_timer = gw_.loop_.add_timer(delay, [this, s = &slot] { start_worker(*s); });
+    return;
+  }
+  slot.pid = *pid;
+  slot.served = 0;
+  const pid_t child = *pid;
+  if (!gw_.children_.watch(child, [this, s = &slot](int status) { on_worker_exit(*s, status); })) {
+    slot.pid = -1;
+    slot.restart_timer = gw_.loop_.add_timer(kFirstBackoffMs, [this, s = &slot] { start_worker(*s); });
+    return;
+  }
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
+  std::memcpy(&slot.address.addr, &sun, sizeof sun);
+  slot.address.length = sizeof sun;
+  slot.address.text = "worker " + std::to_string(child);
+  slot.is_available = true;
+  SPAWND_LOG_DEBUG("fastcgi %s: worker %d started on %s", name_.c_str(), static_cast<int>(child), path.c_str());
+  dispatch();
+}
+
+void FastCgiApp::on_worker_exit(FastCgiSlot& slot, int status) {
+  const pid_t pid = slot.pid;
+  slot.pid = -1;
+  slot.is_available = false;
+  std::int64_t delay = 0;
+  if (!slot.is_recycling) {
+    ++failures_;
+    delay = failures_ <= 1 ? 0 : std::min(kMaxBackoffMs, kFirstBackoffMs << std::min(failures_ - 2, 10));
+    SPAWND_LOG_ERROR("fastcgi %s: worker %d ended with %s; restarting it in %lld ms", name_.c_str(),
+                     static_cast<int>(pid), describe_exit(status).c_str(), static_cast<long long>(delay));
+  }
+  // Its connection ends with it: a request on it gets 502 (drop() decides; the socket may have reported EOF first).
+  if (slot.sock) drop(slot, nullptr, false);
+  slot.restart_timer = gw_.loop_.add_timer(delay, [this, s = &slot] { start_worker(*s); });
+}
+
+// ---- FastCgiGateway --------------------------------------------------------------------------------------------------
+
+FastCgiGateway::FastCgiGateway(EventLoop& loop, FastCgiConfig config, std::unique_ptr<Gateway> fallback)
+    : loop_(loop),
+      config_(std::move(config)),
+      is_managed_(true),
+      fallback_(std::move(fallback)),
+      children_(loop, config_.kill_grace_ms),
+      dev_null_(::open("/dev/null", O_RDWR | O_CLOEXEC)) {
+  if (!dev_null_) throw Error(errno, "open /dev/null");
+  const char* tmp = std::getenv("TMPDIR");
+  std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/spawnd-fastcgi-XXXXXX";
+  if (::mkdtemp(dir.data()) == nullptr) throw Error(errno, "mkdtemp " + dir);
+  socket_dir_ = dir;
+  // Every SDK handler there now gets its workers at once; later arrivals on their first request.
+  if (DIR* d = ::opendir(config_.directory.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      (void)managed_app(e->d_name);
+    }
+    ::closedir(d);
+  }
+}
+
+FastCgiGateway::FastCgiGateway(EventLoop& loop, FastCgiConfig config, FastCgiAddress address)
+    : loop_(loop), config_(std::move(config)), is_managed_(false), children_(loop, config_.kill_grace_ms) {
+  apps_.emplace("", std::make_unique<FastCgiApp>(*this, address.text, std::string(), &address,
+                                                 std::max<std::size_t>(1, config_.max_connections)));
+}
+
+FastCgiGateway::~FastCgiGateway() {
+  apps_.clear();  // stops the workers (SIGTERM; the child table's destructor kills and reaps what is left)
+  if (!socket_dir_.empty()) {
+    if (DIR* d = ::opendir(socket_dir_.c_str())) {
+      while (dirent* e = ::readdir(d))
+        if (e->d_name[0] != '.') ::unlink((socket_dir_ + "/" + e->d_name).c_str());
+      ::closedir(d);
+    }
+    ::rmdir(socket_dir_.c_str());
+  }
+}
+
+FastCgiApp* FastCgiGateway::managed_app(const std::string& name) {
+  if (auto it = apps_.find(name); it != apps_.end()) return it->second.get();
+  auto known = is_sdk_.find(name);
+  if (known == is_sdk_.end()) {
+    const std::string path = config_.directory + "/" + name;
+    struct stat st{};
+    const bool is_program = ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+    known = is_sdk_.emplace(name, is_program && is_fork_server_capable(path)).first;
+  }
+  if (!known->second) return nullptr;
+  SPAWND_LOG_INFO("fastcgi: %s: %zu workers", name.c_str(), config_.workers);
+  auto app = std::make_unique<FastCgiApp>(*this, name, config_.directory + "/" + name, nullptr,
+                                          std::max<std::size_t>(1, config_.workers));
+  return apps_.emplace(name, std::move(app)).first->second.get();
+}
+
+std::unique_ptr<Exchange> FastCgiGateway::start(const Request& request, ResponseSink& sink, RequestBody& body) {
+  auto mapped = map_script(request.path, config_.prefix, config_.directory,
+                           is_managed_ ? ScriptCheck::Executable : ScriptCheck::None);
+  if (const int* status = std::get_if<int>(&mapped)) {
+    answer_status(sink, *status);
+    return nullptr;
+  }
+  ScriptTarget& target = std::get<ScriptTarget>(mapped);
+  FastCgiApp* app = is_managed_ ? managed_app(target.name) : apps_.begin()->second.get();
+  if (!app) {
+    if (fallback_) return fallback_->start(request, sink, body);
+    answer_status(sink, 404);
+    return nullptr;
+  }
+  auto ex = std::make_unique<FastCgiExchange>(*this, *app, request, sink, body, std::move(target));
+  if (!app->submit(*ex)) {
+    SPAWND_LOG_WARN("fastcgi[%llu] %s: every connection busy and %zu requests queued: 503", ull(request.id),
+                    app->name().c_str(), config_.max_queue);
+    ex->fail_unavailable();
+    return nullptr;
+  }
+  if (ex->is_finished()) return nullptr;  // answered already: 502, the application is not listening
+  return ex;
+}
+
+}  // namespace spawnd::server

@@ -1,0 +1,117 @@
+// server/gateway/fastcgi_gateway.h — spawnd as a FastCGI client (FastCGI Specification 1.0): `--mode fastcgi`, where
+// spawnd starts and manages the handler processes itself, and `--fastcgi-pass`, where it talks to an application it
+// did not start (php-fpm, fcgiwrap, any libfcgi program).
+//
+// Per request: the same meta-variables as CGI mode (script_request.h) go out as FCGI_PARAMS after an
+// FCGI_BEGIN_REQUEST (responder role, FCGI_KEEP_CONN), the request body streams as FCGI_STDIN records as it arrives,
+// FCGI_STDOUT is parsed with the CGI response parser (common/cgi_response.h) and streamed to the client with
+// backpressure, FCGI_STDERR lines go to the error log, FCGI_END_REQUEST ends the response. One request at a time per
+// connection (request id 1, no multiplexing); connections are kept open and reused. Errors: malformed records, an
+// application that closes before FCGI_END_REQUEST or answers with a bad header block → 502; no complete response
+// within `timeout_ms` → 504; no free connection and a full queue → 503 with Retry-After. A client that goes away
+// gets FCGI_ABORT_REQUEST sent for its request; the connection is reused once the application ends the request.
+//
+// Managed mode (`--mode fastcgi`): every SDK handler in the directory (an executable carrying the SDK's marker, see
+// fork_server.h) gets `workers` processes. Each process has a listening unix socket of its own as fd 0
+// (FCGI_LISTENSOCK_FILENO, spec §2.2), in a private directory spawnd creates and removes, so spawnd knows which
+// process serves which connection: a request goes to an idle process, or waits in the bounded queue. A process
+// that dies is restarted (at once the first time, then with back-off from 100 ms up to 10 s while it keeps dying,
+// logged); one that does not answer within the timeout is stopped (SIGTERM, then SIGKILL) and restarted; with
+// `max_requests` a process is replaced after that many requests. Other programs in the directory (shell scripts,
+// third-party CGI programs) run as CGI through `fallback`. All processes are stopped when the gateway is destroyed.
+//
+// Loop thread only; nothing blocks except starting a worker process (posix_spawn).
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/fd.h"
+#include "server/event_loop.h"
+#include "server/gateway/gateway.h"
+#include "server/gateway/process.h"
+#include "server/gateway/script_request.h"
+
+namespace spawnd::server {
+
+// Where a FastCGI application listens: "unix:PATH" or "HOST:PORT" ("[::1]:9000" for IPv6).
+struct FastCgiAddress {
+  sockaddr_storage addr{};
+  socklen_t length = 0;
+  std::string text;  // as given, for log lines
+};
+// Parses and resolves `text` (numeric hosts and names from /etc/hosts; resolved once, at start-up). Throws
+// spawnd::Error with a message naming `text` if it is neither form or does not resolve.
+[[nodiscard]] FastCgiAddress parse_fastcgi_address(std::string_view text);
+
+// One --fastcgi-pass PREFIX=ADDR[@DIR].
+struct FastCgiPass {
+  std::string prefix;     // URL prefix: "/php/" (a directory of scripts) or "/app.php" (one script)
+  std::string address;    // ADDR as given
+  std::string directory;  // DIR: scripts live here on the application's side; empty: under --root
+};
+// Parses "PREFIX=ADDR[@DIR]". Throws spawnd::Error if PREFIX does not start with '/' or ADDR is empty.
+[[nodiscard]] FastCgiPass parse_fastcgi_pass(std::string_view spec);
+
+struct FastCgiConfig {
+  std::string prefix;         // mount prefix (see map_script())
+  std::string directory;      // absolute: scripts' directory (SCRIPT_FILENAME = directory/NAME)
+  std::string document_root;  // absolute; DOCUMENT_ROOT and PATH_TRANSLATED
+  bool pass_authorization = false;
+  std::int64_t timeout_ms = 30'000;          // whole response, from start() → 504 (503 if still queued)
+  std::size_t max_queue = 256;               // requests waiting for a free connection, per application; beyond → 503
+  std::size_t max_header_bytes = 64 * 1024;  // the CGI header block in FCGI_STDOUT
+  // Managed mode only:
+  std::vector<std::string> base_env;  // the worker processes' environment: PATH, --pass-env, SPAWND_DB, ...
+  std::size_t workers = 2;            // processes per SDK handler
+  std::uint64_t max_requests = 0;     // replace a process after this many requests; 0: never
+  std::int64_t kill_grace_ms = 2'000;  // SIGTERM → SIGKILL for a worker being stopped
+  // External mode only: connections kept to the application at most (requests beyond wait in the queue).
+  std::size_t max_connections = 8;
+};
+
+class FastCgiApp;
+class FastCgiExchange;
+
+class FastCgiGateway final : public Gateway {
+ public:
+  // Managed mode: starts `config.workers` processes for every SDK handler found in `config.directory` now (and for
+  // one that appears later, on its first request); requests for other programs go to `fallback` (the CGI gateway of
+  // the same directory). Throws spawnd::Error if the socket directory cannot be created.
+  FastCgiGateway(EventLoop& loop, FastCgiConfig config, std::unique_ptr<Gateway> fallback);
+  // External mode: every request under config.prefix goes to the application at `address`; scripts are not checked
+  // on our side (they belong to the application's host).
+  FastCgiGateway(EventLoop& loop, FastCgiConfig config, FastCgiAddress address);
+  ~FastCgiGateway() override;
+
+  [[nodiscard]] std::unique_ptr<Exchange> start(const Request& request, ResponseSink& sink,
+                                                RequestBody& body) override;
+  // A Content-Length body streams as FCGI_STDIN; a chunked one is buffered first, since FCGI_PARAMS carries
+  // CONTENT_LENGTH (as in CGI).
+  [[nodiscard]] bool needs_content_length() const override { return true; }
+
+ private:
+  friend class FastCgiApp;
+  friend class FastCgiExchange;
+  // The managed application for SDK handler `name`, started on first use; nullptr if `name` is not an SDK handler.
+  FastCgiApp* managed_app(const std::string& name);
+
+  EventLoop& loop_;
+  FastCgiConfig config_;
+  bool is_managed_;
+  std::unique_ptr<Gateway> fallback_;
+  std::string socket_dir_;  // managed: the workers' listening sockets
+  ChildTable children_;
+  Fd dev_null_;  // managed: the workers' stdout
+  std::unordered_map<std::string, std::unique_ptr<FastCgiApp>> apps_;  // managed: by handler name; external: ""
+  std::unordered_map<std::string, bool> is_sdk_;                        // managed: handler name → has the marker
+};
+
+}  // namespace spawnd::server
