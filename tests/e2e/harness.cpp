@@ -19,6 +19,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include <sqlite3.h>
+
 #include "common/ascii.h"
 
 extern char** environ;
@@ -408,6 +410,26 @@ bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds tim
     if (Clock::now() >= deadline) return done();
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+}
+
+long long count_rows(const std::string& db, const char* table) {
+  sqlite3* conn = nullptr;
+  if (sqlite3_open_v2(db.c_str(), &conn, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+    std::string why = conn ? sqlite3_errmsg(conn) : "out of memory";
+    sqlite3_close(conn);
+    throw std::runtime_error("open " + db + ": " + why);
+  }
+  sqlite3_busy_timeout(conn, 5000);
+  sqlite3_stmt* st = nullptr;
+  const std::string sql = std::string("SELECT count(*) FROM ") + table;
+  long long n = -1;
+  if (sqlite3_prepare_v2(conn, sql.c_str(), -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    n = sqlite3_column_int64(st, 0);
+  const std::string why = sqlite3_errmsg(conn);
+  sqlite3_finalize(st);
+  sqlite3_close(conn);
+  if (n < 0) throw std::runtime_error(sql + " in " + db + ": " + why);
+  return n;
 }
 
 }  // namespace spawnd::e2e

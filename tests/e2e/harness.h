@@ -116,6 +116,9 @@ bool send_all(const Fd& fd, std::string_view data);
 [[nodiscard]] bool read_until(const Fd& fd, std::string& buf, std::string_view marker, int timeout_ms = 10000);
 // The local port of connected socket `fd`: the client port the server sees.
 [[nodiscard]] std::uint16_t local_port(const Fd& fd);
+// SELECT count(*) FROM `table` in the SQLite database `db` (opened read-write: a read-only connection cannot recover a
+// WAL whose last writer has just gone), waiting up to 5 s on a lock. Throws std::runtime_error on any SQLite error.
+[[nodiscard]] long long count_rows(const std::string& db, const char* table);
 // Polls `done` every 10 ms until it returns true or `timeout` passes; returns its last value.
 bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout);
 

@@ -1,8 +1,6 @@
 // The example handlers end to end: a real spawnd in CGI mode, the built handlers, a temp SQLite file.
 #include <catch2/catch.hpp>
 
-#include <sqlite3.h>
-
 #include <atomic>
 #include <string>
 #include <thread>
@@ -31,20 +29,6 @@ std::string with_body(std::string_view method, std::string_view target, std::str
          std::string(body);
 }
 
-long long count_rows(const std::string& db, const char* table) {
-  sqlite3* conn = nullptr;
-  // Read-write: a read-only connection cannot recover a WAL file whose last writer has just gone.
-  REQUIRE(sqlite3_open_v2(db.c_str(), &conn, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
-  sqlite3_busy_timeout(conn, 5000);
-  sqlite3_stmt* st = nullptr;
-  std::string sql = std::string("SELECT count(*) FROM ") + table;
-  REQUIRE(sqlite3_prepare_v2(conn, sql.c_str(), -1, &st, nullptr) == SQLITE_OK);
-  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-  long long n = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  sqlite3_close(conn);
-  return n;
-}
 
 }  // namespace
 
