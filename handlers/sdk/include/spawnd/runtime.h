@@ -30,6 +30,40 @@ namespace spawnd::sdk {
 // Parses CONTENT_LENGTH (RFC 3875 §4.1.2: 1*digit; unset or empty means no body). Returns false if malformed.
 [[nodiscard]] bool parse_content_length(std::string_view text, size_t& out) noexcept;
 
+// A request the SDK answers itself, without calling the handler, because its body cannot be taken as it is.
+struct EarlyError {
+  int status = 0;            // 0: none; else the status to answer with ctx.error()
+  const char* message = "";  // shown to the client: static text, never client input
+};
+
+inline constexpr const char* kShortBodyMessage = "request body shorter than CONTENT_LENGTH";
+
+// What a runtime must read as the body, decided before reading any: CONTENT_LENGTH bytes (RFC 3875 §4.2), or an
+// early error: 400 if CONTENT_LENGTH is malformed, 413 if it is over limits.max_body_bytes (refused unread). A body
+// that then turns out shorter than `length` is the runtime's to answer, with 400 and kShortBodyMessage.
+struct BodyExpectation {
+  size_t length = 0;  // 0 when there is no body or `error` is set
+  EarlyError error;
+};
+[[nodiscard]] BodyExpectation expect_body(const MetaVars& meta, const Limits& limits) noexcept;
+
+// A response as every runtime sends it: `head` (cgi_response_head), then body() — empty for HEAD and for statuses
+// without a body.
+struct CgiReply {
+  Response response;
+  std::string head;
+  bool is_body_sent = false;
+  [[nodiscard]] std::string_view body() const noexcept {
+    return is_body_sent ? std::string_view(response.body()) : std::string_view();
+  }
+};
+
+// The transport-independent end of a request, shared by all runtimes: builds the Request from `meta` and `body`,
+// answers `early` (status != 0) with ctx.error() without calling the handler, else calls run_handler(). Never
+// throws for anything the handler or the client did (only std::bad_alloc could escape).
+[[nodiscard]] CgiReply answer(const HandlerInfo& info, Context& ctx, MetaVars meta, std::string body,
+                              EarlyError early);
+
 // Reads exactly `length` bytes of body from `fd` (blocking) into `out`. Returns 0 on success, or an HTTP status
 // for the error: 400 if the stream ends early (the client sent less than CONTENT_LENGTH), 500 on a read error.
 // The caller has already checked `length` against Limits::max_body_bytes (413).
