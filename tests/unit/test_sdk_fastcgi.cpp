@@ -410,7 +410,7 @@ TEST_CASE("kv: a value longer than 65535 bytes arrives over several FCGI_STDIN r
   same_as_cgi(f, "kv", f.site.env("kv", "GET", "/missing"));
 }
 
-TEST_CASE("FCGI_KEEP_CONN keeps the connection for the next request; without it the application closes it",
+TEST_CASE("FCGI_KEEP_CONN keeps the connection for the next request, without it the application closes it",
           "[cgi-child][fastcgi]") {
   Fixture f("guestbook");
   Client c = f.connect();
@@ -530,7 +530,7 @@ TEST_CASE("FCGI_UNKNOWN_ROLE for other roles, FCGI_CANT_MPX_CONN for a second re
   CHECK(f.app.stderr_text().empty());
 }
 
-TEST_CASE("FCGI_PARAMS over 1 MiB gets 431; the process carries on", "[cgi-child][fastcgi]") {
+TEST_CASE("FCGI_PARAMS over 1 MiB gets 431 and the process carries on", "[cgi-child][fastcgi]") {
   Fixture f("hello");
   Client c = f.connect();
   auto e = f.site.env("hello", "GET");
@@ -540,7 +540,7 @@ TEST_CASE("FCGI_PARAMS over 1 MiB gets 431; the process carries on", "[cgi-child
   CHECK(exchange(c, 2, f.site.env("hello", "GET")).cgi.status == 200);
 }
 
-TEST_CASE("malformed records close that connection only; the process serves the next one", "[cgi-child][fastcgi]") {
+TEST_CASE("malformed records close that connection only, and the process serves the next one", "[cgi-child][fastcgi]") {
   Fixture f("hello");
   const Env env = f.site.env("hello", "GET");
   auto begin = [](std::uint16_t id) {
@@ -601,7 +601,7 @@ TEST_CASE("processes sharing one listening socket on fd 0 serve every connection
   CHECK(f.app.signal_and_wait(SIGTERM) == 0);
 }
 
-TEST_CASE("SIGTERM: an idle process exits 0; a request in progress is answered first", "[cgi-child][fastcgi]") {
+TEST_CASE("SIGTERM: an idle process exits 0, a request in progress is answered first", "[cgi-child][fastcgi]") {
   SECTION("waiting in accept") {
     Fixture f("hello");
     Client c = f.connect();  // a round trip, so that the process is surely up and waiting
@@ -643,7 +643,7 @@ TEST_CASE("SIGTERM: an idle process exits 0; a request in progress is answered f
   }
 }
 
-TEST_CASE("--fastcgi unix:PATH listens there, replacing a stale socket file but nothing else", "[cgi-child][fastcgi]") {
+TEST_CASE("the --fastcgi unix:PATH flag listens there, replacing a stale socket file but nothing else", "[cgi-child][fastcgi]") {
   TempSite site;
   const std::string path = site.dir() + "/kv.sock";
   { Fd stale = listen_unix(path); }  // closed: the file stays, and nobody listens on it
@@ -670,7 +670,7 @@ TEST_CASE("--fastcgi unix:PATH listens there, replacing a stale socket file but 
   CHECK(read_file(regular) == "keep me");
 }
 
-TEST_CASE("--fastcgi 127.0.0.1:0 listens on a free port and says which", "[cgi-child][fastcgi]") {
+TEST_CASE("the --fastcgi 127.0.0.1:0 flag listens on a free port and says which", "[cgi-child][fastcgi]") {
   TempSite site;
   FastCgiProcess app("hello", site, -1, {"--fastcgi", "127.0.0.1:0"});
   const std::uint16_t port = port_of(app.wait_for_stderr("listening on"));
