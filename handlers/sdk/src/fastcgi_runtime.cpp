@@ -168,7 +168,12 @@ bool FastCgiServer::set_up() {
   term.sa_handler = &on_sigterm;
   term.sa_flags = SA_RESTART;
   ::sigemptyset(&term.sa_mask);
-  if (::sigaction(SIGPIPE, &ignore, nullptr) != 0 || ::sigaction(SIGTERM, &term, nullptr) != 0) {
+  // Unblocked too, in case whoever started us had it blocked (a blocked mask survives exec).
+  sigset_t term_set;
+  ::sigemptyset(&term_set);
+  ::sigaddset(&term_set, SIGTERM);
+  if (::sigaction(SIGPIPE, &ignore, nullptr) != 0 || ::sigaction(SIGTERM, &term, nullptr) != 0 ||
+      ::sigprocmask(SIG_UNBLOCK, &term_set, nullptr) != 0) {
     log_line(name_, "sigaction: %s", std::strerror(errno));
     return false;
   }
