@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -78,6 +79,20 @@ inline std::string handler_path(const std::string& name) { return std::string(SP
 // the child, until both outputs reach EOF. Takes ownership of the three fds (our ends of the child's pipes).
 inline void pump_child_io(const std::string& what, int in_fd, int out_fd, int err_fd, const std::string& body,
                           CgiResult& r) {
+  // A child may exit without reading all of `body` (a refused body, a body longer than CONTENT_LENGTH): that is
+  // EPIPE below, not a SIGPIPE that ends the test runner.
+  struct IgnoreSigpipe {
+    struct sigaction old {};
+    IgnoreSigpipe() {
+      struct sigaction ign {};
+      ign.sa_handler = SIG_IGN;
+      sigemptyset(&ign.sa_mask);
+      sigaction(SIGPIPE, &ign, &old);
+    }
+    ~IgnoreSigpipe() { sigaction(SIGPIPE, &old, nullptr); }
+    IgnoreSigpipe(const IgnoreSigpipe&) = delete;
+    IgnoreSigpipe& operator=(const IgnoreSigpipe&) = delete;
+  } ignore_sigpipe;
   size_t written = 0;
   if (body.empty()) {
     close(in_fd);

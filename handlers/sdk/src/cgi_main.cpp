@@ -5,8 +5,9 @@
 // The runtimes, in the order main() looks for them:
 //  - fork server: SPAWND_FORK_SERVER=<fd> in the environment (`spawnd --mode fork` sets it, with the control
 //    socket on that fd, common/fork_protocol.h): start once, fork a child per request that runs as under CGI;
-//  - FastCGI, to come (refused for now): fd 0 is a listening socket (FCGI_LISTENSOCK_FILENO, FastCGI spec §2.2)
-//    or `--fastcgi ADDR`;
+//  - FastCGI (fastcgi_runtime.cpp): fd 0 is a listening socket (FCGI_LISTENSOCK_FILENO, FastCGI spec §2.2: a web
+//    server, spawn-fcgi or spawnd's process manager started us), or `--fastcgi unix:PATH|HOST:PORT` outside CGI,
+//    where we make the listening socket ourselves;
 //  - CGI (RFC 3875): everything else.
 #include <spawnd/runtime.h>
 
@@ -92,12 +93,14 @@ int main(int argc, char** argv) {
     say(msg, sizeof msg - 1);
     return 2;
   }
-  bool wants_other_runtime = stdin_is_listening_socket();
-  if (!is_cgi && argc > 1 && std::strcmp(argv[1], "--fastcgi") == 0) wants_other_runtime = true;
-  if (wants_other_runtime) {
-    static const char msg[] = "handler: only the CGI and fork-server runtimes are built so far (FastCGI is to come)\n";
-    say(msg, sizeof msg - 1);
-    return 2;
+  if (stdin_is_listening_socket()) return spawnd::sdk::run_fastcgi(info, argv0, STDIN_FILENO);
+  if (!is_cgi && argc > 1 && std::strcmp(argv[1], "--fastcgi") == 0) {
+    if (argc != 3) {
+      static const char msg[] = "handler: usage: HANDLER --fastcgi unix:PATH|HOST:PORT\n";
+      say(msg, sizeof msg - 1);
+      return 2;
+    }
+    return spawnd::sdk::run_fastcgi_at(info, argv0, argv[2]);
   }
   return spawnd::sdk::run_cgi(info, argv0, environ);
 }

@@ -55,33 +55,20 @@ int run_cgi(const HandlerInfo& info, const char* argv0, char** envp) {
   Context ctx(info, handler_name(info, argv0), db_config_from(meta));
 
   // The body, bounded by CONTENT_LENGTH and by the handler's limit; refused before it is read when too long.
-  int early_status = 0;
-  const char* early_message = "";
+  BodyExpectation expected = expect_body(meta, info.limits);
+  EarlyError early = expected.error;
   std::string body;
-  size_t length = 0;
-  std::string_view content_length;
-  for (const auto& [n, v] : meta)
-    if (n == "CONTENT_LENGTH") content_length = v;
-  if (!parse_content_length(content_length, length)) {
-    early_status = 400;
-    early_message = "malformed CONTENT_LENGTH";
-  } else if (length > info.limits.max_body_bytes) {
-    early_status = 413;
-    early_message = "request body too large";
-  } else if (length > 0) {
-    early_status = read_body(STDIN_FILENO, length, body);
-    if (early_status == 400) early_message = "request body shorter than CONTENT_LENGTH";
-    if (early_status == 500) {
+  if (early.status == 0 && expected.length > 0) {
+    early.status = read_body(STDIN_FILENO, expected.length, body);
+    if (early.status == 400) early.message = kShortBodyMessage;
+    if (early.status == 500) {
       ctx.log("reading the request body from stdin: %s", std::strerror(errno));
-      early_message = "could not read the request body";
+      early.message = "could not read the request body";
     }
   }
 
-  Request req(std::move(meta), std::move(body), info.limits);
-  Response resp = early_status != 0 ? ctx.error(early_status, early_message) : run_handler(info, req, ctx);
-  std::string head = cgi_response_head(resp);
-  std::string_view out_body = response_has_body(resp, req.method()) ? std::string_view(resp.body()) : "";
-  return write_response(STDOUT_FILENO, head, out_body) ? 0 : 1;
+  CgiReply reply = answer(info, ctx, std::move(meta), std::move(body), early);
+  return write_response(STDOUT_FILENO, reply.head, reply.body()) ? 0 : 1;
 }
 
 }  // namespace spawnd::sdk

@@ -80,6 +80,34 @@ bool parse_content_length(std::string_view text, size_t& out) noexcept {
   return true;
 }
 
+BodyExpectation expect_body(const MetaVars& meta, const Limits& limits) noexcept {
+  BodyExpectation out;
+  std::string_view content_length;
+  for (const auto& [n, v] : meta)
+    if (n == "CONTENT_LENGTH") {
+      content_length = v;
+      break;
+    }
+  size_t length = 0;
+  if (!parse_content_length(content_length, length)) {
+    out.error = {400, "malformed CONTENT_LENGTH"};
+  } else if (length > limits.max_body_bytes) {
+    out.error = {413, "request body too large"};
+  } else {
+    out.length = length;
+  }
+  return out;
+}
+
+CgiReply answer(const HandlerInfo& info, Context& ctx, MetaVars meta, std::string body, EarlyError early) {
+  Request req(std::move(meta), std::move(body), info.limits);
+  CgiReply reply;
+  reply.response = early.status != 0 ? ctx.error(early.status, early.message) : run_handler(info, req, ctx);
+  reply.head = cgi_response_head(reply.response);
+  reply.is_body_sent = response_has_body(reply.response, req.method());
+  return reply;
+}
+
 int read_body(int fd, size_t length, std::string& out) {
   out.resize(length);
   size_t got = 0;

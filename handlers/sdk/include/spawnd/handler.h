@@ -5,10 +5,11 @@
 //     spawnd::sdk::Response handle(spawnd::sdk::Request& req, spawnd::sdk::Context& ctx);
 //
 // registered once per executable with SPAWND_HANDLER(handle). The macro only registers: main() lives in the
-// SDK (cgi_main.cpp), which picks the runtime at start-up. Today that is CGI (RFC 3875: meta-variables in the
-// environment, body on stdin, response on stdout) or the fork server, whose children each run exactly as under CGI;
-// the FastCGI and in-process runtimes will call the same function through the same registration
-// (spawnd/runtime.h), so a handler never changes to run under them.
+// SDK (cgi_main.cpp), which picks the runtime at start-up: CGI (RFC 3875: meta-variables in the environment, body
+// on stdin, response on stdout), the fork server, whose children each run exactly as under CGI, or FastCGI (a
+// persistent process answering FastCGI requests on a listening socket, with one Context for all of them). The
+// in-process runtime will call the same function through the same registration (spawnd/runtime.h), so a handler
+// never changes to run under it.
 //
 // A handler may throw: HttpError(status, message) answers with that status; the db library's busy error answers
 // 503 with Retry-After; anything else answers 500 and logs one line "handler NAME: ..." on stderr.

@@ -1,7 +1,7 @@
 // spawnd/request.h — Request: one HTTP request as a handler sees it, built from CGI meta-variables.
 //
 // A Request is built from a list of meta-variables (RFC 3875 §4.1) and the message body, not from `environ`
-// directly, so every runtime can build one: the CGI runtime copies the environment, a FastCGI runtime would pass
+// directly, so every runtime can build one: the CGI runtime copies the environment, the FastCGI runtime passes
 // the FCGI_PARAMS name-value pairs and the FCGI_STDIN bytes. Nothing is parsed when it is built: the query
 // string, cookies and form body are parsed on first use and cached, so a handler pays only for what it reads.
 //

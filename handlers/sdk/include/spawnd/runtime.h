@@ -1,5 +1,5 @@
-// spawnd/runtime.h — the pieces every runtime is made of. For runtime code (cgi_main.cpp, the fork-server runtime;
-// the FastCGI and in-process runtimes later), not for handler authors.
+// spawnd/runtime.h — the pieces every runtime is made of. For runtime code (cgi_main.cpp, the fork-server and
+// FastCGI runtimes; the in-process runtime later), not for handler authors.
 //
 // A runtime does four things: collect the meta-variables (environment, or FCGI_PARAMS), read the body, call
 // run_handler(), and write cgi_response_head() + body to wherever the response goes (stdout, FCGI_STDOUT
@@ -30,6 +30,40 @@ namespace spawnd::sdk {
 // Parses CONTENT_LENGTH (RFC 3875 §4.1.2: 1*digit; unset or empty means no body). Returns false if malformed.
 [[nodiscard]] bool parse_content_length(std::string_view text, size_t& out) noexcept;
 
+// A request the SDK answers itself, without calling the handler, because its body cannot be taken as it is.
+struct EarlyError {
+  int status = 0;            // 0: none; else the status to answer with ctx.error()
+  const char* message = "";  // shown to the client: static text, never client input
+};
+
+inline constexpr const char* kShortBodyMessage = "request body shorter than CONTENT_LENGTH";
+
+// What a runtime must read as the body, decided before reading any: CONTENT_LENGTH bytes (RFC 3875 §4.2), or an
+// early error: 400 if CONTENT_LENGTH is malformed, 413 if it is over limits.max_body_bytes (refused unread). A body
+// that then turns out shorter than `length` is the runtime's to answer, with 400 and kShortBodyMessage.
+struct BodyExpectation {
+  size_t length = 0;  // 0 when there is no body or `error` is set
+  EarlyError error;
+};
+[[nodiscard]] BodyExpectation expect_body(const MetaVars& meta, const Limits& limits) noexcept;
+
+// A response as every runtime sends it: `head` (cgi_response_head), then body() — empty for HEAD and for statuses
+// without a body.
+struct CgiReply {
+  Response response;
+  std::string head;
+  bool is_body_sent = false;
+  [[nodiscard]] std::string_view body() const noexcept {
+    return is_body_sent ? std::string_view(response.body()) : std::string_view();
+  }
+};
+
+// The transport-independent end of a request, shared by all runtimes: builds the Request from `meta` and `body`,
+// answers `early` (status != 0) with ctx.error() without calling the handler, else calls run_handler(). Never
+// throws for anything the handler or the client did (only std::bad_alloc could escape).
+[[nodiscard]] CgiReply answer(const HandlerInfo& info, Context& ctx, MetaVars meta, std::string body,
+                              EarlyError early);
+
 // Reads exactly `length` bytes of body from `fd` (blocking) into `out`. Returns 0 on success, or an HTTP status
 // for the error: 400 if the stream ends early (the client sent less than CONTENT_LENGTH), 500 on a read error.
 // The caller has already checked `length` against Limits::max_body_bytes (413).
@@ -53,5 +87,29 @@ int run_cgi(const HandlerInfo& info, const char* argv0, char** envp);
 // code: 0 when spawnd closed the control socket, 2 if `control_fd` is not a usable control socket, 1 if poll()
 // itself failed. A malformed message is refused and logged, never fatal.
 int run_fork_server(const HandlerInfo& info, const char* argv0, int control_fd);
+
+// The FastCGI runtime (FastCGI Specification 1.0): a FastCGI application in the responder role (§6.2) serving the
+// connections of `listen_fd`, a listening socket (fd 0, FCGI_LISTENSOCK_FILENO, §2.2, when a web server, spawn-fcgi
+// or spawnd's process manager started us). It is set O_NONBLOCK: several processes may share it, and the one that
+// loses the race for a connection must not block in accept(). One
+// connection at a time, one request at a time on it: FCGI_GET_VALUES answers FCGI_MAX_CONNS=1, FCGI_MAX_REQS=1,
+// FCGI_MPXS_CONNS=0 (§4.1); a second FCGI_BEGIN_REQUEST while one is in progress gets FCGI_CANT_MPX_CONN, a role
+// other than FCGI_RESPONDER FCGI_UNKNOWN_ROLE, an unknown management record FCGI_UNKNOWN_TYPE (§4.2), and
+// FCGI_ABORT_REQUEST ends the request without calling the handler (§5.4). A request is FCGI_PARAMS (at most 1 MiB
+// in all, else 431) then FCGI_STDIN, taken as CGI takes the environment and stdin (expect_body(), answer()); the
+// response goes out as FCGI_STDOUT records, then FCGI_END_REQUEST (FCGI_REQUEST_COMPLETE, app status 0); without
+// FCGI_KEEP_CONN the connection is closed after it (§5.1). A malformed record logs one line and closes that
+// connection only. One Context for the whole process, its DbConfig from the process environment (SPAWND_DB,
+// SPAWND_PRAGMAS), never from FCGI_PARAMS. SIGPIPE is ignored; stderr stays fd 2.
+// Returns main()'s exit code: 0 after SIGTERM (an idle process exits at once, a request in progress is answered
+// first), 2 if `listen_fd` is not a listening socket, 1 if accept() or poll() fails for good.
+int run_fastcgi(const HandlerInfo& info, const char* argv0, int listen_fd);
+
+// `HANDLER --fastcgi ADDRESS`: creates the listening socket, prints "handler NAME: fastcgi: listening on WHERE" on
+// stderr (with the port chosen for port 0), then run_fastcgi(). ADDRESS is "unix:PATH" (a socket file already at
+// PATH is removed first if nobody listens on it; any other file there is an error) or "HOST:PORT" (a numeric IPv4
+// or bracketed IPv6 address; port 0 picks a free port). Returns 2 for a malformed ADDRESS, 1 if the socket
+// cannot be made, else what run_fastcgi() returns.
+int run_fastcgi_at(const HandlerInfo& info, const char* argv0, std::string_view address);
 
 }  // namespace spawnd::sdk
