@@ -154,7 +154,7 @@ std::string nginx_conf(const std::string& dir, std::uint16_t port) {
 }
 
 // SELECT count(*) ... on the handler's database, from outside.
-long long count_rows(const std::string& db, const char* sql) {
+long long scalar_count(const std::string& db, const char* sql) {
   sqlite3* conn = nullptr;
   REQUIRE(sqlite3_open_v2(db.c_str(), &conn, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
   sqlite3_busy_timeout(conn, 5000);
@@ -215,7 +215,7 @@ TEST_CASE("nginx fastcgi_pass serves the guestbook handler running as a FastCGI 
       request(port, sign_request("name=%3Cscript%3Ealert(1)%3C%2Fscript%3E&message=via+nginx+%26+FastCGI"));
   CHECK(signed_in.status == 303);
   CHECK(signed_in.field("Location") == std::optional<std::string>("/cgi-bin/guestbook"));
-  CHECK(count_rows(db, "SELECT count(*) FROM guestbook WHERE name = '<script>alert(1)</script>'") == 1);
+  CHECK(scalar_count(db, "SELECT count(*) FROM guestbook WHERE name = '<script>alert(1)</script>'") == 1);
 
   HttpResponse page = get(port, "/cgi-bin/guestbook");
   CHECK(page.status == 200);
@@ -226,7 +226,7 @@ TEST_CASE("nginx fastcgi_pass serves the guestbook handler running as a FastCGI 
   // A second sign, and an invalid one (400, the form again), on the same handler process.
   CHECK(request(port, sign_request("name=Ada&message=second")).status == 303);
   CHECK(request(port, sign_request("name=&message=nameless")).status == 400);
-  CHECK(count_rows(db, "SELECT count(*) FROM guestbook") == 2);
+  CHECK(scalar_count(db, "SELECT count(*) FROM guestbook") == 2);
   CHECK(handler.is_running());
 
   CHECK(nginx.stop() != -1);
