@@ -68,7 +68,9 @@ sdk::Response show(sdk::Request& req, sdk::Context& ctx) {
   page_start(out);
   sign_form(out, req.script_name(), {}, {});
   out += "<section class=\"entries\">\n";
-  auto q = conn.prepare("SELECT name, message, created FROM guestbook ORDER BY created DESC, id DESC LIMIT ?1");
+  // cached(): one compiled statement per process, reused by every request in the FastCGI and in-process modes.
+  auto cached = conn.cached("SELECT name, message, created FROM guestbook ORDER BY created DESC, id DESC LIMIT ?1");
+  db::Statement& q = *cached;
   q.bind(1, kPageEntries);
   int shown = 0;
   while (q.step()) {
@@ -120,7 +122,7 @@ sdk::Response sign(sdk::Request& req, sdk::Context& ctx) {
   db::Connection& conn = site::open_site_db(ctx);
   const std::int64_t created = site::now_ms();
   db::with_write_transaction(conn, [&](db::Connection& c) {
-    c.prepare("INSERT INTO guestbook(name, message, created) VALUES(?1, ?2, ?3)").bind_all(name, message, created).run();
+    c.cached("INSERT INTO guestbook(name, message, created) VALUES(?1, ?2, ?3)")->bind_all(name, message, created).run();
   });
   return sdk::Response::redirect(req.script_name());
 }

@@ -62,8 +62,10 @@ sdk::Response list_keys(sdk::Request& req, sdk::Context& ctx) {
   }
   db::Connection& conn = site::open_site_db(ctx);
   std::optional<std::string> end = prefix_end(prefix);
-  auto q = end ? conn.prepare("SELECT key FROM kv WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3")
-               : conn.prepare("SELECT key FROM kv WHERE key >= ?1 ORDER BY key LIMIT ?3");
+  // cached(): one compiled statement per process, reused by every request in the FastCGI and in-process modes.
+  auto cached = end ? conn.cached("SELECT key FROM kv WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3")
+                    : conn.cached("SELECT key FROM kv WHERE key >= ?1 ORDER BY key LIMIT ?3");
+  db::Statement& q = *cached;
   q.bind(1, std::string_view(prefix));
   if (end) q.bind(2, std::string_view(*end));
   q.bind(3, limit);
@@ -73,7 +75,8 @@ sdk::Response list_keys(sdk::Request& req, sdk::Context& ctx) {
 }
 
 sdk::Response get_value(db::Connection& conn, const std::string& key) {
-  auto q = conn.prepare("SELECT value FROM kv WHERE key = ?1");
+  auto cached = conn.cached("SELECT value FROM kv WHERE key = ?1");
+  db::Statement& q = *cached;
   q.bind(1, std::string_view(key));
   if (!q.step()) throw sdk::HttpError(404, "no such key");
   return sdk::Response::json_text(std::string(q.column_text(0)));
@@ -84,12 +87,12 @@ sdk::Response put_value(sdk::Request& req, db::Connection& conn, const std::stri
   // reorder object members).
   const std::int64_t updated = site::now_ms();
   bool created = db::with_write_transaction(conn, [&](db::Connection& c) {
-    c.prepare("INSERT INTO kv(key, value, updated) VALUES(?1, ?2, ?3) ON CONFLICT(key) DO NOTHING")
-        .bind_all(std::string_view(key), req.body(), updated)
+    c.cached("INSERT INTO kv(key, value, updated) VALUES(?1, ?2, ?3) ON CONFLICT(key) DO NOTHING")
+        ->bind_all(std::string_view(key), req.body(), updated)
         .run();
     if (c.changes() == 1) return true;
-    c.prepare("UPDATE kv SET value = ?2, updated = ?3 WHERE key = ?1")
-        .bind_all(std::string_view(key), req.body(), updated)
+    c.cached("UPDATE kv SET value = ?2, updated = ?3 WHERE key = ?1")
+        ->bind_all(std::string_view(key), req.body(), updated)
         .run();
     return false;
   });
@@ -101,7 +104,7 @@ sdk::Response put_value(sdk::Request& req, db::Connection& conn, const std::stri
 
 sdk::Response delete_value(db::Connection& conn, const std::string& key) {
   std::int64_t deleted = db::with_write_transaction(conn, [&](db::Connection& c) {
-    c.prepare("DELETE FROM kv WHERE key = ?1").bind(1, std::string_view(key)).run();
+    c.cached("DELETE FROM kv WHERE key = ?1")->bind(1, std::string_view(key)).run();
     return c.changes();
   });
   if (deleted == 0) throw sdk::HttpError(404, "no such key");
