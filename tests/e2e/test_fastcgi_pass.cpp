@@ -723,6 +723,23 @@ TEST_CASE("a client that disconnects mid-response makes spawnd send FCGI_ABORT_R
   check_clean_end(*site.server);
 }
 
+TEST_CASE("a local redirect answered by an application leaves its connection fit for the next request",
+          "[e2e][fastcgi-pass]") {
+  // The application ends the request in the same write as the redirect: spawnd must not send FCGI_ABORT_REQUEST
+  // for a request that has ended, which a strict application (php-fpm, bad_app.py) reads as a broken stream.
+  BadAppSite site;
+  const HttpResponse r = fetch(site.port(), "/bad/localredirect");
+  CHECK(r.status == 200);
+  CHECK(r.body == "static index\n");
+  const HttpResponse p = post(site.port(), "/bad/echo", "after the redirect");
+  CHECK(p.status == 200);
+  CHECK(p.body == "after the redirect");
+  INFO("bad_app.py's log:\n" << site.app_log());
+  CHECK_FALSE(contains(site.app_log(), "before FCGI_BEGIN_REQUEST"));
+  CHECK(count_of(site.app_log(), " accepted") == 1);
+  check_clean_end(*site.server);
+}
+
 TEST_CASE("an application that closes a kept-open connection does not fail the next GET", "[e2e][fastcgi-pass]") {
   BadAppSite site;
   SECTION("closed while idle, between requests") {

@@ -5,10 +5,12 @@
 #   python3 bad_app.py SOCKET_PATH STATE_DIR
 #
 # Listens on the unix socket SOCKET_PATH and serves every connection in a thread of its own, one request at a time
-# (no multiplexing; FCGI_KEEP_CONN honoured unless a mode says otherwise). What it does with a request is chosen by
+# (no multiplexing; FCGI_KEEP_CONN honoured unless a mode says otherwise). Strict as php-fpm is: a connection whose
+# next request does not start with FCGI_BEGIN_REQUEST (a stray FCGI_ABORT_REQUEST, say) is closed. What it does with a request is chosen by
 # the last segment of SCRIPT_NAME (with `--fastcgi-pass /bad/=unix:SOCK@DIR`, "/bad/MODE/..." runs MODE):
 #
 #   ok          a small document response: "ok conn=C req=R\n" (C: the connection's number, R: its request count)
+#   localredirect  a CGI local redirect to /index.html, the whole response and FCGI_END_REQUEST in one write
 #   params      the FCGI_PARAMS it received, "NAME=value" lines, sorted
 #   echo        the FCGI_STDIN it received, byte for byte (and logs the content lengths of the FCGI_STDIN records)
 #   big         QUERY_STRING bytes (default 4 MiB) of "%08d\n" lines, with a Content-Length, in FCGI_STDOUT records
@@ -133,6 +135,10 @@ class Connection:
         params_done = stdin_done = False
         while not (params_done and stdin_done):
             rtype, r, content = self.read_record()
+            if rid is None and rtype != BEGIN_REQUEST and r != 0:
+                # Strict, as php-fpm is (fcgi_read_request): a request starts with FCGI_BEGIN_REQUEST.
+                log("conn=%d record type=%d before FCGI_BEGIN_REQUEST: closing" % (self.number, rtype))
+                raise EOFError
             if rtype == BEGIN_REQUEST:
                 rid = r
                 flags = content[2]
@@ -174,6 +180,8 @@ def serve(conn):
             elif mode == "once":
                 log("conn=%d closing reused connection" % conn.number)
                 return
+            elif mode == "localredirect":
+                conn.send(record(STDOUT, rid, b"Location: /index.html\r\n\r\n") + record(STDOUT, rid) + end_request(rid))
             elif mode == "params":
                 body = "".join("%s=%s\n" % kv for kv in sorted(params.items())).encode("latin-1")
                 conn.send(stream(STDOUT, rid, document(body)) + record(STDOUT, rid) + end_request(rid))
