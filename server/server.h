@@ -48,8 +48,9 @@ class Server {
   [[nodiscard]] const Config& config() const noexcept { return config_; }
   [[nodiscard]] const StaticFiles& static_files() const noexcept { return static_files_; }
   [[nodiscard]] AccessLog& access_log() noexcept { return access_log_; }
-  // The gateway whose prefix `path` starts with, or nullptr for static files.
-  [[nodiscard]] Gateway* route(std::string_view path) const noexcept;
+  // The gateway whose prefix `path` (raw, percent-encoded) starts with, or else the one whose prefix the path starts
+  // with once normalised as the static files normalise it; nullptr for static files.
+  [[nodiscard]] Gateway* route(std::string_view path) const;
   // The current Date field value (RFC 9110 §6.6.1), refreshed once per second.
   [[nodiscard]] const std::string& http_date();
   [[nodiscard]] std::uint64_t next_request_id() noexcept { return ++request_count_; }

@@ -723,16 +723,26 @@ void FastCgiApp::withdraw(FastCgiExchange& ex, bool kill_worker) {
     drop(*slot, nullptr, kill_worker);
     return;
   }
-  // The client went away: FCGI_ABORT_REQUEST (spec §5.4); the connection is free again at FCGI_END_REQUEST.
+  // The client went away, or we answered already (a local redirect): FCGI_ABORT_REQUEST (spec §5.4); the
+  // connection is free again at FCGI_END_REQUEST. Not at once: the application may have ended the request already,
+  // its FCGI_END_REQUEST among the records being handled now (a local redirect and the end in one write) or left in
+  // the reader while the client's side was full. An abort for a request that has ended arrives where the application
+  // expects the next FCGI_BEGIN_REQUEST, and a strict one (php-fpm) drops the connection, failing the next request
+  // on it. So the records at hand go first, and the abort only if the request is still running after them.
   slot->state = FastCgiSlot::State::Aborting;
   slot->is_paused = false;
-  fcgi::append_abort_request(slot->out, kRequestId);
-  const std::int64_t grace = gw_.config_.timeout_ms;
-  slot->abort_timer = gw_.loop_.add_timer(grace, [this, slot] {
+  watch(*slot);
+  slot->abort_timer = gw_.loop_.add_timer(0, [this, slot] {
     slot->abort_timer = 0;
-    drop(*slot, "no FCGI_END_REQUEST after FCGI_ABORT_REQUEST", true);
+    (void)process_records(*slot);  // may end the request (Idle, maybe Busy again) or drop the connection (Closed)
+    if (!slot->sock || slot->state != FastCgiSlot::State::Aborting) return;
+    fcgi::append_abort_request(slot->out, kRequestId);
+    slot->abort_timer = gw_.loop_.add_timer(gw_.config_.timeout_ms, [this, slot] {
+      slot->abort_timer = 0;
+      drop(*slot, "no FCGI_END_REQUEST after FCGI_ABORT_REQUEST", true);
+    });
+    flush(*slot);
   });
-  flush(*slot);
 }
 
 void FastCgiApp::dispatch() {
