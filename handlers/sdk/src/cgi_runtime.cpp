@@ -55,21 +55,12 @@ int run_cgi(const HandlerInfo& info, const char* argv0, char** envp) {
   Context ctx(info, handler_name(info, argv0), db_config_from(meta));
 
   // The body, bounded by CONTENT_LENGTH and by the handler's limit; refused before it is read when too long.
-  int early_status = 0;
-  const char* early_message = "";
+  BodyCheck check = check_content_length(info, meta);
+  int early_status = check.status;
+  const char* early_message = check.message;
   std::string body;
-  size_t length = 0;
-  std::string_view content_length;
-  for (const auto& [n, v] : meta)
-    if (n == "CONTENT_LENGTH") content_length = v;
-  if (!parse_content_length(content_length, length)) {
-    early_status = 400;
-    early_message = "malformed CONTENT_LENGTH";
-  } else if (length > info.limits.max_body_bytes) {
-    early_status = 413;
-    early_message = "request body too large";
-  } else if (length > 0) {
-    early_status = read_body(STDIN_FILENO, length, body);
+  if (early_status == 0 && check.length > 0) {
+    early_status = read_body(STDIN_FILENO, check.length, body);
     if (early_status == 400) early_message = "request body shorter than CONTENT_LENGTH";
     if (early_status == 500) {
       ctx.log("reading the request body from stdin: %s", std::strerror(errno));

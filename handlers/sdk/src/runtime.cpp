@@ -80,6 +80,21 @@ bool parse_content_length(std::string_view text, size_t& out) noexcept {
   return true;
 }
 
+BodyCheck check_content_length(const HandlerInfo& info, const MetaVars& meta) noexcept {
+  BodyCheck check;
+  std::string_view content_length;
+  for (const auto& [n, v] : meta)
+    if (n == "CONTENT_LENGTH") content_length = v;
+  if (!parse_content_length(content_length, check.length)) {
+    check.status = 400;
+    check.message = "malformed CONTENT_LENGTH";
+  } else if (check.length > info.limits.max_body_bytes) {
+    check.status = 413;
+    check.message = "request body too large";
+  }
+  return check;
+}
+
 int read_body(int fd, size_t length, std::string& out) {
   out.resize(length);
   size_t got = 0;

@@ -1,5 +1,5 @@
-// spawnd/runtime.h — the pieces every runtime is made of. For runtime code (cgi_main.cpp, the fork-server runtime;
-// the FastCGI and in-process runtimes later), not for handler authors.
+// spawnd/runtime.h — the pieces every runtime is made of. For runtime code (cgi_main.cpp, the fork-server runtime,
+// the in-process runtime; the FastCGI runtime later), not for handler authors.
 //
 // A runtime does four things: collect the meta-variables (environment, or FCGI_PARAMS), read the body, call
 // run_handler(), and write cgi_response_head() + body to wherever the response goes (stdout, FCGI_STDOUT
@@ -29,6 +29,16 @@ namespace spawnd::sdk {
 
 // Parses CONTENT_LENGTH (RFC 3875 §4.1.2: 1*digit; unset or empty means no body). Returns false if malformed.
 [[nodiscard]] bool parse_content_length(std::string_view text, size_t& out) noexcept;
+
+// The CONTENT_LENGTH check every runtime makes before it takes the body (RFC 3875 §4.2). `status` 0: fine, and
+// `length` is the body's size in bytes; else `status` is 400 (malformed CONTENT_LENGTH) or 413 (over the handler's
+// Limits::max_body_bytes) and `message` says why, for ctx.error().
+struct BodyCheck {
+  int status = 0;
+  const char* message = "";
+  size_t length = 0;
+};
+[[nodiscard]] BodyCheck check_content_length(const HandlerInfo& info, const MetaVars& meta) noexcept;
 
 // Reads exactly `length` bytes of body from `fd` (blocking) into `out`. Returns 0 on success, or an HTTP status
 // for the error: 400 if the stream ends early (the client sent less than CONTENT_LENGTH), 500 on a read error.
