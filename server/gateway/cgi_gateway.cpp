@@ -9,15 +9,13 @@
 #include <cerrno>
 #include <cstring>
 
-#include "common/cgi_env.h"
 #include "common/cgi_response.h"
 #include "common/uri.h"
 #include "common/error.h"
 #include "common/fd.h"
 #include "common/log.h"
 #include "common/sys.h"
-#include "server/static_files.h"
-#include "server/static_path.h"
+#include "server/gateway/script.h"
 
 namespace spawnd::server {
 
@@ -27,18 +25,6 @@ constexpr std::size_t kReadChunkBytes = 64 * 1024;
 constexpr int kMaxReadsPerEvent = 4;
 constexpr std::size_t kMaxStderrLineBytes = 4096;
 constexpr int kMaxStderrDrainReads = 128;  // 1 MiB of stderr read when an exchange ends
-
-// Answers a request completely from inside Gateway::start() (404, 403).
-void answer_status(ResponseSink& sink, int status) {
-  std::string page = error_page(status);
-  ResponseHead head;
-  head.status = status;
-  head.fields.emplace_back("Content-Type", "text/html; charset=utf-8");
-  head.content_length = page.size();
-  sink.on_head(std::move(head));
-  (void)sink.on_body(page);
-  sink.on_end(std::nullopt);
-}
 
 // A pipe between us and a child: our end non-blocking (for the loop), the child's end blocking (CGI programs expect
 // ordinary stdio), both close-on-exec (the child gets its end through dup2 onto 0/1/2).
@@ -114,35 +100,7 @@ class CgiExchange final : public Exchange {
       return false;
     has_pipes_ = true;
 
-    std::string script_name = cfg.prefix + script_;  // "/cgi-bin/" + "env"
     std::string script_filename = cfg.directory + "/" + script_;
-    std::string protocol = request_.protocol();
-    std::string server_name = request_.local_addr;
-    if (auto host = request_.field("Host"); host && !host->empty()) {
-      std::string_view h = *host;
-      // "example.com:8080" → "example.com"; "[::1]:8080" → "[::1]"
-      auto colon = h.rfind(':');
-      if (colon != std::string_view::npos && h.find(']', colon) == std::string_view::npos) h = h.substr(0, colon);
-      server_name = std::string(h);
-    }
-    CgiRequestInfo info;
-    info.method = request_.method;
-    info.protocol = protocol;
-    info.request_uri = request_.target;
-    info.query = request_.query;
-    info.script_name = std::string_view(script_name).substr(0, script_name.size());
-    info.path_info = path_info_;
-    info.script_filename = script_filename;
-    info.document_root = cfg.document_root;
-    info.server_name = server_name;
-    info.server_port = request_.local_port;
-    info.server_software = "spawnd/0.1.0";
-    info.remote_addr = request_.remote_addr;
-    info.remote_port = request_.remote_port;
-    if (request_.has_body || request_.content_length) info.content_length = request_.content_length.value_or(0);
-    info.fields = request_.fields;
-    info.pass_authorization = cfg.pass_authorization;
-
     SpawnSpec& spec = job.spec;
     spec.path = script_filename;
     spec.argv.push_back(script_filename);
@@ -156,8 +114,8 @@ class CgiExchange final : public Exchange {
         q = plus == std::string_view::npos ? std::string_view() : q.substr(plus + 1);
       }
     }
-    spec.envp = cfg.base_env;
-    for (auto& [name, value] : build_cgi_env(info)) spec.envp.push_back(name + "=" + value);
+    for (auto& [name, value] : script_meta_variables(request_, cfg, ScriptTarget{script_, path_info_}))
+      spec.envp.push_back(name + "=" + value);
     spec.cwd = cfg.directory;
     spec.stdin_fd = has_body ? job.child_stdin.get() : gw_.dev_null_.get();
     spec.stdout_fd = job.child_stdout.get();
@@ -477,27 +435,14 @@ void CgiGateway::start_job(const std::string& script, SpawnPool::Job job) {
 }
 
 std::unique_ptr<Exchange> CgiGateway::start(const Request& request, ResponseSink& sink, RequestBody& body) {
-  // Map the request path to DIR/NAME + PATH_INFO, with the same normalisation as static files: nothing outside DIR
-  // can be named ("..", encoded slashes, dotfiles → 404).
-  std::string path;
-  if (normalize_request_path(request.path, path) != PathStatus::Ok) {
+  // "/cgi-bin/NAME/extra" → DIR/NAME with PATH_INFO "/extra"; nothing outside DIR can be named.
+  std::optional<ScriptTarget> target = find_script_target(request.path, config_.prefix);
+  if (!target) {
     answer_status(sink, 404);
     return nullptr;
   }
-  std::string_view prefix = config_.prefix;  // "/cgi-bin/"
-  std::string_view rest = path;
-  if (rest.substr(0, prefix.size()) != prefix) {
-    answer_status(sink, 404);  // "/cgi-bin" itself, or climbed out of the prefix with ".."
-    return nullptr;
-  }
-  rest.remove_prefix(prefix.size());
-  auto slash = rest.find('/');
-  std::string name(rest.substr(0, slash));
-  std::string path_info(slash == std::string_view::npos ? std::string_view() : rest.substr(slash));
-  if (name.empty()) {
-    answer_status(sink, 404);
-    return nullptr;
-  }
+  std::string& name = target->name;
+  std::string& path_info = target->path_info;
   std::string file = config_.directory + "/" + name;
   struct stat st{};
   if (::stat(file.c_str(), &st) != 0 || S_ISDIR(st.st_mode) || !S_ISREG(st.st_mode)) {
