@@ -6,9 +6,10 @@
 //
 // registered once per executable with SPAWND_HANDLER(handle). The macro only registers: main() lives in the
 // SDK (cgi_main.cpp), which picks the runtime at start-up. Today that is CGI (RFC 3875: meta-variables in the
-// environment, body on stdin, response on stdout) or the fork server, whose children each run exactly as under CGI;
-// the FastCGI and in-process runtimes will call the same function through the same registration
-// (spawnd/runtime.h), so a handler never changes to run under them.
+// environment, body on stdin, response on stdout) or the fork server, whose children each run exactly as under CGI.
+// The same source built as a shared object runs under the in-process runtime (inproc_runtime.cpp, the C entry
+// point of spawnd/inproc_abi.h), on spawnd's worker threads; the FastCGI runtime will call the same function through
+// the same registration (spawnd/runtime.h), so a handler never changes to run under them.
 //
 // A handler may throw: HttpError(status, message) answers with that status; the db library's busy error answers
 // 503 with Retry-After; anything else answers 500 and logs one line "handler NAME: ..." on stderr.
