@@ -68,7 +68,8 @@ typedef struct spawnd_inproc_request {
 typedef int (*spawnd_inproc_write_fn)(void* arg, const void* data, size_t size);
 
 typedef struct spawnd_inproc_handler {
-  /* SPAWND_INPROC_ABI_VERSION of the header the shared object was built with. */
+  /* SPAWND_INPROC_ABI_VERSION of the header the shared object was built with. The first member in every version:
+   * spawnd reads it before it trusts anything else in the descriptor. */
   uint32_t abi_version;
   /* The handler's name as it appears in log lines ("handler NAME: ..."); a static NUL-terminated string. */
   const char* name;
