@@ -17,4 +17,12 @@ class Error : public std::system_error {
   explicit Error(const std::string& what) : std::system_error(EINVAL, std::system_category(), what) {}
 };
 
+// A start-up failure that is the configuration's fault rather than the system's, found only once spawnd looks at
+// what it was given (e.g. a handler shared object that does not load or speaks another ABI version). main() exits
+// with status 2 for it, as for a bad flag, instead of 1.
+class ConfigError : public Error {
+ public:
+  explicit ConfigError(const std::string& what) : Error(what) {}
+};
+
 }  // namespace spawnd

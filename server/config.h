@@ -27,18 +27,21 @@ struct Config {
   std::size_t max_connections = 1024;               // beyond: 503 and close
   std::int64_t shutdown_grace_ms = 10'000;          // SIGTERM/SIGINT: how long in-flight responses may take
 
-  // Dynamic requests (--mode cgi): programs in cgi_bin, mounted at cgi_prefix. Empty cgi_bin: no dynamic mount.
-  std::string mode = "cgi";               // cgi, fork (SDK handlers from fork servers), fastcgi (persistent workers)
+  // Dynamic requests: programs (and, with --mode inproc, handler shared objects) in cgi_bin, mounted at
+  // cgi_prefix. Empty cgi_bin: no dynamic mount.
+  std::string mode = "cgi";               // cgi, fork (fork servers), fastcgi (persistent workers), inproc (shared objects)
   std::size_t fork_servers = 0;           // --mode fork: fork servers per SDK handler; 0: one per online CPU
-  std::size_t workers = 0;                // --mode fastcgi: worker processes per SDK handler; 0: one per online CPU
+  std::size_t workers = 0;                // --mode inproc: threads calling handlers; --mode fastcgi: processes per
+                                          // handler; 0: one per online CPU
   std::uint64_t max_requests = 0;         // --mode fastcgi: replace a worker after this many requests; 0: never
   std::vector<std::string> fastcgi_pass;  // PREFIX=ADDR[@DIR]: external FastCGI applications (checked by main.cpp)
   std::string cgi_bin;                    // absolute after main.cpp resolved it
   std::string cgi_prefix = "/cgi-bin/";
-  std::int64_t cgi_timeout_ms = 30'000;   // a child's whole response must be complete within this time → 504
+  std::int64_t cgi_timeout_ms = 30'000;   // --handler-timeout: a handler's whole response must be complete
+                                          // within this time → 504 (every mode)
   std::int64_t kill_grace_ms = 2'000;     // SIGTERM → SIGKILL delay for a child's process group
   std::size_t max_children = 0;           // 0: 4 × online CPUs
-  std::size_t max_queue = 256;            // requests waiting for a child slot; beyond → 503
+  std::size_t max_queue = 256;            // requests waiting for a child slot / worker; beyond → 503
   SpawnMethod spawn_method = SpawnMethod::PosixSpawn;
   int spawn_threads = -1;                 // threads that start children; -1: one per online CPU; 0: the loop thread
   std::vector<std::string> pass_env;      // names of spawnd's environment variables passed to children

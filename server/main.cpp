@@ -30,8 +30,9 @@ int main(int argc, char** argv) {
   Config cfg;
   CLI::App app{
       "spawnd — a small, fast web server: static files from --root, and a fresh process per dynamic request for\n"
-      "the programs in --cgi-bin (CGI, RFC 3875; or forked from warm fork servers with --mode fork). Runs in the\n"
-      "foreground; stop it with SIGTERM or Ctrl-C (graceful: in-flight responses finish within --shutdown-grace)."};
+      "the programs in --cgi-bin (CGI, RFC 3875; or forked from warm fork servers with --mode fork; or, with\n"
+      "--mode inproc, no process: handlers loaded as shared objects). Runs in the foreground; stop it with\n"
+      "SIGTERM or Ctrl-C (graceful: in-flight responses finish within --shutdown-grace)."};
   app.get_formatter()->column_width(40);
 
   app.add_option("--listen", cfg.listen, "Address to listen on, HOST:PORT or [IPV6]:PORT; port 0 picks a free port")
@@ -58,15 +59,17 @@ int main(int argc, char** argv) {
   // Dynamic requests.
   app.add_option("--mode", cfg.mode,
                  "How handlers run: cgi (exec a fresh process per request), fork (SDK handlers: a warm fork "
-                 "server forks a fresh process per request; other programs as cgi) or fastcgi (SDK handlers: "
-                 "persistent worker processes speaking FastCGI; other programs as cgi)")
+                 "server forks a fresh process per request; other programs as cgi), fastcgi (SDK handlers: "
+                 "persistent worker processes speaking FastCGI; other programs as cgi) or inproc (SDK handlers: "
+                 "their NAME.so is loaded into spawnd and called on worker threads; other programs as cgi)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"cgi", "fork", "fastcgi"}));
+      ->check(CLI::IsMember({"cgi", "fork", "fastcgi", "inproc"}));
   app.add_option("--fork-servers", cfg.fork_servers, "--mode fork: fork servers per SDK handler (default: one per CPU)")
       ->check(CLI::Range(1, 256));
   app.add_option("--workers", cfg.workers,
-                 "--mode fastcgi: worker processes per SDK handler (default: one per CPU)")
-      ->check(CLI::Range(1, 256));
+                 "Handler workers (default: one per CPU): --mode inproc: threads that call handlers; --mode "
+                 "fastcgi: worker processes per SDK handler")
+      ->check(CLI::Range(1, 1024));
   app.add_option("--max-requests", cfg.max_requests,
                  "--mode fastcgi: replace a worker process after this many requests (default: never)");
   app.add_option("--fastcgi-pass", cfg.fastcgi_pass,
@@ -79,8 +82,9 @@ int main(int argc, char** argv) {
                  "example handlers), if it exists")
       ->check(CLI::ExistingDirectory);
   app.add_option("--cgi-prefix", cfg.cgi_prefix, "URL prefix where --cgi-bin is mounted")->capture_default_str();
-  add_seconds(app, "--cgi-timeout", cfg.cgi_timeout_ms,
-              "Time a handler has to complete its response (504 and its process group killed beyond)");
+  add_seconds(app, "--handler-timeout,--cgi-timeout", cfg.cgi_timeout_ms,
+              "Time a handler has to complete its response (504 beyond; a process's group is killed, an in-process "
+              "call is abandoned)");
   add_seconds(app, "--kill-grace", cfg.kill_grace_ms, "Time between SIGTERM and SIGKILL for a handler's process group");
   app.add_option("--max-children", cfg.max_children, "Handler processes running at once (default: 4 x CPUs)")
       ->check(CLI::Range(1, 1 << 16));
@@ -144,6 +148,9 @@ int main(int argc, char** argv) {
   try {
     spawnd::server::Server server(cfg);
     server.run();
+  } catch (const spawnd::ConfigError& e) {
+    std::fprintf(stderr, "spawnd: %s\n", e.what());
+    return 2;  // what it was given is wrong, as for a bad flag
   } catch (const spawnd::Error& e) {
     std::fprintf(stderr, "spawnd: %s\n", e.what());
     return 1;

@@ -19,6 +19,7 @@
 #include "common/sys.h"
 #include "server/gateway/cgi_gateway.h"
 #include "server/gateway/fastcgi_gateway.h"
+#include "server/gateway/inproc_gateway.h"
 #include "server/connection.h"
 #include "server/db_keeper.h"
 #include "server/http_date.h"
@@ -142,6 +143,20 @@ std::unique_ptr<Gateway> Server::make_cgi_gateway() {
   }
   if (!config_.db_path.empty()) cgi.base_env.push_back("SPAWND_DB=" + config_.db_path);
   if (!config_.pragmas.empty()) cgi.base_env.push_back("SPAWND_PRAGMAS=" + config_.pragmas);
+  if (config_.mode == "inproc") {
+    // The handlers' shared objects run in-process; every other program of the directory still runs as CGI.
+    InProcConfig inproc;
+    inproc.cgi = cgi;
+    inproc.workers = config_.workers ? config_.workers : static_cast<std::size_t>(cpus > 0 ? cpus : 1);
+    const std::size_t workers = inproc.workers;
+    auto gateway = std::make_unique<InProcGateway>(loop_, std::move(inproc),
+                                                   std::make_unique<CgiGateway>(loop_, std::move(cgi)));
+    SPAWND_LOG_INFO("inproc: %s mounted at %s (%zu handler shared objects, %zu worker threads, %zu queued; other "
+                    "programs as cgi)",
+                    config_.cgi_bin.c_str(), config_.cgi_prefix.c_str(), gateway->handler_count(), workers,
+                    config_.max_queue);
+    return gateway;
+  }
   SPAWND_LOG_INFO("%s: %s mounted at %s (%zu children at most, %zu queued)", config_.mode.c_str(),
                   cgi.directory.c_str(), cgi.prefix.c_str(), cgi.max_children, cgi.max_queue);
   if (config_.mode != "fastcgi") return std::make_unique<CgiGateway>(loop_, std::move(cgi));

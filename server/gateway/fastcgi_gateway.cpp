@@ -208,6 +208,13 @@ class FastCgiExchange final : public Exchange {
         is_idempotent_(request.method == "GET" || request.method == "HEAD" || request.method == "OPTIONS") {
     fcgi::append_begin_request(preamble_, kRequestId, fcgi::Role::Responder, fcgi::kKeepConn);
     std::string params;
+    // Managed workers get the whole environment a CGI child would (PATH, --pass-env, SPAWND_DB, ...) before the
+    // request's meta-variables; an external application keeps its own.
+    for (const std::string& entry : gw.config_.base_env) {
+      const auto eq = entry.find('=');
+      fcgi::append_name_value(params, std::string_view(entry).substr(0, eq),
+                              eq == std::string::npos ? std::string_view() : std::string_view(entry).substr(eq + 1));
+    }
     const ScriptServerInfo server{.document_root = gw.config_.document_root,
                                   .pass_authorization = gw.config_.pass_authorization};
     for (const auto& [name, value] : script_meta_variables(request, target_, server))

@@ -69,7 +69,7 @@ struct FastCgiConfig {
   std::size_t max_queue = 256;               // requests waiting for a free connection, per application; beyond → 503
   std::size_t max_header_bytes = 64 * 1024;  // the CGI header block in FCGI_STDOUT
   // Managed mode only:
-  std::vector<std::string> base_env;  // the worker processes' environment: PATH, --pass-env, SPAWND_DB, ...
+  std::vector<std::string> base_env;  // the workers' environment, also sent first in every FCGI_PARAMS: PATH, SPAWND_DB, ...
   std::size_t workers = 2;            // processes per SDK handler
   std::uint64_t max_requests = 0;     // replace a process after this many requests; 0: never
   std::int64_t kill_grace_ms = 2'000;  // SIGTERM → SIGKILL for a worker being stopped

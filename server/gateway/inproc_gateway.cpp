@@ -1,0 +1,482 @@
+#include "server/gateway/inproc_gateway.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
+#include <spawnd/inproc_abi.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <system_error>
+
+#include "common/cgi_response.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "common/sys.h"
+#include "server/gateway/script_request.h"
+
+namespace spawnd::server {
+
+namespace {
+
+constexpr std::size_t kParseChunkBytes = 4096;  // fed to the header parser at a time: the body is not copied
+
+// Why a job came back without a response (Job::result).
+constexpr int kNoContext = 1;   // context_new() failed
+constexpr int kNoResponse = 2;  // handle() returned nonzero
+
+unsigned long long ull(std::uint64_t v) { return static_cast<unsigned long long>(v); }
+
+struct LoadedHandler {
+  std::string name;  // "guestbook" for guestbook.so: the URL path segment
+  const spawnd_inproc_handler* abi;
+};
+
+spawnd_inproc_var as_var(const std::pair<std::string, std::string>& nv) {
+  return {nv.first.data(), nv.first.size(), nv.second.data(), nv.second.size()};
+}
+
+// spawnd_inproc_write_fn: the response accumulates in the job's std::string.
+int append_output(void* arg, const void* data, std::size_t size) {
+  try {
+    static_cast<std::string*>(arg)->append(static_cast<const char*>(data), size);
+    return 0;
+  } catch (...) {
+    return 1;  // std::bad_alloc or length_error: no exception may cross into the handler's frames
+  }
+}
+
+}  // namespace
+
+struct InProcGateway::Job {
+  // Filled on the loop thread before submit(), then read by one worker.
+  std::size_t handler = 0;
+  std::vector<std::pair<std::string, std::string>> meta;
+  std::string body;
+  // Written by the worker; read by the loop once the job is on the completion list (the pool's mutex orders them).
+  std::string output;
+  int result = 0;  // 0: `output` holds the handler's CGI response; else kNoContext or kNoResponse
+  // Loop thread only.
+  InProcExchange* exchange = nullptr;  // null once the exchange is gone or has given up on the job
+  std::uint64_t request_id = 0;
+  bool is_timed_out = false;
+};
+
+struct InProcGateway::Pool {
+  std::vector<LoadedHandler> handlers;  // fixed before the first worker starts
+  std::vector<std::pair<std::string, std::string>> base;  // CgiConfig::base_env, split, for context_new()
+  std::vector<spawnd_inproc_var> base_vars;                // views of `base`
+  std::size_t workers = 0;
+
+  std::mutex mutex;
+  std::condition_variable has_work;    // `queue` is not empty, or `is_stopping`
+  std::condition_variable has_exited;  // `live` went down
+  std::deque<std::shared_ptr<Job>> queue;
+  std::vector<std::shared_ptr<Job>> done;  // finished, for the loop to deliver
+  std::size_t busy = 0;  // workers inside a handler call
+  std::size_t live = 0;  // worker threads that have not finished
+  bool is_stopping = false;
+  Fd wake;  // eventfd: written when `done` stops being empty
+
+  // Runs `job` on the calling worker thread, with that worker's `contexts` (one per handler, made on first use).
+  void call(Job& job, std::vector<void*>& contexts) {
+    const LoadedHandler& h = handlers[job.handler];
+    void*& context = contexts[job.handler];
+    if (context == nullptr) context = h.abi->context_new(base_vars.data(), base_vars.size());
+    if (context == nullptr) {
+      job.result = kNoContext;
+      return;
+    }
+    std::vector<spawnd_inproc_var> vars;
+    vars.reserve(job.meta.size());
+    for (const auto& nv : job.meta) vars.push_back(as_var(nv));
+    spawnd_inproc_request request{vars.data(), vars.size(), job.body.data(), job.body.size()};
+    job.output.reserve(16 * 1024);
+    if (h.abi->handle(context, &request, &append_output, &job.output) != 0) job.result = kNoResponse;
+  }
+
+  // A worker thread's life. `self` keeps the pool alive for a worker left behind at shutdown.
+  static void run_worker(std::shared_ptr<Pool> self) {
+    Pool& pool = *self;
+    std::vector<void*> contexts(pool.handlers.size(), nullptr);
+    std::unique_lock lock(pool.mutex);
+    for (;;) {
+      pool.has_work.wait(lock, [&] { return pool.is_stopping || !pool.queue.empty(); });
+      if (pool.is_stopping) break;
+      std::shared_ptr<Job> job = std::move(pool.queue.front());
+      pool.queue.pop_front();
+      ++pool.busy;
+      lock.unlock();
+      pool.call(*job, contexts);
+      lock.lock();
+      --pool.busy;
+      const bool was_empty = pool.done.empty();
+      pool.done.push_back(std::move(job));
+      if (was_empty) {
+        // One wake-up per batch: the loop reads the eventfd before it takes the list (on_completions).
+        std::uint64_t one = 1;
+        [[maybe_unused]] ssize_t n = sys::write(pool.wake.get(), &one, sizeof one);
+      }
+    }
+    lock.unlock();
+    // The worker's database connections close here, on the thread that used them.
+    for (std::size_t i = 0; i < contexts.size(); ++i)
+      if (contexts[i] != nullptr) pool.handlers[i].abi->context_free(contexts[i]);
+    lock.lock();
+    --pool.live;
+    pool.has_exited.notify_all();
+  }
+};
+
+// One request answered by a handler shared object.
+class InProcExchange final : public Exchange {
+ public:
+  InProcExchange(InProcGateway& gw, const Request& request, ResponseSink& sink, RequestBody& body,
+                 std::size_t handler, ScriptTarget target)
+      : gw_(gw),
+        loop_(gw.loop_),
+        sink_(sink),
+        body_(body),
+        request_(request),
+        target_(std::move(target)),
+        job_(std::make_shared<InProcGateway::Job>()),
+        is_head_(request.is_head()) {
+    job_->handler = handler;
+    job_->exchange = this;
+    job_->request_id = request.id;
+  }
+
+  ~InProcExchange() override {
+    if (timer_) loop_.cancel(timer_);
+    detach();
+  }
+
+  [[nodiscard]] bool is_finished() const noexcept { return is_finished_; }
+
+  void resume() override {}  // the whole response went to the sink at once
+
+  // Collects the body as it arrives (the handler needs all of it); queues the call once it is complete.
+  void on_request_body() override {
+    if (is_submitted_ || is_finished_) return;
+    std::string_view avail = body_.available();
+    job_->body.append(avail);
+    body_.consume(avail.size());
+    if (body_.is_complete()) submit();
+  }
+
+  // The worker finished our job (loop thread, from InProcGateway::on_completions()).
+  void on_complete(const InProcGateway::Job& job) {
+    if (timer_) loop_.cancel(timer_);
+    timer_ = 0;
+    job_->exchange = nullptr;
+    job_.reset();  // done with it; `job` stays valid, the completion list holds it
+    const char* name = script();
+    if (job.result != 0) {
+      SPAWND_LOG_ERROR("inproc[%llu] %s: %s", ull(request_.id), name,
+                       job.result == kNoContext ? "the handler could not create its context"
+                                                : "the handler produced no response (out of memory?)");
+      finish(GatewayError::Internal);
+      return;
+    }
+    CgiResponseParser parser(gw_.config_.cgi.max_header_bytes);
+    std::string_view out = job.output;
+    std::size_t fed = 0;
+    CgiResponseParser::State state = CgiResponseParser::State::NeedMore;
+    while (state == CgiResponseParser::State::NeedMore && fed < out.size()) {
+      std::size_t n = std::min(kParseChunkBytes, out.size() - fed);
+      state = parser.feed(out.substr(fed, n));
+      fed += n;
+    }
+    if (state != CgiResponseParser::State::Done) {
+      SPAWND_LOG_ERROR("inproc[%llu] %s: bad response header: %s", ull(request_.id), name,
+                       state == CgiResponseParser::State::Error ? parser.error().c_str()
+                                                                : "no complete header block");
+      finish(GatewayError::BadGateway);
+      return;
+    }
+    CgiHead& h = parser.head();
+    if (h.kind == CgiResponseKind::LocalRedirect) {
+      is_finished_ = true;
+      sink_.on_local_redirect(h.location);
+      return;
+    }
+    // The body: what the parser read past the header block, then the rest of the output.
+    std::string_view first = parser.rest_of_input();
+    std::string_view rest = out.substr(fed);
+    if (is_head_) {
+      first = rest = {};  // Content-Length announces the GET body's size; none follows (RFC 9110 §9.3.2)
+    } else if (h.content_length) {
+      std::uint64_t announced = *h.content_length;
+      if (first.size() + rest.size() < announced) {
+        SPAWND_LOG_ERROR("inproc[%llu] %s: wrote %zu of the %llu body bytes it announced", ull(request_.id), name,
+                         first.size() + rest.size(), ull(announced));
+        finish(GatewayError::BadGateway);
+        return;
+      }
+      // Never more than the announced Content-Length, as in CGI mode.
+      if (first.size() >= announced) {
+        first = first.substr(0, static_cast<std::size_t>(announced));
+        rest = {};
+      } else {
+        rest = rest.substr(0, static_cast<std::size_t>(announced - first.size()));
+      }
+    }
+    ResponseHead head;
+    head.status = h.status;
+    head.reason = std::move(h.reason);
+    head.fields = std::move(h.fields);
+    head.content_length = h.content_length;
+    sink_.on_head(std::move(head));
+    for (std::string_view part : {first, rest}) {
+      if (!part.empty() && sink_.on_body(part) == Io::Error) {
+        is_finished_ = true;  // the connection is closing; it destroys us later
+        return;
+      }
+    }
+    finish(std::nullopt);
+  }
+
+ private:
+  [[nodiscard]] const char* script() const noexcept { return target_.name.c_str(); }
+
+  void submit() {
+    is_submitted_ = true;
+    // The whole environment a CGI child would get: the base variables (PATH, --pass-env, SPAWND_DB, ...), then the
+    // request's meta-variables.
+    job_->meta = gw_.pool_->base;
+    const ScriptServerInfo server{.document_root = gw_.config_.cgi.document_root,
+                                  .pass_authorization = gw_.config_.cgi.pass_authorization};
+    for (auto& var : script_meta_variables(request_, target_, server)) job_->meta.push_back(std::move(var));
+    if (!gw_.submit(job_)) {
+      SPAWND_LOG_WARN("inproc[%llu] %s: %zu workers busy and the queue full: 503", ull(request_.id), script(),
+                      gw_.config_.workers);
+      finish(GatewayError::ServiceUnavailable);
+      return;
+    }
+    timer_ = loop_.add_timer(gw_.config_.cgi.timeout_ms, [this] {
+      timer_ = 0;
+      on_timeout();
+    });
+  }
+
+  void on_timeout() {
+    const long long ms = static_cast<long long>(gw_.config_.cgi.timeout_ms);
+    if (gw_.withdraw(job_)) {
+      SPAWND_LOG_WARN("inproc[%llu] %s: waited %lld ms for a free worker: 503", ull(request_.id), script(), ms);
+      finish(GatewayError::ServiceUnavailable);
+      return;
+    }
+    // The thread cannot be stopped: it stays busy until the handler returns, and that late response is dropped.
+    SPAWND_LOG_ERROR("inproc[%llu] %s: no response within %lld ms: 504 (its worker stays busy until the handler "
+                     "returns)",
+                     ull(request_.id), script(), ms);
+    job_->is_timed_out = true;
+    finish(GatewayError::GatewayTimeout);
+  }
+
+  // Gives up the job: a worker that has it finishes it for nobody; a queued one never runs.
+  void detach() {
+    if (!job_) return;
+    job_->exchange = nullptr;
+    if (!job_->is_timed_out) (void)gw_.withdraw(job_);
+    job_.reset();
+  }
+
+  void finish(std::optional<GatewayError> error) {
+    is_finished_ = true;
+    detach();
+    sink_.on_end(error);
+  }
+
+  InProcGateway& gw_;
+  EventLoop& loop_;
+  ResponseSink& sink_;
+  RequestBody& body_;
+  const Request& request_;
+  ScriptTarget target_;
+  std::shared_ptr<InProcGateway::Job> job_;  // ours until it completes or we give it up
+  EventLoop::TimerId timer_ = 0;
+  bool is_head_;
+  bool is_submitted_ = false;
+  bool is_finished_ = false;
+};
+
+InProcGateway::InProcGateway(EventLoop& loop, InProcConfig config, std::unique_ptr<Gateway> fallback)
+    : loop_(loop), config_(std::move(config)), fallback_(std::move(fallback)), pool_(std::make_shared<Pool>()) {
+  if (config_.workers == 0) config_.workers = 1;
+  load_handlers();
+  pool_->workers = config_.workers;
+  for (const std::string& entry : config_.cgi.base_env) {
+    // "NAME=value" → (NAME, value)
+    const auto eq = entry.find('=');
+    pool_->base.emplace_back(entry.substr(0, eq), eq == std::string::npos ? std::string() : entry.substr(eq + 1));
+  }
+  for (const auto& nv : pool_->base) pool_->base_vars.push_back(as_var(nv));
+  pool_->wake.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!pool_->wake) throw Error(errno, "inproc: eventfd");
+  if (!loop_.add(pool_->wake.get(), EPOLLIN, [this](std::uint32_t) { on_completions(); }))
+    throw Error(errno, "inproc: epoll_ctl(eventfd)");
+  try {
+    start_workers();
+  } catch (...) {
+    loop_.remove(pool_->wake.get());
+    stop_workers();
+    throw;
+  }
+}
+
+InProcGateway::~InProcGateway() {
+  loop_.remove(pool_->wake.get());
+  stop_workers();
+}
+
+void InProcGateway::load_handlers() {
+  namespace fs = std::filesystem;
+  const std::string& dir = config_.cgi.directory;
+  std::vector<fs::path> files;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::string file = it->path().filename().string();
+    if (file.size() <= 3 || file[0] == '.' || !file.ends_with(".so")) continue;
+    std::error_code type_ec;
+    if (it->is_regular_file(type_ec)) files.push_back(it->path());
+  }
+  if (ec) throw Error(ec.value(), "--cgi-bin " + dir);
+  std::sort(files.begin(), files.end());
+  for (const fs::path& file : files) {
+    const std::string path = file.string();
+    // RTLD_NOW: a missing symbol fails here, at start-up, not in the middle of a request. RTLD_LOCAL: nothing of
+    // it becomes visible to the next one (its version script exports only the entry point anyway).
+    void* dl = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (dl == nullptr) throw ConfigError(path + ": cannot load the handler shared object: " + ::dlerror());
+    void* sym = ::dlsym(dl, SPAWND_INPROC_ENTRY_SYMBOL);
+    if (sym == nullptr)
+      throw ConfigError(path + ": not a spawnd in-process handler (no " SPAWND_INPROC_ENTRY_SYMBOL
+                               " symbol; build it with spawnd_add_handler)");
+    auto entry = reinterpret_cast<spawnd_inproc_entry_fn>(sym);
+    const spawnd_inproc_handler* abi = entry();
+    if (abi == nullptr) throw ConfigError(path + ": " SPAWND_INPROC_ENTRY_SYMBOL "() returned no descriptor");
+    if (abi->abi_version != SPAWND_INPROC_ABI_VERSION)
+      throw ConfigError(path + ": in-process ABI version " + std::to_string(abi->abi_version) +
+                        ", but this spawnd speaks version " + std::to_string(SPAWND_INPROC_ABI_VERSION) +
+                        ": rebuild the handler against this SDK");
+    if (abi->context_new == nullptr || abi->context_free == nullptr || abi->handle == nullptr)
+      throw ConfigError(path + ": the handler descriptor lacks a function");
+    std::string name = file.stem().string();
+    handlers_.emplace(name, pool_->handlers.size());
+    pool_->handlers.push_back(LoadedHandler{std::move(name), abi});
+    // The handle is deliberately never closed (see the header).
+  }
+}
+
+void InProcGateway::start_workers() {
+  for (std::size_t i = 0; i < config_.workers; ++i) {
+    {
+      std::lock_guard lock(pool_->mutex);
+      ++pool_->live;
+    }
+    try {
+      threads_.emplace_back(&Pool::run_worker, pool_);
+    } catch (const std::system_error& e) {
+      std::lock_guard lock(pool_->mutex);
+      --pool_->live;
+      throw Error(e.code().value(), "inproc: starting worker thread");
+    }
+    ::pthread_setname_np(threads_.back().native_handle(), "spawnd-inproc");
+  }
+}
+
+void InProcGateway::stop_workers() noexcept {
+  std::unique_lock lock(pool_->mutex);
+  pool_->is_stopping = true;
+  pool_->queue.clear();  // no exchange is left to want them
+  pool_->has_work.notify_all();
+  const bool is_done = pool_->has_exited.wait_for(lock, std::chrono::milliseconds(config_.cgi.kill_grace_ms),
+                                                  [this] { return pool_->live == 0; });
+  const std::size_t stuck = pool_->live;
+  lock.unlock();
+  if (!is_done) {
+    SPAWND_LOG_WARN("inproc: %zu handler call(s) still running after %lld ms; leaving them behind (a thread "
+                    "cannot be stopped)",
+                    stuck, static_cast<long long>(config_.cgi.kill_grace_ms));
+  }
+  for (std::thread& t : threads_) {
+    if (is_done) {
+      t.join();
+    } else {
+      t.detach();  // each keeps the pool alive through its own shared_ptr
+    }
+  }
+  threads_.clear();
+}
+
+std::unique_ptr<Exchange> InProcGateway::start(const Request& request, ResponseSink& sink, RequestBody& body) {
+  auto mapped = map_script(request.path, config_.cgi.prefix, config_.cgi.directory, ScriptCheck::None);
+  if (const int* status = std::get_if<int>(&mapped)) {
+    answer_status(sink, *status);
+    return nullptr;
+  }
+  ScriptTarget* target = std::get_if<ScriptTarget>(&mapped);
+  auto it = handlers_.find(target->name);
+  if (it == handlers_.end()) {
+    if (fallback_) return fallback_->start(request, sink, body);
+    answer_status(sink, 404);
+    return nullptr;
+  }
+  auto ex = std::make_unique<InProcExchange>(*this, request, sink, body, it->second, std::move(*target));
+  ex->on_request_body();  // takes what has arrived; queues the call at once if that is the whole body
+  if (ex->is_finished()) return nullptr;
+  return ex;
+}
+
+bool InProcGateway::submit(const std::shared_ptr<Job>& job) {
+  {
+    std::lock_guard lock(pool_->mutex);
+    // Idle workers take queued jobs at once; beyond them, max_queue may wait.
+    const std::size_t idle = pool_->workers - std::min(pool_->busy, pool_->workers);
+    if (pool_->queue.size() >= idle + config_.cgi.max_queue) return false;
+    pool_->queue.push_back(job);
+  }
+  pool_->has_work.notify_one();
+  return true;
+}
+
+bool InProcGateway::withdraw(const std::shared_ptr<Job>& job) {
+  std::lock_guard lock(pool_->mutex);
+  auto it = std::find(pool_->queue.begin(), pool_->queue.end(), job);
+  if (it == pool_->queue.end()) return false;
+  pool_->queue.erase(it);
+  return true;
+}
+
+void InProcGateway::on_completions() {
+  // Read the eventfd before taking the list: a job finished after the read finds the list non-empty or writes again.
+  std::uint64_t count = 0;
+  [[maybe_unused]] ssize_t n = sys::read(pool_->wake.get(), &count, sizeof count);
+  std::vector<std::shared_ptr<Job>> done;
+  {
+    std::lock_guard lock(pool_->mutex);
+    done.swap(pool_->done);
+  }
+  // Delivering never destroys an exchange (the connection retires it with EventLoop::defer), so the pointers held
+  // by the later jobs of this batch stay valid.
+  for (const auto& job : done) {
+    if (job->exchange != nullptr) {
+      job->exchange->on_complete(*job);
+    } else if (job->is_timed_out) {
+      SPAWND_LOG_WARN("inproc[%llu] %s: the handler returned after its request got 504; response dropped",
+                      ull(job->request_id), pool_->handlers[job->handler].name.c_str());
+    }
+  }
+}
+
+}  // namespace spawnd::server
