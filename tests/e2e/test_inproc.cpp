@@ -161,7 +161,7 @@ std::string one_file_cgi_bin(const TempDir& dir, const std::string& name, const 
 
 }  // namespace
 
-TEST_CASE("the shared request set gets identical responses in every mode (cgi, inproc)", "[e2e][inproc]") {
+TEST_CASE("the shared request set gets identical responses in every mode (cgi, fastcgi, inproc)", "[e2e][inproc]") {
   TempDir work;
   const std::string db_dir = work.path() + "/db";
   auto steps = request_set();
