@@ -42,7 +42,7 @@ struct Config {
   std::int64_t kill_grace_ms = 2'000;     // SIGTERM → SIGKILL delay for a child's process group
   std::size_t max_children = 0;           // 0: 4 × online CPUs
   std::size_t max_queue = 256;            // requests waiting for a child slot / worker; beyond → 503
-  SpawnMethod spawn_method = SpawnMethod::PosixSpawn;
+  SpawnMethod spawn_method = SpawnMethod::Vfork;
   int spawn_threads = -1;                 // threads that start children; -1: one per online CPU; 0: the loop thread
   std::vector<std::string> pass_env;      // names of spawnd's environment variables passed to children
   bool pass_authorization = false;        // pass the Authorization field as HTTP_AUTHORIZATION

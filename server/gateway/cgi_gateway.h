@@ -1,7 +1,7 @@
 // server/gateway/cgi_gateway.h — runs one handler executable per request (RFC 3875): `--mode cgi`.
 //
 // For each request under the mount prefix we map "/cgi-bin/NAME/extra/path" to the program DIR/NAME with
-// PATH_INFO "/extra/path", spawn it (posix_spawn, or fork+exec with --spawn fork) with the CGI environment
+// PATH_INFO "/extra/path", spawn it (clone(CLONE_VM|CLONE_VFORK); posix_spawn or fork+exec with --spawn) with the CGI environment
 // (common/cgi_env.h), stream the request body to its stdin and parse its stdout with CgiResponseParser, streaming the
 // body on to the client with backpressure. stderr lines go to the error log tagged with the request id and script.
 // Names beginning with "nph-" are non-parsed-header scripts: their stdout is the raw HTTP response.
@@ -45,8 +45,8 @@ struct CgiConfig {
   std::size_t max_header_bytes = 64 * 1024;  // the CGI response's header block
   bool pass_authorization = false;
   bool argv_from_query = false;  // RFC 3875 §4.4 search-string argv; off by default (CVE-2012-1823)
-  SpawnMethod spawn_method = SpawnMethod::PosixSpawn;
-  std::size_t spawn_threads = 2;  // threads that run posix_spawn (0: on the loop thread); see spawn_pool.h
+  SpawnMethod spawn_method = SpawnMethod::Vfork;
+  std::size_t spawn_threads = 2;  // threads that start children (0: on the loop thread); see spawn_pool.h
   std::size_t fork_servers = 0;   // --mode fork: fork servers per SDK handler (0: plain CGI); see fork_server.h
 };
 

@@ -1,6 +1,7 @@
 #include "server/gateway/process.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/epoll.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 
@@ -69,6 +71,69 @@ Result<pid_t> spawn_with_posix_spawn(const SpawnSpec& spec, char* const* argv, c
   return pid;
 }
 
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kHasVfork = false;  // TSan would see the child's calls as its parent thread's: use posix_spawn
+#else
+constexpr bool kHasVfork = true;
+#endif
+
+// What the vfork child reads, and where it leaves the errno of a failed step (it shares our memory until execve).
+struct VforkChild {
+  const SpawnSpec* spec;
+  char* const* argv;
+  char* const* envp;
+  int error;
+};
+
+// The child of spawn_with_vfork(): runs on the borrowed stack, in our address space, while the thread that cloned it
+// is suspended. Only async-signal-safe syscall wrappers; no allocation, no locks, nothing instrumented (a sanitizer's
+// bookkeeping would be written into the parent's memory). Never returns: execve() or _exit(127).
+__attribute__((no_sanitize("address", "undefined"))) int vfork_child(void* arg) {
+  auto* c = static_cast<VforkChild*>(arg);
+  const SpawnSpec& spec = *c->spec;
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigset_t none;
+  ::sigemptyset(&none);
+  // SIGPIPE is the one disposition spawnd changed (ignored dispositions survive exec); handlers do not survive exec.
+  if (::setpgid(0, 0) == 0 && ::sigaction(SIGPIPE, &dfl, nullptr) == 0 && ::dup2(spec.stdin_fd, 0) >= 0 &&
+      ::dup2(spec.stdout_fd, 1) >= 0 && ::dup2(spec.stderr_fd, 2) >= 0 && (spec.fd3 < 0 || ::dup2(spec.fd3, 3) >= 0) &&
+      ::close_range(spec.fd3 < 0 ? 3 : 4, ~0U, 0) == 0 && (spec.cwd.empty() || ::chdir(spec.cwd.c_str()) == 0) &&
+      ::sigprocmask(SIG_SETMASK, &none, nullptr) == 0) {
+    ::execve(spec.path.c_str(), c->argv, c->envp);
+  }
+  c->error = errno;
+  ::_exit(127);
+}
+
+Result<pid_t> spawn_with_vfork(const SpawnSpec& spec, char* const* argv, char* const* envp) {
+  // The child's stack: allocated once per thread, reused by every spawn of the thread (the thread is suspended while
+  // the child uses it). The child needs little: a few frames of syscall wrappers.
+  constexpr std::size_t kStackBytes = 64 * 1024;
+  thread_local std::unique_ptr<char[]> stack(new char[kStackBytes]);
+  VforkChild child{&spec, argv, envp, 0};
+  // No signal handler may run in the child on our memory: block everything until it has exec'd (the child unblocks
+  // all signals for the program it runs).
+  sigset_t all, old;
+  ::sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  char* top = stack.get() + kStackBytes;
+  top -= reinterpret_cast<std::uintptr_t>(top) % 16;
+  pid_t pid = ::clone(vfork_child, top, CLONE_VM | CLONE_VFORK | SIGCHLD, &child);
+  const int clone_errno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) return errno_code(clone_errno);
+  if (child.error != 0) {
+    // A step before execve failed, or execve itself: the child has exited with 127; reap it here, as posix_spawn
+    // does, and report the errno (ENOENT, EACCES, ENOEXEC, ...).
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return errno_code(child.error);
+  }
+  return pid;
+}
+
 Result<pid_t> spawn_with_fork(const SpawnSpec& spec, char* const* argv, char* const* envp) {
   pid_t pid = ::fork();
   if (pid < 0) return errno_code();
@@ -96,8 +161,14 @@ Result<pid_t> spawn_with_fork(const SpawnSpec& spec, char* const* argv, char* co
 Result<pid_t> spawn_process(const SpawnSpec& spec) {
   auto argv = c_strings(spec.argv);
   auto envp = c_strings(spec.envp);
-  return spec.method == SpawnMethod::Fork ? spawn_with_fork(spec, argv.data(), envp.data())
-                                          : spawn_with_posix_spawn(spec, argv.data(), envp.data());
+  switch (spec.method) {
+    case SpawnMethod::Vfork:
+      if (kHasVfork) return spawn_with_vfork(spec, argv.data(), envp.data());
+      break;
+    case SpawnMethod::Fork: return spawn_with_fork(spec, argv.data(), envp.data());
+    case SpawnMethod::PosixSpawn: break;
+  }
+  return spawn_with_posix_spawn(spec, argv.data(), envp.data());
 }
 
 ChildTable::~ChildTable() {

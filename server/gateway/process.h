@@ -21,6 +21,11 @@
 namespace spawnd::server {
 
 enum class SpawnMethod {
+  // clone(CLONE_VM|CLONE_VFORK) done by spawnd on a stack kept per thread: posix_spawn's technique without what glibc
+  // adds per call for its generality (an mmap/munmap of a fresh child stack, whose munmap interrupts every other
+  // thread of spawnd to flush its TLB; a getrlimit to size it; ~130 sigaction calls in the child to reset every
+  // signal). The default. Under ThreadSanitizer it is posix_spawn (TSan cannot follow a CLONE_VM child).
+  Vfork,
   PosixSpawn,  // posix_spawn(3): glibc uses clone(CLONE_VM|CLONE_VFORK), cost independent of our size
   Fork,        // fork(2) + execve(2): for comparison in the benchmark
 };
@@ -34,7 +39,7 @@ struct SpawnSpec {
   int stdout_fd = -1;
   int stderr_fd = -1;
   int fd3 = -1;  // when set, also becomes fd 3 in the child (a fork server's control socket)
-  SpawnMethod method = SpawnMethod::PosixSpawn;
+  SpawnMethod method = SpawnMethod::Vfork;
 };
 
 // Starts the child; returns its pid (also its process-group id), or the errno of the failure: ENOENT / EACCES /

@@ -1,6 +1,6 @@
 // server/gateway/spawn_pool.h — starts child processes on worker threads, so that the event loop never waits in vfork.
 //
-// posix_spawn() suspends the calling thread (CLONE_VFORK) until the child has exec'd: the child's set-up and the
+// A vfork-style spawn (ours or posix_spawn()) suspends the calling thread (CLONE_VFORK) until the child has exec'd: the child's set-up and the
 // kernel's loading of the new program happen while the caller is blocked, about as long as the rest of a small CGI
 // request. Done on the loop thread, that serialises every spawn behind the loop and leaves cores idle; done here,
 // `threads` spawns proceed in parallel while the loop keeps serving. Completions come back to the loop through an
