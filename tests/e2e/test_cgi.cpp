@@ -207,7 +207,7 @@ void check_clean_end(Spawnd& s) {
 // ---- the CGI environment ----
 
 TEST_CASE("a CGI script sees every RFC 3875 meta-variable of a request with a body", "[e2e][cgi]") {
-  const std::string spawn = GENERATE(as<std::string>{}, "posix_spawn", "fork");
+  const std::string spawn = GENERATE(as<std::string>{}, "vfork", "posix_spawn", "fork");
   CAPTURE(spawn);
   TempDir root;
   Spawnd s(cgi_args(root, {"--spawn", spawn}));
@@ -357,7 +357,7 @@ TEST_CASE("the variable named by --pass-env reaches the script, and nothing else
 }
 
 TEST_CASE("a CGI child has only fds 0, 1 and 2 open, in every language", "[e2e][cgi]") {
-  const std::string spawn = GENERATE(as<std::string>{}, "posix_spawn", "fork");
+  const std::string spawn = GENERATE(as<std::string>{}, "vfork", "posix_spawn", "fork");
   CAPTURE(spawn);
   TempDir root;
   Spawnd s(cgi_args(root, {"--spawn", spawn}));
@@ -378,7 +378,7 @@ TEST_CASE("a CGI child has only fds 0, 1 and 2 open, in every language", "[e2e][
 }
 
 TEST_CASE("a CGI child runs in the directory of its script", "[e2e][cgi]") {
-  const std::string spawn = GENERATE(as<std::string>{}, "posix_spawn", "fork");
+  const std::string spawn = GENERATE(as<std::string>{}, "vfork", "posix_spawn", "fork");
   CAPTURE(spawn);
   TempDir root;
   Spawnd s(cgi_args(root, {"--spawn", spawn}));
@@ -616,7 +616,7 @@ TEST_CASE("a script whose output is not a CGI response gets 502", "[e2e][cgi]") 
 }
 
 TEST_CASE("a script that exits before writing anything gets 502", "[e2e][cgi]") {
-  const std::string spawn = GENERATE(as<std::string>{}, "posix_spawn", "fork");
+  const std::string spawn = GENERATE(as<std::string>{}, "vfork", "posix_spawn", "fork");
   CAPTURE(spawn);
   TempDir root;
   Spawnd s(cgi_args(root, {"--spawn", spawn}));
