@@ -188,36 +188,37 @@ int run(const Options& o, const std::string& command_line) {
   std::vector<std::string> skipped, failures;
   std::set<std::string> dropped;
   bool was_interrupted = false;
-  const int total = static_cast<int>(targets.size()) * o.repetitions;
-  auto cost = [&](const Target& t) { return t.server == "limit" ? env.duration_s : env.duration_s + env.warmup_s + 1; };
-  double remaining = 0;
-  for (const auto& t : targets) remaining += cost(t) * o.repetitions;
-  int done = 0;
-  for (int rep = 1; rep <= o.repetitions && !was_interrupted; ++rep) {
+  // The whole schedule up front: forward, reversed, forward, ... (see the header comment).
+  std::vector<std::pair<int, Target>> schedule;
+  for (int rep = 1; rep <= o.repetitions; ++rep) {
     std::vector<Target> order = targets;
     if (rep % 2 == 0) std::reverse(order.begin(), order.end());
-    for (const Target& t : order) {
-      const std::string key = t.label() + "|" + t.workload + "|" + std::to_string(t.concurrency);
-      remaining -= cost(t);
-      ++done;
-      if (dropped.count(key) || dropped.count(t.server + "|" + t.mode)) continue;
-      const std::string what = "rep " + std::to_string(rep) + "/" + std::to_string(o.repetitions) + "  " +
-                               t.workload + (t.concurrency ? " c=" + std::to_string(t.concurrency) : "") + "  " +
-                               t.label();
-      progress(done, total, what, remaining + cost(t));
-      try {
-        runs.push_back(run_target(env, t, rep));
-      } catch (const Skip& e) {
-        // What makes a target skip (a mode spawnd lacks, a peer not installed) holds for the whole mode.
-        skipped.push_back(e.what());
-        dropped.insert(t.server + "|" + t.mode);
-      } catch (const Interrupted&) {
-        was_interrupted = true;
-        break;
-      } catch (const std::exception& e) {
-        failures.push_back(t.label() + " (" + t.workload + ", c=" + std::to_string(t.concurrency) + "): " + e.what());
-        dropped.insert(key);
-      }
+    for (const Target& t : order) schedule.emplace_back(rep, t);
+  }
+  auto key_of = [](const Target& t) { return t.label() + "|" + t.workload + "|" + std::to_string(t.concurrency); };
+  auto is_dropped = [&](const Target& t) { return dropped.count(key_of(t)) || dropped.count(t.server + "|" + t.mode); };
+  auto cost = [&](const Target& t) { return t.server == "limit" ? env.duration_s : env.duration_s + env.warmup_s + 1; };
+  for (size_t i = 0; i < schedule.size() && !was_interrupted; ++i) {
+    const auto& [rep, t] = schedule[i];
+    if (is_dropped(t)) continue;
+    double eta = 0;
+    for (size_t k = i; k < schedule.size(); ++k)
+      if (!is_dropped(schedule[k].second)) eta += cost(schedule[k].second);
+    const std::string what = "rep " + std::to_string(rep) + "/" + std::to_string(o.repetitions) + "  " +
+                             t.workload + (t.concurrency ? " c=" + std::to_string(t.concurrency) : "") + "  " +
+                             t.label();
+    progress(static_cast<int>(i) + 1, static_cast<int>(schedule.size()), what, eta);
+    try {
+      runs.push_back(run_target(env, t, rep));
+    } catch (const Skip& e) {
+      // What makes a target skip (a mode spawnd lacks, a peer not installed) holds for the whole mode.
+      skipped.push_back(e.what());
+      dropped.insert(t.server + "|" + t.mode);
+    } catch (const Interrupted&) {
+      was_interrupted = true;
+    } catch (const std::exception& e) {
+      failures.push_back(t.label() + " (" + t.workload + ", c=" + std::to_string(t.concurrency) + "): " + e.what());
+      dropped.insert(key_of(t));
     }
   }
   if (isatty(STDERR_FILENO)) std::fprintf(stderr, "\r\033[K");

@@ -275,8 +275,21 @@ RunResult run_target(const BenchEnv& env, const Target& t, int repetition) {
   r.target = t;
   r.repetition = repetition;
   std::int64_t posts_ok = 0, posts_sent = 0;
+  // A wrk failure says what became of the server, which is usually the story.
+  auto wrk_or_explain = [&](int seconds, const char* phase) {
+    try {
+      return run_wrk(env, t, port, seconds);
+    } catch (const Interrupted&) {
+      throw;
+    } catch (const std::runtime_error& e) {
+      std::string state = "server still running";
+      if (std::optional<int> exit = procs.front().poll())
+        state = "server exited, wait status " + std::to_string(*exit) + ": " + tail_of(log);
+      throw std::runtime_error(std::string(phase) + ": " + e.what() + " (" + state + ")");
+    }
+  };
   if (env.warmup_s > 0) {
-    WrkReport warm = run_wrk(env, t, port, env.warmup_s);
+    WrkReport warm = wrk_or_explain(env.warmup_s, "warm-up");
     posts_ok += warm.posts_ok;
     posts_sent += warm.posts_sent;
   }
@@ -290,7 +303,7 @@ RunResult run_target(const BenchEnv& env, const Target& t, int repetition) {
     return sum;
   };
   const TreeCpu cpu_before = cpu();
-  r.wrk = run_wrk(env, t, port, env.duration_s);
+  r.wrk = wrk_or_explain(env.duration_s, "measured run");
   const TreeCpu cpu_after = cpu();
   r.server_cpu_s = cpu_after.seconds - cpu_before.seconds;
   r.is_server_cpu_complete = cpu_after.is_complete;
