@@ -12,9 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <algorithm>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -93,7 +93,9 @@ std::string utc_stamp(bool for_path = false) {
 std::vector<Target> plan(const Options& o) {
   std::vector<Target> targets;
   auto has = [](const std::vector<std::string>& v, const std::string& x) { return std::find(v.begin(), v.end(), x) != v.end(); };
-  if (!o.no_limit)
+  // The limit row is the reference of process-per-request targets: spawnd's dynamic modes and the peers.
+  const bool has_dynamic = o.peers || std::any_of(o.modes.begin(), o.modes.end(), [](const auto& m) { return m != "static"; });
+  if (!o.no_limit && has_dynamic)
     for (const auto& w : o.workloads)
       if (has(kLimitWorkloads, w)) targets.push_back({"limit", "posix_spawn", w, 0, "default"});
   for (int c : o.concurrency) {
@@ -176,7 +178,7 @@ int run(const Options& o, const std::string& command_line) {
     seed_site_db(env.seeds[p], p, o.seed_rows);
   }
 
-  const Machine machine = describe_machine(o.peers);
+  const Machine machine = describe_machine(o.peers, o.spawnd);
   const std::string db_fs = filesystem_type(env.db_dir);
   std::fprintf(stderr, "spawnd-bench: %s\n", machine.one_line().c_str());
   std::fprintf(stderr, "spawnd-bench: database on %s (%s), %d x %d s per target, warm-up %d s\n",
@@ -226,18 +228,19 @@ int run(const Options& o, const std::string& command_line) {
   const std::vector<Summary> summaries = summarize(runs, targets);
   const std::string title = "spawnd-bench " + started;
   const std::string subtitle = machine.one_line() + "; database on " + db_fs;
-  std::string notes;
-  notes += "database on " + db_fs + "; " + std::to_string(o.repetitions) + " repetitions of " +
-           std::to_string(env.duration_s) + " s after a " + std::to_string(env.warmup_s) +
-           " s warm-up; req/s is the median, min–max the spread; latencies are medians of wrk's percentiles;\n"
-           "CPU is the server's process tree (children included) per request, ≥ where a process of the tree ignores "
-           "SIGCHLD and its children's CPU is lost; × limit is req/s over the raw posix_spawn+wait rate of the same "
-           "handler (limit row).\n";
-  for (const auto& s : skipped) notes += s + "\n";
-  for (const auto& f : failures) notes += "FAILED: " + f + "\n";
-  if (was_interrupted) notes += "INTERRUPTED: the results are partial.\n";
+  std::vector<std::string> notes = {
+      "database on " + db_fs + "; " + std::to_string(o.repetitions) + " repetitions of " +
+          std::to_string(env.duration_s) + " s after a " + std::to_string(env.warmup_s) +
+          " s warm-up; req/s is the median, min–max the spread; latencies are medians of wrk's percentiles",
+      "CPU is the server's process tree (children included) per request, ≥ where a process of the tree ignores "
+      "SIGCHLD and its children's CPU is lost; × limit is req/s over the raw posix_spawn+wait rate of the same "
+      "handler (limit row)"};
+  for (const auto& s : skipped) notes.push_back(s);
+  for (const auto& f : failures) notes.push_back("FAILED: " + f);
+  if (was_interrupted) notes.push_back("INTERRUPTED: the results are partial");
 
-  std::printf("\n%s: %s\n\n%s\n%s", title.c_str(), subtitle.c_str(), format_table(summaries).c_str(), notes.c_str());
+  std::printf("\n%s: %s\n\n%s\n", title.c_str(), subtitle.c_str(), format_table(summaries).c_str());
+  for (const auto& n : notes) std::printf("%s\n", n.c_str());
 
   nlohmann::json j;
   j["tool"] = "spawnd-bench";
@@ -260,8 +263,9 @@ int run(const Options& o, const std::string& command_line) {
   std::string md = "# spawnd-bench results\n\n";
   md += "- date: " + started + "\n- machine: " + machine.one_line() + "\n";
   for (const auto& [tool, version] : machine.versions) md += "- " + tool + ": " + version + "\n";
-  md += "- command: `" + command_line + "`\n\n" + format_markdown_table(summaries) + "\n" + notes +
-        "\n![chart](chart.svg)\n\nMethodology: bench/README.md.\n";
+  md += "- command: `" + command_line + "`\n\n" + format_markdown_table(summaries) + "\n";
+  for (const auto& n : notes) md += "- " + n + "\n";
+  md += "\n![chart](chart.svg)\n\nMethodology: bench/README.md.\n";
   std::ofstream(out_dir + "/results.md") << md;
   std::ofstream(out_dir + "/chart.svg") << render_chart_svg(summaries, title, subtitle);
   std::printf("\nresults: %s/{results.json,results.md,chart.svg}\n", out_dir.c_str());
@@ -323,6 +327,8 @@ int main(int argc, char** argv) {
   const fs::path beside = fs::read_symlink("/proc/self/exe", ec).parent_path();
   if (o.spawnd.empty()) o.spawnd = (beside / "spawnd").string();
   if (o.cgi_bin.empty()) o.cgi_bin = (beside / "cgi-bin").string();
+  // Absolute: the run databases live under it, and handlers run in their own working directory.
+  o.results_dir = fs::absolute(o.results_dir).lexically_normal().string();
   o.spawnd = fs::absolute(o.spawnd).string();
   o.cgi_bin = fs::absolute(o.cgi_bin).lexically_normal().string();
   if (!fs::exists(o.spawnd) || !fs::exists(o.cgi_bin + "/guestbook")) {

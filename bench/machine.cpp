@@ -56,7 +56,7 @@ nlohmann::json Machine::to_json() const {
           {"os", os},               {"memory_mib", memory_mib}, {"versions", versions}};
 }
 
-Machine describe_machine(bool with_peers) {
+Machine describe_machine(bool with_peers, const std::string& spawnd) {
   Machine m;
   m.cpu_model = field_of("/proc/cpuinfo", "model name", ':');
   m.cores = static_cast<unsigned>(sysconf(_SC_NPROCESSORS_ONLN));
@@ -66,6 +66,9 @@ Machine describe_machine(bool with_peers) {
   std::string mem = field_of("/proc/meminfo", "MemTotal", ':');
   m.memory_mib = std::atoll(mem.c_str()) / 1024;
 
+  const std::string build_dir = spawnd.substr(0, spawnd.rfind('/'));
+  if (auto rev = run_capture({"git", "-C", build_dir, "describe", "--always", "--dirty"}))
+    m.versions["spawnd"] = "git " + rev->substr(0, rev->find('\n'));
   std::vector<std::pair<std::string, std::string>> tools = {{"wrk", "wrk -v"}, {"sqlite", "sqlite3 --version"}};
   if (with_peers) {
     tools.insert(tools.end(), {{"nginx", "nginx -v"},

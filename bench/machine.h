@@ -22,8 +22,9 @@ struct Machine {
 };
 
 // Reads the machine's description; versions are looked up for the tools that are installed (`with_peers` adds the
-// peer servers).
-[[nodiscard]] Machine describe_machine(bool with_peers);
+// peer servers). `spawnd` is the executable measured: its version is `git describe` of the tree it was built in,
+// when there is one.
+[[nodiscard]] Machine describe_machine(bool with_peers, const std::string& spawnd);
 
 // The file system type under `path` ("tmpfs", "ext4", "xfs", "btrfs", "overlay", or the magic number in hex).
 [[nodiscard]] std::string filesystem_type(const std::string& path);

@@ -153,13 +153,16 @@ std::string Process::read_all_stdout() {
 
 int Process::stop(int grace_ms) {
   if (pid_ <= 0) return -1;
+  // Reaped before (wrk, run to its end): its group is no business of ours any more; the number may be reused.
+  if (status_) return *status_;
   if (!poll()) {
     ::kill(-pid_, SIGTERM);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(grace_ms);
     while (!poll() && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  // Whatever the leader left behind in its group (a CGI child that ignores SIGTERM) goes too.
+  // Whatever the leader left behind in its group (a CGI child that ignores SIGTERM) goes too. While a member is
+  // alive the group's number cannot be given to a new process, so this reaches only ours.
   ::kill(-pid_, SIGKILL);
   return wait();
 }
