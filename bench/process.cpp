@@ -77,6 +77,8 @@ Process::Process(const ProcessSpec& spec) {
     posix_spawn_file_actions_adddup2(&fa, spec.stdin_fd, STDIN_FILENO);
   else
     posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  // Only 0, 1 and 2: nothing the driver inherited (a make jobserver pipe, a terminal) reaches the servers.
+  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
   // A group of its own (so that stopping it stops everything it started), default signal dispositions and an
   // empty mask: the driver's SIGINT handler and blocked signals must not leak into servers.
   sigset_t all, none;

@@ -305,6 +305,11 @@ RunResult run_target(const BenchEnv& env, const Target& t, int repetition) {
   const TreeCpu cpu_before = cpu();
   r.wrk = wrk_or_explain(env.duration_s, "measured run");
   const TreeCpu cpu_after = cpu();
+  // A server that died during the run leaves wrk counting connect errors, not failing: that is a failed target.
+  for (auto& p : procs)
+    if (std::optional<int> exit = p.poll())
+      throw std::runtime_error("a server process exited during the measured run (wait status " +
+                               std::to_string(*exit) + "): " + tail_of(log));
   r.server_cpu_s = cpu_after.seconds - cpu_before.seconds;
   r.is_server_cpu_complete = cpu_after.is_complete;
   posts_ok += r.wrk->posts_ok;
