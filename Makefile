@@ -3,14 +3,16 @@
 #   make run     install missing packages, build, serve www/ and the example handlers at http://127.0.0.1:8080
 #   make test    install missing packages, build, run every test (ctest)
 #   make asan    the same tests under AddressSanitizer + UndefinedBehaviorSanitizer (preset asan-ubsan)
-#   make bench   reserved for the benchmark driver (bench/)
+#   make bench   install missing packages, build, run spawnd-bench's quick profile (< 5 minutes on 2 cores)
 #
 # PRESET picks the CMake preset (release, debug, asan-ubsan, ci); LISTEN the address `make run` serves on;
-# SPAWND_ARGS adds flags to the server `make run` starts (e.g. SPAWND_ARGS='--mode fork').
+# SPAWND_ARGS adds flags to the server `make run` starts (e.g. SPAWND_ARGS='--mode fork'); BENCH_ARGS adds flags to
+# spawnd-bench (e.g. BENCH_ARGS='--full --peers'; with --peers the peer servers are installed first).
 
 PRESET ?= release
 LISTEN ?= 127.0.0.1:8080
 SPAWND_ARGS ?=
+BENCH_ARGS ?=
 BUILD  := build/$(PRESET)
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 
@@ -38,7 +40,8 @@ asan:
 	$(MAKE) test PRESET=asan-ubsan
 
 bench: build
-	@echo "make bench: the benchmark driver is not built yet (see bench/README.md)"; exit 1
+	@case " $(BENCH_ARGS) " in *" --peers "*) sh scripts/install-deps.sh --bench ;; esac
+	$(BUILD)/spawnd-bench $(BENCH_ARGS)
 
 clean:
 	rm -rf build

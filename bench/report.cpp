@@ -1,0 +1,323 @@
+// bench/report.cpp — summaries, tables and the SVG chart (bench/report.h).
+#include "bench/report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <utility>
+
+namespace spawnd::bench {
+
+namespace {
+
+// `v` with `decimals` digits after the point.
+std::string fixed(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+// Rates and latencies without false precision: 12345, 123.4; 250, 12.5, 1.25.
+std::string rate(double v) { return fixed(v, v >= 1000 ? 0 : 1); }
+std::string ms(double v) { return fixed(v, v >= 100 ? 0 : v >= 10 ? 1 : 2); }
+
+std::string group_name(const Target& t) { return t.workload + " c=" + std::to_string(t.concurrency); }
+
+struct Row {
+  std::vector<std::string> cells;
+};
+
+std::vector<std::string> header() {
+  return {"workload", "c", "server / mode", "req/s", "min–max", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms",
+          "CPU µs/req", "errors", "non-2xx/3xx", "× limit", "rows"};
+}
+
+std::vector<Row> rows_of(const std::vector<Summary>& summaries) {
+  std::vector<Row> rows;
+  for (const Summary& s : summaries) {
+    Row r;
+    const bool http = !s.is_limit();
+    std::string rows_cell = "";
+    if (s.write_checks > 0)
+      rows_cell = s.write_checks_ok == s.write_checks ? "ok" : "FAIL " + std::to_string(s.write_checks - s.write_checks_ok) + "/" + std::to_string(s.write_checks);
+    r.cells = {s.target.workload,
+               http ? std::to_string(s.target.concurrency) : "-",
+               s.target.label(),
+               rate(s.rps.median),
+               rate(s.rps.min) + "–" + rate(s.rps.max),
+               http ? ms(s.p50_ms) : "",
+               http ? ms(s.p90_ms) : "",
+               http ? ms(s.p99_ms) : "",
+               http ? ms(s.p99_9_ms) : "",
+               http ? (s.is_cpu_complete ? "" : "≥") + fixed(s.cpu_us_per_request, 0) : "",
+               http ? std::to_string(s.socket_errors) : "",
+               http ? std::to_string(s.non_2xx_3xx) : "",
+               s.ratio_to_limit && !s.is_limit() ? fixed(*s.ratio_to_limit, 2) : "",
+               rows_cell};
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+// Display width of UTF-8 text: code points (the table uses no wide characters).
+size_t width(const std::string& s) {
+  return static_cast<size_t>(std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+std::string xml_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '<') out += "&lt;";
+    else if (c == '>') out += "&gt;";
+    else if (c == '&') out += "&amp;";
+    else out += c;
+  }
+  return out;
+}
+
+constexpr const char* kPalette[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948",
+                                    "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac", "#1b9e77", "#7570b3"};
+
+}  // namespace
+
+nlohmann::json Summary::to_json() const {
+  nlohmann::json j = {{"server", target.server},
+                      {"mode", target.mode},
+                      {"workload", target.workload},
+                      {"concurrency", target.concurrency},
+                      {"pragmas", target.pragmas},
+                      {"label", target.label()},
+                      {"repetitions", rps.count},
+                      {"requests_per_second", {{"median", rps.median}, {"min", rps.min}, {"max", rps.max}}}};
+  if (!is_limit()) {
+    j["latency_ms"] = {{"p50", p50_ms}, {"p90", p90_ms}, {"p99", p99_ms}, {"p99_9", p99_9_ms}};
+    j["server_cpu_us_per_request"] = cpu_us_per_request;
+    j["server_cpu_complete"] = is_cpu_complete;
+    j["socket_errors"] = socket_errors;
+    j["non_2xx_3xx"] = non_2xx_3xx;
+  }
+  if (ratio_to_limit && !is_limit()) j["ratio_to_limit"] = *ratio_to_limit;
+  if (write_checks > 0) j["write_checks"] = {{"runs", write_checks}, {"ok", write_checks_ok}};
+  return j;
+}
+
+std::vector<Summary> summarize(const std::vector<RunResult>& runs, const std::vector<Target>& targets) {
+  std::vector<Summary> out;
+  std::map<std::string, double> limit_by_workload;
+  for (const Target& t : targets) {
+    std::vector<double> rps, p50, p90, p99, p999, cpu;
+    Summary s;
+    s.target = t;
+    for (const RunResult& r : runs) {
+      if (!(r.target == t)) continue;
+      rps.push_back(r.requests_per_second());
+      if (r.wrk) {
+        p50.push_back(r.wrk->p50_ms);
+        p90.push_back(r.wrk->p90_ms);
+        p99.push_back(r.wrk->p99_ms);
+        p999.push_back(r.wrk->p99_9_ms);
+        if (r.wrk->requests > 0) cpu.push_back(r.server_cpu_s * 1e6 / static_cast<double>(r.wrk->requests));
+        s.is_cpu_complete = s.is_cpu_complete && r.is_server_cpu_complete;
+        s.socket_errors += r.wrk->socket_errors();
+        s.non_2xx_3xx += r.wrk->non_2xx_3xx;
+      }
+      if (r.write_check) {
+        ++s.write_checks;
+        if (r.write_check->is_ok()) ++s.write_checks_ok;
+      }
+    }
+    if (rps.empty()) continue;
+    s.rps = spread(rps);
+    s.p50_ms = median(p50);
+    s.p90_ms = median(p90);
+    s.p99_ms = median(p99);
+    s.p99_9_ms = median(p999);
+    s.cpu_us_per_request = median(cpu);
+    if (s.is_limit()) limit_by_workload[t.workload] = s.rps.median;
+    out.push_back(std::move(s));
+  }
+  for (Summary& s : out) {
+    auto it = limit_by_workload.find(s.target.workload);
+    if (it != limit_by_workload.end()) s.ratio_to_limit = ratio(s.rps.median, it->second);
+  }
+  // Group by workload and concurrency (limit rows first in their workload), keeping the targets' order inside.
+  std::stable_sort(out.begin(), out.end(), [](const Summary& a, const Summary& b) {
+    if (a.target.workload != b.target.workload) return a.target.workload < b.target.workload;
+    return a.target.concurrency < b.target.concurrency;
+  });
+  return out;
+}
+
+std::string format_table(const std::vector<Summary>& summaries) {
+  std::vector<std::string> head = header();
+  std::vector<Row> rows = rows_of(summaries);
+  std::vector<size_t> w(head.size());
+  for (size_t i = 0; i < head.size(); ++i) w[i] = width(head[i]);
+  for (const Row& r : rows)
+    for (size_t i = 0; i < r.cells.size(); ++i) w[i] = std::max(w[i], width(r.cells[i]));
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (size_t i = 0; i < cells.size(); ++i) {
+      // Text columns (workload, server / mode) left-aligned, numbers right-aligned.
+      const bool left = i == 0 || i == 2;
+      std::string pad(w[i] - width(cells[i]), ' ');
+      out += left ? cells[i] + pad : pad + cells[i];
+      out += i + 1 < cells.size() ? "  " : "";
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    return out + "\n";
+  };
+  std::string out = line(head);
+  std::string last_group;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    std::string group = summaries[i].target.workload;
+    if (!last_group.empty() && group != last_group) out += "\n";
+    last_group = group;
+    out += line(rows[i].cells);
+  }
+  return out;
+}
+
+std::string format_markdown_table(const std::vector<Summary>& summaries) {
+  std::vector<std::string> head = header();
+  std::string out = "|";
+  std::string rule = "|";
+  for (size_t i = 0; i < head.size(); ++i) {
+    out += " " + head[i] + " |";
+    rule += i == 0 || i == 2 ? " --- |" : " ---: |";
+  }
+  out += "\n" + rule + "\n";
+  for (const Row& r : rows_of(summaries)) {
+    out += "|";
+    for (const std::string& c : r.cells) out += " " + c + " |";
+    out += "\n";
+  }
+  return out;
+}
+
+std::string render_chart_svg(const std::vector<Summary>& summaries, const std::string& title,
+                             const std::string& subtitle) {
+  // Colours by label, so that one target has the same colour in every group and in the latency plots.
+  std::map<std::string, std::string> colour;
+  for (const Summary& s : summaries) {
+    std::string l = s.target.label();
+    if (!colour.count(l)) colour[l] = kPalette[colour.size() % std::size(kPalette)];
+  }
+  // One group per workload and concurrency; the workload's limit row goes into each of its groups, as the reference.
+  std::map<std::string, const Summary*> limit_of;
+  for (const Summary& s : summaries)
+    if (s.is_limit()) limit_of[s.target.workload] = &s;
+  std::vector<std::pair<std::string, std::vector<const Summary*>>> groups;
+  for (const Summary& s : summaries) {
+    if (s.is_limit()) continue;
+    std::string g = group_name(s.target);
+    if (groups.empty() || groups.back().first != g) {
+      groups.push_back({g, {}});
+      if (auto it = limit_of.find(s.target.workload); it != limit_of.end()) groups.back().second.push_back(it->second);
+    }
+    groups.back().second.push_back(&s);
+  }
+
+  const int width_px = 960, label_w = 260, bar_h = 16, gap = 4, group_gap = 26;
+  const int plot_w = width_px - label_w - 90;
+  std::string bars;
+  int y = 76;
+  for (const auto& [name, members] : groups) {
+    // Each group has its own scale: the bars compare targets within a group, not static files with CGI.
+    double max_rps = 1;
+    for (const Summary* s : members) max_rps = std::max(max_rps, s->rps.max);
+    bars += "<text x=\"10\" y=\"" + std::to_string(y + 12) + "\" font-weight=\"bold\">" + xml_escape(name) + "</text>\n";
+    y += 18;
+    for (const Summary* s : members) {
+      const std::string l = s->target.label();
+      auto x_of = [&](double v) { return label_w + static_cast<int>(v / max_rps * plot_w); };
+      const int w = x_of(s->rps.median) - label_w;
+      bars += "<text x=\"" + std::to_string(label_w - 6) + "\" y=\"" + std::to_string(y + 12) +
+              "\" text-anchor=\"end\">" + xml_escape(l) + "</text>\n";
+      bars += "<rect x=\"" + std::to_string(label_w) + "\" y=\"" + std::to_string(y) + "\" width=\"" +
+              std::to_string(std::max(w, 1)) + "\" height=\"" + std::to_string(bar_h) + "\" fill=\"" + colour[l] +
+              "\"/>\n";
+      const int ym = y + bar_h / 2;
+      bars += "<line x1=\"" + std::to_string(x_of(s->rps.min)) + "\" x2=\"" + std::to_string(x_of(s->rps.max)) +
+              "\" y1=\"" + std::to_string(ym) + "\" y2=\"" + std::to_string(ym) + "\" stroke=\"#000\"/>\n";
+      bars += "<text x=\"" + std::to_string(x_of(s->rps.max) + 6) + "\" y=\"" + std::to_string(y + 12) + "\">" +
+              rate(s->rps.median) + "</text>\n";
+      y += bar_h + gap;
+    }
+    y += group_gap - gap;
+  }
+
+  // Latency: one panel per HTTP group, x = percentile, y = ms on a log scale shared by all panels.
+  double lo = 1e9, hi = 0;
+  for (const Summary& s : summaries) {
+    if (s.is_limit()) continue;
+    for (double v : {s.p50_ms, s.p90_ms, s.p99_ms, s.p99_9_ms}) {
+      if (v > 0) lo = std::min(lo, v), hi = std::max(hi, v);
+    }
+  }
+  std::string lat;
+  const int panel_w = 300, panel_h = 200, per_row = 3;
+  int panels = 0;
+  const int lat_top = y + 20;
+  if (hi > 0) {
+    const double llo = std::floor(std::log10(lo)), lhi = std::ceil(std::log10(hi));
+    const double span = std::max(lhi - llo, 1.0);
+    lat += "<text x=\"10\" y=\"" + std::to_string(lat_top - 8) +
+           "\" font-weight=\"bold\" font-size=\"15\">Latency percentiles (ms, log scale; median of the repetitions)</text>\n";
+    for (const auto& [name, members] : groups) {
+      const int px = 50 + (panels % per_row) * (panel_w + 10);
+      const int py = lat_top + 10 + (panels / per_row) * (panel_h + 50);
+      ++panels;
+      auto yv = [&](double v) {
+        return py + panel_h - static_cast<int>((std::log10(std::max(v, std::pow(10.0, llo))) - llo) / span * panel_h);
+      };
+      lat += "<rect x=\"" + std::to_string(px) + "\" y=\"" + std::to_string(py) + "\" width=\"" +
+             std::to_string(panel_w - 40) + "\" height=\"" + std::to_string(panel_h) +
+             "\" fill=\"none\" stroke=\"#999\"/>\n";
+      lat += "<text x=\"" + std::to_string(px) + "\" y=\"" + std::to_string(py - 4) + "\" font-weight=\"bold\">" +
+             xml_escape(name) + "</text>\n";
+      for (double d = llo; d <= lhi; d += 1) {
+        const int yy = yv(std::pow(10.0, d));
+        lat += "<text x=\"" + std::to_string(px - 4) + "\" y=\"" + std::to_string(yy + 4) +
+               "\" text-anchor=\"end\" font-size=\"10\">" + ms(std::pow(10.0, d)) + "</text>\n";
+        lat += "<line x1=\"" + std::to_string(px) + "\" x2=\"" + std::to_string(px + panel_w - 40) + "\" y1=\"" +
+               std::to_string(yy) + "\" y2=\"" + std::to_string(yy) + "\" stroke=\"#eee\"/>\n";
+      }
+      const char* names[] = {"p50", "p90", "p99", "p99.9"};
+      auto xp = [&](int i) { return px + 15 + i * (panel_w - 70) / 3; };
+      for (int i = 0; i < 4; ++i)
+        lat += "<text x=\"" + std::to_string(xp(i)) + "\" y=\"" + std::to_string(py + panel_h + 14) +
+               "\" text-anchor=\"middle\" font-size=\"10\">" + names[i] + "</text>\n";
+      for (const Summary* s : members) {
+        if (s->is_limit()) continue;
+        const double v[] = {s->p50_ms, s->p90_ms, s->p99_ms, s->p99_9_ms};
+        std::string points;
+        for (int i = 0; i < 4; ++i) points += std::to_string(xp(i)) + "," + std::to_string(yv(v[i])) + " ";
+        lat += "<polyline fill=\"none\" stroke-width=\"2\" stroke=\"" + colour[s->target.label()] + "\" points=\"" +
+               points + "\"><title>" + xml_escape(s->target.label()) + "</title></polyline>\n";
+      }
+    }
+  }
+  const int lat_rows = (panels + per_row - 1) / per_row;
+  int legend_y = lat_top + 10 + lat_rows * (panel_h + 50);
+  std::string legend;
+  int i = 0;
+  for (const auto& [l, c] : colour) {
+    const int lx = 10 + (i % 3) * 310, ly = legend_y + (i / 3) * 18;
+    legend += "<rect x=\"" + std::to_string(lx) + "\" y=\"" + std::to_string(ly) + "\" width=\"12\" height=\"12\" fill=\"" +
+              c + "\"/><text x=\"" + std::to_string(lx + 18) + "\" y=\"" + std::to_string(ly + 11) + "\">" +
+              xml_escape(l) + "</text>\n";
+    ++i;
+  }
+  const int height = legend_y + ((i + 2) / 3) * 18 + 20;
+  return "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(width_px) + "\" height=\"" +
+         std::to_string(height) + "\" font-family=\"sans-serif\" font-size=\"12\">\n" +
+         "<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>\n" + "<text x=\"10\" y=\"22\" font-size=\"16\" font-weight=\"bold\">" +
+         xml_escape(title) + "</text>\n" + "<text x=\"10\" y=\"40\">" + xml_escape(subtitle) + "</text>\n" +
+         "<text x=\"10\" y=\"62\" font-weight=\"bold\" font-size=\"15\">Requests per second (bar: median of the "
+         "repetitions; line: min–max; each group on its own scale)</text>\n" + bars +
+         lat + legend + "</svg>\n";
+}
+
+}  // namespace spawnd::bench

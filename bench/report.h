@@ -1,0 +1,50 @@
+// bench/report.h — from runs to what a reader sees: per-target summaries, the table, results.md and chart.svg.
+//
+// A Summary folds the repetitions of one target: the median requests per second with min–max, the median of each
+// latency percentile, the median server CPU per request, the sums of errors, and the ratio of the median to the
+// limit row of the same workload (the raw posix_spawn+wait rate of the same handler). Pure functions of their
+// inputs; the driver writes the strings to stdout and to bench/results/<timestamp>/.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bench/runner.h"
+#include "bench/stats.h"
+
+namespace spawnd::bench {
+
+struct Summary {
+  Target target;
+  Spread rps;                        // requests (or, for the limit, spawns) per second over the repetitions
+  double p50_ms = 0, p90_ms = 0, p99_ms = 0, p99_9_ms = 0;  // medians over the repetitions
+  double cpu_us_per_request = 0;     // median server CPU (process tree) per request
+  bool is_cpu_complete = true;       // false if any repetition's CPU misses auto-reaped children (a lower bound)
+  std::int64_t socket_errors = 0;    // summed over the repetitions
+  std::int64_t non_2xx_3xx = 0;      // summed over the repetitions
+  std::optional<double> ratio_to_limit;  // rps.median / the limit's median for this workload
+  int write_checks = 0;              // repetitions whose rows were counted
+  int write_checks_ok = 0;           // ... and were right (WriteCheck::is_ok)
+
+  [[nodiscard]] bool is_limit() const { return target.server == "limit"; }
+  [[nodiscard]] nlohmann::json to_json() const;
+};
+
+// One Summary per target that has runs, in the order of `targets`.
+[[nodiscard]] std::vector<Summary> summarize(const std::vector<RunResult>& runs, const std::vector<Target>& targets);
+
+// The table for stdout: one row per summary, grouped by workload and concurrency.
+[[nodiscard]] std::string format_table(const std::vector<Summary>& summaries);
+// The same table in Markdown (for results.md and the README).
+[[nodiscard]] std::string format_markdown_table(const std::vector<Summary>& summaries);
+// chart.svg: requests per second per target (median bar, min–max whisker), grouped by workload and concurrency,
+// with the workload's limit row as the reference, and a latency percentile plot (p50, p90, p99, p99.9 on a log
+// scale) for each group. `title` and `subtitle` head it (date; machine).
+[[nodiscard]] std::string render_chart_svg(const std::vector<Summary>& summaries, const std::string& title,
+                                           const std::string& subtitle);
+
+}  // namespace spawnd::bench

@@ -1,0 +1,333 @@
+// bench/runner.cpp — one run of one target (bench/runner.h).
+#include "bench/runner.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "bench/peers.h"
+#include "bench/process.h"
+#include "bench/site_db.h"
+#include "bench/wrk_scripts.h"
+#include "common/fd.h"
+
+namespace spawnd::bench {
+
+namespace {
+
+constexpr const char* kStaticFile = "/bench.html";
+constexpr const char* kPostBody = "name=limit&message=spawn+limit+entry";
+constexpr int kStartTimeoutMs = 10'000;
+
+// A port the kernel considers free on 127.0.0.1 right now (bind to port 0, read it, close).
+std::uint16_t free_port() {
+  Fd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (!fd || bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    throw std::runtime_error(std::string("cannot find a free port: ") + std::strerror(errno));
+  return ntohs(addr.sin_port);
+}
+
+// The status of one `GET path` on a fresh connection, or 0 if there was no complete status line within
+// `timeout_ms` (connection refused, nothing listening yet, a server that hangs).
+int http_status(std::uint16_t port, const std::string& path, int timeout_ms) {
+  Fd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (!fd || connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return 0;
+  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  if (send(fd.get(), req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) return 0;
+  std::string head;
+  char buf[512];
+  pollfd p{fd.get(), POLLIN, 0};
+  while (head.find("\r\n") == std::string::npos && poll(&p, 1, timeout_ms) == 1) {
+    ssize_t n = recv(fd.get(), buf, sizeof buf, 0);
+    if (n <= 0) break;
+    head.append(buf, static_cast<size_t>(n));
+  }
+  // "HTTP/1.1 200 OK"
+  if (head.size() < 12 || !head.starts_with("HTTP/")) return 0;
+  return std::atoi(head.c_str() + 9);
+}
+
+std::string tail_of(const std::string& path, size_t bytes = 600) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  return s.size() > bytes ? s.substr(s.size() - bytes) : s;
+}
+
+std::string script_path(const BenchEnv& env, const std::string& workload) {
+  return env.work_dir + "/wrk-" + workload + ".lua";
+}
+
+// Runs wrk once for `seconds` against `port` with the workload's script.
+WrkReport run_wrk(const BenchEnv& env, const Target& t, std::uint16_t port, int seconds) {
+  const int threads = env.wrk_threads > 0 ? env.wrk_threads : std::min(static_cast<int>(env.cores), t.concurrency);
+  ProcessSpec spec;
+  spec.argv = {"wrk", "-t", std::to_string(std::max(1, threads)), "-c", std::to_string(t.concurrency),
+               "-d", std::to_string(seconds) + "s", "--timeout", "5s", "-s", script_path(env, t.workload),
+               "http://127.0.0.1:" + std::to_string(port) + workload_path(t.workload)};
+  spec.capture_stdout = true;
+  spec.stderr_path = env.work_dir + "/wrk.stderr";
+  Process wrk(spec);
+  std::string out = wrk.read_all_stdout();
+  int status = wrk.wait();
+  if (interrupted()) throw Interrupted();
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw std::runtime_error("wrk failed: " + tail_of(spec.stderr_path) + out.substr(0, 400));
+  return parse_wrk_output(out);
+}
+
+// Waits until the target answers its workload's URL with 2xx/3xx. Throws Skip or runtime_error (see run_target).
+void wait_ready(const Target& t, std::vector<Process>& procs, std::uint16_t port, const std::string& log) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kStartTimeoutMs);
+  int status = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (interrupted()) throw Interrupted();
+    status = http_status(port, workload_path(t.workload), 2000);
+    if (status >= 200 && status < 400) return;
+    for (auto& p : procs) {
+      std::optional<int> exit = p.poll();
+      if (!exit) continue;
+      // spawnd exits 2 on a bad option: a mode this build does not have yet.
+      if (t.server == "spawnd" && WIFEXITED(*exit) && WEXITSTATUS(*exit) == 2 &&
+          (t.mode == "fastcgi" || t.mode == "inproc"))
+        throw Skip(t.label() + ": skipped: spawnd does not support --mode " + t.mode + " (" +
+                   tail_of(log, 200).substr(0, tail_of(log, 200).find('\n')) + ")");
+      if (t.mode == "fastcgi_pass")
+        throw Skip(t.label() + ": skipped: " + workload_handler(t.workload) +
+                   " did not come up as a FastCGI application (exited with status " +
+                   std::to_string(WIFEXITED(*exit) ? WEXITSTATUS(*exit) : 128 + WTERMSIG(*exit)) + ")");
+      throw std::runtime_error(t.label() + ": exited at start-up: " + tail_of(log));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (t.mode == "fastcgi_pass")
+    throw Skip(t.label() + ": skipped: " + workload_handler(t.workload) +
+               " did not answer as a FastCGI application (last status " + std::to_string(status) + ")");
+  throw std::runtime_error(t.label() + ": no 2xx/3xx answer within 10 s (last status " + std::to_string(status) +
+                           "): " + tail_of(log));
+}
+
+std::string fresh_db(const BenchEnv& env, const Target& t) {
+  const std::string path = env.db_dir + "/run.db";
+  copy_db(env.seeds.at(t.pragmas), path);
+  // As root, Apache's CGI children run as www-data and must be able to write the file, its -wal and -shm.
+  if (geteuid() == 0) chmod(path.c_str(), 0666);
+  return path;
+}
+
+RunResult run_limit(const BenchEnv& env, const Target& t, int repetition) {
+  const std::string handler = workload_handler(t.workload);
+  const std::string db_path = fresh_db(env, t);
+  DbKeeper keeper(db_path, t.pragmas);
+  SpawnRateSpec spec;
+  spec.program = env.cgi_bin + "/" + handler;
+  const bool is_post = t.workload == "write";
+  const std::string body = kPostBody;
+  if (is_post) spec.stdin_path = env.work_dir + "/post-body.txt";
+  spec.env = cgi_environment(spec.program, "/cgi-bin/" + handler, is_post ? "POST" : "GET",
+                             is_post ? "application/x-www-form-urlencoded" : "", is_post ? body.size() : 0,
+                             {"SPAWND_DB=" + db_path, "SPAWND_PRAGMAS=" + t.pragmas});
+  spec.parallel = env.limit_spawners;
+  spec.seconds = env.duration_s;
+  RunResult r;
+  r.target = t;
+  r.repetition = repetition;
+  r.spawn = measure_spawn_rate(spec, [] { return interrupted(); });
+  if (interrupted()) throw Interrupted();
+  return r;
+}
+
+}  // namespace
+
+std::string Target::label() const {
+  std::string l = server == "spawnd" ? mode : server == "limit" ? "limit (posix_spawn+wait)" : server + " " + mode;
+  if (pragmas != "default") l += " [pragmas " + pragmas + "]";
+  return l;
+}
+
+std::string workload_path(const std::string& workload) {
+  if (workload == "static") return kStaticFile;
+  return "/cgi-bin/" + workload_handler(workload);
+}
+
+std::string workload_handler(const std::string& workload) {
+  if (workload == "hello") return "hello";
+  if (workload == "static") return "";
+  return "guestbook";
+}
+
+double RunResult::requests_per_second() const {
+  if (wrk) return wrk->requests_per_second();
+  if (spawn) return spawn->spawns_per_second;
+  return 0;
+}
+
+nlohmann::json RunResult::to_json() const {
+  nlohmann::json j = {{"server", target.server},           {"mode", target.mode},
+                      {"workload", target.workload},       {"concurrency", target.concurrency},
+                      {"pragmas", target.pragmas},         {"label", target.label()},
+                      {"repetition", repetition},          {"requests_per_second", requests_per_second()}};
+  if (wrk) {
+    const WrkReport& w = *wrk;
+    j["requests"] = w.requests;
+    j["duration_s"] = w.duration_s;
+    j["bytes"] = w.bytes;
+    j["latency_ms"] = {{"p50", w.p50_ms},   {"p90", w.p90_ms},         {"p99", w.p99_ms},
+                       {"p99_9", w.p99_9_ms}, {"mean", w.latency_mean_ms}, {"max", w.latency_max_ms},
+                       {"min", w.latency_min_ms}, {"stdev", w.latency_stdev_ms}};
+    j["socket_errors"] = {{"connect", w.connect_errors}, {"read", w.read_errors}, {"write", w.write_errors},
+                          {"timeout", w.timeouts}};
+    j["non_2xx_3xx"] = w.non_2xx_3xx;
+    j["server_cpu_s"] = server_cpu_s;
+    j["server_cpu_complete"] = is_server_cpu_complete;
+    j["server_cpu_us_per_request"] = w.requests > 0 ? server_cpu_s * 1e6 / static_cast<double>(w.requests) : 0.0;
+  }
+  if (spawn) {
+    j["spawns"] = spawn->spawns;
+    j["failures"] = spawn->failures;
+    j["duration_s"] = spawn->seconds;
+    j["parallel"] = spawn->parallel;
+  }
+  if (write_check) {
+    const WriteCheck& c = *write_check;
+    j["write_check"] = {{"rows_before", c.rows_before}, {"rows_after", c.rows_after},
+                        {"posts_ok", c.posts_ok},       {"posts_sent", c.posts_sent},
+                        {"integrity", c.integrity},     {"ok", c.is_ok()}};
+  }
+  return j;
+}
+
+void prepare_work_dir(const BenchEnv& env) {
+  namespace fs = std::filesystem;
+  auto write = [](const std::string& path, std::string_view text) {
+    std::ofstream out(path, std::ios::trunc);
+    out << text;
+    if (!out) throw std::runtime_error("cannot write " + path);
+  };
+  const std::string report(wrk_script("report"));
+  write(script_path(env, "read"), report);
+  write(script_path(env, "hello"), report);
+  write(script_path(env, "static"), report);
+  write(script_path(env, "write"), report + std::string(wrk_script("guestbook_post")));
+  write(script_path(env, "mixed"), report + std::string(wrk_script("guestbook_mixed")));
+  write(env.work_dir + "/post-body.txt", kPostBody);
+  // The static file: a small HTML page of about 4 KiB, a typical size for a page of a small site.
+  fs::create_directories(env.work_dir + "/www");
+  std::string page = "<!doctype html>\n<html lang=\"en\">\n<meta charset=\"utf-8\">\n<title>bench</title>\n";
+  for (int i = 0; page.size() < 4000; ++i) page += "<p>Static paragraph " + std::to_string(i) + " of the bench page.</p>\n";
+  page += "</html>\n";
+  write(env.work_dir + "/www" + kStaticFile, page);
+}
+
+RunResult run_target(const BenchEnv& env, const Target& t, int repetition) {
+  if (t.server == "limit") return run_limit(env, t, repetition);
+  const std::string db_path = fresh_db(env, t);
+  const std::string docroot = env.work_dir + "/www";
+  const std::uint16_t port = free_port();
+  std::optional<DbKeeper> keeper;
+  std::vector<Process> procs;
+  std::string log;
+  if (t.server == "spawnd") {
+    ProcessSpec spec;
+    spec.argv = {env.spawnd, "--listen", "127.0.0.1:" + std::to_string(port), "--root", docroot, "--cgi-bin",
+                 env.cgi_bin, "--db", db_path, "--pragmas", t.pragmas, "--quiet", "--mode",
+                 t.mode == "static" ? "cgi" : t.mode};
+    if (t.mode == "fastcgi" || t.mode == "inproc") {
+      spec.argv.push_back("--workers");
+      spec.argv.push_back(std::to_string(env.workers));
+    }
+    log = spec.stderr_path = env.work_dir + "/spawnd.stderr";
+    procs.emplace_back(spec);
+  } else {
+    // spawnd keeps the database open and checkpoints it; the peers get the same service from the driver.
+    keeper.emplace(db_path, t.pragmas);
+    PeerSetup s{env.work_dir, docroot, env.cgi_bin, db_path, t.pragmas, workload_handler(t.workload),
+                port,         env.cores, env.workers, geteuid() == 0};
+    procs = start_peer(t, s);
+    log = env.work_dir + "/" + t.server + "-error.log";
+  }
+  wait_ready(t, procs, port, log);
+
+  RunResult r;
+  r.target = t;
+  r.repetition = repetition;
+  std::int64_t posts_ok = 0, posts_sent = 0;
+  // A wrk failure says what became of the server, which is usually the story.
+  auto wrk_or_explain = [&](int seconds, const char* phase) {
+    try {
+      return run_wrk(env, t, port, seconds);
+    } catch (const Interrupted&) {
+      throw;
+    } catch (const std::runtime_error& e) {
+      std::string state = "server still running";
+      if (std::optional<int> exit = procs.front().poll())
+        state = "server exited, wait status " + std::to_string(*exit) + ": " + tail_of(log);
+      throw std::runtime_error(std::string(phase) + ": " + e.what() + " (" + state + ")");
+    }
+  };
+  if (env.warmup_s > 0) {
+    WrkReport warm = wrk_or_explain(env.warmup_s, "warm-up");
+    posts_ok += warm.posts_ok;
+    posts_sent += warm.posts_sent;
+  }
+  auto cpu = [&] {
+    TreeCpu sum;
+    for (const auto& p : procs) {
+      TreeCpu one = tree_cpu(p.pid());
+      sum.seconds += one.seconds;
+      sum.is_complete = sum.is_complete && one.is_complete;
+    }
+    return sum;
+  };
+  const TreeCpu cpu_before = cpu();
+  r.wrk = wrk_or_explain(env.duration_s, "measured run");
+  const TreeCpu cpu_after = cpu();
+  // A server that died during the run leaves wrk counting connect errors, not failing: that is a failed target.
+  for (auto& p : procs)
+    if (std::optional<int> exit = p.poll())
+      throw std::runtime_error("a server process exited during the measured run (wait status " +
+                               std::to_string(*exit) + "): " + tail_of(log));
+  r.server_cpu_s = cpu_after.seconds - cpu_before.seconds;
+  r.is_server_cpu_complete = cpu_after.is_complete;
+  posts_ok += r.wrk->posts_ok;
+  posts_sent += r.wrk->posts_sent;
+  // Stop in reverse order of start: the front server before the FastCGI application behind it.
+  for (auto it = procs.rbegin(); it != procs.rend(); ++it) it->stop(15'000);
+  keeper.reset();
+  if (t.writes()) {
+    WriteCheck c;
+    c.rows_before = env.seed_rows;
+    DbCheck after = check_site_db(db_path, t.pragmas);
+    c.rows_after = after.rows;
+    c.integrity = after.integrity;
+    c.posts_ok = posts_ok;
+    c.posts_sent = posts_sent;
+    r.write_check = c;
+  }
+  return r;
+}
+
+}  // namespace spawnd::bench
