@@ -230,29 +230,22 @@ class CgiExchange final : public Exchange {
   bool on_output(std::string_view bytes) {
     if (is_nph_) return forward(sink_.on_raw(bytes));
     if (!is_head_done_) {
-      switch (parser_.feed(bytes)) {
-        case CgiResponseParser::State::NeedMore: return true;
-        case CgiResponseParser::State::Error:
+      // For a HEAD request nothing is waited for after the head (the connection drops any body a script sends).
+      switch (relay_cgi_head(parser_, bytes, sink_, is_head_, expected_bytes_)) {
+        case CgiHeadStep::NeedMore: return true;
+        case CgiHeadStep::Error:
           SPAWND_LOG_ERROR("cgi[%llu] %s: bad response header: %s", ull(request_id_), script_.c_str(),
                            parser_.error().c_str());
           finish(GatewayError::BadGateway);
           return false;
-        case CgiResponseParser::State::Done: break;
+        case CgiHeadStep::LocalRedirect:
+          is_finished_ = true;
+          is_clean_end_ = true;
+          close_fd(stdout_);
+          return false;
+        case CgiHeadStep::HeadSent: break;
       }
       is_head_done_ = true;
-      CgiHead& h = parser_.head();
-      if (h.kind == CgiResponseKind::LocalRedirect) {
-        is_finished_ = true;
-        is_clean_end_ = true;
-        close_fd(stdout_);
-        sink_.on_local_redirect(h.location);
-        return false;
-      }
-      ResponseHead head = to_response_head(h);
-      // A HEAD response's Content-Length announces the GET body's size, and no body follows (RFC 9110 §9.3.2,
-      // RFC 3875 §4.3.2): nothing to wait for. (The connection drops any body a script sends anyway.)
-      if (!is_head_) expected_bytes_ = h.content_length;
-      sink_.on_head(std::move(head));
       std::string rest(parser_.rest_of_input());
       return body_bytes(rest);  // also ends a response whose Content-Length is 0
     }

@@ -271,26 +271,21 @@ class FastCgiExchange final : public Exchange {
     if (is_finished_) return false;
     has_output_ = true;
     if (!is_head_done_) {
-      switch (parser_.feed(bytes)) {
-        case CgiResponseParser::State::NeedMore: return true;
-        case CgiResponseParser::State::Error:
+      switch (relay_cgi_head(parser_, bytes, sink_, is_head_, expected_bytes_)) {
+        case CgiHeadStep::NeedMore: return true;
+        case CgiHeadStep::Error:
           SPAWND_LOG_ERROR("fastcgi[%llu] %s: bad response header: %s", ull(request_id_), app_.name().c_str(),
                            parser_.error().c_str());
           finish(GatewayError::BadGateway);
           return false;
-        case CgiResponseParser::State::Done: break;
+        case CgiHeadStep::LocalRedirect:
+          is_head_done_ = true;
+          is_finished_ = true;
+          is_redirected_ = true;
+          return false;
+        case CgiHeadStep::HeadSent: break;
       }
       is_head_done_ = true;
-      CgiHead& h = parser_.head();
-      if (h.kind == CgiResponseKind::LocalRedirect) {
-        is_finished_ = true;
-        is_redirected_ = true;
-        sink_.on_local_redirect(h.location);
-        return false;
-      }
-      ResponseHead head = to_response_head(h);
-      if (!is_head_) expected_bytes_ = h.content_length;
-      sink_.on_head(std::move(head));
       const std::string rest(parser_.rest_of_input());
       return body_bytes(rest);
     }

@@ -4,6 +4,8 @@
 // with an error page from inside Gateway::start(). Loop thread only; no I/O except the stat/access of map_script().
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -53,6 +55,20 @@ struct ScriptServerInfo {
 // The response head for a parsed CGI document or client-redirect response (RFC 3875 §6.2.1, §6.2.3, §6.2.4); moves
 // the fields out of `head`.
 [[nodiscard]] ResponseHead to_response_head(CgiHead& head);
+
+// Where relay_cgi_head() left a CGI response.
+enum class CgiHeadStep {
+  NeedMore,       // the header block is not complete yet
+  Error,          // not a valid header block: parser.error() says why; answer 502
+  LocalRedirect,  // sink.on_local_redirect() was called: the exchange is over
+  HeadSent,       // sink.on_head() was called; parser.rest_of_input() is the start of the body
+};
+// Feeds a handler's output to `parser` until its header block is complete, then either hands a local redirect to
+// the sink (RFC 3875 §6.2.2) or sends the response head. `expected_body_bytes` is set to the Content-Length the
+// handler announced, except for a HEAD request, whose Content-Length announces a body that does not follow
+// (RFC 9110 §9.3.2). Shared by every gateway that relays CGI output (CGI, fork server, FastCGI).
+[[nodiscard]] CgiHeadStep relay_cgi_head(CgiResponseParser& parser, std::string_view bytes, ResponseSink& sink,
+                                         bool is_head_request, std::optional<std::uint64_t>& expected_body_bytes);
 
 // Answers a request completely from inside Gateway::start(): an HTML error page with `status` (404, 403, 502).
 void answer_status(ResponseSink& sink, int status);
