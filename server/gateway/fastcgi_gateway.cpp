@@ -131,6 +131,7 @@ struct FastCgiSlot {
   bool is_recycling = false;  // managed: stopped on purpose (--max-requests): restart at once
   std::uint64_t served = 0;   // requests completed by this worker (managed) or on this connection (external)
   Fd sock;
+  std::uint32_t events = 0;  // the epoll mask sock is registered with (watch() changes it only when it differs)
   State state = State::Closed;
   bool is_reused = false;  // the connection completed a request before (it may have been closed by the peer since)
   bool is_paused = false;  // the client's side is full: not reading FCGI_STDOUT
@@ -474,7 +475,8 @@ bool FastCgiApp::connect(FastCgiSlot& slot) {
   slot.reader = fcgi::RecordReader();
   slot.out.clear();
   slot.out_pos = 0;
-  if (!gw_.loop_.add(slot.sock.get(), EPOLLIN | EPOLLOUT, [this, s = &slot](std::uint32_t ev) { on_io(*s, ev); })) {
+  slot.events = EPOLLIN | EPOLLOUT;
+  if (!gw_.loop_.add(slot.sock.get(), slot.events, [this, s = &slot](std::uint32_t ev) { on_io(*s, ev); })) {
     SPAWND_LOG_ERROR("fastcgi %s: epoll_ctl: %s", name_.c_str(), std::strerror(errno));
     slot.sock.reset();
     slot.state = FastCgiSlot::State::Closed;
@@ -509,6 +511,8 @@ void FastCgiApp::watch(FastCgiSlot& slot) {
   if (!slot.sock) return;
   std::uint32_t events = slot.is_paused ? 0U : static_cast<std::uint32_t>(EPOLLIN);
   if (slot.state == FastCgiSlot::State::Connecting || slot.out_pos < slot.out.size()) events |= EPOLLOUT;
+  if (events == slot.events) return;  // one epoll_ctl fewer per request in the common case
+  slot.events = events;
   gw_.loop_.modify(slot.sock.get(), events);
 }
 
@@ -882,8 +886,11 @@ FastCgiApp* FastCgiGateway::managed_app(const std::string& name) {
 }
 
 std::unique_ptr<Exchange> FastCgiGateway::start(const Request& request, ResponseSink& sink, RequestBody& body) {
-  auto mapped = map_script(request.path, config_.prefix, config_.directory,
-                           is_managed_ ? ScriptCheck::Executable : ScriptCheck::None);
+  // A handler whose workers run needs no stat per request (like php-fpm, its processes keep serving the program they
+  // started with); any other name is checked as in CGI mode (404, 403) before it is started or handed to CGI.
+  auto mapped = map_script(request.path, config_.prefix, config_.directory, ScriptCheck::None);
+  if (const ScriptTarget* t = std::get_if<ScriptTarget>(&mapped); is_managed_ && t && !apps_.contains(t->name))
+    mapped = map_script(request.path, config_.prefix, config_.directory, ScriptCheck::Executable);
   if (const int* status = std::get_if<int>(&mapped)) {
     answer_status(sink, *status);
     return nullptr;
