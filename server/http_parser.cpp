@@ -129,6 +129,10 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
   }
   r.has_body = r.is_chunked || (r.content_length && *r.content_length > 0);
   r.is_keep_alive = llhttp_should_keep_alive(p) != 0;
+  // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing whatever it says; close the
+  // connection after answering it, so that nothing can be smuggled behind its body. (llhttp keeps an HTTP/1.0
+  // "Connection: keep-alive" alive.)
+  if (r.version_minor == 0 && r.field("Transfer-Encoding")) r.is_keep_alive = false;
   if (auto e = r.field("Expect")) {
     if (iequals(*e, "100-continue")) {
       r.expects_continue = r.version_minor >= 1;
