@@ -446,13 +446,21 @@ bool FastCgiApp::submit(FastCgiExchange& ex) {
 FastCgiSlot* FastCgiApp::free_slot(bool& is_unreachable) {
   for (auto& slot : slots_)
     if (slot->state == FastCgiSlot::State::Idle) return slot.get();
+  bool has_failed = false;
   for (auto& slot : slots_) {
-    if (slot->state == FastCgiSlot::State::Closed && slot->is_available && !slot->restart_timer) {
-      if (connect(*slot)) return slot.get();
-      is_unreachable = true;  // nobody listens there: waiting would not help
-      return nullptr;
-    }
+    if (slot->state != FastCgiSlot::State::Closed || !slot->is_available || slot->restart_timer) continue;
+    if (connect(*slot)) return slot.get();
+    has_failed = true;
+    // A managed worker's socket listens from before the worker starts: a refused connection means it has died.
+    // Nothing connects to it again until its exit is seen and it is restarted.
+    if (!program_.empty()) slot->is_available = false;
   }
+  // Waiting helps if some connection is still serving (it frees up), or, managed, while workers restart. An external
+  // application that refuses us with nothing in flight is down: 502 rather than a wait for the timeout.
+  const bool is_any_busy = std::any_of(slots_.begin(), slots_.end(), [](const auto& slot) {
+    return slot->state != FastCgiSlot::State::Closed;
+  });
+  is_unreachable = has_failed && program_.empty() && !is_any_busy;
   return nullptr;
 }
 
