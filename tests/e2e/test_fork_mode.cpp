@@ -1,4 +1,5 @@
-// `spawnd --mode fork` end to end: the same requests answer the same in cgi and fork mode; fork servers really
+// `spawnd --mode fork` end to end (that the same requests answer the same in every mode, fork included, is the mode
+// table of test_inproc.cpp): fork servers really
 // serve (the handler is a child of a fork server, not of spawnd); every request still gets a fresh process
 // (hostile fixtures from tests/fixtures/: leak, crash, hang, whoami); a replaced executable is picked up; killed
 // fork servers are restarted without a hung request; programs that are not SDK handlers still run as plain CGI.
@@ -174,114 +175,11 @@ std::optional<Who> ask_until_forked(const Spawnd& s, const std::string& target) 
 
 // ---- requests ----
 
-std::string with_body(std::string_view method, std::string_view target, std::string_view type, std::string_view body) {
-  return std::string(method) + " " + std::string(target) + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" +
-         "Content-Type: " + std::string(type) + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
-         std::string(body);
-}
-
 std::string bare(std::string_view method, std::string_view target) {
   return std::string(method) + " " + std::string(target) + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
 }
 
-struct Step {
-  std::string what;
-  std::string raw;
-  int expected_status;
-};
-
-// Test 1's request set, in order (the kv and guestbook steps depend on the ones before them).
-std::vector<Step> shared_request_set() {
-  const std::string form = "application/x-www-form-urlencoded";
-  const std::string json = "application/json";
-  return {
-      {"hello", bare("GET", "/cgi-bin/hello"), 200},
-      {"hello, HEAD", bare("HEAD", "/cgi-bin/hello"), 200},
-      {"guestbook, empty", bare("GET", "/cgi-bin/guestbook"), 200},
-      {"guestbook, sign", with_body("POST", "/cgi-bin/guestbook", form, "name=Ada&message=Hello+there"), 303},
-      {"guestbook, sign hostile", with_body("POST", "/cgi-bin/guestbook", form,
-                                            "name=%3Cb%3EBob%3C%2Fb%3E&message=fish+%26+chips"), 303},
-      {"guestbook, empty fields", with_body("POST", "/cgi-bin/guestbook", form, "name=&message="), 400},
-      {"guestbook, two entries", bare("GET", "/cgi-bin/guestbook"), 200},
-      {"guestbook, DELETE", bare("DELETE", "/cgi-bin/guestbook"), 405},
-      {"kv, PUT new", with_body("PUT", "/cgi-bin/kv/apple", json, R"({"color":"red"})"), 201},
-      {"kv, PUT another", with_body("PUT", "/cgi-bin/kv/apricot", json, "[1,2,3]"), 201},
-      {"kv, PUT replace", with_body("PUT", "/cgi-bin/kv/apple", json, R"({"color":"green"})"), 204},
-      {"kv, GET", bare("GET", "/cgi-bin/kv/apple"), 200},
-      {"kv, list", bare("GET", "/cgi-bin/kv?prefix=ap"), 200},
-      {"kv, PUT bad JSON", with_body("PUT", "/cgi-bin/kv/bad", json, "{not json"), 400},
-      {"kv, DELETE", bare("DELETE", "/cgi-bin/kv/apple"), 204},
-      {"kv, GET deleted", bare("GET", "/cgi-bin/kv/apple"), 404},
-      {"kv, PATCH", bare("PATCH", "/cgi-bin/kv/apple"), 405},
-      {"missing handler", bare("GET", "/cgi-bin/no-such-handler"), 404},
-      {"env", bare("GET", "/cgi-bin/env/extra/path?q=%3Cb%3E&n=1"), 200},
-      {"env, form POST", with_body("POST", "/cgi-bin/env", form, "a=1&b=%C3%A9"), 200},
-  };
-}
-
-// What must be equal between modes: the status line, the fields other than Date, and the body with the parts that
-// depend on when or where it ran replaced (guestbook's minute-resolution times; the env page's port numbers, document
-// root and database path, which are per-test temp paths).
-std::string comparable(const HttpResponse& r) {
-  std::string out = r.status_line + "\n";
-  for (const auto& [k, v] : r.fields)
-    if (k != "Date") out += k + ": " + v + "\n";
-  std::string body = std::regex_replace(r.body, std::regex("<time>[^<]*</time>"), "<time>T</time>");
-  body = std::regex_replace(body, std::regex("<tr><th>(REMOTE_PORT|SERVER_PORT)</th><td>[^<]*</td></tr>"),
-                            "<tr><th>$1</th><td>X</td></tr>");
-  body = std::regex_replace(body, std::regex("127\\.0\\.0\\.1:[0-9]+"), "127.0.0.1:PORT");
-  body = std::regex_replace(body, std::regex("spawnd-e2e-[A-Za-z0-9]{6}"), "spawnd-e2e-DIR");
-  return out + "\n" + body;
-}
-
-std::vector<HttpResponse> run_shared_set(Mode mode, std::size_t& steps_ok) {
-  TempDir dir;
-  Spawnd s(args(dir, mode, SPAWND_CGI_BIN_DIR, {"--db", dir.path() + "/site.db"}));
-  std::vector<HttpResponse> out;
-  auto steps = shared_request_set();
-  steps_ok = 0;
-  for (const auto& step : steps) {
-    out.push_back(request(s.port(), step.raw));
-    INFO(name(mode) << " mode, " << step.what << ": got\n" << out.back().status_line << "\n" << out.back().body);
-    CHECK(out.back().status == step.expected_status);
-    CHECK(out.back().is_complete);
-    steps_ok += out.back().status == step.expected_status;
-  }
-  // The server, already warm: every handler of the set has run (and in fork mode, got its fork servers).
-  std::size_t baseline = settled_fd_count(s.pid());
-  check_clean_and_stop(s, baseline);
-  return out;
-}
-
 }  // namespace
-
-TEST_CASE("the shared request set gets identical responses in cgi and fork mode", "[e2e][fork]") {
-  std::size_t cgi_ok = 0, fork_ok = 0;
-  auto cgi = run_shared_set(Mode::Cgi, cgi_ok);
-  auto fork = run_shared_set(Mode::Fork, fork_ok);
-  auto steps = shared_request_set();
-  REQUIRE(cgi.size() == steps.size());
-  REQUIRE(fork.size() == steps.size());
-  CHECK(cgi_ok == steps.size());
-  CHECK(fork_ok == steps.size());
-  for (std::size_t i = 0; i < steps.size(); ++i) {
-    INFO("step " << i << ": " << steps[i].what);
-    CHECK(comparable(cgi[i]) == comparable(fork[i]));
-  }
-  // Spot checks that the set exercised what it claims to.
-  auto at = [&](std::string_view what) -> const HttpResponse& {
-    auto it = std::find_if(steps.begin(), steps.end(), [&](const Step& s) { return s.what == what; });
-    REQUIRE(it != steps.end());
-    return cgi[static_cast<std::size_t>(it - steps.begin())];
-  };
-  CHECK(at("guestbook, sign").field("Location") == std::optional<std::string>("/cgi-bin/guestbook"));
-  CHECK(at("guestbook, two entries").body.find("&lt;b&gt;Bob&lt;/b&gt;") != std::string::npos);
-  CHECK(at("guestbook, two entries").body.find("fish &amp; chips") != std::string::npos);
-  CHECK(at("hello, HEAD").field("Content-Length") == std::optional<std::string>("14"));
-  CHECK(at("hello, HEAD").body.empty());
-  CHECK(at("kv, PATCH").field("Allow").has_value());
-  CHECK(at("env").body.find("/extra/path") != std::string::npos);
-}
 
 TEST_CASE("in fork mode the handler runs as a child of a fork server, which is spawnd's child", "[e2e][fork]") {
   const std::string exe = kFixtures + "/whoami";

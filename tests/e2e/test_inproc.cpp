@@ -39,6 +39,7 @@ struct ModeRow {
 const std::vector<ModeRow>& modes() {
   static const std::vector<ModeRow> rows = {
       {"cgi", {"--mode", "cgi"}},
+      {"fork", {"--mode", "fork", "--fork-servers", "1"}},
       {"fastcgi", {"--mode", "fastcgi", "--workers", "2"}},
       {"inproc", {"--mode", "inproc", "--workers", "2"}},
   };
@@ -161,7 +162,7 @@ std::string one_file_cgi_bin(const TempDir& dir, const std::string& name, const 
 
 }  // namespace
 
-TEST_CASE("the shared request set gets identical responses in every mode (cgi, fastcgi, inproc)", "[e2e][inproc]") {
+TEST_CASE("the shared request set gets identical responses in every mode (cgi, fork, fastcgi, inproc)", "[e2e][inproc]") {
   TempDir work;
   const std::string db_dir = work.path() + "/db";
   auto steps = request_set();
@@ -187,6 +188,7 @@ TEST_CASE("the shared request set gets identical responses in every mode (cgi, f
   CHECK(at("hello, HEAD").body.empty());
   CHECK(at("kv, GET").body == R"({"color":"green"})");
   CHECK(at("kv, PATCH").field("Allow").has_value());
+  CHECK(at("guestbook, two entries").body.find("fish &amp; chips") != std::string::npos);
   CHECK(at("env").body.find("/extra/path") != std::string::npos);
   CHECK(at("env").body.find("SPAWND_DB") != std::string::npos);
 }
