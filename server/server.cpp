@@ -214,7 +214,11 @@ void Server::mount(std::string prefix, std::unique_ptr<Gateway> gateway) {
 Gateway* Server::route(std::string_view raw_path) const {
   const auto match = [this](std::string_view path) -> Gateway* {
     for (const auto& [prefix, gateway] : mounts_) {
-      if (path.substr(0, prefix.size()) == prefix) return gateway.get();
+      // A prefix naming one script ("/app.php", --fastcgi-pass) owns "/app.php" and "/app.php/...", not
+      // "/app.phpx" or "/apidocs.html" next to "/api".
+      const bool is_bounded = prefix.empty() || prefix.back() == '/' || path.size() == prefix.size() ||
+                              (path.size() > prefix.size() && path[prefix.size()] == '/');
+      if (path.substr(0, prefix.size()) == prefix && is_bounded) return gateway.get();
       // "/cgi-bin" without its slash still names the mount.
       if (!prefix.empty() && prefix.back() == '/' && path == std::string_view(prefix).substr(0, prefix.size() - 1))
         return gateway.get();

@@ -132,8 +132,10 @@ struct FastCgiSlot {
   std::uint64_t served = 0;   // requests completed by this worker (managed) or on this connection (external)
   Fd sock;
   std::uint32_t events = 0;  // the epoll mask sock is registered with (watch() changes it only when it differs)
+  bool is_registered = false;  // sock is in the loop (not while paused: a hang-up would be reported level-triggered)
   State state = State::Closed;
   bool is_reused = false;  // the connection completed a request before (it may have been closed by the peer since)
+  bool is_stdin_ended = false;  // the request's empty FCGI_STDIN record is in `out` (the request went out whole)
   bool is_paused = false;  // the client's side is full: not reading FCGI_STDOUT
   fcgi::RecordReader reader;
   std::string out;
@@ -147,7 +149,7 @@ struct FastCgiSlot {
 class FastCgiApp {
  public:
   // Managed: `program` is the handler's path, started as `slots` workers. External: `address` for every slot.
-  FastCgiApp(FastCgiGateway& gw, std::string name, std::string program, const FastCgiAddress* address,
+  FastCgiApp(FastCgiGateway& gw, std::size_t id, std::string name, std::string program, const FastCgiAddress* address,
              std::size_t slots);
   ~FastCgiApp();
 
@@ -165,7 +167,8 @@ class FastCgiApp {
   // whether a connection attempt failed (the application is not listening: 502 rather than waiting).
   FastCgiSlot* free_slot(bool& is_unreachable);
   void attach(FastCgiSlot& slot, FastCgiExchange& ex);
-  bool connect(FastCgiSlot& slot);
+  // Opens a connection for `slot`; false with `err` set (ECONNREFUSED/ENOENT: nobody listens there).
+  bool connect(FastCgiSlot& slot, int& err);
   void watch(FastCgiSlot& slot);
   void on_io(FastCgiSlot& slot, std::uint32_t events);
   void flush(FastCgiSlot& slot);
@@ -174,7 +177,7 @@ class FastCgiApp {
   bool process_records(FastCgiSlot& slot);
   // Handles one record; false if the connection was dropped.
   bool on_record(FastCgiSlot& slot, const fcgi::Record& record);
-  void on_end_request(FastCgiSlot& slot);
+  void on_end_request(FastCgiSlot& slot, fcgi::ProtocolStatus status);
   void log_stderr(FastCgiSlot& slot, std::string_view bytes, bool flush_partial);
   // Closes the connection; its exchange (if any) ends with 502, or is retried on another connection when that is
   // safe. With `kill_worker` a managed worker is stopped too (it is hung or speaks garbage).
@@ -184,6 +187,7 @@ class FastCgiApp {
   void dispatch();
 
   FastCgiGateway& gw_;
+  std::size_t id_;  // names the workers' sockets
   std::string name_;
   std::string program_;  // managed: the executable; empty: external
   std::vector<std::unique_ptr<FastCgiSlot>> slots_;
@@ -293,9 +297,16 @@ class FastCgiExchange final : public Exchange {
     return is_redirected_ || body_bytes(bytes);
   }
 
-  // FCGI_END_REQUEST: the application is done with the request.
-  void on_end_request() {
+  // FCGI_END_REQUEST: the application is done with the request. A protocol status other than FCGI_REQUEST_COMPLETE
+  // means it refused the request (spec §5.5): FCGI_OVERLOADED → 503, anything else → 502.
+  void on_end_request(fcgi::ProtocolStatus status) {
     if (is_finished_) return;
+    if (status != fcgi::ProtocolStatus::RequestComplete && !is_head_done_) {
+      SPAWND_LOG_ERROR("fastcgi[%llu] %s: the application refused the request (protocol status %u)",
+                       ull(request_id_), app_.name().c_str(), static_cast<unsigned>(status));
+      finish(status == fcgi::ProtocolStatus::Overloaded ? GatewayError::ServiceUnavailable : GatewayError::BadGateway);
+      return;
+    }
     if (!is_head_done_) {
       SPAWND_LOG_ERROR("fastcgi[%llu] %s: ended the request before a complete header block", ull(request_id_),
                        app_.name().c_str());
@@ -331,6 +342,7 @@ class FastCgiExchange final : public Exchange {
 
   [[nodiscard]] std::uint64_t request_id() const noexcept { return request_id_; }
   [[nodiscard]] bool is_finished() const noexcept { return is_finished_; }
+  [[nodiscard]] bool is_stdin_done() const noexcept { return is_stdin_done_; }
 
   FastCgiSlot* slot = nullptr;  // the connection serving this request, while it does
   bool is_queued = false;
@@ -357,9 +369,13 @@ class FastCgiExchange final : public Exchange {
       finish(GatewayError::ServiceUnavailable);
       return;
     }
-    SPAWND_LOG_ERROR("fastcgi[%llu] %s: no complete response within %lld ms", ull(request_id_), app_.name().c_str(),
-                     static_cast<long long>(gw_.config_.timeout_ms));
-    finish(GatewayError::GatewayTimeout, true);
+    // Waiting on the client (its body still arriving, or it reads our response slowly) is not the application's
+    // fault: abort the request, keep the worker. Otherwise the worker is hung: stop and replace it.
+    const bool is_waiting_on_client = slot != nullptr && (slot->is_paused || !is_stdin_done_);
+    SPAWND_LOG_ERROR("fastcgi[%llu] %s: no complete response within %lld ms%s", ull(request_id_), app_.name().c_str(),
+                     static_cast<long long>(gw_.config_.timeout_ms),
+                     is_waiting_on_client ? " (the client is slow)" : "");
+    finish(GatewayError::GatewayTimeout, !is_waiting_on_client);
   }
 
   void finish(std::optional<GatewayError> error, bool kill_worker = false) {
@@ -398,9 +414,9 @@ class FastCgiExchange final : public Exchange {
 
 // ---- FastCgiApp ------------------------------------------------------------------------------------------------------
 
-FastCgiApp::FastCgiApp(FastCgiGateway& gw, std::string name, std::string program, const FastCgiAddress* address,
-                       std::size_t slots)
-    : gw_(gw), name_(std::move(name)), program_(std::move(program)) {
+FastCgiApp::FastCgiApp(FastCgiGateway& gw, std::size_t id, std::string name, std::string program,
+                       const FastCgiAddress* address, std::size_t slots)
+    : gw_(gw), id_(id), name_(std::move(name)), program_(std::move(program)) {
   for (std::size_t i = 0; i < slots; ++i) {
     auto slot = std::make_unique<FastCgiSlot>();
     slot->index = i;
@@ -418,7 +434,7 @@ FastCgiApp::~FastCgiApp() {
   for (auto& slot : slots_) {
     if (slot->restart_timer) gw_.loop_.cancel(slot->restart_timer);
     if (slot->abort_timer) gw_.loop_.cancel(slot->abort_timer);
-    if (slot->sock) gw_.loop_.remove(slot->sock.get());
+    if (slot->sock && slot->is_registered) gw_.loop_.remove(slot->sock.get());
     // The worker stays in the child table, which stops and reaps it; nobody listens for its exit any more.
     if (slot->pid > 0) {
       gw_.children_.set_exit_callback(slot->pid, nullptr);
@@ -449,11 +465,13 @@ FastCgiSlot* FastCgiApp::free_slot(bool& is_unreachable) {
   bool has_failed = false;
   for (auto& slot : slots_) {
     if (slot->state != FastCgiSlot::State::Closed || !slot->is_available || slot->restart_timer) continue;
-    if (connect(*slot)) return slot.get();
+    int err = 0;
+    if (connect(*slot, err)) return slot.get();
     has_failed = true;
     // A managed worker's socket listens from before the worker starts: a refused connection means it has died.
-    // Nothing connects to it again until its exit is seen and it is restarted.
-    if (!program_.empty()) slot->is_available = false;
+    // Nothing connects to it again until its exit is seen and it is restarted. (Other errors, EMFILE or a full
+    // backlog, say nothing about the worker: it is tried again next time.)
+    if (!program_.empty() && (err == ECONNREFUSED || err == ENOENT)) slot->is_available = false;
   }
   // Waiting helps if some connection is still serving (it frees up), or, managed, while workers restart. An external
   // application that refuses us with nothing in flight is down: 502 rather than a wait for the timeout.
@@ -464,16 +482,18 @@ FastCgiSlot* FastCgiApp::free_slot(bool& is_unreachable) {
   return nullptr;
 }
 
-bool FastCgiApp::connect(FastCgiSlot& slot) {
+bool FastCgiApp::connect(FastCgiSlot& slot, int& err) {
   Fd fd(::socket(slot.address.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) {
-    SPAWND_LOG_ERROR("fastcgi %s: socket: %s", name_.c_str(), std::strerror(errno));
+    err = errno;
+    SPAWND_LOG_ERROR("fastcgi %s: socket: %s", name_.c_str(), std::strerror(err));
     return false;
   }
   int rc = ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&slot.address.addr), slot.address.length);
   if (rc != 0 && errno != EINPROGRESS && errno != EINTR) {
-    // EAGAIN on a unix socket: its backlog is full; ECONNREFUSED/ENOENT: nobody listens (yet).
-    SPAWND_LOG_ERROR("fastcgi %s: connect to %s: %s", name_.c_str(), slot.address.text.c_str(), std::strerror(errno));
+    // EAGAIN on a unix socket: its backlog is full; ECONNREFUSED/ENOENT: nobody listens.
+    err = errno;
+    SPAWND_LOG_ERROR("fastcgi %s: connect to %s: %s", name_.c_str(), slot.address.text.c_str(), std::strerror(err));
     return false;
   }
   slot.sock = std::move(fd);
@@ -485,11 +505,13 @@ bool FastCgiApp::connect(FastCgiSlot& slot) {
   slot.out_pos = 0;
   slot.events = EPOLLIN | EPOLLOUT;
   if (!gw_.loop_.add(slot.sock.get(), slot.events, [this, s = &slot](std::uint32_t ev) { on_io(*s, ev); })) {
-    SPAWND_LOG_ERROR("fastcgi %s: epoll_ctl: %s", name_.c_str(), std::strerror(errno));
+    err = errno;
+    SPAWND_LOG_ERROR("fastcgi %s: epoll_ctl: %s", name_.c_str(), std::strerror(err));
     slot.sock.reset();
     slot.state = FastCgiSlot::State::Closed;
     return false;
   }
+  slot.is_registered = true;
   return true;
 }
 
@@ -497,6 +519,7 @@ void FastCgiApp::attach(FastCgiSlot& slot, FastCgiExchange& ex) {
   ex.is_queued = false;
   ex.slot = &slot;
   slot.ex = &ex;
+  slot.is_stdin_ended = false;
   if (slot.state == FastCgiSlot::State::Idle) slot.state = FastCgiSlot::State::Busy;
   // A Connecting slot turns Busy when the connection is up (on_io).
   pump(slot);
@@ -505,6 +528,7 @@ void FastCgiApp::attach(FastCgiSlot& slot, FastCgiExchange& ex) {
 void FastCgiApp::pump(FastCgiSlot& slot) {
   if (slot.state != FastCgiSlot::State::Busy || !slot.ex) return;
   slot.ex->fill(slot.out, slot.out.size() - slot.out_pos);
+  slot.is_stdin_ended = slot.ex->is_stdin_done();
   flush(slot);
 }
 
@@ -519,6 +543,22 @@ void FastCgiApp::watch(FastCgiSlot& slot) {
   if (!slot.sock) return;
   std::uint32_t events = slot.is_paused ? 0U : static_cast<std::uint32_t>(EPOLLIN);
   if (slot.state == FastCgiSlot::State::Connecting || slot.out_pos < slot.out.size()) events |= EPOLLOUT;
+  if (events == 0) {
+    // Paused with nothing to send: out of the loop altogether, or a hang-up of the application would be reported
+    // again and again (epoll always reports EPOLLHUP/EPOLLERR) while we may not read.
+    if (slot.is_registered) {
+      gw_.loop_.remove(slot.sock.get());
+      slot.is_registered = false;
+    }
+    return;
+  }
+  if (!slot.is_registered) {
+    slot.events = events;
+    slot.is_registered =
+        gw_.loop_.add(slot.sock.get(), events, [this, s = &slot](std::uint32_t ev) { on_io(*s, ev); });
+    if (!slot.is_registered) drop(slot, "epoll_ctl failed", false);
+    return;
+  }
   if (events == slot.events) return;  // one epoll_ctl fewer per request in the common case
   slot.events = events;
   gw_.loop_.modify(slot.sock.get(), events);
@@ -564,6 +604,7 @@ void FastCgiApp::flush(FastCgiSlot& slot) {
     // Room again: more of the request body can go.
     if (slot.ex && slot.state == FastCgiSlot::State::Busy) {
       slot.ex->fill(slot.out, 0);
+      slot.is_stdin_ended = slot.ex->is_stdin_done();
       if (!slot.out.empty()) {
         flush(slot);
         return;
@@ -593,6 +634,7 @@ void FastCgiApp::on_readable(FastCgiSlot& slot) {
 
 bool FastCgiApp::process_records(FastCgiSlot& slot) {
   fcgi::Record record;
+  if (slot.is_paused) watch(slot);  // stop reading until resume()
   while (slot.sock && !slot.is_paused) {
     switch (slot.reader.next(record)) {
       case fcgi::RecordReader::Status::NeedMore: return true;
@@ -604,6 +646,7 @@ bool FastCgiApp::process_records(FastCgiSlot& slot) {
         break;
     }
   }
+  if (slot.sock && slot.is_paused) watch(slot);
   return false;
 }
 
@@ -630,20 +673,24 @@ bool FastCgiApp::on_record(FastCgiSlot& slot, const fcgi::Record& record) {
     return true;
   }
   if (record.is(RecordType::EndRequest)) {
-    if (!fcgi::parse_end_request(record.content)) {
+    const std::optional<fcgi::EndRequestBody> end = fcgi::parse_end_request(record.content);
+    if (!end) {
       drop(slot, "malformed FCGI_END_REQUEST", true);
       return false;
     }
-    on_end_request(slot);
+    on_end_request(slot, end->protocol_status);
     return slot.sock.get() >= 0;
   }
   drop(slot, "unexpected record type from the application", true);
   return false;
 }
 
-void FastCgiApp::on_end_request(FastCgiSlot& slot) {
+void FastCgiApp::on_end_request(FastCgiSlot& slot, fcgi::ProtocolStatus status) {
   log_stderr(slot, {}, true);
   FastCgiExchange* ex = slot.ex;
+  // An application may end a request before reading all of it (a body over its limit). The rest of the request,
+  // still in `out` or not yet sent, would reach it where it expects the next FCGI_BEGIN_REQUEST: not reusable.
+  const bool is_clean = slot.is_stdin_ended && slot.out_pos == slot.out.size();
   slot.ex = nullptr;
   slot.state = FastCgiSlot::State::Idle;
   slot.is_reused = true;
@@ -656,7 +703,11 @@ void FastCgiApp::on_end_request(FastCgiSlot& slot) {
   failures_ = 0;
   if (ex) {
     ex->slot = nullptr;
-    ex->on_end_request();
+    ex->on_end_request(status);
+  }
+  if (!is_clean && slot.sock) {
+    drop(slot, nullptr, false);
+    return;
   }
   if (!program_.empty() && gw_.config_.max_requests > 0 && slot.served >= gw_.config_.max_requests &&
       slot.pid > 0) {
@@ -692,14 +743,17 @@ void FastCgiApp::log_stderr(FastCgiSlot& slot, std::string_view bytes, bool flus
 void FastCgiApp::drop(FastCgiSlot& slot, const char* why, bool kill_worker) {
   if (why) SPAWND_LOG_ERROR("fastcgi %s: %s: %s", name_.c_str(), slot.address.text.c_str(), why);
   if (slot.sock) {
-    gw_.loop_.remove(slot.sock.get());
+    if (slot.is_registered) gw_.loop_.remove(slot.sock.get());
+    slot.is_registered = false;
     slot.sock.reset();
   }
   if (slot.abort_timer) {
     gw_.loop_.cancel(slot.abort_timer);
     slot.abort_timer = 0;
   }
-  const bool was_reused = slot.is_reused;
+  // Retrying is for an external application that closed a kept-open connection while idle. A managed worker
+  // never closes its connection: if it is gone, the worker died, maybe of this very request.
+  const bool was_reused = slot.is_reused && program_.empty();
   slot.state = FastCgiSlot::State::Closed;
   slot.out.clear();
   slot.out_pos = 0;
@@ -748,7 +802,7 @@ void FastCgiApp::withdraw(FastCgiExchange& ex, bool kill_worker) {
   watch(*slot);
   slot->abort_timer = gw_.loop_.add_timer(0, [this, slot] {
     slot->abort_timer = 0;
-    (void)process_records(*slot);  // may end the request (Idle, maybe Busy again) or drop the connection (Closed)
+    on_readable(*slot);  // may end the request (Idle, maybe Busy again) or drop the connection (Closed)
     if (!slot->sock || slot->state != FastCgiSlot::State::Aborting) return;
     fcgi::append_abort_request(slot->out, kRequestId);
     slot->abort_timer = gw_.loop_.add_timer(gw_.config_.timeout_ms, [this, slot] {
@@ -778,7 +832,8 @@ void FastCgiApp::dispatch() {
 void FastCgiApp::start_worker(FastCgiSlot& slot) {
   slot.restart_timer = 0;
   slot.is_recycling = false;
-  const std::string path = gw_.socket_dir_ + "/" + name_ + "." + std::to_string(slot.index);
+  // "<app>.<worker>": short whatever the handler's name (a unix socket path has at most 107 bytes).
+  const std::string path = gw_.socket_dir_ + "/" + std::to_string(id_) + "." + std::to_string(slot.index);
   Fd listener = listen_unix(path);
   Result<pid_t> pid = errno_code(listener ? EBADF : errno);
   if (listener) {
@@ -861,7 +916,7 @@ FastCgiGateway::FastCgiGateway(EventLoop& loop, FastCgiConfig config, std::uniqu
 
 FastCgiGateway::FastCgiGateway(EventLoop& loop, FastCgiConfig config, FastCgiAddress address)
     : loop_(loop), config_(std::move(config)), is_managed_(false), children_(loop, config_.kill_grace_ms) {
-  apps_.emplace("", std::make_unique<FastCgiApp>(*this, address.text, std::string(), &address,
+  apps_.emplace("", std::make_unique<FastCgiApp>(*this, 0, address.text, std::string(), &address,
                                                  std::max<std::size_t>(1, config_.max_connections)));
 }
 
@@ -888,7 +943,7 @@ FastCgiApp* FastCgiGateway::managed_app(const std::string& name) {
   }
   if (!known->second) return nullptr;
   SPAWND_LOG_INFO("fastcgi: %s: %zu workers", name.c_str(), config_.workers);
-  auto app = std::make_unique<FastCgiApp>(*this, name, config_.directory + "/" + name, nullptr,
+  auto app = std::make_unique<FastCgiApp>(*this, apps_.size(), name, config_.directory + "/" + name, nullptr,
                                           std::max<std::size_t>(1, config_.workers));
   return apps_.emplace(name, std::move(app)).first->second.get();
 }

@@ -87,7 +87,14 @@ struct VforkChild {
 
 // The child of spawn_with_vfork(): runs on the borrowed stack, in our address space, while the thread that cloned it
 // is suspended. Only async-signal-safe syscall wrappers; no allocation, no locks, nothing instrumented (a sanitizer's
-// bookkeeping would be written into the parent's memory). Never returns: execve() or _exit(127).
+// bookkeeping would be written into the parent's memory). Never returns: execve() or _exit(127). Unblocking every
+// signal before execve is safe only because spawnd installs no signal handlers (its signals come through a
+// signalfd): a handler would run here, on the parent's memory.
+// dup2() onto itself is a no-op that keeps FD_CLOEXEC (fds are opened close-on-exec): clear the flag instead.
+__attribute__((no_sanitize("address", "undefined"))) int install_fd(int from, int to) {
+  return from == to ? ::fcntl(to, F_SETFD, 0) : ::dup2(from, to);
+}
+
 __attribute__((no_sanitize("address", "undefined"))) int vfork_child(void* arg) {
   auto* c = static_cast<VforkChild*>(arg);
   const SpawnSpec& spec = *c->spec;
@@ -96,8 +103,9 @@ __attribute__((no_sanitize("address", "undefined"))) int vfork_child(void* arg) 
   sigset_t none;
   ::sigemptyset(&none);
   // SIGPIPE is the one disposition spawnd changed (ignored dispositions survive exec); handlers do not survive exec.
-  if (::setpgid(0, 0) == 0 && ::sigaction(SIGPIPE, &dfl, nullptr) == 0 && ::dup2(spec.stdin_fd, 0) >= 0 &&
-      ::dup2(spec.stdout_fd, 1) >= 0 && ::dup2(spec.stderr_fd, 2) >= 0 && (spec.fd3 < 0 || ::dup2(spec.fd3, 3) >= 0) &&
+  if (::setpgid(0, 0) == 0 && ::sigaction(SIGPIPE, &dfl, nullptr) == 0 && install_fd(spec.stdin_fd, 0) >= 0 &&
+      install_fd(spec.stdout_fd, 1) >= 0 && install_fd(spec.stderr_fd, 2) >= 0 &&
+      (spec.fd3 < 0 || install_fd(spec.fd3, 3) >= 0) &&
       ::close_range(spec.fd3 < 0 ? 3 : 4, ~0U, 0) == 0 && (spec.cwd.empty() || ::chdir(spec.cwd.c_str()) == 0) &&
       ::sigprocmask(SIG_SETMASK, &none, nullptr) == 0) {
     ::execve(spec.path.c_str(), c->argv, c->envp);
@@ -146,8 +154,9 @@ Result<pid_t> spawn_with_fork(const SpawnSpec& spec, char* const* argv, char* co
     sigset_t none;
     ::sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    if (::dup2(spec.stdin_fd, 0) < 0 || ::dup2(spec.stdout_fd, 1) < 0 || ::dup2(spec.stderr_fd, 2) < 0) ::_exit(127);
-    if (spec.fd3 >= 0 && ::dup2(spec.fd3, 3) < 0) ::_exit(127);
+    if (install_fd(spec.stdin_fd, 0) < 0 || install_fd(spec.stdout_fd, 1) < 0 || install_fd(spec.stderr_fd, 2) < 0)
+      ::_exit(127);
+    if (spec.fd3 >= 0 && install_fd(spec.fd3, 3) < 0) ::_exit(127);
     ::close_range(spec.fd3 < 0 ? 3 : 4, ~0U, 0);
     if (!spec.cwd.empty() && ::chdir(spec.cwd.c_str()) != 0) ::_exit(127);
     ::execve(spec.path.c_str(), argv, envp);

@@ -173,6 +173,19 @@ void wait_listening(Daemon& daemon, const std::string& path, const std::vector<s
   REQUIRE(is_up);
 }
 
+// The CPU time (user + system, in clock ticks) process `pid` has used so far: fields 14 and 15 of /proc/PID/stat.
+long cpu_ticks(pid_t pid) {
+  const std::string stat = proc_file(pid, "stat");
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));  // after "pid (comm) "
+  std::string field;
+  long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14) utime = std::stol(field);
+    if (i == 15) stime = std::stol(field);
+  }
+  return utime + stime;
+}
+
 // A connection to 127.0.0.1:port whose receive buffer is `rcvbuf_bytes` (set before connecting, so that the TCP
 // window stays small too): a slow reader.
 Fd open_small_window_connection(std::uint16_t port, int rcvbuf_bytes) {
@@ -843,7 +856,12 @@ TEST_CASE("several MB of FCGI_STDOUT reach a slow-reading client byte for byte",
   // application's sends block: it has not sent everything yet. (A wait, not a timing assertion: on a slow machine
   // the check only gets easier to pass.)
   REQUIRE(site.wait_logged("mode=big"));
-  std::this_thread::sleep_for(milliseconds(300));
+  // While it waits for the client, spawnd is idle: the application's socket is out of its epoll set, not reported
+  // readable again and again (a spin would burn the whole second).
+  const long ticks_before = cpu_ticks(site.server->pid());
+  std::this_thread::sleep_for(milliseconds(1000));
+  const long idle_ticks = cpu_ticks(site.server->pid()) - ticks_before;
+  CHECK(idle_ticks * 1000 / ::sysconf(_SC_CLK_TCK) < 300);
   CHECK_FALSE(contains(site.app_log(), "conn=1 big sent"));
   // Then read it in small pieces, pausing now and then.
   std::string raw;
@@ -909,4 +927,18 @@ TEST_CASE("a bad --fastcgi-pass value makes spawnd exit 2 with a message naming 
   CHECK(contains(r.stderr_text, value.starts_with("/p=") ? value.substr(3) : value));
   CHECK(contains(r.stderr_text, "spawnd: "));
   CHECK_FALSE(contains(r.stderr_text, "listening on"));
+}
+
+TEST_CASE("a mount for one script owns its path and what follows a slash, not its neighbours", "[e2e][fastcgi-pass]") {
+  TempDir root;
+  root.write("apidocs.html", "<p>docs</p>\n");
+  root.write("api.txt", "text\n");
+  Spawnd server({"--root", root.path(), "--quiet", "--fastcgi-pass", "/api=unix:" + root.path() + "/nobody.sock"});
+  // Nothing listens on the socket: what reaches the gateway gets 502, what does not is a static file.
+  CHECK(get(server.port(), "/api").status == 502);
+  CHECK(get(server.port(), "/api/v1/items").status == 502);
+  const HttpResponse docs = get(server.port(), "/apidocs.html");
+  CHECK(docs.status == 200);
+  CHECK(docs.body == "<p>docs</p>\n");
+  CHECK(get(server.port(), "/api.txt").status == 200);
 }
