@@ -17,6 +17,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 #include <sqlite3.h>
@@ -270,6 +271,20 @@ Fd connect_to(std::uint16_t port) {
   int one = 1;
   ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   return fd;
+}
+
+Fd connect_to(std::uint16_t port, int send_timeout_ms) {
+  Fd fd = connect_to(port);
+  timeval tv{send_timeout_ms / 1000, (send_timeout_ms % 1000) * 1000};
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  return fd;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
 }
 
 bool send_all(const Fd& fd, std::string_view data) {

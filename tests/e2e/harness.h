@@ -93,6 +93,10 @@ struct HttpResponse {
 
 // Connects to 127.0.0.1:port (blocking socket). Throws std::runtime_error on failure.
 [[nodiscard]] Fd connect_to(std::uint16_t port);
+// connect_to(), with sends bounded too: a send blocked for `send_timeout_ms` fails (SO_SNDTIMEO).
+[[nodiscard]] Fd connect_to(std::uint16_t port, int send_timeout_ms);
+// The whole file at `path`, or "" if it cannot be read.
+[[nodiscard]] std::string read_file(const std::string& path);
 // Writes all of `data`; false if the peer closed or an error occurred.
 bool send_all(const Fd& fd, std::string_view data);
 // Reads one response from `fd`, waiting at most `timeout_ms` overall. Bytes read past the response are kept in

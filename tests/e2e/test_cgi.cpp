@@ -56,12 +56,7 @@ std::string real_path(const TempDir& dir) { return fs::canonical(dir.path()).str
 std::string reason_of(const HttpResponse& r) { return r.status_line.size() > 13 ? r.status_line.substr(13) : ""; }
 
 // A connection to spawnd (harness connect_to) whose sends are also bounded: a send blocked for kReplyTimeoutMs fails.
-Fd open_connection(std::uint16_t port) {
-  Fd fd = connect_to(port);
-  timeval tv{kReplyTimeoutMs / 1000, 0};
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  return fd;
-}
+Fd open_connection(std::uint16_t port) { return connect_to(port, kReplyTimeoutMs); }
 
 // The next response on `fd` (status 0 if none came in time); `leftover` carries bytes across responses (keep-alive,
 // pipelining). `is_head`: the response to a HEAD has no body.

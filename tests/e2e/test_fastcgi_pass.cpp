@@ -61,13 +61,6 @@ constexpr int kReplyTimeoutMs = 15'000;     // generous: 2 cores shared with oth
 constexpr milliseconds kStartTimeout{10'000};  // for an application's socket to appear
 constexpr milliseconds kEventTimeout{5'000};   // for something to show up in a log
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 bool contains(std::string_view haystack, std::string_view needle) { return haystack.find(needle) != std::string::npos; }
 
 std::size_t count_of(std::string_view haystack, std::string_view needle) {
@@ -202,12 +195,7 @@ Fd open_small_window_connection(std::uint16_t port, int rcvbuf_bytes) {
   return fd;
 }
 
-Fd open_connection(std::uint16_t port) {
-  Fd fd = connect_to(port);
-  timeval tv{kReplyTimeoutMs / 1000, 0};
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  return fd;
-}
+Fd open_connection(std::uint16_t port) { return connect_to(port, kReplyTimeoutMs); }
 
 HttpResponse fetch(std::uint16_t port, std::string_view target) { return get(port, target, kReplyTimeoutMs); }
 

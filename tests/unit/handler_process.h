@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -71,6 +72,14 @@ inline void parse_cgi_output(CgiResult& r) {
     if (name == "status") r.status = std::atoi(value.c_str());
     r.headers.emplace(name, value);
   }
+}
+
+// The whole file, or "" if it cannot be opened.
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
 }
 
 inline std::string handler_path(const std::string& name) { return std::string(SPAWND_CGI_BIN_DIR) + "/" + name; }

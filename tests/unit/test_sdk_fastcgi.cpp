@@ -44,22 +44,11 @@ namespace fcgi = spawnd::fcgi;
 using spawnd::Fd;
 using spawnd::test::CgiResult;
 using spawnd::test::TempSite;
+using spawnd::test::read_file;
 using Env = std::map<std::string, std::string>;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kTimeoutMs = 10'000;
-
-// The whole file, or "" if it cannot be opened.
-std::string read_file(const std::string& path) {
-  std::string out;
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return out;
-  char buf[65536];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  close(fd);
-  return out;
-}
 
 sockaddr_un unix_address(const std::string& path) {
   sockaddr_un sa{};

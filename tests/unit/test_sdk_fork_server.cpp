@@ -44,6 +44,7 @@ namespace {
 namespace fp = spawnd::fork_protocol;
 using spawnd::test::CgiResult;
 using spawnd::test::TempSite;
+using spawnd::test::read_file;
 using Env = std::map<std::string, std::string>;
 using Clock = std::chrono::steady_clock;
 
@@ -83,18 +84,6 @@ std::string proc_status_field(pid_t pid, const std::string& name) {
       return value;
     }
   return {};
-}
-
-// The whole file, or "" if it cannot be opened.
-std::string read_file(const std::string& path) {
-  std::string out;
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return out;
-  char buf[65536];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  close(fd);
-  return out;
 }
 
 // The signals set in a /proc/<pid>/status mask ("SigIgn", "SigBlk"), leaving out glibc's internal ones (32 up to
