@@ -9,7 +9,6 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "server/config.h"
-#include "server/gateway/fastcgi_gateway.h"
 #include "server/server.h"
 
 namespace {
@@ -141,13 +140,6 @@ int main(int argc, char** argv) {
     cfg.pragmas = std::filesystem::absolute(cfg.pragmas).lexically_normal().string();
   if (!cfg.cgi_prefix.starts_with("/")) cfg.cgi_prefix.insert(0, "/");
   if (!cfg.cgi_prefix.ends_with("/")) cfg.cgi_prefix += "/";
-  try {
-    for (const std::string& spec : cfg.fastcgi_pass)
-      (void)spawnd::server::parse_fastcgi_address(spawnd::server::parse_fastcgi_pass(spec).address);
-  } catch (const spawnd::Error& e) {
-    std::fprintf(stderr, "spawnd: %s\n", e.what());
-    return 2;
-  }
   try {
     spawnd::server::Server server(cfg);
     server.run();

@@ -66,7 +66,7 @@ class Server {
   void begin_shutdown();
   void pause_accept(std::int64_t ms);
   std::unique_ptr<Gateway> make_cgi_gateway();
-  // Mounts a --fastcgi-pass application at its prefix. Throws spawnd::Error if its address does not resolve.
+  // Mounts a --fastcgi-pass application at its prefix. Throws spawnd::ConfigError if its address does not resolve.
   void mount_fastcgi_pass(const FastCgiPass& pass);
 
   Config config_;

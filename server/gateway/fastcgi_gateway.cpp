@@ -76,7 +76,7 @@ FastCgiAddress parse_fastcgi_address(std::string_view text) {
     const std::string_view path = text.substr(5);
     sockaddr_un sun{};
     if (path.empty() || path.size() >= sizeof sun.sun_path)
-      throw Error(EINVAL, "FastCGI address '" + a.text + "': the socket path is empty or too long");
+      throw ConfigError("FastCGI address '" + a.text + "': the socket path is empty or too long");
     sun.sun_family = AF_UNIX;
     std::memcpy(sun.sun_path, path.data(), path.size());
     std::memcpy(&a.addr, &sun, sizeof sun);
@@ -85,7 +85,7 @@ FastCgiAddress parse_fastcgi_address(std::string_view text) {
   }
   const auto colon = text.rfind(':');
   if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size())
-    throw Error(EINVAL, "FastCGI address '" + a.text + "': expected unix:PATH or HOST:PORT");
+    throw ConfigError("FastCGI address '" + a.text + "': expected unix:PATH or HOST:PORT");
   std::string host(text.substr(0, colon));
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   const std::string port(text.substr(colon + 1));
@@ -94,7 +94,7 @@ FastCgiAddress parse_fastcgi_address(std::string_view text) {
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* res = nullptr;
   if (int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &res); rc != 0 || res == nullptr)
-    throw Error(EINVAL, "FastCGI address '" + a.text + "': " + ::gai_strerror(rc));
+    throw ConfigError("FastCGI address '" + a.text + "': " + ::gai_strerror(rc));
   std::memcpy(&a.addr, res->ai_addr, res->ai_addrlen);
   a.length = res->ai_addrlen;
   ::freeaddrinfo(res);
@@ -104,7 +104,7 @@ FastCgiAddress parse_fastcgi_address(std::string_view text) {
 FastCgiPass parse_fastcgi_pass(std::string_view spec) {
   const auto eq = spec.find('=');
   if (eq == std::string_view::npos || eq == 0 || spec.front() != '/')
-    throw Error(EINVAL, "--fastcgi-pass '" + std::string(spec) + "': expected PREFIX=ADDR[@DIR], PREFIX starting with /");
+    throw ConfigError("--fastcgi-pass '" + std::string(spec) + "': expected PREFIX=ADDR[@DIR], PREFIX starting with /");
   FastCgiPass pass;
   pass.prefix = std::string(spec.substr(0, eq));
   std::string_view rest = spec.substr(eq + 1);
@@ -112,10 +112,10 @@ FastCgiPass parse_fastcgi_pass(std::string_view spec) {
     pass.directory = std::string(rest.substr(at + 1));
     rest = rest.substr(0, at);
     if (pass.directory.empty() || pass.directory.front() != '/')
-      throw Error(EINVAL, "--fastcgi-pass '" + std::string(spec) + "': DIR must be an absolute path");
+      throw ConfigError("--fastcgi-pass '" + std::string(spec) + "': DIR must be an absolute path");
     while (pass.directory.size() > 1 && pass.directory.back() == '/') pass.directory.pop_back();
   }
-  if (rest.empty()) throw Error(EINVAL, "--fastcgi-pass '" + std::string(spec) + "': ADDR is empty");
+  if (rest.empty()) throw ConfigError("--fastcgi-pass '" + std::string(spec) + "': ADDR is empty");
   pass.address = std::string(rest);
   return pass;
 }

@@ -48,7 +48,7 @@ struct FastCgiAddress {
   std::string text;  // as given, for log lines
 };
 // Parses and resolves `text` (numeric hosts and names from /etc/hosts; resolved once, at start-up). Throws
-// spawnd::Error with a message naming `text` if it is neither form or does not resolve.
+// spawnd::ConfigError (spawnd exits 2) with a message naming `text` if it is neither form or does not resolve.
 [[nodiscard]] FastCgiAddress parse_fastcgi_address(std::string_view text);
 
 // One --fastcgi-pass PREFIX=ADDR[@DIR].
@@ -57,7 +57,8 @@ struct FastCgiPass {
   std::string address;    // ADDR as given
   std::string directory;  // DIR: scripts live here on the application's side; empty: under --root
 };
-// Parses "PREFIX=ADDR[@DIR]". Throws spawnd::Error if PREFIX does not start with '/' or ADDR is empty.
+// Parses "PREFIX=ADDR[@DIR]". Throws spawnd::ConfigError if PREFIX does not start with '/', DIR is not absolute or
+// ADDR is empty.
 [[nodiscard]] FastCgiPass parse_fastcgi_pass(std::string_view spec);
 
 struct FastCgiConfig {
