@@ -36,13 +36,6 @@ bool make_pipe(Fd& ours, Fd& childs, bool is_ours_read_end) {
   return ::fcntl(ours.get(), F_SETFL, O_NONBLOCK) == 0;
 }
 
-std::string describe_exit(int status) {
-  if (status == ChildTable::kUnknownStatus) return "an exit status known only to its fork server";
-  if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return std::string("signal ") + ::strsignal(WTERMSIG(status));
-  return "status " + std::to_string(status);
-}
-
 }  // namespace
 
 // One request being answered by one child process.

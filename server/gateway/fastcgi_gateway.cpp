@@ -40,12 +40,6 @@ constexpr int kListenBacklog = 64;
 
 unsigned long long ull(std::uint64_t v) { return static_cast<unsigned long long>(v); }
 
-std::string describe_exit(int status) {
-  if (WIFEXITED(status)) return "exit status " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return std::string("signal ") + ::strsignal(WTERMSIG(status));
-  return "status " + std::to_string(status);
-}
-
 // A listening unix socket at `path` (replacing a stale one). Returns an invalid Fd with errno set on failure.
 Fd listen_unix(const std::string& path) {
   sockaddr_un sun{};

@@ -180,6 +180,13 @@ Result<pid_t> spawn_process(const SpawnSpec& spec) {
   return spawn_with_posix_spawn(spec, argv.data(), envp.data());
 }
 
+std::string describe_exit(int wait_status) {
+  if (wait_status == ChildTable::kUnknownStatus) return "an exit status known only to its fork server";
+  if (WIFEXITED(wait_status)) return "exit status " + std::to_string(WEXITSTATUS(wait_status));
+  if (WIFSIGNALED(wait_status)) return std::string("signal ") + ::strsignal(WTERMSIG(wait_status));
+  return "status " + std::to_string(wait_status);
+}
+
 ChildTable::~ChildTable() {
   for (auto& [pid, child] : children_) {
     ::kill(-pid, SIGKILL);

@@ -47,6 +47,9 @@ struct SpawnSpec {
 // (out of processes or memory). With SpawnMethod::Fork an exec failure shows up as exit status 127 instead.
 [[nodiscard]] Result<pid_t> spawn_process(const SpawnSpec& spec);
 
+// A waitpid() status (or ChildTable::kUnknownStatus) for log lines: "exit status 3", "signal Segmentation fault".
+[[nodiscard]] std::string describe_exit(int wait_status);
+
 class ChildTable {
  public:
   // The status passed for a process that is not our child (a fork server's child): it exited, but its waitpid()
