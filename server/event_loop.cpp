@@ -86,11 +86,13 @@ void EventLoop::run_timers() {
 
 void EventLoop::run_deferred() {
   // A deferred task may defer more work; run until none is left.
-  while (!deferred_.empty()) {
-    std::vector<Task> batch;
-    batch.swap(deferred_);
-    for (auto& task : batch) task();
-  }
+  while (!deferred_.empty()) run_deferred_batch();
+}
+
+void EventLoop::run_deferred_batch() {
+  std::vector<Task> batch;
+  batch.swap(deferred_);
+  for (auto& task : batch) task();
 }
 
 void EventLoop::run() {
@@ -107,7 +109,10 @@ void EventLoop::run() {
       entry->cb(events[i].events);
     }
     run_timers();
-    run_deferred();
+    // Only the tasks deferred before this point: what they defer in turn waits for the next turn, after an
+    // epoll_wait that does not block (next_timeout_ms() is 0 then). Otherwise one connection answering its
+    // pipelined requests one deferred task after another would keep the loop from every other fd.
+    run_deferred_batch();
     graveyard_.clear();
   }
   run_deferred();

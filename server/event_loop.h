@@ -48,10 +48,13 @@ class EventLoop {
   // Cancels a pending timer; a no-op for 0, fired or unknown ids.
   void cancel(TimerId id) noexcept;
 
-  // Runs `task` after the current dispatch pass, before the next epoll_wait.
+  // Runs `task` after the current dispatch pass, before the next epoll_wait. A task deferred by a deferred task runs
+  // on the next loop turn, after an epoll_wait that does not block: a chain of deferred work (a connection's
+  // pipelined requests) cannot keep the loop from other fds.
   void defer(Task task);
 
-  // Runs the deferred tasks now (for teardown: before objects they reference are destroyed).
+  // Runs the deferred tasks now, and those they defer, until none is left (for teardown: before objects they
+  // reference are destroyed).
   void run_deferred();
 
   // Runs until stop(). Returns normally; epoll_wait errors other than EINTR throw spawnd::Error.
@@ -78,6 +81,7 @@ class EventLoop {
 
   int next_timeout_ms() const;
   void run_timers();
+  void run_deferred_batch();
 
   Fd epoll_;
   std::unordered_map<int, std::unique_ptr<Entry>> entries_;
