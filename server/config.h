@@ -25,6 +25,13 @@ struct Config {
   std::int64_t keepalive_timeout_ms = 5'000;        // idle time allowed between two requests on one connection
   std::int64_t io_timeout_ms = 60'000;              // idle time allowed while receiving a body or sending a response
   std::size_t max_connections = 1024;               // beyond: 503 and close
+
+  // Request bodies (request_body_buffer.h).
+  bool request_buffering = true;                    // read a body whole before the handler starts; off: stream it
+  std::size_t body_buffer_bytes = 64 * 1024;        // a buffered body's bytes kept in memory; beyond: a temp file
+  std::uint64_t body_memory_limit = 64 * 1024 * 1024;          // all connections' body bytes in memory
+  std::uint64_t max_buffered_body_bytes = 1024 * 1024 * 1024;  // all body bytes held, memory + files → 503 beyond
+  std::string body_temp_dir;                        // directory of the unlinked temp files; empty: $TMPDIR or /tmp
   std::int64_t shutdown_grace_ms = 10'000;          // SIGTERM/SIGINT: how long in-flight responses may take
 
   // Dynamic requests: programs (and, with --mode inproc, handler shared objects) in cgi_bin, mounted at

@@ -58,7 +58,8 @@ Connection::Connection(Server& server, Fd socket, std::uint64_t id, const sockad
       loop_(server.loop()),
       socket_(std::move(socket)),
       id_(id),
-      parser_(server.config().max_header_bytes, server.config().max_body_bytes) {
+      parser_(server.config().max_header_bytes, server.config().max_body_bytes),
+      body_(server.body_budget(), server.config().body_buffer_bytes, server.config().body_temp_dir) {
   remote_addr_ = format_address(peer, remote_port_);
   sockaddr_storage local{};
   socklen_t len = sizeof local;
@@ -67,6 +68,9 @@ Connection::Connection(Server& server, Fd socket, std::uint64_t id, const sockad
 }
 
 Connection::~Connection() {
+  // First: a queued or cancelled exchange still references request_, body_ and this sink (gateway.h).
+  retired_exchanges_.clear();
+  exchange_.reset();
   if (timer_) loop_.cancel(timer_);
 }
 
@@ -185,11 +189,11 @@ void Connection::on_writable() {
 
 void Connection::update_interest() {
   if (state_ == State::Closing) return;
-  std::size_t body_backlog = body_.size() - body_pos_;
   std::size_t unparsed = in_.size() - in_pos_;
-  // A chunked body buffered for a gateway that needs its length is bounded by max_body_bytes instead.
+  // A body being buffered whole is bounded by max_body_bytes and the server's BodyBudget instead (it spills to a
+  // file past its memory threshold); a streamed one by the high-water mark.
   is_read_paused_ = is_read_eof_ ||
-                    (!is_lingering_ && ((body_backlog > kBodyHighWaterBytes && !is_waiting_full_body_) ||
+                    (!is_lingering_ && ((body_.backlog() > kBodyHighWaterBytes && !is_buffering_body_) ||
                                         (parser_.is_message_done() && unparsed > kMaxPipelinedBytes)));
   std::uint32_t events = 0;
   if (!is_read_paused_) events |= EPOLLIN;
@@ -255,24 +259,35 @@ void Connection::on_timeout() {
 void Connection::process_input() {
   while (state_ != State::Closing && !is_lingering_) {
     if (parser_.is_message_done() || in_pos_ == in_.size()) break;
-    std::size_t body_before = body_.size();
-    auto outcome = parser_.feed(std::string_view(in_).substr(in_pos_), body_);
+    auto outcome = parser_.feed(std::string_view(in_).substr(in_pos_), decoded_);
     in_pos_ += outcome.consumed;
     if (outcome.status == RequestParser::Status::Error) {
       retire_exchange();
       send_error(parser_.error_status(), true);
       return;
     }
+    bool is_new_head = false;
     if (!request_) {
       if (parser_.is_head_done()) {
         on_request_head();
-        if (state_ == State::Closing) return;
+        is_new_head = true;
       } else if (state_ == State::KeepAlive && parser_.has_partial_head()) {
         state_ = State::ReadingRequest;  // the first byte of a head: the header timeout runs from now
         arm_timer(server_.config().header_timeout_ms);
       }
     }
-    if (request_ && (body_.size() != body_before || parser_.is_message_done())) after_body_progress();
+    if (request_) {
+      // Body bytes that came with the head are in body_ before the request is routed: a gateway started at once
+      // (a complete body) finds them there.
+      const bool has_progress = !decoded_.empty() || parser_.is_message_done();
+      if (!take_decoded_body()) return;
+      decoded_.clear();
+      if (is_new_head) {
+        dispatch();
+        if (state_ == State::Closing) return;
+      }
+      if (has_progress) after_body_progress();
+    }
     if (outcome.consumed == 0) break;
   }
   if (in_pos_ == in_.size()) {
@@ -293,8 +308,6 @@ void Connection::on_request_head() {
   arm_timer(server_.config().io_timeout_ms);
   is_keep_alive_ = r.is_keep_alive && !is_shutting_down_ && !server_.is_shutting_down();
   is_head_request_ = r.is_head();
-
-  dispatch();
 }
 
 // Routes request_ to a gateway or to the static files.
@@ -309,14 +322,29 @@ void Connection::dispatch() {
     send_static();
     return;
   }
+  // Read the whole body before a handler slot is taken (a slow sender then holds only its connection), unless the
+  // handler streams it; a chunked body is read whole anyway for a gateway that needs its length.
+  const bool will_buffer = r.has_body && !parser_.is_message_done() &&
+                           (server_.config().request_buffering || (r.is_chunked && gateway->needs_content_length()));
+  const BodyBudget& budget = server_.body_budget();
+  if (will_buffer && r.content_length &&
+      *r.content_length - body_.size() > budget.total_limit() - budget.total_in_use()) {
+    SPAWND_LOG_WARN("request %llu: its %llu-byte body does not fit in the request buffers (%llu of %llu bytes in use): "
+                    "503",
+                    static_cast<unsigned long long>(r.id), static_cast<unsigned long long>(*r.content_length),
+                    static_cast<unsigned long long>(budget.total_in_use()),
+                    static_cast<unsigned long long>(budget.total_limit()));
+    send_error(503, true, "Retry-After: 1");
+    return;
+  }
   if (r.expects_continue && r.has_body && !has_continued_) {
     out_ += "HTTP/1.1 100 Continue\r\n\r\n";
     has_continued_ = true;
     if (flush() == Io::Error) return;
     update_interest();
   }
-  if (r.is_chunked && gateway->needs_content_length() && !parser_.is_message_done()) {
-    is_waiting_full_body_ = true;
+  if (will_buffer) {
+    is_buffering_body_ = true;
     pending_gateway_ = gateway;
     return;
   }
@@ -333,17 +361,38 @@ void Connection::start_exchange(Gateway& gateway) {
   }
 }
 
+// Moves what the parser decoded into body_ (or drops it). False if the connection answered an error instead.
+bool Connection::take_decoded_body() {
+  if (decoded_.empty() || is_discarding_body_) return true;
+  // A body being buffered whole may spill to a file; a streamed one stays in memory, bounded by backpressure.
+  auto outcome = body_.append(decoded_, is_buffering_body_ || !exchange_);
+  if (outcome == RequestBodyBuffer::Append::Ok) return true;
+  decoded_.clear();
+  retire_exchange();
+  if (outcome == RequestBodyBuffer::Append::OverBudget) {
+    SPAWND_LOG_WARN("request %llu: request bodies fill the server's buffers (%llu bytes in use): 503",
+                    static_cast<unsigned long long>(request_->id),
+                    static_cast<unsigned long long>(server_.body_budget().total_in_use()));
+    send_error(503, true, "Retry-After: 1");
+  } else {
+    SPAWND_LOG_ERROR("request %llu: cannot buffer the request body in %s: %s",
+                     static_cast<unsigned long long>(request_->id), server_.config().body_temp_dir.c_str(),
+                     std::strerror(errno));
+    send_error(500, true);
+  }
+  return false;
+}
+
 void Connection::after_body_progress() {
   if (is_discarding_body_) {
     body_.clear();
-    body_pos_ = 0;
     if (parser_.is_message_done()) on_response_written();
     return;
   }
-  if (is_waiting_full_body_) {
+  if (is_buffering_body_) {
     if (!parser_.is_message_done()) return;
-    is_waiting_full_body_ = false;
-    request_->content_length = parser_.body_bytes();
+    is_buffering_body_ = false;
+    if (request_->is_chunked) request_->content_length = parser_.body_bytes();
     start_exchange(*pending_gateway_);
     return;
   }
@@ -352,17 +401,10 @@ void Connection::after_body_progress() {
 
 // ---- RequestBody ----
 
-std::string_view Connection::available() const { return std::string_view(body_).substr(body_pos_); }
+std::string_view Connection::available() const { return body_.available(); }
 
 void Connection::consume(std::size_t n) {
-  body_pos_ += n;
-  if (body_pos_ >= body_.size()) {
-    body_.clear();
-    body_pos_ = 0;
-  } else if (body_pos_ > kBodyHighWaterBytes) {
-    body_.erase(0, body_pos_);
-    body_pos_ = 0;
-  }
+  body_.consume(n);
   if (is_read_paused_) {
     update_interest();
     // Reading resumes on the next EPOLLIN; bytes already read but not parsed are parsed now.
@@ -435,9 +477,16 @@ void Connection::append_body(std::string_view bytes) {
   }
 }
 
-// Destroying an exchange cancels it; never inside its own callback, so after this dispatch pass.
+// Destroying an exchange cancels it; never inside its own callback, so after this dispatch pass (or with the
+// connection, if that goes first: ~Connection destroys retired exchanges before anything they reference).
 void Connection::retire_exchange() {
-  if (exchange_) loop_.defer([ex = std::shared_ptr<Exchange>(std::move(exchange_))] {});
+  if (!exchange_) return;
+  if (retired_exchanges_.empty()) {
+    loop_.defer([&srv = server_, id = id_] {
+      if (Connection* c = srv.find(id)) c->retired_exchanges_.clear();
+    });
+  }
+  retired_exchanges_.push_back(std::move(exchange_));
 }
 
 // The exchange made its last call. Whatever of the body it did not read is dropped; keep-alive still needs it
@@ -447,7 +496,6 @@ void Connection::end_exchange() {
   is_exchange_paused_ = false;
   is_discarding_body_ = true;
   body_.clear();
-  body_pos_ = 0;
 }
 
 void Connection::on_head(ResponseHead head) {
@@ -590,8 +638,8 @@ void Connection::send_error(int status, bool must_close, const char* extra_field
   }
   if (must_close) is_keep_alive_ = false;
   is_discarding_body_ = true;
+  is_buffering_body_ = false;
   body_.clear();
-  body_pos_ = 0;
   std::vector<std::pair<std::string, std::string>> fields{{"Content-Type", "text/html; charset=utf-8"}};
   if (extra_field) {
     std::string_view f(extra_field);
@@ -680,7 +728,7 @@ void Connection::next_request() {
   is_head_request_ = false;
   local_redirects_ = 0;
   is_discarding_body_ = false;
-  is_waiting_full_body_ = false;
+  is_buffering_body_ = false;
   pending_gateway_ = nullptr;
   status_ = 0;
   is_head_sent_ = false;
@@ -692,7 +740,6 @@ void Connection::next_request() {
   is_logged_ = false;
   body_bytes_sent_ = 0;
   body_.clear();
-  body_pos_ = 0;
   parser_.resume_next();
   if (is_shutting_down_ || server_.is_shutting_down()) {
     close();

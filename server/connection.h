@@ -4,9 +4,14 @@
 // Exchange (a dynamic request in flight). Requests on one connection are handled one at a time: a pipelined request
 // is parsed only once the previous response has been written (RFC 9112 §9.3.2 requires answering in order).
 //
+// A request's message body is read whole before the handler starts (request buffering, request_body_buffer.h), unless
+// --request-buffering is off: then it streams to the running exchange, and reading pauses at a high-water mark.
+//
 // Lifetime: owned by Server. close() unregisters the socket at once and asks the server to destroy the object after
-// the current dispatch pass, so a Connection is never destroyed inside one of its own callbacks. An exchange being
-// replaced is likewise destroyed after the pass. Loop thread only.
+// the current dispatch pass, so a Connection is never destroyed inside one of its own callbacks. An exchange that
+// ends is retired: kept by the connection (it may still be on the stack of its own callback) and destroyed after
+// the pass, or by ~Connection before any other member, whichever comes first. So an exchange never outlives its
+// sink, its body or its Request, whatever order deferred tasks run in (gateway.h promises it). Loop thread only.
 #pragma once
 
 #include <sys/socket.h>
@@ -15,12 +20,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/fd.h"
 #include "server/event_loop.h"
 #include "server/gateway/gateway.h"
 #include "server/http_parser.h"
 #include "server/http_request.h"
+#include "server/request_body_buffer.h"
 
 namespace spawnd::server {
 
@@ -73,6 +80,7 @@ class Connection final : public ResponseSink, public RequestBody {
   void on_request_head();
   void dispatch();
   void start_exchange(Gateway& gateway);
+  [[nodiscard]] bool take_decoded_body();
   void retire_exchange();
   void end_exchange();
   void after_body_progress();
@@ -104,14 +112,13 @@ class Connection final : public ResponseSink, public RequestBody {
   RequestParser parser_;
   std::string in_;           // bytes read and not yet parsed
   std::size_t in_pos_ = 0;   // parsed prefix of in_
-  std::string body_;         // decoded request body bytes not yet consumed by the exchange
-  std::size_t body_pos_ = 0;
+  std::string decoded_;      // body bytes the parser just decoded, on their way into body_
+  RequestBodyBuffer body_;   // decoded request body bytes not yet consumed by the exchange
   bool is_discarding_body_ = false;  // the answer does not need the body: drop it as it arrives
-  bool is_waiting_full_body_ = false;  // buffering a chunked body before starting a gateway that needs its length
+  bool is_buffering_body_ = false;   // reading the whole body before starting pending_gateway_
   Gateway* pending_gateway_ = nullptr;
 
   std::optional<Request> request_;      // the request being answered
-  std::unique_ptr<Exchange> exchange_;  // its dynamic exchange, if any
   bool has_continued_ = false;          // "100 Continue" sent for this request
   bool is_keep_alive_ = true;           // reuse the connection after this response
   bool is_head_request_ = false;
@@ -145,6 +152,10 @@ class Connection final : public ResponseSink, public RequestBody {
   EventLoop::TimerId timer_ = 0;
   std::int64_t last_activity_ms_ = 0;
   std::int64_t timeout_ms_ = 0;
+
+  // Last, so that even the implicit destruction order is right: exchanges reference request_, body_ and *this.
+  std::unique_ptr<Exchange> exchange_;  // the dynamic exchange of request_, if any
+  std::vector<std::unique_ptr<Exchange>> retired_exchanges_;  // ended or cancelled; destroyed after this pass
 };
 
 }  // namespace spawnd::server

@@ -53,6 +53,29 @@ int main(int argc, char** argv) {
                  "Simultaneous client connections; beyond, new ones get 503 and are closed")
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 20));
+  std::string request_buffering = "on";
+  app.add_option("--request-buffering", request_buffering,
+                 "on: read a request body whole (memory, then a temporary file) before its handler starts, so slow "
+                 "senders never hold handler processes or threads; off: stream it to the running handler (large "
+                 "uploads, git over HTTP)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"on", "off"}));
+  app.add_option("--body-buffer-bytes", cfg.body_buffer_bytes,
+                 "Bytes of a buffered request body kept in memory; the rest goes to an unlinked file in "
+                 "--body-temp-dir")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{0}, std::size_t{1} << 30));
+  app.add_option("--body-memory-limit", cfg.body_memory_limit,
+                 "Bytes of request bodies held in memory by all connections together; past it, bodies go to "
+                 "temporary files")
+      ->capture_default_str();
+  app.add_option("--max-buffered-body-bytes", cfg.max_buffered_body_bytes,
+                 "Bytes of request bodies held by all connections together, memory and temporary files; a request "
+                 "that would pass it gets 503 with Retry-After")
+      ->capture_default_str();
+  app.add_option("--body-temp-dir", cfg.body_temp_dir,
+                 "Directory for the temporary files of request bodies (default: $TMPDIR, else /tmp)")
+      ->check(CLI::ExistingDirectory);
   add_seconds(app, "--shutdown-grace", cfg.shutdown_grace_ms,
               "On SIGTERM/SIGINT, how long in-flight responses may take before spawnd exits");
   // Dynamic requests.
@@ -125,6 +148,7 @@ int main(int argc, char** argv) {
   }
 
   if (cfg.is_quiet) spawnd::log::set_level(spawnd::log::Level::Warn);
+  cfg.request_buffering = request_buffering == "on";
   cfg.spawn_method = spawn == "fork"          ? spawnd::server::SpawnMethod::Fork
                      : spawn == "posix_spawn" ? spawnd::server::SpawnMethod::PosixSpawn
                                               : spawnd::server::SpawnMethod::Vfork;

@@ -88,7 +88,16 @@ Fd open_listener(const std::string& addr, int backlog, std::string& bound) {
 Server::Server(Config config)
     : config_(std::move(config)),
       static_files_(config_.root),
-      access_log_(config_.access_log, !config_.is_quiet) {
+      access_log_(config_.access_log, !config_.is_quiet),
+      body_budget_(config_.body_memory_limit, config_.max_buffered_body_bytes) {
+  if (config_.body_temp_dir.empty()) {
+    const char* tmp = std::getenv("TMPDIR");
+    config_.body_temp_dir = tmp && *tmp ? tmp : "/tmp";
+  }
+  // Request bodies past --body-buffer-bytes go to unlinked files there: find out now, not at the first large POST.
+  if (!open_unlinked_temp_file(config_.body_temp_dir))
+    throw ConfigError("--body-temp-dir " + config_.body_temp_dir + ": cannot create a temporary file there: " +
+                      std::strerror(errno));
   listener_ = open_listener(config_.listen, config_.backlog, bound_address_);
 
   // Signals arrive through a signalfd, so that handling them is ordinary loop work. SIGPIPE is ignored: a client

@@ -18,6 +18,7 @@
 #include "server/config.h"
 #include "server/event_loop.h"
 #include "server/gateway/gateway.h"
+#include "server/request_body_buffer.h"
 #include "server/static_files.h"
 
 namespace spawnd::server {
@@ -48,6 +49,8 @@ class Server {
   [[nodiscard]] const Config& config() const noexcept { return config_; }
   [[nodiscard]] const StaticFiles& static_files() const noexcept { return static_files_; }
   [[nodiscard]] AccessLog& access_log() noexcept { return access_log_; }
+  // What every connection's request body buffer draws on (memory and temp-file bytes).
+  [[nodiscard]] BodyBudget& body_budget() noexcept { return body_budget_; }
   // The gateway whose prefix `path` (raw, percent-encoded) starts with, or else the one whose prefix the path starts
   // with once normalised as the static files normalise it; nullptr for static files.
   [[nodiscard]] Gateway* route(std::string_view path) const;
@@ -73,6 +76,7 @@ class Server {
   EventLoop loop_;
   StaticFiles static_files_;
   AccessLog access_log_;
+  BodyBudget body_budget_;
   Fd listener_;
   Fd signal_fd_;
   std::unique_ptr<DbKeeper> db_keeper_;  // with --db: holds a connection and checkpoints; outlives the gateways

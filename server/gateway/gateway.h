@@ -5,8 +5,11 @@
 // talks to. Everything runs on the EventLoop thread and nothing here blocks.
 //
 // Lifetime: the Connection owns the Exchange. Destroying the exchange cancels it (idempotent, like h2o's
-// close_generator): a CGI child is signalled, but stays in the ChildTable until reaped. After on_end() the exchange
-// makes no more calls into the sink or the body.
+// close_generator): a CGI child is signalled, but stays in the ChildTable until reaped, and an exchange still
+// waiting in a gateway's queue leaves it. After on_end() the exchange makes no more calls into the sink or the body.
+// An exchange is always destroyed before its sink, its body and its Request: the Connection that is all three
+// destroys its exchanges first (connection.h), so a gateway may keep raw pointers to its queued exchanges and use
+// them until their destructors run.
 #pragma once
 
 #include <cstddef>

@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -506,4 +507,50 @@ TEST_CASE("a shell script that is not an SDK handler runs as plain CGI in fork m
   CHECK(got[Mode::Cgi].status_line == got[Mode::Fork].status_line);
   CHECK(got[Mode::Cgi].field("Content-Type") == got[Mode::Fork].field("Content-Type"));
   CHECK(got[Mode::Cgi].body == got[Mode::Fork].body);
+}
+
+// Issue 20, part 1: a connection reset while its request waits for a child slot, in the same epoll batch as the
+// completion that frees a slot. Before the fix, Connection::close() deferred the exchange's destruction and the
+// connection's, and run_deferred() freed the connection first; a later task of the batch (the exit callback that
+// ChildTable::watch defers when pidfd_open fails with ESRCH) launched the queued exchange, which read the freed
+// Request and body (heap-use-after-free under asan-ubsan). Both processes are stopped while the events pile up, so
+// one epoll_wait returns them in this order: the reset first, then the fork server's Spawned message.
+TEST_CASE("a client reset while its request is queued, in one batch with a freed slot, leaves spawnd serving",
+          "[e2e][fork]") {
+  const std::string exe = kFixtures + "/whoami";
+  TempDir dir;
+  Spawnd s(args(dir, Mode::Fork, kFixtures, {"--fork-servers", "1", "--max-children", "1"}));
+  REQUIRE(ask_until_forked(s, "/cgi-bin/whoami"));
+  std::set<pid_t> servers;
+  REQUIRE(wait_until([&] { return (servers = fork_servers(s.pid(), exe)).size() == 1; }, kSettle));
+  const pid_t server = *servers.begin();
+  std::size_t baseline = settled_fd_count(s.pid());
+
+  // R1 takes the only slot; its Spawn message waits in the stopped fork server's socket. R2 is queued.
+  REQUIRE(::kill(server, SIGSTOP) == 0);
+  Fd r1 = connect_to(s.port());
+  REQUIRE(send_all(r1, bare("GET", "/cgi-bin/whoami")));
+  std::this_thread::sleep_for(200ms);
+  Fd r2 = connect_to(s.port());
+  REQUIRE(send_all(r2, bare("GET", "/cgi-bin/whoami")));
+  std::this_thread::sleep_for(200ms);
+
+  // With spawnd stopped: R2 resets (as wrk does), then the fork server forks R1's child, which answers into its
+  // pipe and exits, and is reaped by the fork server; so spawnd's pidfd_open of it fails with ESRCH.
+  REQUIRE(::kill(s.pid(), SIGSTOP) == 0);
+  linger reset{1, 0};
+  REQUIRE(::setsockopt(r2.get(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset) == 0);
+  r2.reset();
+  REQUIRE(::kill(server, SIGCONT) == 0);
+  std::this_thread::sleep_for(300ms);
+  bool is_reaped = wait_until([&] { return children_of(server).empty(); }, kSettle);
+  REQUIRE(::kill(s.pid(), SIGCONT) == 0);
+  REQUIRE(is_reaped);
+
+  auto first = read_response(r1);
+  INFO("spawnd's stderr:\n" << s.stderr_text());
+  CHECK(first.status == 200);
+  REQUIRE(proc_stat(s.pid()));
+  for (int i = 0; i < 3; ++i) CHECK(get(s.port(), "/cgi-bin/whoami").status == 200);
+  check_clean_and_stop(s, baseline);
 }
