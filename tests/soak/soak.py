@@ -319,6 +319,8 @@ class ModeSoak:
         self.result: dict = {"mode": mode}
         self.t0 = 0.0
         self.seq = 0
+        self.created = time.monotonic()
+        self.timeline: list[str] = []
 
     # --- set-up ------------------------------------------------------------------------------------------------
 
@@ -753,6 +755,9 @@ class ModeSoak:
 
     # --- the run and its checks --------------------------------------------------------------------------------
 
+    def mark(self, what: str) -> None:
+        self.timeline.append(f"{what} {time.monotonic() - self.created:.1f}s")
+
     def fail(self, msg: str) -> None:
         self.failures.append(msg)
         log(self.mode, "FAIL: " + msg)
@@ -762,7 +767,9 @@ class ModeSoak:
             self.prepare()
             self.start()
             log(self.mode, f"spawnd pid {self.proc.pid} on 127.0.0.1:{self.port}")
+            self.mark("listening")
             self.warm_up()
+            self.mark("warm-up requests")
             # A short spell of the same load (no kills, no deploy), so that every worker has its connection and
             # the allocator its working set before the idle baseline is taken.
             warm = min(10.0, self.args.seconds / 6)
@@ -774,6 +781,7 @@ class ModeSoak:
             self.stop.set()
             for t in clients:
                 t.join(timeout=30)
+            self.mark("warm-up load")
             if self.interrupted.is_set():
                 raise RuntimeError("interrupted")
             with self.lock:
@@ -787,6 +795,7 @@ class ModeSoak:
             # Idle: longer than --keepalive-timeout, so the warm-up's connections are closed.
             time.sleep(self.args.settle_idle)
             base_fds, base_desc = self.idle_snapshot()
+            self.mark("baseline")
             self.base_fd_list = fd_list(self.proc.pid)
             with open(os.path.join(self.dir, "fds-baseline.txt"), "w") as f:
                 f.write("\n".join(self.base_fd_list) + "\n")
@@ -826,13 +835,16 @@ class ModeSoak:
                 t.join(timeout=30)
                 if t.is_alive():
                     self.fail(f"a load thread ({t.name}) did not stop within 30 s")
+            self.mark("load")
             load_seconds = time.monotonic() - self.t0
             self.result["load_seconds"] = round(load_seconds, 1)
             if self.proc.poll() is None:
                 self.check_idle(base_fds, base_children)
+                self.mark("settle")
                 self.check_rss()
                 self.check_serves()
                 self.stop_server()
+                self.mark("exit")
             self.check_rows()
             self.check_sanitizers()
         except Exception:
@@ -852,6 +864,7 @@ class ModeSoak:
                 "errors": dict(self.errors), "error_examples": self.error_examples,
                 "kills": dict(self.kills), "deploys": self.deploys, "failures": self.failures,
                 "posts_303": len(self.markers_303),
+                "timeline": self.timeline,
                 "rss_samples_kib": [[round(t, 1), kb] for t, kb in self.rss],
             })
         return self.result
