@@ -39,8 +39,10 @@ from __future__ import annotations
 
 import argparse
 import collections
+import ctypes
 import json
 import os
+import platform
 import random
 import re
 import shutil
@@ -54,6 +56,7 @@ import tempfile
 import threading
 import time
 import traceback
+from errno import ENOSYS, EPERM
 
 MODES = ("cgi", "fork", "fastcgi", "inproc")
 BIG_FILE = "big.bin"
@@ -242,11 +245,41 @@ def proc_state(pid: int) -> str:
         return "?"
 
 
+def proc_ppid(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
 def proc_exe(pid: int) -> str:
     try:
         return os.readlink(f"/proc/{pid}/exe")
     except OSError:
         return ""
+
+
+_KCMP = {"x86_64": 312, "aarch64": 272, "riscv64": 272, "i686": 349, "armv7l": 378}.get(platform.machine())
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def shares_parent_memory(pid: int, ppid: int) -> bool:
+    """True for a child created with CLONE_VM that has not exec'd: a sanitizer's StopTheWorld tracer, which a
+    handler runs for its exit-time leak check. Killing that tracer leaves the handler spinning forever in
+    LeakSanitizer (it waits for a flag the tracer never sets), which is the soak's doing, not the server's. Uses
+    kcmp(KCMP_VM) where the syscall number is known, else whether the parent is being ptraced by `pid`."""
+    if _KCMP is not None:
+        r = _libc.syscall(_KCMP, pid, ppid, 1, 0, 0)  # KCMP_VM
+        if r == 0:
+            return True
+        if r > 0 or ctypes.get_errno() not in (ENOSYS, EPERM):
+            return False
+    try:
+        with open(f"/proc/{ppid}/status") as f:
+            return any(line.startswith("TracerPid:") and int(line.split()[1]) == pid for line in f)
+    except OSError:
+        return False
 
 
 def fd_count(pid: int) -> int:
@@ -688,12 +721,13 @@ class ModeSoak:
         while not self.stop.wait(self.args.kill_interval * rng.uniform(0.5, 1.5)):
             deadline = time.monotonic() + 1.0
             while time.monotonic() < deadline and not self.stop.is_set():
-                # Handler processes only: a CGI child or FastCGI worker (depth 1), a fork server (1) or its child (2).
-                # Deeper ones are LeakSanitizer's tracer of a handler that is exiting: killing it would hang the
-                # handler in its exit, which is not what a crash looks like.
+                # Handler processes only: a CGI child or FastCGI worker (depth 1), a fork server (1) or its child (2);
+                # never LeakSanitizer's tracer of a handler that is exiting (deeper, or sharing its parent's memory):
+                # killing it would hang the handler in its exit, which is not what a crash looks like.
                 victims = [(p, d) for p, d in proc_descendants(spawnd)
                            if d <= max_depth and proc_exe(p).startswith(self.cgi_bin + "/")
-                           and proc_state(p) not in ("Z", "X", "?")]
+                           and proc_state(p) not in ("Z", "X", "?")
+                           and not (d > 1 and shares_parent_memory(p, proc_ppid(p)))]
                 if victims:
                     pid, depth = rng.choice(victims)
                     kind = {"fork": {1: "fork server", 2: "fork child"}, "fastcgi": {1: "FastCGI worker"},
