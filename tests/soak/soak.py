@@ -12,25 +12,32 @@ processes, and then for --seconds runs the load from --clients threads:
   - kv PUTs; pipelined requests (several requests in one write, answers read in order);
   - clients that disconnect mid-request (half a head, half a body; with a reset or with FIN) and mid-response
     (a few bytes of a large answer, then a reset or FIN); slow readers of the 4 MiB file;
+  - bursts of --max-children + 4 handler requests at once, half of them reset or closed while they wait for a
+    slot or run (--no-burst leaves them out);
 
 while a killer thread SIGKILLs one of the mode's handler processes (CGI children, fork servers and their
 children, FastCGI workers; inproc has none) every --kill-interval seconds, and the guestbook executable (and its
-.so) is replaced on disk twice, as a deploy does (copy to a temporary name in the same directory, rename() over
-the original), after which the guestbook must answer again within a few seconds.
+.so) is replaced on disk --deploys times, as a deploy does (copy to a temporary name in the same directory,
+rename() over the original), after which the guestbook must answer GET 200 and POST 303 within 10 s.
 
 Then, per mode, with the load stopped and a short settle, it checks (each failure is reported and makes the exit
 status 1):
 
   - spawnd still answers a GET;
-  - its open fds (/proc/PID/fd) are back to the idle baseline;
+  - its open fds (/proc/PID/fd) are back to the idle baseline (taken after start-up and a short warm-up load);
   - no zombie among its descendants, and no handler process left beyond the persistent ones the mode had at the
     baseline (fork servers, FastCGI workers); in fork mode none still runs a replaced executable;
   - its RSS (VmRSS, sampled every second) averaged over the last minute is within 10 % of the first minute's
-    average (windows of min(60 s, duration / 3); the first starts after a short warm-up);
+    average (windows of min(60 s, duration / 3); the load's clock starts after the warm-up);
   - on SIGTERM it exits with status 0;
-  - every POST answered 303 is a row of the guestbook (read with sqlite3 once spawnd has exited);
-  - no sanitizer report: no file in the ASAN/UBSAN log_path directory (spawnd and every handler process log
-    there, spawnd passes ASAN_OPTIONS/UBSAN_OPTIONS on to them) and no sanitizer line in spawnd's stderr.
+  - every POST answered 303 is a row of the guestbook (read with sqlite3 once spawnd has exited), and
+    PRAGMA integrity_check is ok;
+  - no sanitizer report: no file in the ASan/LSan/UBSan log_path directory (spawnd and every handler process log
+    there: spawnd passes ASAN_OPTIONS, LSAN_OPTIONS and UBSAN_OPTIONS on to them with --pass-env) and no
+    sanitizer line in spawnd's stderr.
+
+The run directory ($TMPDIR/spawnd-soak-*: per mode the logs, database, fd lists and result.json) is removed when
+every check passes, unless --keep.
 
 Python's standard library only. Everything is bounded in time; every process it starts is stopped on every path.
 """
@@ -366,12 +373,14 @@ class ModeSoak:
 
     def start(self) -> None:
         env = dict(os.environ)
+        # One log_path for the three: in an asan+ubsan binary each of ASAN_OPTIONS, LSAN_OPTIONS and UBSAN_OPTIONS
+        # may set it, and the last one parsed wins. Reports land in sanitizer/report.PID.
+        log_path = f"log_path={self.san_dir}/report"
         env["ASAN_OPTIONS"] = ":".join(filter(None, [
-            "detect_leaks=1", f"log_path={self.san_dir}/asan", "abort_on_error=0",
-            f"quarantine_size_mb={self.args.quarantine_mb}", "thread_local_quarantine_size_kb=256",
-            self.args.asan_extra]))
-        env["UBSAN_OPTIONS"] = f"print_stacktrace=1:log_path={self.san_dir}/ubsan"
-        env["LSAN_OPTIONS"] = f"log_path={self.san_dir}/lsan"
+            "detect_leaks=1", log_path, f"quarantine_size_mb={self.args.quarantine_mb}",
+            "thread_local_quarantine_size_kb=256", self.args.asan_extra]))
+        env["LSAN_OPTIONS"] = log_path
+        env["UBSAN_OPTIONS"] = f"print_stacktrace=1:{log_path}"
         cmd = [os.path.join(self.args.build, "spawnd"), "--listen", "127.0.0.1:0", "--root", self.root,
                "--cgi-bin", self.cgi_bin, "--db", self.db, "--mode", self.mode, "--quiet",
                "--pass-env", "ASAN_OPTIONS", "--pass-env", "UBSAN_OPTIONS", "--pass-env", "LSAN_OPTIONS",
@@ -743,8 +752,10 @@ class ModeSoak:
                 time.sleep(0.01)
 
     def deploy(self) -> None:
-        """Replaces the guestbook on disk at 1/3 and 2/3 of the run; it must answer again within 10 s."""
-        for frac in (1 / 3, 2 / 3):
+        """Replaces the guestbook on disk --deploys times, evenly spread (1/3 and 2/3 of the run for the default
+        2); after each, it must answer GET 200 and POST 303 within 10 s."""
+        n = self.args.deploys
+        for frac in [(i + 1) / (n + 1) for i in range(n)]:
             if self.stop.wait(max(0.0, self.t0 + self.args.seconds * frac - time.monotonic())):
                 return
             for name in ("guestbook", "guestbook.so"):
@@ -1089,7 +1100,7 @@ def main() -> int:
     p.add_argument("--www", default=os.path.join(top, "www"), help="static site copied into each mode's root")
     p.add_argument("--seconds", type=int, default=int(os.environ.get("SOAK_SECONDS", "180")),
                    help="load duration per mode (all modes run concurrently); default $SOAK_SECONDS or 180")
-    p.add_argument("--modes", default="cgi,fork,fastcgi,inproc")
+    p.add_argument("--modes", default="cgi,fork,fastcgi,inproc", help="comma-separated (default: all four)")
     p.add_argument("--clients", type=int, default=int(os.environ.get("SOAK_CLIENTS", "3")),
                    help="client threads per mode (default $SOAK_CLIENTS or 3)")
     p.add_argument("--think-ms", type=float, default=0.0, help="pause of each client between operations")
@@ -1097,6 +1108,8 @@ def main() -> int:
                    help="seconds between SIGKILLs of a handler process (0: none)")
     p.add_argument("--no-burst", dest="burst", action="store_false",
                    help="leave out the bursts of more handler requests than --max-children, half of them reset")
+    p.add_argument("--deploys", type=int, default=2,
+                   help="times the guestbook (executable and .so) is replaced on disk during the load (default 2)")
     p.add_argument("--workers", type=int, default=2, help="--workers and --fork-servers given to spawnd")
     p.add_argument("--max-children", type=int, default=8, help="--max-children given to spawnd")
     p.add_argument("--quarantine-mb", type=int, default=2,
@@ -1104,7 +1117,7 @@ def main() -> int:
                         "MiB fills for minutes at these rates and would be the RSS growth measured; 2 MiB still "
                         "holds what was freed in the same event-loop iteration)")
     p.add_argument("--asan-extra", default="", help="more ASAN_OPTIONS, ':'-separated")
-    p.add_argument("--spawnd-arg", action="append", default=[], help="one more argument for spawnd (repeatable)")
+    p.add_argument("--spawnd-arg", action="append", default=[], help="one more argument for spawnd (repeatable; write --spawnd-arg=--flag=value)")
     p.add_argument("--settle-idle", type=float, default=3.0,
                    help="idle pause before the baseline is taken (longer than spawnd's --keepalive-timeout 2)")
     p.add_argument("--settle-seconds", type=float, default=20.0,
