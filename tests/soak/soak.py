@@ -432,6 +432,21 @@ class ModeSoak:
         if status != 303:
             raise RuntimeError(f"warm-up: guestbook POST answered {status}")
         self.markers_303.append(marker)
+        # Requests that arrive together, so that every FastCGI worker / in-process thread gets one: spawnd opens
+        # its connection to a worker (and a thread its SQLite connection) on first use, and the idle baseline must
+        # hold them all, or the first use during the load would look like a leaked fd.
+        for path in ("/cgi-bin/hello", "/cgi-bin/env", "/cgi-bin/guestbook", "/cgi-bin/kv/warm"):
+            conns = [Conn(self.port) for _ in range(2 * self.args.workers + 2)]
+            try:
+                for c in conns:
+                    c.send(request_bytes("GET", path))
+                for c in conns:
+                    status = c.read_response("GET", keep_body=False)[0]
+                    if status != 200:
+                        raise RuntimeError(f"warm-up: concurrent GET {path} answered {status}")
+            finally:
+                for c in conns:
+                    c.close()
 
     def new_marker(self, who: str) -> str:
         with self.lock:
