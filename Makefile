@@ -4,19 +4,24 @@
 #   make test    install missing packages, build, run every test (ctest)
 #   make asan    the same tests under AddressSanitizer + UndefinedBehaviorSanitizer (preset asan-ubsan)
 #   make bench   install missing packages, build, run spawnd-bench's quick profile (< 5 minutes on 2 cores)
+#   make soak    build spawnd and the handlers under asan-ubsan, run every mode under hostile load for SOAK_SECONDS
 #
 # PRESET picks the CMake preset (release, debug, asan-ubsan, ci); LISTEN the address `make run` serves on;
 # SPAWND_ARGS adds flags to the server `make run` starts (e.g. SPAWND_ARGS='--mode fork'); BENCH_ARGS adds flags to
 # spawnd-bench (e.g. BENCH_ARGS='--full --peers'; with --peers the peer servers are installed first).
+# SOAK_SECONDS is how long `make soak` loads each mode (all four at once; default 180); SOAK_ARGS adds flags to
+# tests/soak/soak.py (e.g. SOAK_ARGS='--modes fork --clients 6').
 
 PRESET ?= release
 LISTEN ?= 127.0.0.1:8080
 SPAWND_ARGS ?=
 BENCH_ARGS ?=
+SOAK_SECONDS ?= 180
+SOAK_ARGS ?=
 BUILD  := build/$(PRESET)
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps configure build run test asan bench clean
+.PHONY: all deps configure build run test asan bench soak clean
 
 all: build
 
@@ -42,6 +47,12 @@ asan:
 bench: build
 	@case " $(BENCH_ARGS) " in *" --peers "*) sh scripts/install-deps.sh --bench ;; esac
 	$(BUILD)/spawnd-bench $(BENCH_ARGS)
+
+# Only what the soak runs (spawnd and the handlers), not the test suites: the asan-ubsan build of everything is slow.
+soak:
+	$(MAKE) configure PRESET=asan-ubsan
+	cmake --build --preset asan-ubsan -j $(JOBS) --target spawnd handlers
+	python3 tests/soak/soak.py --build build/asan-ubsan --seconds $(SOAK_SECONDS) $(SOAK_ARGS)
 
 clean:
 	rm -rf build
