@@ -141,6 +141,9 @@ void Connection::on_readable() {
     }
   }
   for (int i = 0; i < kMaxReadsPerEvent && !is_read_paused_; ++i) {
+    // Enough pipelined bytes wait behind the request being answered: read no more now (update_interest() pauses
+    // reading), so that a client that pipelines without reading its responses costs at most this much memory.
+    if (parser_.is_message_done() && in_.size() - in_pos_ > kMaxPipelinedBytes) break;
     if (in_pos_ > 0 && in_pos_ == in_.size()) {
       in_.clear();
       in_pos_ = 0;
