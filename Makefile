@@ -4,6 +4,7 @@
 #   make test    install missing packages, build, run every test (ctest)
 #   make asan    the same tests under AddressSanitizer + UndefinedBehaviorSanitizer (preset asan-ubsan)
 #   make bench   install missing packages, build, run spawnd-bench's quick profile (< 5 minutes on 2 cores)
+#   make fuzz    install clang-14, build the libFuzzer targets (preset fuzz), run each for FUZZ_SECONDS (default 60)
 #
 # PRESET picks the CMake preset (release, debug, asan-ubsan, ci); LISTEN the address `make run` serves on;
 # SPAWND_ARGS adds flags to the server `make run` starts (e.g. SPAWND_ARGS='--mode fork'); BENCH_ARGS adds flags to
@@ -13,10 +14,11 @@ PRESET ?= release
 LISTEN ?= 127.0.0.1:8080
 SPAWND_ARGS ?=
 BENCH_ARGS ?=
+FUZZ_SECONDS ?= 60
 BUILD  := build/$(PRESET)
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps configure build run test asan bench clean
+.PHONY: all deps configure build run test asan bench fuzz clean
 
 all: build
 
@@ -42,6 +44,12 @@ asan:
 bench: build
 	@case " $(BENCH_ARGS) " in *" --peers "*) sh scripts/install-deps.sh --bench ;; esac
 	$(BUILD)/spawnd-bench $(BENCH_ARGS)
+
+fuzz:
+	@sh scripts/install-deps.sh --fuzz
+	@test -f build/fuzz/CMakeCache.txt || cmake --preset fuzz
+	cmake --build --preset fuzz -j $(JOBS)
+	sh scripts/fuzz.sh $(FUZZ_SECONDS)
 
 clean:
 	rm -rf build
