@@ -5,6 +5,7 @@
 #   make asan    the same tests under AddressSanitizer + UndefinedBehaviorSanitizer (preset asan-ubsan)
 #   make bench   install missing packages, build, run spawnd-bench's quick profile (< 5 minutes on 2 cores)
 #   make soak    build spawnd and the handlers under asan-ubsan, run every mode under hostile load for SOAK_SECONDS
+#   make fuzz    install clang-14, build the libFuzzer targets (preset fuzz), run each for FUZZ_SECONDS (default 60)
 #
 # PRESET picks the CMake preset (release, debug, asan-ubsan, ci); LISTEN the address `make run` serves on;
 # SPAWND_ARGS adds flags to the server `make run` starts (e.g. SPAWND_ARGS='--mode fork'); BENCH_ARGS adds flags to
@@ -18,10 +19,11 @@ SPAWND_ARGS ?=
 BENCH_ARGS ?=
 SOAK_SECONDS ?= 180
 SOAK_ARGS ?=
+FUZZ_SECONDS ?= 60
 BUILD  := build/$(PRESET)
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps configure build run test asan bench soak clean
+.PHONY: all deps configure build run test asan bench soak fuzz clean
 
 all: build
 
@@ -53,6 +55,12 @@ soak:
 	$(MAKE) configure PRESET=asan-ubsan
 	cmake --build --preset asan-ubsan -j $(JOBS) --target spawnd handlers
 	python3 tests/soak/soak.py --build build/asan-ubsan --seconds $(SOAK_SECONDS) $(SOAK_ARGS)
+
+fuzz:
+	@sh scripts/install-deps.sh --fuzz
+	@test -f build/fuzz/CMakeCache.txt || cmake --preset fuzz
+	cmake --build --preset fuzz -j $(JOBS)
+	sh scripts/fuzz.sh $(FUZZ_SECONDS)
 
 clean:
 	rm -rf build

@@ -1,6 +1,7 @@
 #include "common/cgi_env.h"
 
 #include <algorithm>
+#include <unordered_map>
 
 namespace spawnd {
 
@@ -46,21 +47,24 @@ std::vector<std::pair<std::string, std::string>> build_cgi_env(const CgiRequestI
   if (in.is_https) set("HTTPS", "on");
   if (in.content_length) set("CONTENT_LENGTH", std::to_string(*in.content_length));
 
-  // Header fields, in order of first appearance; repeats are joined into the first (RFC 9110 §5.3).
-  std::size_t first_field = env.size();
+  // Header fields, in order of first appearance; repeats are joined into the first (RFC 9110 §5.3). The index of
+  // each name's entry keeps this linear in the number of fields (a search of the entries made so far would be
+  // quadratic, and a client chooses how many fields it sends).
+  std::unordered_map<std::string, std::size_t> index_of_meta;
+  index_of_meta.reserve(in.fields.size());
   for (const auto& [name, value] : in.fields) {
     if (!is_passable_name(name)) continue;
     std::string meta = meta_name(name);
     if (meta == "HTTP_PROXY" || meta == "HTTP_CONTENT_LENGTH") continue;
     if (meta == "HTTP_AUTHORIZATION" && !in.pass_authorization) continue;
     if (meta == "HTTP_CONTENT_TYPE") meta = "CONTENT_TYPE";
-    auto it = std::find_if(env.begin() + static_cast<std::ptrdiff_t>(first_field), env.end(),
-                           [&meta](const auto& kv) { return kv.first == meta; });
-    if (it == env.end()) {
+    auto [it, is_new] = index_of_meta.try_emplace(meta, env.size());
+    if (is_new) {
       env.emplace_back(std::move(meta), value);
     } else {
-      it->second += meta == "HTTP_COOKIE" ? "; " : ", ";
-      it->second += value;
+      std::string& joined = env[it->second].second;
+      joined += it->first == "HTTP_COOKIE" ? "; " : ", ";
+      joined += value;
     }
   }
   return env;

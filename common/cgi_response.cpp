@@ -36,7 +36,43 @@ bool has_scheme(std::string_view s) {
   return true;
 }
 
+// RFC 3986 §2: unreserved / sub-delims / ":" / "@" (pchar without pct-encoded), and "/" and "?", which a query may
+// also hold. A '%' is checked apart (it must start a pct-encoded triplet).
+bool is_path_query_char(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return std::string_view("-._~!$&'()*+,;=:@/?").find(c) != std::string_view::npos;
+}
+
+bool is_hex_digit(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
 }  // namespace
+
+bool is_local_path_query(std::string_view location) {
+  // "//host/x" would be a network-path reference (RFC 3986 §4.2): an authority, not a local path.
+  if (location.empty() || location[0] != '/' || location.substr(0, 2) == "//") return false;
+  for (std::size_t i = 0; i < location.size(); ++i) {
+    const char c = location[i];
+    if (c == '%') {
+      if (i + 2 >= location.size() || !is_hex_digit(location[i + 1]) || !is_hex_digit(location[i + 2])) return false;
+      i += 2;
+      continue;
+    }
+    // This also refuses '#' (a fragment), whitespace, CTLs, NUL and every byte >= 0x80.
+    if (!is_path_query_char(c)) return false;
+  }
+  return true;
+}
+
+std::optional<int> parse_status_line(std::string_view line) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
+  // "HTTP/1.1 200" is the shortest: 12 bytes.
+  if (line.size() < 12 || line.substr(0, 5) != "HTTP/" || !is_digit(line[5]) || line[6] != '.' ||
+      !is_digit(line[7]) || line[8] != ' ' || !is_digit(line[9]) || !is_digit(line[10]) || !is_digit(line[11]))
+    return std::nullopt;
+  if (line.size() > 12 && line[12] != ' ') return std::nullopt;
+  return (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+}
 
 CgiResponseParser::State CgiResponseParser::fail(std::string why) {
   error_ = std::move(why);
@@ -90,6 +126,10 @@ CgiResponseParser::State CgiResponseParser::parse_block(std::string_view block) 
       auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), code);
       if (ec != std::errc() || p != value.data() + 3 || code < 100 || code > 999)
         return fail("invalid Status value");
+      // A 1xx is an interim response: relayed as the final one, it would leave the client (or a proxy) waiting
+      // for another response on a kept-alive connection, and 101 would announce a protocol switch we never make.
+      if (!is_final_status(code))
+        return fail("Status " + std::to_string(code) + " is not a final status (only 200-599 are relayed)");
       head_.status = code;
       head_.reason = std::string(trim(value.substr(3)));
       has_status = true;
@@ -109,6 +149,8 @@ CgiResponseParser::State CgiResponseParser::parse_block(std::string_view block) 
   }
   if (!head_.location.empty() && !has_status) {
     if (head_.location[0] == '/') {
+      if (!is_local_path_query(head_.location))
+        return fail("local-redirect Location is not a valid local path-query (RFC 3875 §6.2.2)");
       head_.kind = CgiResponseKind::LocalRedirect;
       return state_ = State::Done;
     }

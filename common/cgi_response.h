@@ -28,6 +28,21 @@ struct CgiHead {
   std::optional<std::uint64_t> content_length;             // from a valid Content-Length field
 };
 
+// The statuses a handler may answer with: 200-599, the final responses of RFC 9110 §15. 1xx statuses are interim
+// (a 101 would tell the client the connection changed protocol) and anything from 600 up is not HTTP.
+[[nodiscard]] constexpr bool is_final_status(int status) noexcept { return status >= 200 && status <= 599; }
+
+// Whether `location` is the local-pathquery of a local-redirect response (RFC 3875 §6.2.2: abs-path [ "?"
+// query-string ]): it starts with a single '/' (not "//", an authority), and every byte is a URI character that
+// may appear in a path or a query (RFC 3986 §3.3, §3.4) or a well-formed "%XX". So no fragment ('#'), no
+// whitespace, CTL, NUL or non-ASCII byte.
+[[nodiscard]] bool is_local_path_query(std::string_view location);
+
+// The status code of an NPH script's first line (RFC 3875 §5: it writes the whole response), which must be an HTTP
+// status-line (RFC 9112 §4: HTTP-version SP 3DIGIT SP [ reason-phrase ], HTTP-version = "HTTP/" DIGIT "." DIGIT),
+// given without its LF (a CR before it is allowed). nullopt if the line is not a status-line.
+[[nodiscard]] std::optional<int> parse_status_line(std::string_view line);
+
 // Incremental parser: feed() stdout bytes until it returns Done or Error.
 class CgiResponseParser {
  public:
@@ -39,7 +54,9 @@ class CgiResponseParser {
 
   // Appends `bytes`. Done: head() is filled, and body_start() bytes of the *accumulated* input belong to the header
   // block; the rest (rest_of_input()) is the first part of the body. Error: error() says why in one line
-  // (no header block, a line without ':', an invalid Status, no Content-Type in a document response, too long).
+  // (no header block, a line without ':', an invalid Status or one outside 200-599 (is_final_status), a local
+  // redirect whose Location is not a local path-query (is_local_path_query), no Content-Type in a document
+  // response, too long). Every status of a Done head is a final status.
   [[nodiscard]] State feed(std::string_view bytes);
   [[nodiscard]] const CgiHead& head() const noexcept { return head_; }
   [[nodiscard]] CgiHead& head() noexcept { return head_; }

@@ -5,6 +5,7 @@
 #   scripts/install-deps.sh           build + test dependencies (nginx, php-fpm and fcgiwrap are test
 #                                     dependencies: the FastCGI interop tests start them on loopback)
 #   scripts/install-deps.sh --bench   also the benchmark's other peers (lighttpd, Apache) and slowhttptest
+#   scripts/install-deps.sh --fuzz    also clang-14 and its libFuzzer/sanitizer runtimes (`make fuzz`)
 set -eu
 
 packages="build-essential cmake pkg-config libsqlite3-dev sqlite3 node-llhttp libcli11-dev catch2
@@ -13,7 +14,8 @@ nlohmann-json3-dev wrk curl perl python3 php-cgi nginx-light php-fpm fcgiwrap"
 for arg in "$@"; do
 	case "$arg" in
 	--bench) packages="$packages lighttpd apache2 slowhttptest" ;;
-	-h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+	--fuzz) packages="$packages clang-14 libclang-rt-14-dev" ;;
+	-h|--help) sed -n '2,8p' "$0"; exit 0 ;;
 	*) echo "install-deps.sh: unknown option '$arg'" >&2; exit 2 ;;
 	esac
 done

@@ -221,7 +221,7 @@ class CgiExchange final : public Exchange {
 
   // Returns false once the exchange has ended (the caller must not touch it further).
   bool on_output(std::string_view bytes) {
-    if (is_nph_) return forward(sink_.on_raw(bytes));
+    if (is_nph_) return nph_bytes(bytes);
     if (!is_head_done_) {
       // For a HEAD request nothing is waited for after the head (the connection drops any body a script sends).
       switch (relay_cgi_head(parser_, bytes, sink_, is_head_, expected_bytes_)) {
@@ -243,6 +243,32 @@ class CgiExchange final : public Exchange {
       return body_bytes(rest);  // also ends a response whose Content-Length is 0
     }
     return body_bytes(bytes);
+  }
+
+  // An NPH script's output goes to the client as it is, once its status-line is known to be a final response: a
+  // 1xx (101 would open a tunnel) or anything that is not a status-line is answered 502 instead.
+  bool nph_bytes(std::string_view bytes) {
+    if (is_head_done_) return forward(sink_.on_raw(bytes));
+    nph_head_.append(bytes);
+    const std::size_t lf = nph_head_.find('\n');
+    if (lf == std::string::npos) {
+      if (nph_head_.size() <= gw_.config_.max_header_bytes) return true;
+      SPAWND_LOG_ERROR("cgi[%llu] %s: NPH script sent no status-line in its first %zu bytes", ull(request_id_),
+                       script_.c_str(), gw_.config_.max_header_bytes);
+      finish(GatewayError::BadGateway);
+      return false;
+    }
+    const std::optional<int> status = parse_status_line(std::string_view(nph_head_).substr(0, lf));
+    if (!status || !is_final_status(*status)) {
+      const std::string what = status ? "Status " + std::to_string(*status) + ", not a final status (only 200-599 are relayed)"
+                                      : std::string("not an HTTP status-line");
+      SPAWND_LOG_ERROR("cgi[%llu] %s: NPH script's first line: %s", ull(request_id_), script_.c_str(), what.c_str());
+      finish(GatewayError::BadGateway);
+      return false;
+    }
+    is_head_done_ = true;
+    const std::string head = std::move(nph_head_);
+    return forward(sink_.on_raw(head));
   }
 
   bool body_bytes(std::string_view bytes) {
@@ -273,7 +299,7 @@ class CgiExchange final : public Exchange {
 
   void on_stdout_eof() {
     close_fd(stdout_);
-    if (is_nph_) {
+    if (is_nph_ && is_head_done_) {
       finish(std::nullopt);
       return;
     }
@@ -370,6 +396,7 @@ class CgiExchange final : public Exchange {
   const std::string& script_;  // target_.name, for log lines
   CgiResponseParser parser_;
   bool is_nph_;
+  std::string nph_head_;  // an NPH script's output until its status-line is complete
   bool is_head_;
 
   Fd stdin_, stdout_, stderr_;

@@ -517,6 +517,34 @@ TEST_CASE("a Status field of the script is the response's status", "[e2e][cgi]")
   check_clean_end(s);
 }
 
+TEST_CASE("a script answering a 1xx or a status outside 200-599 gets 502, logged, and the connection carries on",
+          "[e2e][cgi]") {
+  TempDir root;
+  Spawnd s(cgi_args(root));
+  Fd c = open_connection(s.port());
+  std::string leftover;
+  for (const char* code : {"101", "100", "103", "600"}) {
+    CAPTURE(code);
+    // status.sh answers "Status: <code> Custom Reason" with a Content-Type and a body.
+    REQUIRE(send_all(c, keep_alive_get(std::string("/cgi-bin/status.sh?") + code)));
+    const HttpResponse r = next_response(c, leftover);
+    CHECK(r.status == 502);
+    CHECK(r.body.find("from the script") == std::string::npos);
+    // The next response on the same connection is framed correctly: no interim response was relayed.
+    check_hello_on(c, leftover);
+    const bool is_logged = wait_until(
+        [&] {
+          const std::string log = s.stderr_text();
+          return log.find(std::string("status.sh: bad response header: Status ") + code) != std::string::npos;
+        },
+        kProcessTimeout);
+    INFO(s.stderr_text());
+    CHECK(is_logged);
+  }
+  c.reset();
+  check_clean_end(s);
+}
+
 TEST_CASE("a client redirect becomes 302 with the script's Location", "[e2e][cgi]") {
   TempDir root;
   Spawnd s(cgi_args(root));
@@ -560,6 +588,33 @@ TEST_CASE("a local redirect is served by spawnd itself as a GET of the new path"
   check_clean_end(s);
 }
 
+TEST_CASE("a local redirect to something other than a local path-query gets 502, logged", "[e2e][cgi]") {
+  TempDir root;
+  root.write("redirected.txt", "redirected static\n");
+  Spawnd s(cgi_args(root));
+  Fd c = open_connection(s.port());
+  std::string leftover;
+  for (const char* kind : {"fragment", "space", "authority"}) {
+    CAPTURE(kind);
+    REQUIRE(send_all(c, keep_alive_get(std::string("/cgi-bin/bad-redirect.sh?") + kind)));
+    const HttpResponse r = next_response(c, leftover);
+    CHECK(r.status == 502);
+    CHECK(r.body.find("redirected static") == std::string::npos);
+    CHECK_FALSE(r.field("Location").has_value());
+    check_hello_on(c, leftover);
+  }
+  const bool is_logged = wait_until(
+      [&] {
+        return s.stderr_text().find("bad-redirect.sh: bad response header: local-redirect Location") !=
+               std::string::npos;
+      },
+      kProcessTimeout);
+  INFO(s.stderr_text());
+  CHECK(is_logged);
+  c.reset();
+  check_clean_end(s);
+}
+
 TEST_CASE("an NPH script's output reaches the client unchanged", "[e2e][cgi]") {
   TempDir root;
   Spawnd s(cgi_args(root));
@@ -574,6 +629,33 @@ TEST_CASE("an NPH script's output reaches the client unchanged", "[e2e][cgi]") {
         "Connection: close\r\n"
         "\r\n"
         "raw body from nph-raw.sh\n");
+  check_clean_end(s);
+}
+
+TEST_CASE("an NPH script whose status-line is a 1xx or no status-line gets 502, logged", "[e2e][cgi]") {
+  TempDir root;
+  Spawnd s(cgi_args(root));
+  for (const char* code : {"101", "100", "600", "2x0"}) {
+    CAPTURE(code);
+    const HttpResponse r = get(s.port(), std::string("/cgi-bin/nph-status.sh?") + code);
+    CHECK(r.status == 502);
+    CHECK(r.body.find("tunnelled") == std::string::npos);
+    CHECK_FALSE(r.field("Upgrade").has_value());
+  }
+  // A final status still passes through unchanged.
+  const HttpResponse r = get(s.port(), "/cgi-bin/nph-status.sh?299");
+  CHECK(r.status == 299);
+  CHECK(r.body == "tunnelled bytes\n");
+  const bool is_logged = wait_until(
+      [&] {
+        const std::string log = s.stderr_text();
+        return log.find("nph-status.sh: NPH script's first line: Status 101, not a final status") !=
+                   std::string::npos &&
+               log.find("nph-status.sh: NPH script's first line: not an HTTP status-line") != std::string::npos;
+      },
+      kProcessTimeout);
+  INFO(s.stderr_text());
+  CHECK(is_logged);
   check_clean_end(s);
 }
 

@@ -226,6 +226,33 @@ TEST_CASE("many parallel POSTs in inproc mode lose and double no row", "[e2e][in
   CHECK(count_rows(db, "guestbook") == kClients * kPosts);
 }
 
+TEST_CASE("a handler answering a 1xx or a status past 599 gets 502 with a log line naming it, in every mode",
+          "[e2e][inproc]") {
+  const ModeRow& mode = GENERATE(from_range(modes()));
+  CAPTURE(mode.name);
+  TempDir dir;
+  Spawnd s(args(dir, mode.flags, kFixtures));
+  for (const char* code : {"101", "100", "103", "600"}) {
+    CAPTURE(code);
+    const HttpResponse r = get(s.port(), std::string("/cgi-bin/status?code=") + code);
+    CHECK(r.status == 502);
+    CHECK(r.body.find("status ") != 0);
+    CHECK(wait_until(
+        [&] {
+          return s.stderr_text().find(std::string("status: bad response header: Status ") + code) != std::string::npos;
+        },
+        5s));
+  }
+  // The same handler's final statuses pass.
+  const HttpResponse ok = get(s.port(), "/cgi-bin/status?code=599");
+  CHECK(ok.status == 599);
+  CHECK(ok.body == "status 599\n");
+  INFO("spawnd's stderr:\n" << s.stderr_text());
+  const int status = s.stop();
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
+
 TEST_CASE("a shared object in --cgi-bin that is not a valid handler stops spawnd --mode inproc with exit status 2",
           "[e2e][inproc]") {
   TempDir dir;

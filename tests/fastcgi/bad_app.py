@@ -26,6 +26,8 @@
 #   close       closes the connection right after reading the request
 #   version2    answers with a record whose version is 2
 #   badheader   FCGI_STDOUT whose header block has a line without ':'
+#   status101   a document response with "Status: 101 Switching Protocols" (an interim status, never final)
+#   badredirect a local redirect whose Location has a fragment ("/index.html#top"), not a local path-query
 #   noheader    FCGI_STDOUT with no header block at all (no empty line), then FCGI_END_REQUEST
 #   endfirst    FCGI_END_REQUEST before any FCGI_STDOUT
 #   wrongid     FCGI_STDOUT for a request id that is not the one in progress
@@ -232,6 +234,12 @@ def serve(conn):
                 conn.send(record(STDOUT, rid, b"Content-Type: text/plain\r\n\r\nv2\n", version=2))
             elif mode == "badheader":
                 conn.send(record(STDOUT, rid, b"this line has no colon\r\n\r\nbody\n") + record(STDOUT, rid)
+                          + end_request(rid))
+            elif mode == "status101":
+                conn.send(stream(STDOUT, rid, document(b"switched\n", b"Status: 101 Switching Protocols\r\n"))
+                          + record(STDOUT, rid) + end_request(rid))
+            elif mode == "badredirect":
+                conn.send(record(STDOUT, rid, b"Location: /index.html#top\r\n\r\n") + record(STDOUT, rid)
                           + end_request(rid))
             elif mode == "noheader":
                 conn.send(record(STDOUT, rid, b"just some bytes, never an empty line") + record(STDOUT, rid)

@@ -1,6 +1,7 @@
 // Unit tests for common/cgi_env.h: build_cgi_env, the meta-variables of RFC 3875 §4.1 shared by every gateway.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <string>
@@ -279,6 +280,41 @@ TEST_CASE("repeated fields are joined with a comma, and Cookie fields with a sem
     REQUIRE(lookup(env, c.meta).has_value());
     CHECK(*lookup(env, c.meta) == c.expected);
   }
+}
+
+TEST_CASE("header meta-variables keep the order of first appearance, with repeats merged into the first",
+          "[unit][cgi_env]") {
+  // Exact output, not a map: the order of the entries and of the joined values is part of the contract.
+  const Fields fields{{"Accept", "a"},          {"Cookie", "c=1"},        {"X-B", "1"},
+                      {"content-type", "t/1"},  {"accept", "b"},          {"X_B", "dropped"},
+                      {"Proxy", "dropped"},     {"COOKIE", "d=2"},        {"X-b", "2"},
+                      {"Content-Type", "t/2"},  {"Authorization", "hidden"}, {"X-C", ""},
+                      {"Accept", "c"}};
+  const auto env = build_cgi_env(base_request(fields));
+  std::vector<std::pair<std::string, std::string>> from_fields;
+  for (const auto& kv : env)
+    if (kv.first.starts_with("HTTP_") || kv.first == "CONTENT_TYPE") from_fields.push_back(kv);
+  const std::vector<std::pair<std::string, std::string>> expected{
+      {"HTTP_ACCEPT", "a, b, c"}, {"HTTP_COOKIE", "c=1; d=2"}, {"HTTP_X_B", "1, 2"},
+      {"CONTENT_TYPE", "t/1, t/2"}, {"HTTP_X_C", ""}};
+  CHECK(from_fields == expected);
+  // ...and they come after every server-set meta-variable.
+  REQUIRE(env.size() >= expected.size());
+  CHECK(std::equal(expected.begin(), expected.end(), env.end() - static_cast<std::ptrdiff_t>(expected.size())));
+}
+
+TEST_CASE("many repeated and distinct fields each land in their own entry", "[unit][cgi_env]") {
+  Fields fields;
+  std::string expected_repeat;
+  for (int i = 0; i < 2000; ++i) {
+    fields.emplace_back("X-F" + std::to_string(i), std::to_string(i));
+    fields.emplace_back("X-Repeat", std::to_string(i));
+    expected_repeat += (i == 0 ? "" : ", ") + std::to_string(i);
+  }
+  const Env env = build(base_request(fields));  // build() checks there is one entry per name
+  CHECK(*lookup(env, "HTTP_X_F0") == "0");
+  CHECK(*lookup(env, "HTTP_X_F1999") == "1999");
+  CHECK(*lookup(env, "HTTP_X_REPEAT") == expected_repeat);
 }
 
 TEST_CASE("a header field cannot override a server-set meta-variable", "[unit][cgi_env]") {

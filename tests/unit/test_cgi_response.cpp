@@ -147,6 +147,27 @@ TEST_CASE("an invalid Status is an error", "[unit][cgi_response]") {
   });
 }
 
+TEST_CASE("a Status outside 200-599 is an error, so 1xx is never relayed as the final response",
+          "[unit][cgi_response]") {
+  check_errors({
+      {"101 would open a tunnel", "Status: 101 Switching Protocols\r\nContent-Type: text/plain\r\n\r\n"},
+      {"101 alone", "Status: 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"},
+      {"100", "Status: 100 Continue\r\n\r\n"},
+      {"103", "Status: 103 Early Hints\r\nLink: </a.css>; rel=preload\r\nContent-Type: text/plain\r\n\r\n"},
+      {"199", "Status: 199\r\nContent-Type: text/plain\r\n\r\n"},
+      {"600", "Status: 600 Nope\r\nContent-Type: text/plain\r\n\r\n"},
+      {"999", "Status: 999\r\nContent-Type: text/plain\r\n\r\n"},
+      {"1xx with a client-redirect Location", "Status: 102\r\nLocation: http://example.test/\r\n\r\n"},
+  });
+  CgiResponseParser p;
+  REQUIRE(p.feed("Status: 101 Switching Protocols\r\n\r\n") == State::Error);
+  CHECK(p.error().find("101") != std::string::npos);  // the log line names the status
+  CHECK(spawnd::is_final_status(200));
+  CHECK(spawnd::is_final_status(599));
+  CHECK_FALSE(spawnd::is_final_status(199));
+  CHECK_FALSE(spawnd::is_final_status(600));
+}
+
 TEST_CASE("no Status means 200 for a document response", "[unit][cgi_response]") {
   CgiResponseParser p;
   REQUIRE(p.feed("Content-Type: text/html\r\n\r\n") == State::Done);
@@ -229,6 +250,48 @@ TEST_CASE("a Location that is neither a path nor an absolute URI is an error wit
       {"scheme starting with a digit", "Location: 1http://x/\r\n\r\n"},
       {"colon first", "Location: :foo\r\n\r\n"},
   });
+}
+
+TEST_CASE("a local-redirect Location must be a valid local path-query (RFC 3875 §6.2.2)", "[unit][cgi_response]") {
+  check_errors({
+      {"fragment", "Location: /page#top\r\n\r\n"},
+      {"fragment after a query", "Location: /page?a=1#top\r\n\r\n"},
+      {"space", "Location: /a b\r\n\r\n"},
+      {"tab", "Location: /a\tb\r\n\r\n"},
+      {"NUL", std::string_view("Location: /a\0b\r\n\r\n", 18)},
+      {"CTL", "Location: /a\x01\r\n\r\n"},
+      {"DEL", "Location: /a\x7f\r\n\r\n"},
+      {"non-ASCII byte", "Location: /caf\xc3\xa9\r\n\r\n"},
+      {"network-path reference (an authority)", "Location: //evil.example/x\r\n\r\n"},
+      {"authority with a query", "Location: //evil.example?x\r\n\r\n"},
+      {"backslash", "Location: /a\\b\r\n\r\n"},
+      {"double quote", "Location: /a\"b\r\n\r\n"},
+      {"angle bracket", "Location: /<script>\r\n\r\n"},
+      {"truncated escape", "Location: /a%2\r\n\r\n"},
+      {"bad escape", "Location: /a%zz\r\n\r\n"},
+  });
+  // What must keep working: escapes, sub-delims, ':' and '@', an empty or odd-looking query.
+  for (std::string_view location : {"/", "/a/b/c.html", "/cgi-bin/env/x?a=1&b=2", "/a%20b%2Fc", "/~user/it's(1)*!$,;=:@",
+                                    "/p?", "/p?q=/?/", "/p?a=%41+b", "/./x/../y"}) {
+    CAPTURE(location);
+    CHECK(spawnd::is_local_path_query(location));
+    CgiResponseParser p;
+    REQUIRE(p.feed("Location: " + std::string(location) + "\r\n\r\n") == State::Done);
+    CHECK(p.head().kind == CgiResponseKind::LocalRedirect);
+    CHECK(p.head().location == location);
+  }
+}
+
+TEST_CASE("an NPH script's status-line gives its status; anything else is not a status-line", "[unit][cgi_response]") {
+  CHECK(spawnd::parse_status_line("HTTP/1.1 200 OK") == std::optional<int>(200));
+  CHECK(spawnd::parse_status_line("HTTP/1.0 101 Switching Protocols\r") == std::optional<int>(101));
+  CHECK(spawnd::parse_status_line("HTTP/1.1 299") == std::optional<int>(299));
+  CHECK(spawnd::parse_status_line("HTTP/1.1 204 ") == std::optional<int>(204));
+  for (std::string_view line : {"", "HTTP/1.1", "HTTP/1.1 20", "HTTP/1.1 2000 OK", "HTTP/1.1  200 OK", "http/1.1 200 OK",
+                                "HTTP/11 200 OK", "HTTP/1.1 2x0 OK", "Status: 200 OK", "HTTP/1.1 200\tOK"}) {
+    CAPTURE(line);
+    CHECK_FALSE(spawnd::parse_status_line(line).has_value());
+  }
 }
 
 TEST_CASE("bare LF line endings are accepted like CRLF", "[unit][cgi_response]") {

@@ -26,10 +26,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <span>
 #include <vector>
 
 #include "common/fork_protocol.h"
 #include "common/sys.h"
+#include "fork_spawn_message.h"
 #include "log_line.h"
 
 extern char** environ;
@@ -79,9 +81,6 @@ class ForkServer {
   [[nodiscard]] bool on_control_readable();
   // Reaps every exited child and reports each. Returns false if the control socket broke.
   [[nodiscard]] bool on_sigchld();
-  // Validates a received message and fills envp_. Returns nullptr, or what is wrong with it.
-  [[nodiscard]] const char* check_spawn(const fp::ForkMessageHeader& header, size_t length, int flags,
-                                        const StdioFds& fds);
   [[nodiscard]] bool send(fp::MessageType type, std::uint64_t token, std::int32_t pid, std::int32_t status);
   [[noreturn]] void run_child(const StdioFds& fds) noexcept;
 
@@ -178,30 +177,6 @@ bool ForkServer::send(fp::MessageType type, std::uint64_t token, std::int32_t pi
   return false;
 }
 
-const char* ForkServer::check_spawn(const fp::ForkMessageHeader& header, size_t length, int flags,
-                                    const StdioFds& fds) {
-  if ((flags & MSG_TRUNC) != 0) return "message longer than kMaxMessageBytes";
-  if ((flags & MSG_CTRUNC) != 0) return "more than 3 fds attached";
-  if (header.type != fp::MessageType::Spawn) return "not a Spawn message";
-  if (header.env_bytes != length - sizeof header) return "env_bytes does not match the message length";
-  if (fds.count != kStdioFds) return "a Spawn needs exactly 3 fds (stdin, stdout, stderr)";
-
-  // "NAME=value\0NAME=value\0": every entry NUL-terminated, with a non-empty name and an '='.
-  envp_.clear();
-  char* p = buffer_.data() + sizeof header;
-  char* const end = p + header.env_bytes;
-  if (header.env_bytes > 0 && end[-1] != '\0') return "environment block does not end with NUL";
-  while (p < end) {
-    const size_t entry_len = std::strlen(p);
-    const char* eq = static_cast<const char*>(std::memchr(p, '=', entry_len));
-    if (eq == nullptr || eq == p) return "environment entry without NAME=";
-    envp_.push_back(p);
-    p += entry_len + 1;
-  }
-  envp_.push_back(nullptr);
-  return nullptr;
-}
-
 bool ForkServer::on_control_readable() {
   fp::ForkMessageHeader header{};
   iovec iov{buffer_.data(), buffer_.size()};
@@ -244,7 +219,10 @@ bool ForkServer::on_control_readable() {
     return true;  // no token to answer to; the fds close with `fds`
   }
   std::memcpy(&header, buffer_.data(), sizeof header);
-  if (const char* problem = check_spawn(header, length, msg.msg_flags, fds)) {
+  const ReceivedMessageInfo received{.is_truncated = (msg.msg_flags & MSG_TRUNC) != 0,
+                                     .has_extra_fds = (msg.msg_flags & MSG_CTRUNC) != 0,
+                                     .fd_count = fds.count};
+  if (const char* problem = check_spawn_message(std::span<char>(buffer_.data(), length), received, envp_)) {
     log_line(name_, "refusing message (type %u, token %llu, %zu bytes, %d fds): %s",
              static_cast<unsigned>(header.type), static_cast<unsigned long long>(header.token), length, fds.count,
              problem);
