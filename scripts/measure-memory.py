@@ -127,6 +127,15 @@ def shape_chunked(server):
     return f"connections answered 503 at the global limit: {refused}; concurrent GET: {status} in {ms:.1f} ms"
 
 
+def hold_and_probe(server, socks):
+    """Lets the connections settle for 5 s, times a concurrent GET, then closes them."""
+    time.sleep(5)
+    status, ms = timed_get(server.port)
+    for s in socks:
+        s.close()
+    return f"concurrent GET: {status} in {ms:.1f} ms"
+
+
 def shape_slow_readers(server):
     socks = []
     for i in range(300):
@@ -134,11 +143,7 @@ def shape_slow_readers(server):
         path = "/big.bin" if i < 200 else "/cgi-bin/big-output.py"
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         socks.append(s)
-    time.sleep(5)
-    status, ms = timed_get(server.port)
-    for s in socks:
-        s.close()
-    return f"concurrent GET: {status} in {ms:.1f} ms"
+    return hold_and_probe(server, socks)
 
 
 def shape_pipelined(server):
@@ -153,11 +158,7 @@ def shape_pipelined(server):
         except BlockingIOError:
             pass
         socks.append(s)
-    time.sleep(5)
-    status, ms = timed_get(server.port)
-    for s in socks:
-        s.close()
-    return f"concurrent GET: {status} in {ms:.1f} ms"
+    return hold_and_probe(server, socks)
 
 
 SHAPES = {"chunked": shape_chunked, "slow-readers": shape_slow_readers, "pipelined": shape_pipelined}

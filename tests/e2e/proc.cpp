@@ -87,4 +87,12 @@ std::string proc_file(pid_t pid, const char* name) {
   return out;
 }
 
+long vm_rss_kib(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+  return -1;
+}
+
 }  // namespace spawnd::e2e

@@ -96,14 +96,6 @@ std::string describe(const std::map<int, int>& counts) {
   return out + "}";
 }
 
-long vm_rss_kib(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
-  return -1;
-}
-
 // ---- spawnd ----
 
 enum class Mode { Cgi, Fork };

@@ -52,14 +52,6 @@ std::string pattern(std::size_t n) {
   return s;
 }
 
-long vm_rss_kib(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
-  return -1;
-}
-
 // Live processes below `pid`: children, and their children (a fork server's handler children).
 std::size_t live_descendants(pid_t pid) {
   std::size_t n = 0;
