@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -506,4 +507,98 @@ TEST_CASE("a shell script that is not an SDK handler runs as plain CGI in fork m
   CHECK(got[Mode::Cgi].status_line == got[Mode::Fork].status_line);
   CHECK(got[Mode::Cgi].field("Content-Type") == got[Mode::Fork].field("Content-Type"));
   CHECK(got[Mode::Cgi].body == got[Mode::Fork].body);
+}
+
+// Children are tracked by the pidfd taken when each starts (CLONE_PIDFD for --spawn vfork, pidfd_open right after
+// posix_spawn / fork, and the one a fork server passes with Spawned), never by pid: under load every request is
+// answered, every child reaped, and no pidfd is left open.
+TEST_CASE("under load every request is answered 200 by a fresh child, whatever starts it; nothing is left behind",
+          "[e2e][fork]") {
+  struct Setup {
+    Mode mode;
+    const char* spawn;
+  };
+  const Setup setup = GENERATE(Setup{Mode::Cgi, "vfork"}, Setup{Mode::Cgi, "posix_spawn"}, Setup{Mode::Cgi, "fork"},
+                               Setup{Mode::Fork, "vfork"});
+  INFO(name(setup.mode) << " mode, --spawn " << setup.spawn);
+  TempDir dir;
+  Spawnd s(args(dir, setup.mode, kFixtures, {"--fork-servers", "2", "--max-children", "4", "--spawn", setup.spawn}));
+  if (setup.mode == Mode::Fork) REQUIRE(ask_until_forked(s, "/cgi-bin/whoami"));
+  REQUIRE(get(s.port(), "/cgi-bin/whoami").status == 200);
+  std::size_t baseline = settled_fd_count(s.pid());
+
+  constexpr int kClients = 4, kRequests = 100;
+  std::vector<std::map<int, int>> statuses(kClients);
+  std::vector<int> forked(kClients, 0);
+  std::vector<std::thread> clients;
+  for (int t = 0; t < kClients; ++t) {
+    clients.emplace_back([&, t] {
+      for (int i = 0; i < kRequests; ++i) {
+        auto r = get(s.port(), "/cgi-bin/whoami", 10000);
+        statuses[static_cast<std::size_t>(t)][r.status]++;
+        auto who = r.status == 200 ? parse_who(r.body) : std::nullopt;
+        if (who && who->ppid != s.pid()) forked[static_cast<std::size_t>(t)]++;
+      }
+    });
+  }
+  for (auto& c : clients) c.join();
+  std::map<int, int> all;
+  int all_forked = 0;
+  for (int t = 0; t < kClients; ++t) {
+    for (const auto& [st, n] : statuses[static_cast<std::size_t>(t)]) all[st] += n;
+    all_forked += forked[static_cast<std::size_t>(t)];
+  }
+  INFO("statuses: " << describe(all) << "; spawnd's stderr:\n" << s.stderr_text());
+  CHECK(all[200] == kClients * kRequests);
+  if (setup.mode == Mode::Fork) {
+    CHECK(all_forked > kClients * kRequests / 2);  // mostly children of fork servers
+  } else {
+    CHECK(all_forked == 0);
+  }
+  check_clean_and_stop(s, baseline);
+}
+
+// The fork server could not take a child's pidfd (its fd limit is reached), so it killed the child and reported
+// only its pid: spawnd cannot watch that child, lets its pipes decide (a response if it was quick enough, else 502),
+// frees the slot and serves on.
+TEST_CASE("a child whose fork server cannot give its pidfd is answered from its pipes, and spawnd serves on",
+          "[e2e][fork]") {
+  const std::string exe = kFixtures + "/whoami";
+  TempDir dir;
+  Spawnd s(args(dir, Mode::Fork, kFixtures, {"--fork-servers", "1", "--max-children", "1"}));
+  REQUIRE(ask_until_forked(s, "/cgi-bin/whoami"));
+  std::set<pid_t> servers;
+  REQUIRE(wait_until([&] { return (servers = fork_servers(s.pid(), exe)).size() == 1; }, kSettle));
+  const pid_t server = *servers.begin();
+  std::size_t baseline = settled_fd_count(s.pid());
+
+  // Room for the 3 fds of a Spawn below its fd limit, none for a pidfd.
+  std::set<int> open;
+  for (const auto& entry : fs::directory_iterator("/proc/" + std::to_string(server) + "/fd"))
+    open.insert(std::stoi(entry.path().filename().string()));
+  int free_found = 0, limit = 0;
+  for (int fd = 0; free_found < 3; ++fd)
+    if (open.count(fd) == 0) {
+      ++free_found;
+      limit = fd + 1;
+    }
+  rlimit old{};
+  REQUIRE(::prlimit(server, RLIMIT_NOFILE, nullptr, &old) == 0);
+  rlimit tight{static_cast<rlim_t>(limit), old.rlim_max};
+  REQUIRE(::prlimit(server, RLIMIT_NOFILE, &tight, nullptr) == 0);
+  for (int i = 0; i < 3; ++i) {
+    auto r = get(s.port(), "/cgi-bin/whoami", 5000);
+    CHECK((r.status == 200 || r.status == 502));
+  }
+  const std::string log = s.stderr_text();
+  INFO("spawnd's stderr:\n" << log);
+  CHECK(log.find("could not give us child") != std::string::npos);
+  CHECK(log.find("Too many open files: child killed") != std::string::npos);
+
+  // With its limit back, the same fork server serves normally (the slot of --max-children 1 was given back).
+  REQUIRE(::prlimit(server, RLIMIT_NOFILE, &old, nullptr) == 0);
+  auto who = ask_until_forked(s, "/cgi-bin/whoami");
+  REQUIRE(who);
+  CHECK(who->ppid == server);
+  check_clean_and_stop(s, baseline);
 }
