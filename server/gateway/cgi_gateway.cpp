@@ -470,9 +470,9 @@ void CgiGateway::on_spawned(std::uint64_t token, Result<ChildProcess> spawned) {
     --running_;
     int err = spawned.error().value();
     if (ex && err == ECONNRESET) {
-      // Its fork server died before it reported a child we can watch: it may never have forked one, or the child
-      // may be running, even be answering already (its output comes through the pipes, not through the fork
-      // server). So the pipes decide, as for any child: a response if it gives one; if no child exists, its stdout
+      // Its fork server died or was retired before it reported a child we can watch: it may never have forked one,
+      // or the child may be running, even be answering already (its output comes through the pipes, not through the
+      // fork server). So the pipes decide, as for any child: a response if it gives one; if no child exists, its stdout
       // closes empty once the fork server is gone, and that is a 502. Failing the exchange here would cut off a
       // response that is on its way, and spawning it again could run a POST twice. (Without the child, a timeout
       // cannot signal its group: it lives on, re-parented to init.)

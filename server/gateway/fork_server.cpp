@@ -76,13 +76,18 @@ bool ForkServers::submit(const std::string& script, const SpawnPool::Job& job) {
   Handler& h = it->second;
   if (is_new || !(h.id == id)) {
     if (!is_new) SPAWND_LOG_INFO("fork: %s was replaced: restarting its fork servers", script.c_str());
-    for (auto& server : h.servers)
-      if (server) retire(server);
+    std::vector<std::shared_ptr<Server>> old = std::move(h.servers);
     h.servers.clear();
     h.id = id;
     h.failures = 0;
     h.is_sdk = is_fork_server_capable(path);
     if (h.is_sdk) start_servers(script, h);
+    // Last, and touching nothing of ours afterwards: retiring completes spawns, and a completion may start a queued
+    // request, which comes back into submit() (and may add to handlers_, moving `h`). This job goes to plain CGI:
+    // the new fork servers are only starting.
+    for (auto& server : old)
+      if (server) retire(server);
+    return false;
   }
   if (!h.is_sdk || h.servers.empty()) return false;
 
@@ -198,11 +203,17 @@ void ForkServers::fail_pending(Server& server) {
 
 void ForkServers::retire(const std::shared_ptr<Server>& server) {
   if (server->state == State::Dead) return;
-  server->state = State::Retiring;
-  if (server->pending.empty()) {
-    close_control(*server);  // EOF: the fork server exits; its children live on
-    if (server->pid > 0) ::kill(server->pid, SIGTERM);
-  }
+  // The answers it has sent already: the children they report exist, and are ours to watch like any other.
+  on_control(server, std::numeric_limits<int>::max());
+  // Its control socket leaves the loop and closes now, whatever is pending: the caller drops the Server, and an fd
+  // left registered would outlive it (a new socketpair could reuse the number while the loop still tracks it).
+  close_control(*server);
+  // Its unanswered Spawns fail with ECONNRESET (the CGI gateway lets their pipes decide). The Spawns still queued
+  // to it must then never fork, or a request already given up would run after all: SIGKILL, which also ends a
+  // stopped fork server at once, so the pipe ends it holds close and their requests get their answer (502) now.
+  // It is our child and not yet reaped (not Dead), so its pid is still it. Its own children live on.
+  fail_pending(*server);
+  if (server->pid > 0) ::kill(server->pid, SIGKILL);
 }
 
 void ForkServers::on_control(const std::shared_ptr<Server>& server, int max_messages) {
@@ -276,22 +287,16 @@ void ForkServers::on_control(const std::shared_ptr<Server>& server, int max_mess
       case fp::MessageType::Spawn:
         break;
     }
-    if (server->state == State::Retiring && server->pending.empty()) {
-      retire(server);
-      return;
-    }
   }
 }
 
 void ForkServers::on_server_exit(const std::shared_ptr<Server>& server, int status) {
-  const bool was_retiring = server->state == State::Retiring;
   server->state = State::Dead;
   // What it sent before dying is still queued on the control socket (its exit may be seen first): the pids of
   // children it forked (Spawned), which are ours to watch (init reaps them now). Read it all; EOF ends it.
   on_control(server, std::numeric_limits<int>::max());
   close_control(*server);
   fail_pending(*server);  // the Spawns it never answered
-  if (was_retiring) return;
 
   auto hit = handlers_.find(server->script);
   if (hit == handlers_.end()) return;

@@ -509,6 +509,79 @@ TEST_CASE("a shell script that is not an SDK handler runs as plain CGI in fork m
   CHECK(got[Mode::Cgi].body == got[Mode::Fork].body);
 }
 
+// Issue 20: replacing a handler while a Spawn is pending used to drop a fork server whose control socket was still
+// registered with the loop (a new fork server's socketpair reusing the number was then refused, or replaced an
+// entry still in use), and its pending spawn held a child slot for ever. Retiring now reads the fork server's
+// answers, takes its control socket out of the loop and closes it, fails its unanswered spawns (their pipes then
+// decide) and SIGKILLs it, so that a stopped fork server cannot fork them later: the pending request gets 502 at
+// once, and its slot is free again.
+TEST_CASE("a handler replaced while its fork server holds a pending spawn: 502 for that request, its slot freed, "
+          "new fork servers serve the new version",
+          "[e2e][fork]") {
+  TempDir dir;
+  const std::string bin = dir.path() + "/cgi-bin";
+  const std::string app = bin + "/app";
+  fs::create_directories(bin);
+  fs::copy_file(kFixtures + "/whoami", app);
+  fs::permissions(app, fs::perms::owner_all);
+  // A plain CGI script that holds a child slot for a while.
+  dir.write("cgi-bin/busy", "#!/bin/sh\nsleep 1\nprintf 'Content-Type: text/plain\\r\\n\\r\\nbusy\\n'\n", true);
+  // Two child slots, no queue: a slot that is never given back shows up as a 503.
+  Spawnd s(args(dir, Mode::Fork, bin, {"--fork-servers", "1", "--max-children", "2", "--queue", "0", "--cgi-timeout",
+                                       "30"}));
+  REQUIRE(ask_until_forked(s, "/cgi-bin/app"));
+  std::set<pid_t> old_servers;
+  REQUIRE(wait_until([&] { return (old_servers = fork_servers(s.pid(), app)).size() == 1; }, kSettle));
+  const pid_t old_server = *old_servers.begin();
+  std::size_t baseline = settled_fd_count(s.pid());
+
+  // R1 goes to the stopped fork server: its Spawn waits, unread, in the control socket.
+  REQUIRE(::kill(old_server, SIGSTOP) == 0);
+  Fd r1 = connect_to(s.port());
+  REQUIRE(send_all(r1, bare("GET", "/cgi-bin/app")));
+  std::this_thread::sleep_for(300ms);
+  REQUIRE(wait_until([&] { return proc_stat(old_server) && proc_stat(old_server)->state == 'T'; }, kSettle));
+
+  // Deploy a new version; the next request sees it, retires the old fork server and runs as plain CGI meanwhile.
+  fs::copy_file(kFixtures + "/whoami2", bin + "/.app.new");
+  fs::permissions(bin + "/.app.new", fs::perms::owner_all);
+  fs::rename(bin + "/.app.new", app);
+  auto r2 = get(s.port(), "/cgi-bin/app");
+  CHECK(r2.status == 200);
+  auto who2 = parse_who(r2.body);
+  REQUIRE(who2);
+  CHECK(who2->version == 2);
+
+  // R1: its fork server was SIGKILLed with the Spawn unread, so no child ever ran it; its stdout closes empty: 502,
+  // long before --cgi-timeout.
+  const auto sent = std::chrono::steady_clock::now();
+  auto r1_response = read_response(r1, false, 5000);
+  CHECK(r1_response.status == 502);
+  CHECK(std::chrono::steady_clock::now() - sent < 4s);
+  CHECK(wait_until([&] { return !proc_stat(old_server) || proc_stat(old_server)->ppid != s.pid(); }, kSettle));
+
+  // R1's slot is free again: with one slot busy, another request still gets a child (not 503).
+  Fd busy = connect_to(s.port());
+  REQUIRE(send_all(busy, bare("GET", "/cgi-bin/busy")));
+  std::this_thread::sleep_for(200ms);
+  auto r3 = get(s.port(), "/cgi-bin/app");
+  CHECK(r3.status == 200);
+  CHECK(read_response(busy, false, 5000).status == 200);
+
+  // The new fork server starts (its control socket registers without trouble) and serves version 2.
+  std::set<pid_t> new_servers;
+  CHECK(wait_until([&] { return (new_servers = fork_servers(s.pid(), app)).size() == 1; }, kSettle));
+  auto after = ask_until_forked(s, "/cgi-bin/app");
+  REQUIRE(after);
+  CHECK(after->version == 2);
+  CHECK(new_servers.count(after->ppid) == 1);
+  const std::string log = s.stderr_text();
+  INFO("spawnd's stderr:\n" << log);
+  CHECK(log.find("epoll_ctl") == std::string::npos);
+  CHECK(log.find("fork server reported no child we can watch") != std::string::npos);
+  check_clean_and_stop(s, baseline);
+}
+
 // Children are tracked by the pidfd taken when each starts (CLONE_PIDFD for --spawn vfork, pidfd_open right after
 // posix_spawn / fork, and the one a fork server passes with Spawned), never by pid: under load every request is
 // answered, every child reaped, and no pidfd is left open.
