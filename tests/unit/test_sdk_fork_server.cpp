@@ -506,9 +506,11 @@ TEST_CASE("a fork-server child starts with fds 0-2 only, no blocked or ignored s
   p.close_child_ends();
   const pid_t pid = fs.expect_spawned(42);
   REQUIRE(pid > 0);
-  // Until it has set itself up (dup2, closefrom), it may still hold the fork server's fds.
+  // Until it has set itself up (dup2, closefrom, then the signal mask), it may still hold the fork server's fds
+  // and its blocked signals.
   const auto deadline = Clock::now() + std::chrono::milliseconds(kTimeoutMs);
-  while (open_fds(pid) != std::set<int>{0, 1, 2} && Clock::now() < deadline)
+  while ((open_fds(pid) != std::set<int>{0, 1, 2} || user_signals(proc_status_field(pid, "SigBlk")) != 0) &&
+         Clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   CHECK(open_fds(pid) == std::set<int>{0, 1, 2});
   CHECK(user_signals(proc_status_field(pid, "SigBlk")) == 0);
