@@ -11,10 +11,18 @@
 // then sends Ready. For each Spawn it forks a child which: puts itself in a new process group (setpgid(0, 0)),
 // installs the three received fds as 0, 1 and 2, closes every other fd, replaces its environment with the
 // message's meta-variables, restores default signal dispositions and an empty mask, runs the handler exactly as
-// under CGI, and exits. The fork server answers Spawned (pid, or -errno if fork failed) and, when it reaps a child,
-// Exited (pid, wait status). It is the child subreaper of its children's descendants, so it also reaps (and reports
-// with Exited) the orphans a handler leaves behind. When the control socket closes, the fork server exits (its
-// children live on, re-parented to init).
+// under CGI, and exits. The fork server answers Spawned: the child's pid, with a pidfd for the child attached by
+// SCM_RIGHTS (exactly one fd); or -errno and no fd if fork() failed. The fork server takes that pidfd with
+// pidfd_open() right after fork(), which is race-free because the child is its own and not yet reaped; spawnd then
+// tracks the child by the pidfd only (poll for its exit, pidfd_send_signal), because by the time spawnd looks, the
+// child may have exited, been reaped and its pid number reused. If no pidfd can be had (EMFILE, ...), the fork
+// server SIGKILLs the child at once and sends the pid with no fd: spawnd cannot watch that child, which may still
+// have answered through its pipes before the kill, so spawnd lets the pipes decide (a response, or 502). When it reaps a child, the fork server sends Exited (the Spawn's token, pid, wait
+// status). It is the child subreaper of its children's descendants, so it also reaps (and reports with Exited,
+// token 0) the orphans a handler leaves behind. Exited is informational: spawnd learns of every exit from the
+// pidfd, and uses Exited only to log an abnormal status. When the control socket closes, the fork server exits
+// once it has read what was queued (its children live on, re-parented to init); spawnd SIGKILLs a fork server it
+// retires, so that Spawns still queued to it are never forked.
 //
 // Every message starts with ForkMessageHeader (native byte order: both ends are on one machine).
 #pragma once
@@ -26,21 +34,24 @@ namespace spawnd::fork_protocol {
 inline constexpr int kControlFd = 3;
 inline constexpr const char* kForkServerEnv = "SPAWND_FORK_SERVER";
 // Present in the executable's bytes (the SDK defines it as a used, exported string).
-inline constexpr const char* kForkServerMarker = "spawnd-fork-server-protocol-1";
+// Version 2: Spawned carries the child's pidfd, Exited the Spawn's token.
+inline constexpr const char* kForkServerMarker = "spawnd-fork-server-protocol-2";
 // Largest message: header + environment block. Bigger requests are served by plain CGI instead.
 inline constexpr std::uint32_t kMaxMessageBytes = 128 * 1024;
 
 enum class MessageType : std::uint32_t {
   Ready = 1,    // fork server → spawnd: initialised, accepting Spawn
   Spawn = 2,    // spawnd → fork server: header + environment block, SCM_RIGHTS [stdin, stdout, stderr]
-  Spawned = 3,  // fork server → spawnd: `token` of the Spawn, `pid` of the child or -errno
-  Exited = 4,   // fork server → spawnd: `pid` (a child, or an adopted orphan) reaped with waitpid() status `status`
+  Spawned = 3,  // fork server → spawnd: `token` of the Spawn, `pid` of the child + SCM_RIGHTS [pidfd] (no fd: a
+                // child it had to kill), or -errno
+  Exited = 4,   // fork server → spawnd: `pid` reaped with waitpid() status `status`; `token` of the Spawn that forked
+                // it, 0 for an adopted orphan
 };
 
 struct ForkMessageHeader {
   MessageType type;
   std::uint32_t env_bytes;  // Spawn: length of the environment block that follows the header
-  std::uint64_t token;      // Spawn / Spawned: spawnd's id for the request
+  std::uint64_t token;      // Spawn / Spawned / Exited: spawnd's id for the request (Exited: 0 for an orphan)
   std::int32_t pid;         // Spawned / Exited
   std::int32_t status;      // Exited: the waitpid() status
 };

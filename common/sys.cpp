@@ -1,5 +1,6 @@
 #include "sys.h"
 
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace spawnd::sys {
@@ -28,6 +29,12 @@ bool set_nonblocking(int fd, bool on) noexcept {
   if (flags < 0) return false;
   flags = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
   return ::fcntl(fd, F_SETFL, flags) == 0;
+}
+
+int pidfd_open(pid_t pid) noexcept { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0U)); }
+
+int pidfd_send_signal(int pidfd, int sig) noexcept {
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0U));
 }
 
 }  // namespace spawnd::sys

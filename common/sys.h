@@ -29,4 +29,9 @@ bool write_all(int fd, const void* buf, size_t n) noexcept;
 // Sets or clears O_NONBLOCK. Returns false (errno set) on error.
 bool set_nonblocking(int fd, bool on = true) noexcept;
 
+// pidfd_open(2) and pidfd_send_signal(2) (no siginfo, no flags), as raw syscalls: glibc 2.36's <sys/pidfd.h>
+// declares them without C linkage, so C++ cannot link against them (fixed in glibc 2.37). The pidfd is close-on-exec.
+int pidfd_open(pid_t pid) noexcept;
+int pidfd_send_signal(int pidfd, int sig) noexcept;
+
 }  // namespace spawnd::sys

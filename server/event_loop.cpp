@@ -22,12 +22,16 @@ EventLoop::EventLoop() : epoll_(::epoll_create1(EPOLL_CLOEXEC)), now_ms_(monoton
 EventLoop::~EventLoop() = default;
 
 bool EventLoop::add(int fd, std::uint32_t events, IoCallback cb) {
+  if (entries_.count(fd) != 0) {
+    errno = EEXIST;
+    return false;
+  }
   auto entry = std::make_unique<Entry>(Entry{fd, true, std::move(cb)});
   epoll_event ev{};
   ev.events = events;
   ev.data.ptr = entry.get();
   if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) return false;
-  entries_[fd] = std::move(entry);
+  entries_.emplace(fd, std::move(entry));
   return true;
 }
 

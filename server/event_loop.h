@@ -36,7 +36,10 @@ class EventLoop {
   ~EventLoop();
 
   // Watches `fd` (not owned) for `events` (EPOLLIN / EPOLLOUT, level-triggered). Returns false (errno set) if
-  // epoll_ctl fails. An fd may be added once; use modify() to change the mask.
+  // epoll_ctl fails, or with errno EEXIST if `fd` is watched already: an fd may be added once (use modify() to
+  // change the mask), and an fd number that was closed without remove() stays taken until it is removed. Replacing
+  // the entry instead would free it while events of the current epoll_wait batch may still point at it (the old
+  // file's events, delivered for a number that a new socket or pipe reused).
   [[nodiscard]] bool add(int fd, std::uint32_t events, IoCallback cb);
   // Changes the interest mask of a watched fd. Returns false (errno set) on failure.
   bool modify(int fd, std::uint32_t events);

@@ -101,8 +101,11 @@ Server::Server(Config config)
   listener_ = open_listener(config_.listen, config_.backlog, bound_address_);
 
   // Signals arrive through a signalfd, so that handling them is ordinary loop work. SIGPIPE is ignored: a client
-  // that goes away shows up as EPIPE on send (which we also ask for with MSG_NOSIGNAL).
+  // that goes away shows up as EPIPE on send (which we also ask for with MSG_NOSIGNAL). SIGCHLD goes back to its
+  // default, whatever we inherited: ignored, it would make the kernel reap our children behind the ChildTable's back,
+  // and a pid could then be reused before spawn_process() takes its pidfd (process.h).
   ::signal(SIGPIPE, SIG_IGN);
+  ::signal(SIGCHLD, SIG_DFL);
   sigset_t mask;
   ::sigemptyset(&mask);
   ::sigaddset(&mask, SIGTERM);

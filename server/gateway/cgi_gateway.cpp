@@ -58,10 +58,10 @@ class CgiExchange final : public Exchange {
     gw_.forget(*this);
     if (timer_) loop_.cancel(timer_);
     read_stderr(kMaxStderrDrainReads);  // what the child wrote before it ended, still in the pipe
-    if (pid_ > 0 && !has_exited_ && is_clean_end_) {
+    if (child_id_ && !has_exited_ && is_clean_end_) {
       // Answered, but still running: allow it until its timeout, then stop it.
       std::int64_t left = deadline_ms_ - loop_.now_ms();
-      gw_.children_.terminate_group_after(pid_, left > 0 ? left : 0);
+      gw_.children_.terminate_group_after(child_id_, left > 0 ? left : 0);
     } else if (!is_clean_end_) {
       stop_group();  // cancelled (client gone, timeout, error): the table still reaps the child
     }
@@ -125,10 +125,13 @@ class CgiExchange final : public Exchange {
     return true;
   }
 
-  // The pool started the child.
-  void on_spawned(pid_t pid) { pid_ = pid; }
+  // The child started: `id` in the gateway's child table.
+  void on_spawned(ChildTable::ChildId id, pid_t pid) {
+    child_id_ = id;
+    pid_ = pid;
+  }
 
-  [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+  [[nodiscard]] ChildTable::ChildId child_id() const noexcept { return child_id_; }
   [[nodiscard]] const std::string& script() const noexcept { return script_; }
   [[nodiscard]] std::uint64_t request_id() const noexcept { return request_id_; }
   bool is_queued = false;
@@ -349,9 +352,9 @@ class CgiExchange final : public Exchange {
   // exited already but members of its group still hold its stdout (a script's background job), the group id is
   // still theirs and cannot have been reused, so they get SIGKILL directly.
   void stop_group() {
-    if (pid_ <= 0) return;
+    if (!child_id_) return;
     if (!has_exited_) {
-      gw_.children_.terminate_group(pid_);
+      gw_.children_.terminate_group(child_id_);
     } else if (stdout_) {
       ::kill(-pid_, SIGKILL);
     }
@@ -400,7 +403,8 @@ class CgiExchange final : public Exchange {
   bool is_head_;
 
   Fd stdin_, stdout_, stderr_;
-  pid_t pid_ = -1;
+  ChildTable::ChildId child_id_ = 0;  // 0: no child known (not started, or its fork server never reported it)
+  pid_t pid_ = -1;                    // for log lines, and the group of a leader that has exited (stop_group)
   EventLoop::TimerId timer_ = 0;
   std::int64_t deadline_ms_ = 0;
   std::string stderr_line_;
@@ -422,12 +426,12 @@ CgiGateway::CgiGateway(EventLoop& loop, CgiConfig config)
       children_(loop, config_.kill_grace_ms),
       dev_null_(::open("/dev/null", O_RDWR | O_CLOEXEC)),
       spawner_(loop, config_.spawn_threads,
-               [this](std::uint64_t token, Result<pid_t> pid) { on_spawned(token, std::move(pid)); }) {
+               [this](std::uint64_t token, Result<ChildProcess> child) { on_spawned(token, std::move(child)); }) {
   if (!dev_null_) throw Error(errno, "open /dev/null");
   if (config_.fork_servers > 0) {
     fork_servers_ = std::make_unique<ForkServers>(
         loop_, children_, config_.directory, config_.base_env, config_.fork_servers, dev_null_.get(),
-        [this](std::uint64_t token, Result<pid_t> pid) { on_spawned(token, std::move(pid)); });
+        [this](std::uint64_t token, Result<ChildProcess> child) { on_spawned(token, std::move(child)); });
   }
 }
 
@@ -483,22 +487,23 @@ bool CgiGateway::launch(CgiExchange& ex) {
   return true;
 }
 
-void CgiGateway::on_spawned(std::uint64_t token, Result<pid_t> pid) {
+void CgiGateway::on_spawned(std::uint64_t token, Result<ChildProcess> spawned) {
   CgiExchange* ex = nullptr;
   if (auto it = spawning_.find(token); it != spawning_.end()) {
     ex = it->second;
     spawning_.erase(it);
   }
-  if (!pid) {
+  if (!spawned) {
     --running_;
-    int err = pid.error().value();
+    int err = spawned.error().value();
     if (ex && err == ECONNRESET) {
-      // Its fork server died before it reported a child: it may never have forked one, or the child may be running,
-      // even be answering already (its output comes through the pipes, not through the fork server). So the pipes
-      // decide, as for any child: a response if it gives one; if no child exists, its stdout closes empty and that
-      // is a 502. Failing the exchange here would cut off a response that is on its way. (Without the pid, a
-      // timeout cannot signal the child's group: it lives on, re-parented to init.)
-      SPAWND_LOG_WARN("cgi[%llu] %s: the fork server died before reporting the child's pid; its output decides",
+      // Its fork server died or was retired before it reported a child we can watch: it may never have forked one,
+      // or the child may be running, even be answering already (its output comes through the pipes, not through the
+      // fork server). So the pipes decide, as for any child: a response if it gives one; if no child exists, its stdout
+      // closes empty once the fork server is gone, and that is a 502. Failing the exchange here would cut off a
+      // response that is on its way, and spawning it again could run a POST twice. (Without the child, a timeout
+      // cannot signal its group: it lives on, re-parented to init.)
+      SPAWND_LOG_WARN("cgi[%llu] %s: the fork server reported no child we can watch; its output decides",
                       static_cast<unsigned long long>(ex->request_id()), ex->script().c_str());
       start_queued();
       return;
@@ -513,26 +518,27 @@ void CgiGateway::on_spawned(std::uint64_t token, Result<pid_t> pid) {
     start_queued();
     return;
   }
-  pid_t child = *pid;
-  if (!children_.watch(child, [this, child](int status) { on_child_exit(child, status); })) {
-    // The table killed and reaped it already.
-    SPAWND_LOG_ERROR("cgi: pidfd_open(%d): %s", static_cast<int>(child), std::strerror(errno));
+  const pid_t pid = spawned->pid;
+  auto id = children_.watch(std::move(*spawned), nullptr);
+  if (!id) {
+    // Logged by the table, which killed the child (or left a duplicate to the entry that has it).
     --running_;
     if (ex) ex->fail_without_child(GatewayError::Internal);
     start_queued();
     return;
   }
+  children_.set_exit_callback(*id, [this, child = *id](int status) { on_child_exit(child, status); });
   if (!ex) {
-    children_.terminate_group(child);  // its request was cancelled while the spawn was in flight
+    children_.terminate_group(*id);  // its request was cancelled while the spawn was in flight
     return;
   }
-  owners_[child] = ex;
-  ex->on_spawned(child);
+  owners_[*id] = ex;
+  ex->on_spawned(*id, pid);
 }
 
-void CgiGateway::on_child_exit(pid_t pid, int wait_status) {
+void CgiGateway::on_child_exit(ChildTable::ChildId id, int wait_status) {
   --running_;
-  auto it = owners_.find(pid);
+  auto it = owners_.find(id);
   if (it != owners_.end()) {
     CgiExchange* ex = it->second;
     owners_.erase(it);
@@ -551,8 +557,8 @@ void CgiGateway::forget(CgiExchange& ex) {
       }
     }
   }
-  if (ex.pid() > 0) {
-    auto it = owners_.find(ex.pid());
+  if (ex.child_id()) {
+    auto it = owners_.find(ex.child_id());
     if (it != owners_.end() && it->second == &ex) owners_.erase(it);
   }
 }

@@ -11,7 +11,7 @@
 // was sent yet) and its process group SIGTERM, then SIGKILL after `kill_grace_ms`.
 //
 // The child belongs to the ChildTable, not to the request: if the client disconnects we signal the group and drop
-// the exchange, but the pid stays tracked until its pidfd reports exit, so every child is reaped. A slot of
+// the exchange, but the child stays in the table until its pidfd reports exit, so every child is reaped. A slot of
 // max_children is freed when the child is reaped, not when the request ends. Single-threaded: loop thread only.
 #pragma once
 
@@ -69,8 +69,8 @@ class CgiGateway final : public Gateway {
   bool launch(CgiExchange& ex);
   // Starts the prepared child: through a fork server when one serves `script`, else with the spawn pool.
   void start_job(const std::string& script, SpawnPool::Job job);
-  void on_spawned(std::uint64_t token, Result<pid_t> pid);
-  void on_child_exit(pid_t pid, int wait_status);
+  void on_spawned(std::uint64_t token, Result<ChildProcess> spawned);
+  void on_child_exit(ChildTable::ChildId id, int wait_status);
   void forget(CgiExchange& ex);
   void start_queued();
 
@@ -80,7 +80,9 @@ class CgiGateway final : public Gateway {
   Fd dev_null_;  // stdin of children whose request has no body (and stdio of fork servers)
   std::size_t running_ = 0;
   std::deque<CgiExchange*> queue_;
-  std::unordered_map<pid_t, CgiExchange*> owners_;  // running children whose request is still being answered
+  // Running children whose request is still being answered, by their id in children_ (never by pid: a number that
+  // is reused within seconds at thousands of spawns per second).
+  std::unordered_map<ChildTable::ChildId, CgiExchange*> owners_;
   std::unordered_map<std::uint64_t, CgiExchange*> spawning_;  // spawn token → exchange, while the spawn is in flight
   std::uint64_t next_spawn_token_ = 0;
   std::unique_ptr<ForkServers> fork_servers_;  // --mode fork only

@@ -121,7 +121,8 @@ struct FastCgiSlot {
   std::size_t index = 0;
   FastCgiAddress address;
   bool is_available = false;  // external: always; managed: its worker process is running
-  pid_t pid = -1;             // managed: the worker process
+  ChildTable::ChildId child = 0;  // managed: the worker process in the child table (0: not running)
+  pid_t pid = -1;                 // managed: its pid, for log lines
   bool is_recycling = false;  // managed: stopped on purpose (--max-requests): restart at once
   std::uint64_t served = 0;   // requests completed by this worker (managed) or on this connection (external)
   Fd sock;
@@ -430,9 +431,9 @@ FastCgiApp::~FastCgiApp() {
     if (slot->abort_timer) gw_.loop_.cancel(slot->abort_timer);
     if (slot->sock && slot->is_registered) gw_.loop_.remove(slot->sock.get());
     // The worker stays in the child table, which stops and reaps it; nobody listens for its exit any more.
-    if (slot->pid > 0) {
-      gw_.children_.set_exit_callback(slot->pid, nullptr);
-      gw_.children_.terminate_group(slot->pid);
+    if (slot->child) {
+      gw_.children_.set_exit_callback(slot->child, nullptr);
+      gw_.children_.terminate_group(slot->child);
     }
   }
 }
@@ -704,13 +705,13 @@ void FastCgiApp::on_end_request(FastCgiSlot& slot, fcgi::ProtocolStatus status) 
     return;
   }
   if (!program_.empty() && gw_.config_.max_requests > 0 && slot.served >= gw_.config_.max_requests &&
-      slot.pid > 0) {
+      slot.child) {
     SPAWND_LOG_INFO("fastcgi %s: worker %d served %llu requests: replacing it", name_.c_str(),
                     static_cast<int>(slot.pid), ull(slot.served));
     slot.is_recycling = true;
     slot.is_available = false;
     drop(slot, nullptr, false);
-    gw_.children_.terminate_group(slot.pid);
+    gw_.children_.terminate_group(slot.child);
     return;
   }
   watch(slot);
@@ -753,9 +754,9 @@ void FastCgiApp::drop(FastCgiSlot& slot, const char* why, bool kill_worker) {
   slot.out_pos = 0;
   slot.stderr_line.clear();
   slot.is_paused = false;
-  if (kill_worker && slot.pid > 0) {
+  if (kill_worker && slot.child) {
     slot.is_available = false;  // its exit restarts it; until then nothing connects to it
-    gw_.children_.terminate_group(slot.pid);
+    gw_.children_.terminate_group(slot.child);
   }
   if (FastCgiExchange* ex = slot.ex) {
     slot.ex = nullptr;
@@ -780,7 +781,7 @@ void FastCgiApp::withdraw(FastCgiExchange& ex, bool kill_worker) {
   slot->ex = nullptr;
   if (kill_worker || slot->state != FastCgiSlot::State::Busy) {
     // Timed out (the application is hung), or the connection was not even up: it cannot be trusted any more.
-    if (kill_worker && !program_.empty() && slot->pid > 0)
+    if (kill_worker && !program_.empty() && slot->child)
       SPAWND_LOG_ERROR("fastcgi %s: stopping worker %d", name_.c_str(), static_cast<int>(slot->pid));
     drop(*slot, nullptr, kill_worker);
     return;
@@ -829,7 +830,7 @@ void FastCgiApp::start_worker(FastCgiSlot& slot) {
   // "<app>.<worker>": short whatever the handler's name (a unix socket path has at most 107 bytes).
   const std::string path = gw_.socket_dir_ + "/" + std::to_string(id_) + "." + std::to_string(slot.index);
   Fd listener = listen_unix(path);
-  Result<pid_t> pid = errno_code(listener ? EBADF : errno);
+  Result<ChildProcess> worker = errno_code(listener ? EBADF : errno);
   if (listener) {
     SpawnSpec spec;
     spec.path = program_;
@@ -839,24 +840,25 @@ void FastCgiApp::start_worker(FastCgiSlot& slot) {
     spec.stdin_fd = listener.get();  // FCGI_LISTENSOCK_FILENO
     spec.stdout_fd = gw_.dev_null_.get();
     spec.stderr_fd = STDERR_FILENO;  // the SDK writes whole lines ("handler NAME: ...") with one write each
-    pid = spawn_process(spec);
+    worker = spawn_process(spec);
   }
-  if (!pid) {
+  if (!worker) {
     ++failures_;
     const std::int64_t delay = std::min(kMaxBackoffMs, kFirstBackoffMs << std::min(failures_ - 1, 10));
     SPAWND_LOG_ERROR("fastcgi %s: cannot start worker %zu: %s; retrying in %lld ms", name_.c_str(), slot.index,
-                     pid.error().message().c_str(), static_cast<long long>(delay));
+                     worker.error().message().c_str(), static_cast<long long>(delay));
     slot.restart_timer = gw_.loop_.add_timer(delay, [this, s = &slot] { start_worker(*s); });
     return;
   }
-  slot.pid = *pid;
   slot.served = 0;
-  const pid_t child = *pid;
-  if (!gw_.children_.watch(child, [this, s = &slot](int status) { on_worker_exit(*s, status); })) {
-    slot.pid = -1;
+  const pid_t child = worker->pid;
+  auto id = gw_.children_.watch(std::move(*worker), [this, s = &slot](int status) { on_worker_exit(*s, status); });
+  if (!id) {  // logged by the table, which killed it
     slot.restart_timer = gw_.loop_.add_timer(kFirstBackoffMs, [this, s = &slot] { start_worker(*s); });
     return;
   }
+  slot.child = *id;
+  slot.pid = child;
   sockaddr_un sun{};
   sun.sun_family = AF_UNIX;
   std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
@@ -870,6 +872,7 @@ void FastCgiApp::start_worker(FastCgiSlot& slot) {
 
 void FastCgiApp::on_worker_exit(FastCgiSlot& slot, int status) {
   const pid_t pid = slot.pid;
+  slot.child = 0;
   slot.pid = -1;
   slot.is_available = false;
   std::int64_t delay = 0;

@@ -76,13 +76,18 @@ bool ForkServers::submit(const std::string& script, const SpawnPool::Job& job) {
   Handler& h = it->second;
   if (is_new || !(h.id == id)) {
     if (!is_new) SPAWND_LOG_INFO("fork: %s was replaced: restarting its fork servers", script.c_str());
-    for (auto& server : h.servers)
-      if (server) retire(server);
+    std::vector<std::shared_ptr<Server>> old = std::move(h.servers);
     h.servers.clear();
     h.id = id;
     h.failures = 0;
     h.is_sdk = is_fork_server_capable(path);
     if (h.is_sdk) start_servers(script, h);
+    // Last, and touching nothing of ours afterwards: retiring completes spawns, and a completion may start a queued
+    // request, which comes back into submit() (and may add to handlers_, moving `h`). This job goes to plain CGI:
+    // the new fork servers are only starting.
+    for (auto& server : old)
+      if (server) retire(server);
+    return false;
   }
   if (!h.is_sdk || h.servers.empty()) return false;
 
@@ -161,18 +166,17 @@ void ForkServers::start_one(const std::string& script, Handler& handler, std::si
   spec.stdout_fd = dev_null_;
   spec.stderr_fd = STDERR_FILENO;  // its own log lines ("handler NAME: ...") go to our error log
   spec.fd3 = theirs.get();
-  auto pid = spawn_process(spec);
-  if (!pid) {
-    SPAWND_LOG_ERROR("fork: cannot start a fork server for %s: %s", script.c_str(), pid.error().message().c_str());
+  auto child = spawn_process(spec);
+  if (!child) {
+    SPAWND_LOG_ERROR("fork: cannot start a fork server for %s: %s", script.c_str(), child.error().message().c_str());
     return;
   }
-  server->pid = *pid;
+  server->pid = child->pid;
   std::weak_ptr<Server> weak = server;
-  if (!children_.watch(server->pid, [this, weak](int status) {
+  if (!children_.watch(std::move(*child), [this, weak](int status) {
         if (auto s = weak.lock()) on_server_exit(s, status);
       })) {
-    SPAWND_LOG_ERROR("fork: pidfd_open(%d): %s", server->pid, std::strerror(errno));
-    return;
+    return;  // logged by the table, which killed it
   }
   if (!loop_.add(server->control.get(), EPOLLIN, [this, weak](std::uint32_t) {
         if (auto s = weak.lock()) on_control(s, kMaxMessagesPerEvent);
@@ -181,8 +185,8 @@ void ForkServers::start_one(const std::string& script, Handler& handler, std::si
     ::kill(server->pid, SIGKILL);
     server->control.reset();
   }
+  SPAWND_LOG_DEBUG("fork: started fork server %d for %s", static_cast<int>(server->pid), script.c_str());
   handler.servers[slot] = std::move(server);
-  SPAWND_LOG_DEBUG("fork: started fork server %d for %s", static_cast<int>(*pid), script.c_str());
 }
 
 void ForkServers::close_control(Server& server) {
@@ -199,25 +203,55 @@ void ForkServers::fail_pending(Server& server) {
 
 void ForkServers::retire(const std::shared_ptr<Server>& server) {
   if (server->state == State::Dead) return;
-  server->state = State::Retiring;
-  if (server->pending.empty()) {
-    close_control(*server);  // EOF: the fork server exits; its children live on
-    if (server->pid > 0) ::kill(server->pid, SIGTERM);
-  }
+  // The answers it has sent already: the children they report exist, and are ours to watch like any other.
+  on_control(server, std::numeric_limits<int>::max());
+  // Its control socket leaves the loop and closes now, whatever is pending: the caller drops the Server, and an fd
+  // left registered would outlive it (a new socketpair could reuse the number while the loop still tracks it).
+  close_control(*server);
+  // Its unanswered Spawns fail with ECONNRESET (the CGI gateway lets their pipes decide). The Spawns still queued
+  // to it must then never fork, or a request already given up would run after all: SIGKILL, which also ends a
+  // stopped fork server at once, so the pipe ends it holds close and their requests get their answer (502) now.
+  // It is our child and not yet reaped (not Dead), so its pid is still it. Its own children live on.
+  fail_pending(*server);
+  if (server->pid > 0) ::kill(server->pid, SIGKILL);
 }
 
 void ForkServers::on_control(const std::shared_ptr<Server>& server, int max_messages) {
   for (int i = 0; i < max_messages && server->control; ++i) {
     fp::ForkMessageHeader header{};
-    ssize_t n = ::recv(server->control.get(), &header, sizeof header, MSG_DONTWAIT);
+    iovec iov{&header, sizeof header};
+    // Room for one fd (a Spawned's pidfd); more than that is MSG_CTRUNC (the kernel closes what did not fit).
+    alignas(cmsghdr) char cmsg_space[CMSG_SPACE(sizeof(int))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cmsg_space;
+    msg.msg_controllen = sizeof cmsg_space;
+    ssize_t n = ::recvmsg(server->control.get(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
     // ECONNRESET: the fork server died with Spawns of ours unread. The kernel reports that once, ahead of the
-    // messages it had sent before dying, which are still queued: read on. Dropping them would lose the pids of
-    // children it had already forked (their requests would get 502 while the children run on, and nobody would
-    // reap them). EOF follows the last message.
+    // messages it had sent before dying, which are still queued: read on. Dropping them would lose the children
+    // it had already forked (their requests would get 502 while the children run on, and nobody would watch
+    // them). EOF follows the last message.
     if (n < 0 && errno == ECONNRESET) continue;
-    if (n != static_cast<ssize_t>(sizeof header)) {
-      if (n != 0) SPAWND_LOG_WARN("fork: %s: fork server %d sent a malformed message", server->script.c_str(), server->pid);
+    Fd pidfd;  // owns what came with the message, so that every path below closes it
+    int fd_count = 0;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      for (std::size_t k = 0; k < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); ++k, ++fd_count) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof fd);
+        pidfd.reset(fd);
+      }
+    }
+    // Only a Spawned that reports a child carries an fd: at most one, the child's pidfd.
+    const bool is_child_report = n == static_cast<ssize_t>(sizeof header) &&
+                                 header.type == fp::MessageType::Spawned && header.pid > 0;
+    const bool has_right_fds = (msg.msg_flags & MSG_CTRUNC) == 0 && fd_count <= (is_child_report ? 1 : 0);
+    if (n != static_cast<ssize_t>(sizeof header) || !has_right_fds) {
+      if (n != 0)
+        SPAWND_LOG_WARN("fork: %s: fork server %d sent a malformed message (%zd bytes, %d fds)", server->script.c_str(),
+                        server->pid, n, fd_count);
       // EOF or garbage: stop talking to it; its exit (or a kill) follows.
       close_control(*server);
       fail_pending(*server);
@@ -233,36 +267,36 @@ void ForkServers::on_control(const std::shared_ptr<Server>& server, int max_mess
         break;
       case fp::MessageType::Spawned:
         if (server->pending.erase(header.token) == 0) break;
-        if (header.pid > 0) {
-          on_spawned_(header.token, static_cast<pid_t>(header.pid));
+        if (header.pid > 0 && pidfd) {
+          on_spawned_(header.token, ChildProcess{static_cast<pid_t>(header.pid), std::move(pidfd), false});
+        } else if (header.pid > 0) {
+          // It could not take the child's pidfd, and killed the child: we cannot watch it, its pipes decide.
+          SPAWND_LOG_WARN("fork: %s: fork server %d could not give us child %d (killed)", server->script.c_str(),
+                          server->pid, header.pid);
+          on_spawned_(header.token, errno_code(ECONNRESET));
         } else {
           on_spawned_(header.token, errno_code(header.pid < 0 ? -header.pid : EIO));
         }
         break;
-      case fp::MessageType::Exited:  // a child of its own, or an orphan it adopted
+      case fp::MessageType::Exited:  // a child of its own, or an orphan it adopted; its pidfd told us it exited
         if (WIFSIGNALED(header.status) && WTERMSIG(header.status) != SIGTERM && WTERMSIG(header.status) != SIGKILL)
-          SPAWND_LOG_WARN("fork: %s: child %d killed by signal %d (%s)", server->script.c_str(), header.pid,
-                          WTERMSIG(header.status), ::strsignal(WTERMSIG(header.status)));
+          SPAWND_LOG_WARN("fork: %s: child %d (spawn %llu) killed by signal %d (%s)", server->script.c_str(),
+                          header.pid, static_cast<unsigned long long>(header.token), WTERMSIG(header.status),
+                          ::strsignal(WTERMSIG(header.status)));
         break;
       case fp::MessageType::Spawn:
         break;
-    }
-    if (server->state == State::Retiring && server->pending.empty()) {
-      retire(server);
-      return;
     }
   }
 }
 
 void ForkServers::on_server_exit(const std::shared_ptr<Server>& server, int status) {
-  const bool was_retiring = server->state == State::Retiring;
   server->state = State::Dead;
   // What it sent before dying is still queued on the control socket (its exit may be seen first): the pids of
   // children it forked (Spawned), which are ours to watch (init reaps them now). Read it all; EOF ends it.
   on_control(server, std::numeric_limits<int>::max());
   close_control(*server);
   fail_pending(*server);  // the Spawns it never answered
-  if (was_retiring) return;
 
   auto hit = handlers_.find(server->script);
   if (hit == handlers_.end()) return;

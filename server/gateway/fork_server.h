@@ -3,17 +3,21 @@
 //
 // For the CGI gateway this is only another way to start the child: CgiGateway prepares the pipes and the
 // environment exactly as for posix_spawn and offers the job here first; submit() sends it to a ready fork server
-// of that script, and the child's pid comes back through the same completion callback as from SpawnPool. From
-// then on pipes, response parsing, limits, timeouts and the process-group kill are the CGI gateway's.
+// of that script, and the child (its pid, and the pidfd the fork server took right after fork() and passed with
+// Spawned) comes back through the same completion callback as from SpawnPool. From then on pipes, response parsing,
+// limits, timeouts and the process-group kill are the CGI gateway's.
 //
 // Per script, ForkServers keeps `servers_per_handler` fork servers. It starts them on the first request for the
 // script, and only if the executable contains the fork-server marker (scripts and third-party programs run as
 // plain CGI). Every submit() stats the file: when it was replaced (inode, size or mtime changed) the old servers
-// retire (they finish what they were sent, then their control socket closes and they exit) and new ones start, so
-// the next request runs the new version: deploy by copying, as with CGI. A fork server that dies is restarted with
-// exponential back-off (100 ms up to 10 s) and logged; requests meanwhile fall back to plain CGI spawning. Spawns it
-// had been sent but not answered are reported with ECONNRESET, and never hang: the CGI gateway then lets the pipes
-// decide, since a child may have been forked (and be answering) without its pid ever reaching us.
+// retire and new ones start, so the next request runs the new version: deploy by copying, as with CGI. Retiring a
+// fork server reads the answers it has already sent, then takes its control socket out of the loop and closes it,
+// fails the Spawns it has not answered, and SIGKILLs it (so that none of them forks after all; its children live
+// on). A fork server that dies is restarted with exponential back-off (100 ms up to 10 s) and logged; requests
+// meanwhile fall back to plain CGI spawning. Spawns a dead or retired fork server had been sent but not answered
+// are reported with ECONNRESET, and never hang: the CGI gateway then lets the pipes decide, since a child may have
+// been forked (and be answering) without its Spawned ever reaching us; if none was, the pipes close empty: 502.
+// Such a request is not spawned again: it may have run already (a POST would run twice).
 //
 // Fork servers are spawnd's children (in the ChildTable). Their children are not: spawnd watches them by pidfd, and
 // their parent reaps them. spawnd is not a child subreaper: it could only reap the pids it knows, and orphans come
@@ -43,9 +47,10 @@ namespace spawnd::server {
 
 class ForkServers {
  public:
-  // Same shape as SpawnPool's: the child's pid for `token`, or an errno (ECONNRESET: its fork server died before
-  // reporting one, whether or not it forked a child).
-  using SpawnedCallback = std::function<void(std::uint64_t token, Result<pid_t> pid)>;
+  // Same shape as SpawnPool's: the child for `token` (is_own_child false: its fork server reaps it), or an errno.
+  // ECONNRESET: no child we can watch was reported, whether or not one was forked (its fork server died or was
+  // retired before reporting one, or could not give its pidfd and killed it); its pipes decide.
+  using SpawnedCallback = std::function<void(std::uint64_t token, Result<ChildProcess> child)>;
 
   // `directory`: --cgi-bin (absolute); `base_env`: the handlers' environment without meta-variables;
   // `dev_null`: an fd open O_RDWR on /dev/null (kept open by the caller).
@@ -68,10 +73,10 @@ class ForkServers {
     std::int64_t mtime_ns = 0;
     bool operator==(const FileId&) const = default;
   };
-  enum class State { Starting, Ready, Retiring, Dead };
+  enum class State { Starting, Ready, Dead };
   struct Server {
     std::string script;
-    pid_t pid = -1;
+    pid_t pid = -1;  // our child: signalled by pid only while not Dead (not reaped)
     Fd control;
     State state = State::Starting;
     std::unordered_set<std::uint64_t> pending;  // Spawn sent, Spawned not yet received
@@ -86,6 +91,7 @@ class ForkServers {
 
   void start_servers(const std::string& script, Handler& handler);
   void start_one(const std::string& script, Handler& handler, std::size_t slot);
+  // Ends `server`'s service for good (see the header comment); the caller drops it.
   void retire(const std::shared_ptr<Server>& server);
   // Reads and handles up to `max_messages` messages from the server's control socket.
   void on_control(const std::shared_ptr<Server>& server, int max_messages);

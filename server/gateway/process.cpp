@@ -1,11 +1,11 @@
 #include "server/gateway/process.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/epoll.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,14 +13,14 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 #include "common/log.h"
+#include "common/sys.h"
 
 namespace spawnd::server {
 
 namespace {
-
-int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
 std::vector<char*> c_strings(const std::vector<std::string>& v) {
   std::vector<char*> out;
@@ -42,7 +42,24 @@ struct SpawnAttr {
   ~SpawnAttr() { ::posix_spawnattr_destroy(&attr); }
 };
 
-Result<pid_t> spawn_with_posix_spawn(const SpawnSpec& spec, char* const* argv, char* const* envp) {
+// Our child `pid`, just started by posix_spawn() or fork(), with a pidfd for it. Race-free: we are its parent and
+// have not reaped it, so `pid` is still it (process.h). If no pidfd can be had (EMFILE, ENFILE, ENOMEM) the child
+// is killed and reaped here, and the errno returned: a child the table cannot watch must not run.
+Result<ChildProcess> with_pidfd(pid_t pid) {
+  Fd pidfd(sys::pidfd_open(pid));  // always close-on-exec (pidfd_open(2))
+  if (pidfd) return ChildProcess{pid, std::move(pidfd), true};
+  const int err = errno;
+  // The leader, and its group (it may not have made the group yet: fork() children call setpgid themselves).
+  ::kill(pid, SIGKILL);
+  ::kill(-pid, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  SPAWND_LOG_ERROR("pidfd_open(%d): %s: child killed", static_cast<int>(pid), std::strerror(err));
+  return errno_code(err);
+}
+
+Result<ChildProcess> spawn_with_posix_spawn(const SpawnSpec& spec, char* const* argv, char* const* envp) {
   FileActions actions;
   SpawnAttr attr;
   // Reset to default only what we changed: SIGPIPE is ignored by spawnd (ignored dispositions survive exec).
@@ -68,7 +85,7 @@ Result<pid_t> spawn_with_posix_spawn(const SpawnSpec& spec, char* const* argv, c
   pid_t pid = -1;
   rc = ::posix_spawn(&pid, spec.path.c_str(), &actions.fa, &attr.attr, argv, envp);
   if (rc != 0) return errno_code(rc);
-  return pid;
+  return with_pidfd(pid);
 }
 
 #if defined(__SANITIZE_THREAD__)
@@ -114,7 +131,7 @@ __attribute__((no_sanitize("address", "undefined"))) int vfork_child(void* arg) 
   ::_exit(127);
 }
 
-Result<pid_t> spawn_with_vfork(const SpawnSpec& spec, char* const* argv, char* const* envp) {
+Result<ChildProcess> spawn_with_vfork(const SpawnSpec& spec, char* const* argv, char* const* envp) {
   // The child's stack: allocated once per thread, reused by every spawn of the thread (the thread is suspended while
   // the child uses it). The child needs little: a few frames of syscall wrappers.
   constexpr std::size_t kStackBytes = 64 * 1024;
@@ -127,10 +144,13 @@ Result<pid_t> spawn_with_vfork(const SpawnSpec& spec, char* const* argv, char* c
   ::pthread_sigmask(SIG_SETMASK, &all, &old);
   char* top = stack.get() + kStackBytes;
   top -= reinterpret_cast<std::uintptr_t>(top) % 16;
-  pid_t pid = ::clone(vfork_child, top, CLONE_VM | CLONE_VFORK | SIGCHLD, &child);
+  // CLONE_PIDFD: the kernel creates the pidfd with the process (close-on-exec) and stores it in `pidfd`.
+  int pidfd = -1;
+  pid_t pid = ::clone(vfork_child, top, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, &child, &pidfd);
   const int clone_errno = errno;
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) return errno_code(clone_errno);
+  Fd owned(pidfd);
   if (child.error != 0) {
     // A step before execve failed, or execve itself: the child has exited with 127; reap it here, as posix_spawn
     // does, and report the errno (ENOENT, EACCES, ENOEXEC, ...).
@@ -139,10 +159,10 @@ Result<pid_t> spawn_with_vfork(const SpawnSpec& spec, char* const* argv, char* c
     }
     return errno_code(child.error);
   }
-  return pid;
+  return ChildProcess{pid, std::move(owned), true};
 }
 
-Result<pid_t> spawn_with_fork(const SpawnSpec& spec, char* const* argv, char* const* envp) {
+Result<ChildProcess> spawn_with_fork(const SpawnSpec& spec, char* const* argv, char* const* envp) {
   pid_t pid = ::fork();
   if (pid < 0) return errno_code();
   if (pid == 0) {
@@ -162,12 +182,12 @@ Result<pid_t> spawn_with_fork(const SpawnSpec& spec, char* const* argv, char* co
     ::execve(spec.path.c_str(), argv, envp);
     ::_exit(127);
   }
-  return pid;
+  return with_pidfd(pid);
 }
 
 }  // namespace
 
-Result<pid_t> spawn_process(const SpawnSpec& spec) {
+Result<ChildProcess> spawn_process(const SpawnSpec& spec) {
   auto argv = c_strings(spec.argv);
   auto envp = c_strings(spec.envp);
   switch (spec.method) {
@@ -187,96 +207,131 @@ std::string describe_exit(int wait_status) {
   return "status " + std::to_string(wait_status);
 }
 
+namespace {
+
+// True if the process behind `pidfd` has exited (a pidfd turns readable then).
+bool has_exited(int pidfd) {
+  pollfd p{pidfd, POLLIN, 0};
+  return ::poll(&p, 1, 0) == 1;
+}
+
+// Reaps our child through its pidfd: waitid(P_PIDFD) can only ever reap that process, whatever became of its pid
+// number. Returns its wait status (as waitpid() would give it), or std::nullopt if it has not exited yet (only
+// with `wait` false).
+std::optional<int> reap(const ChildProcess& child, bool wait) {
+  siginfo_t info{};
+  int r;
+  do {
+    r = ::waitid(P_PIDFD, static_cast<id_t>(child.pidfd.get()), &info, WEXITED | (wait ? 0 : WNOHANG));
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    SPAWND_LOG_ERROR("waitid(pidfd of %d): %s", static_cast<int>(child.pid), std::strerror(errno));
+    return ChildTable::kUnknownStatus;
+  }
+  if (info.si_pid == 0) return std::nullopt;  // WNOHANG: still running
+  switch (info.si_code) {
+    case CLD_EXITED: return W_EXITCODE(info.si_status, 0);
+    case CLD_KILLED: return W_EXITCODE(0, info.si_status);
+    case CLD_DUMPED: return W_EXITCODE(0, info.si_status) | WCOREFLAG;
+    default: return ChildTable::kUnknownStatus;
+  }
+}
+
+}  // namespace
+
+void ChildTable::signal_group(const Child& child, int sig) {
+  const ChildProcess& p = child.process;
+  // The leader through its pidfd: exact, even if it left its group.
+  sys::pidfd_send_signal(p.pidfd.get(), sig);
+  // The group by number. Our child's number is held by the process (a zombie at worst) until we reap it, which is
+  // after its entry is gone. A fork server's child is reaped by its fork server, so its number is trusted only while
+  // the pidfd says the process lives.
+  if (p.is_own_child || !has_exited(p.pidfd.get())) ::kill(-p.pid, sig);
+}
+
 ChildTable::~ChildTable() {
-  for (auto& [pid, child] : children_) {
-    ::kill(-pid, SIGKILL);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    loop_.remove(child.pidfd);
-    ::close(child.pidfd);
+  for (auto& [id, child] : children_) {
+    signal_group(child, SIGKILL);
+    if (child.process.is_own_child) (void)reap(child.process, true);
+    loop_.remove(child.process.pidfd.get());
     if (child.kill_timer) loop_.cancel(child.kill_timer);
   }
 }
 
-bool ChildTable::watch(pid_t pid, ExitCallback on_exit) {
-  int pidfd = pidfd_open(pid);  // always close-on-exec (pidfd_open(2))
-  if (pidfd < 0 && errno == ESRCH) {
-    // A fork server's child that has already exited and been reaped by its parent before we heard its pid.
-    loop_.defer([cb = std::move(on_exit)] {
-      if (cb) cb(kUnknownStatus);
-    });
-    return true;
-  }
-  if (pidfd < 0 || !loop_.add(pidfd, EPOLLIN, [this, pid](std::uint32_t) { on_pidfd_readable(pid); })) {
-    int err = errno;
-    if (pidfd >= 0) ::close(pidfd);
-    ::kill(-pid, SIGKILL);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+Result<ChildTable::ChildId> ChildTable::watch(ChildProcess child, ExitCallback on_exit) {
+  for (const auto& [other_id, other] : children_) {
+    // The same pid is the same process only while that entry's process lives: a fork server's child may have
+    // exited, been reaped and its number reused before its pidfd event reached us.
+    if (other.process.pid == child.pid && !has_exited(other.process.pidfd.get())) {
+      SPAWND_LOG_ERROR("child %d is already watched (as child #%llu): refusing it a second time",
+                       static_cast<int>(child.pid), static_cast<unsigned long long>(other_id));
+      return errno_code(EEXIST);
     }
-    errno = err;
-    return false;
   }
-  children_[pid] = Child{pidfd, 0, 0, std::move(on_exit)};
-  return true;
+  const ChildId id = next_id_++;
+  if (!loop_.add(child.pidfd.get(), EPOLLIN, [this, id](std::uint32_t) { on_pidfd_readable(id); })) {
+    const int err = errno;
+    SPAWND_LOG_ERROR("cannot watch child %d: %s: killing it", static_cast<int>(child.pid), std::strerror(err));
+    Child doomed{std::move(child), 0, 0, nullptr};
+    signal_group(doomed, SIGKILL);
+    if (doomed.process.is_own_child) (void)reap(doomed.process, true);
+    return errno_code(err);
+  }
+  children_.emplace(id, Child{std::move(child), 0, 0, std::move(on_exit)});
+  return id;
 }
 
-void ChildTable::set_exit_callback(pid_t pid, ExitCallback on_exit) {
-  auto it = children_.find(pid);
+void ChildTable::set_exit_callback(ChildId id, ExitCallback on_exit) {
+  auto it = children_.find(id);
   if (it != children_.end()) it->second.on_exit = std::move(on_exit);
 }
 
-void ChildTable::terminate_group(pid_t pid) {
-  auto it = children_.find(pid);
+void ChildTable::terminate_group(ChildId id) {
+  auto it = children_.find(id);
   if (it == children_.end() || it->second.signal_sent) return;
   it->second.signal_sent = SIGTERM;
   // The whole group: a shell script's own children (sleep, curl, ...) must go too.
-  ::kill(-pid, SIGTERM);
-  it->second.kill_timer = loop_.add_timer(kill_grace_ms_, [this, pid] {
-    auto c = children_.find(pid);
+  signal_group(it->second, SIGTERM);
+  it->second.kill_timer = loop_.add_timer(kill_grace_ms_, [this, id] {
+    auto c = children_.find(id);
     if (c == children_.end()) return;
     c->second.kill_timer = 0;
     c->second.signal_sent = SIGKILL;
-    ::kill(-pid, SIGKILL);
+    signal_group(c->second, SIGKILL);
   });
 }
 
-void ChildTable::terminate_group_after(pid_t pid, std::int64_t delay_ms) {
-  auto it = children_.find(pid);
+void ChildTable::terminate_group_after(ChildId id, std::int64_t delay_ms) {
+  auto it = children_.find(id);
   if (it == children_.end() || it->second.signal_sent || it->second.kill_timer) return;
-  it->second.kill_timer = loop_.add_timer(delay_ms, [this, pid] {
-    auto c = children_.find(pid);
+  it->second.kill_timer = loop_.add_timer(delay_ms, [this, id] {
+    auto c = children_.find(id);
     if (c == children_.end()) return;
     c->second.kill_timer = 0;
     SPAWND_LOG_WARN("child %d still running after its response and its timeout: terminating its group",
-                    static_cast<int>(pid));
-    terminate_group(pid);
+                    static_cast<int>(c->second.process.pid));
+    terminate_group(id);
   });
 }
 
-void ChildTable::on_pidfd_readable(pid_t pid) {
-  int status = 0;
-  pid_t r;
-  do {
-    r = ::waitpid(pid, &status, WNOHANG);
-  } while (r < 0 && errno == EINTR);
-  if (r == 0) return;  // not yet (spurious wakeup)
-  auto it = children_.find(pid);
+void ChildTable::on_pidfd_readable(ChildId id) {
+  auto it = children_.find(id);
   if (it == children_.end()) return;
-  if (r < 0) {
-    // Not our child (a fork server's): the pidfd says it exited; its parent collects the status.
-    if (errno != ECHILD) SPAWND_LOG_ERROR("waitpid(%d): %s", static_cast<int>(pid), std::strerror(errno));
-    status = kUnknownStatus;
-  }
-  Child child = std::move(it->second);
-  children_.erase(it);
-  loop_.remove(child.pidfd);
-  ::close(child.pidfd);
-  if (child.kill_timer) loop_.cancel(child.kill_timer);
+  Child& c = it->second;
   // The leader is gone, but members of its group may linger (a script's background job); if we had to signal the
-  // group, make sure they go too.
-  if (child.signal_sent) ::kill(-pid, SIGKILL);
+  // group, make sure they go too. Before reaping our own child, while its zombie still holds the group's number.
+  if (c.signal_sent) ::kill(-c.process.pid, SIGKILL);
+  int status = kUnknownStatus;  // not our child (a fork server's): the pidfd says it exited; its parent has the status
+  if (c.process.is_own_child) {
+    std::optional<int> reaped = reap(c.process, false);
+    if (!reaped) return;  // not yet (spurious wakeup)
+    status = *reaped;
+  }
+  Child child = std::move(c);
+  children_.erase(it);
+  loop_.remove(child.process.pidfd.get());
+  if (child.kill_timer) loop_.cancel(child.kill_timer);
+  const pid_t pid = child.process.pid;
   // A child we were stopping (client gone, timeout) may die of our signal or of SIGPIPE on its closed output: that
   // is no news. Any other signal (SIGSEGV, SIGABRT, ...) is, even if we had started to stop it.
   const bool is_expected_signal = WIFSIGNALED(status) && (WTERMSIG(status) == SIGTERM || WTERMSIG(status) == SIGKILL ||

@@ -1,10 +1,12 @@
 // server/gateway/process.h — starting handler processes and keeping track of them until they are reaped.
 //
 // spawn_process() starts a program with pipes as fds 0, 1, 2 and nothing else open, in a new process group, with
-// default signal dispositions and an empty signal mask (lighttpd's posix_spawn recipe). ChildTable watches each
-// child through a pidfd in the event loop and reaps it with waitpid(WNOHANG) when the pidfd turns readable. A child
-// belongs to the table, never to a request: when a request is cancelled the child is signalled, the owner's callback
-// is dropped, and the table still reaps it whenever it exits, so no zombie is ever left. Loop thread only.
+// default signal dispositions and an empty signal mask (lighttpd's posix_spawn recipe), and returns it with a pidfd
+// taken at creation. ChildTable watches each child through that pidfd in the event loop and reaps it with
+// waitid(P_PIDFD) when the pidfd turns readable; entries are keyed by a ChildId that is never reused, never by a pid
+// number (which wraps every few seconds at thousands of spawns per second). A child belongs to the table, never to
+// a request: when a request is cancelled the child is signalled, the owner's callback is dropped, and the table
+// still reaps it whenever it exits, so no zombie is ever left. Loop thread only.
 #pragma once
 
 #include <sys/types.h>
@@ -15,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/fd.h"
 #include "common/result.h"
 #include "server/event_loop.h"
 
@@ -42,56 +45,83 @@ struct SpawnSpec {
   SpawnMethod method = SpawnMethod::Vfork;
 };
 
-// Starts the child; returns its pid (also its process-group id), or the errno of the failure: ENOENT / EACCES /
-// ENOEXEC (program or its interpreter missing or not executable; posix_spawn reports exec failures), EAGAIN / ENOMEM
-// (out of processes or memory). With SpawnMethod::Fork an exec failure shows up as exit status 127 instead.
-[[nodiscard]] Result<pid_t> spawn_process(const SpawnSpec& spec);
+// A started process: its pid, and a pidfd that refers to that process and no other. The pidfd is taken when the
+// process is created (CLONE_PIDFD, or pidfd_open() by its unreaped parent), so that, unlike the pid number, it can
+// never come to mean a later process that reused the number.
+struct ChildProcess {
+  pid_t pid = -1;  // also its process-group id (a new group per child)
+  Fd pidfd;        // close-on-exec
+  // True if spawnd is the parent (it reaps the process); false for a fork server's child, which its fork server
+  // reaps: spawnd only learns from the pidfd that it exited.
+  bool is_own_child = true;
+};
+
+// Starts the child; returns it, or the errno of the failure: ENOENT / EACCES / ENOEXEC (program or its interpreter
+// missing or not executable; posix_spawn reports exec failures), EAGAIN / ENOMEM (out of processes or memory),
+// EMFILE / ENFILE (no fd left for the pidfd: the child is then killed and reaped before returning). With
+// SpawnMethod::Fork an exec failure shows up as exit status 127 instead.
+//
+// The pidfd: SpawnMethod::Vfork clones with CLONE_PIDFD, so the kernel creates it with the process. posix_spawn and
+// fork() return only a pid; pidfd_open(pid) right after them is still race-free, because we are the parent and the
+// child cannot be reaped (so its pid cannot be reused) before we wait for it: nothing in spawnd calls waitpid(-1)
+// or lets SIGCHLD be ignored (which would make the kernel reap children), and ChildTable reaps each child through
+// its own pidfd.
+[[nodiscard]] Result<ChildProcess> spawn_process(const SpawnSpec& spec);
 
 // A waitpid() status (or ChildTable::kUnknownStatus) for log lines: "exit status 3", "signal Segmentation fault".
 [[nodiscard]] std::string describe_exit(int wait_status);
 
 class ChildTable {
  public:
+  // A child's handle in the table: never 0, never reused (unlike a pid or a pidfd number).
+  using ChildId = std::uint64_t;
   // The status passed for a process that is not our child (a fork server's child): it exited, but its waitpid()
   // status belongs to its parent.
   static constexpr int kUnknownStatus = -1;
-  // Called once with the waitpid() status (or kUnknownStatus) when the child has been reaped.
+  // Called once with the waitpid() status (or kUnknownStatus) when the child has exited (and, if ours, been reaped).
   using ExitCallback = std::function<void(int wait_status)>;
 
   explicit ChildTable(EventLoop& loop, std::int64_t kill_grace_ms = 2000) : loop_(loop), kill_grace_ms_(kill_grace_ms) {}
   ChildTable(const ChildTable&) = delete;
   ChildTable& operator=(const ChildTable&) = delete;
-  // Kills every remaining child's process group with SIGKILL and reaps them (blocking; only at exit).
+  // Kills every remaining child's process group with SIGKILL and reaps our own (blocking; only at exit).
   ~ChildTable();
 
-  // Takes `pid` into the table. `pid` may also be a process that is not our child (a fork server's child, in its
-  // own process group): its pidfd still reports the exit; waitpid() then fails with ECHILD and the callback gets
-  // kUnknownStatus (also when it is already gone: ESRCH from pidfd_open). If such a process is orphaned into
-  // spawnd (a child subreaper) it is reaped like our own. `on_exit` runs on the loop after the child is reaped (it may be replaced or dropped
-  // with set_owner_callback). Returns false (errno set) if pidfd_open or the loop registration fails; the child is
-  // then killed and reaped before returning.
-  [[nodiscard]] bool watch(pid_t pid, ExitCallback on_exit);
-  // Replaces the exit callback (nullptr: nobody is interested any more, as when a request is cancelled).
-  void set_exit_callback(pid_t pid, ExitCallback on_exit);
+  // Takes `child` (and its pidfd) into the table and watches the pidfd in the loop. When it turns readable the
+  // process has exited: our own child is reaped with waitid(P_PIDFD), which can only ever reap that process; a
+  // fork server's child gets kUnknownStatus. Then `on_exit` runs on the loop (it may be replaced or dropped with
+  // set_exit_callback). Returns the child's id, or:
+  //   - EEXIST if the table already watches that process (a live entry with the same pid): the duplicate is
+  //     refused and logged, its pidfd closed, and the process left to the entry that has it;
+  //   - the errno of the loop registration: the process is then killed (our own child also reaped) before
+  //     returning.
+  [[nodiscard]] Result<ChildId> watch(ChildProcess child, ExitCallback on_exit);
+  // Replaces the exit callback (nullptr: nobody is interested any more, as when a request is cancelled). A no-op
+  // for an id that has exited.
+  void set_exit_callback(ChildId id, ExitCallback on_exit);
   // Sends SIGTERM to the child's process group, and SIGKILL to the group kill_grace_ms later if the child has not
-  // been reaped by then. Idempotent.
-  void terminate_group(pid_t pid);
-  // terminate_group() `delay_ms` from now, unless the child has been reaped by then.
-  void terminate_group_after(pid_t pid, std::int64_t delay_ms);
+  // exited by then. Idempotent; a no-op for an id that has exited.
+  void terminate_group(ChildId id);
+  // terminate_group() `delay_ms` from now, unless the child has exited by then.
+  void terminate_group_after(ChildId id, std::int64_t delay_ms);
   [[nodiscard]] std::size_t size() const noexcept { return children_.size(); }
 
  private:
   struct Child {
-    int pidfd = -1;
+    ChildProcess process;
     int signal_sent = 0;
     EventLoop::TimerId kill_timer = 0;
     ExitCallback on_exit;
   };
-  void on_pidfd_readable(pid_t pid);
+  void on_pidfd_readable(ChildId id);
+  // kill(-pid, sig) for the child's group, but only while the pid is provably still its: our child is not reaped
+  // before its entry goes, and a fork server's child only while its pidfd says it is alive.
+  static void signal_group(const Child& child, int sig);
 
   EventLoop& loop_;
   std::int64_t kill_grace_ms_;
-  std::unordered_map<pid_t, Child> children_;
+  ChildId next_id_ = 1;
+  std::unordered_map<ChildId, Child> children_;
 };
 
 }  // namespace spawnd::server

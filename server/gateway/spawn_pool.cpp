@@ -33,19 +33,19 @@ void SpawnPool::stop_and_deliver() {
     loop_.remove(event_fd_.get());
     event_fd_.reset();
   }
-  std::vector<std::pair<std::uint64_t, Result<pid_t>>> done;
+  std::vector<std::pair<std::uint64_t, Result<ChildProcess>>> done;
   {
     std::lock_guard lock(mutex_);
     done.swap(done_);
   }
-  for (auto& [token, pid] : done) on_done_(token, std::move(pid));
+  for (auto& [token, child] : done) on_done_(token, std::move(child));
 }
 
 void SpawnPool::submit(Job job) {
   if (threads_.empty()) {
-    auto pid = spawn_process(job.spec);
+    auto child = spawn_process(job.spec);
     std::lock_guard lock(mutex_);
-    done_.emplace_back(job.token, std::move(pid));
+    done_.emplace_back(job.token, std::move(child));
   } else {
     {
       std::lock_guard lock(mutex_);
@@ -68,14 +68,14 @@ void SpawnPool::worker() {
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }
-    auto pid = spawn_process(job.spec);
+    auto child = spawn_process(job.spec);
     const std::uint64_t token = job.token;
     // The child has its copies now: close ours (in the Job's Fds) before reporting, so that EOF on the child's
     // stdout means the child closed it.
     job = Job{};
     {
       std::lock_guard lock(mutex_);
-      done_.emplace_back(token, std::move(pid));
+      done_.emplace_back(token, std::move(child));
     }
     std::uint64_t one = 1;
     [[maybe_unused]] ssize_t n = sys::write(event_fd_.get(), &one, sizeof one);
@@ -85,12 +85,12 @@ void SpawnPool::worker() {
 void SpawnPool::deliver() {
   std::uint64_t count = 0;
   [[maybe_unused]] ssize_t n = sys::read(event_fd_.get(), &count, sizeof count);
-  std::vector<std::pair<std::uint64_t, Result<pid_t>>> done;
+  std::vector<std::pair<std::uint64_t, Result<ChildProcess>>> done;
   {
     std::lock_guard lock(mutex_);
     done.swap(done_);
   }
-  for (auto& [token, pid] : done) on_done_(token, std::move(pid));
+  for (auto& [token, child] : done) on_done_(token, std::move(child));
 }
 
 }  // namespace spawnd::server

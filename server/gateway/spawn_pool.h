@@ -37,8 +37,9 @@ class SpawnPool {
     Fd child_stdout;
     Fd child_stderr;
   };
-  // Runs on the loop thread: the child's pid, or the errno of the failed spawn.
-  using DoneCallback = std::function<void(std::uint64_t token, Result<pid_t> pid)>;
+  // Runs on the loop thread: the child (pid and pidfd, which the callback takes over), or the errno of the failed
+  // spawn. Completions are matched to their jobs by token only.
+  using DoneCallback = std::function<void(std::uint64_t token, Result<ChildProcess> child)>;
 
   // Throws spawnd::Error if the eventfd cannot be created or registered.
   SpawnPool(EventLoop& loop, std::size_t threads, DoneCallback on_done);
@@ -62,7 +63,7 @@ class SpawnPool {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Job> jobs_;
-  std::vector<std::pair<std::uint64_t, Result<pid_t>>> done_;
+  std::vector<std::pair<std::uint64_t, Result<ChildProcess>>> done_;
   bool is_stopping_ = false;
   std::vector<std::thread> threads_;
 };

@@ -160,7 +160,11 @@ TEST_CASE("fastcgi mode: a crash is a 502, the worker is restarted and serves ag
       },
       kSettle));
   CHECK(alive.body == "alive\n");
-  CHECK(server.stderr_text().find("signal") != std::string::npos);
+  // The log line is written before the restart, but reaches us through the harness's reader thread: wait for it.
+  const bool is_logged =
+      wait_until([&] { return server.stderr_text().find("signal") != std::string::npos; }, kSettle);
+  INFO("spawnd's stderr:\n" << server.stderr_text());
+  CHECK(is_logged);
   stop_cleanly(server, workers(server.pid(), kFixtures + "/crash"));
 }
 

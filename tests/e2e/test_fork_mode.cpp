@@ -11,6 +11,7 @@
 
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -501,12 +502,181 @@ TEST_CASE("a shell script that is not an SDK handler runs as plain CGI in fork m
   CHECK(got[Mode::Cgi].body == got[Mode::Fork].body);
 }
 
+// Issue 20: replacing a handler while a Spawn is pending used to drop a fork server whose control socket was still
+// registered with the loop (a new fork server's socketpair reusing the number was then refused, or replaced an
+// entry still in use), and its pending spawn held a child slot for ever. Retiring now reads the fork server's
+// answers, takes its control socket out of the loop and closes it, fails its unanswered spawns (their pipes then
+// decide) and SIGKILLs it, so that a stopped fork server cannot fork them later: the pending request gets 502 at
+// once, and its slot is free again.
+TEST_CASE("a handler replaced while its fork server holds a pending spawn: 502 for that request, its slot freed, "
+          "new fork servers serve the new version",
+          "[e2e][fork]") {
+  TempDir dir;
+  const std::string bin = dir.path() + "/cgi-bin";
+  const std::string app = bin + "/app";
+  fs::create_directories(bin);
+  fs::copy_file(kFixtures + "/whoami", app);
+  fs::permissions(app, fs::perms::owner_all);
+  // A plain CGI script that holds a child slot for a while.
+  dir.write("cgi-bin/busy", "#!/bin/sh\nsleep 1\nprintf 'Content-Type: text/plain\\r\\n\\r\\nbusy\\n'\n", true);
+  // Two child slots, no queue: a slot that is never given back shows up as a 503.
+  Spawnd s(args(dir, Mode::Fork, bin, {"--fork-servers", "1", "--max-children", "2", "--queue", "0", "--cgi-timeout",
+                                       "30"}));
+  REQUIRE(ask_until_forked(s, "/cgi-bin/app"));
+  std::set<pid_t> old_servers;
+  REQUIRE(wait_until([&] { return (old_servers = fork_servers(s.pid(), app)).size() == 1; }, kSettle));
+  const pid_t old_server = *old_servers.begin();
+  std::size_t baseline = settled_fd_count(s.pid());
+
+  // R1 goes to the stopped fork server: its Spawn waits, unread, in the control socket.
+  REQUIRE(::kill(old_server, SIGSTOP) == 0);
+  Fd r1 = connect_to(s.port());
+  REQUIRE(send_all(r1, bare("GET", "/cgi-bin/app")));
+  std::this_thread::sleep_for(300ms);
+  REQUIRE(wait_until([&] { return proc_stat(old_server) && proc_stat(old_server)->state == 'T'; }, kSettle));
+
+  // Deploy a new version; the next request sees it, retires the old fork server and runs as plain CGI meanwhile.
+  fs::copy_file(kFixtures + "/whoami2", bin + "/.app.new");
+  fs::permissions(bin + "/.app.new", fs::perms::owner_all);
+  fs::rename(bin + "/.app.new", app);
+  auto r2 = get(s.port(), "/cgi-bin/app");
+  CHECK(r2.status == 200);
+  auto who2 = parse_who(r2.body);
+  REQUIRE(who2);
+  CHECK(who2->version == 2);
+
+  // R1: its fork server was SIGKILLed with the Spawn unread, so no child ever ran it; its stdout closes empty: 502,
+  // long before --cgi-timeout.
+  const auto sent = std::chrono::steady_clock::now();
+  auto r1_response = read_response(r1, false, 5000);
+  CHECK(r1_response.status == 502);
+  CHECK(std::chrono::steady_clock::now() - sent < 4s);
+  CHECK(wait_until([&] { return !proc_stat(old_server) || proc_stat(old_server)->ppid != s.pid(); }, kSettle));
+
+  // R1's slot is free again: with one slot busy, another request still gets a child (not 503).
+  Fd busy = connect_to(s.port());
+  REQUIRE(send_all(busy, bare("GET", "/cgi-bin/busy")));
+  std::this_thread::sleep_for(200ms);
+  auto r3 = get(s.port(), "/cgi-bin/app");
+  CHECK(r3.status == 200);
+  CHECK(read_response(busy, false, 5000).status == 200);
+
+  // The new fork server starts (its control socket registers without trouble) and serves version 2.
+  std::set<pid_t> new_servers;
+  CHECK(wait_until([&] { return (new_servers = fork_servers(s.pid(), app)).size() == 1; }, kSettle));
+  auto after = ask_until_forked(s, "/cgi-bin/app");
+  REQUIRE(after);
+  CHECK(after->version == 2);
+  CHECK(new_servers.count(after->ppid) == 1);
+  const std::string log = s.stderr_text();
+  INFO("spawnd's stderr:\n" << log);
+  CHECK(log.find("epoll_ctl") == std::string::npos);
+  CHECK(log.find("fork server reported no child we can watch") != std::string::npos);
+  check_clean_and_stop(s, baseline);
+}
+
+// Children are tracked by the pidfd taken when each starts (CLONE_PIDFD for --spawn vfork, pidfd_open right after
+// posix_spawn / fork, and the one a fork server passes with Spawned), never by pid: under load every request is
+// answered, every child reaped, and no pidfd is left open.
+TEST_CASE("under load every request is answered 200 by a fresh child, whatever starts it; nothing is left behind",
+          "[e2e][fork]") {
+  struct Setup {
+    Mode mode;
+    const char* spawn;
+  };
+  const Setup setup = GENERATE(Setup{Mode::Cgi, "vfork"}, Setup{Mode::Cgi, "posix_spawn"}, Setup{Mode::Cgi, "fork"},
+                               Setup{Mode::Fork, "vfork"});
+  INFO(name(setup.mode) << " mode, --spawn " << setup.spawn);
+  TempDir dir;
+  Spawnd s(args(dir, setup.mode, kFixtures, {"--fork-servers", "2", "--max-children", "4", "--spawn", setup.spawn}));
+  if (setup.mode == Mode::Fork) REQUIRE(ask_until_forked(s, "/cgi-bin/whoami"));
+  REQUIRE(get(s.port(), "/cgi-bin/whoami").status == 200);
+  std::size_t baseline = settled_fd_count(s.pid());
+
+  constexpr int kClients = 4, kRequests = 100;
+  std::vector<std::map<int, int>> statuses(kClients);
+  std::vector<int> forked(kClients, 0);
+  std::vector<std::thread> clients;
+  for (int t = 0; t < kClients; ++t) {
+    clients.emplace_back([&, t] {
+      for (int i = 0; i < kRequests; ++i) {
+        auto r = get(s.port(), "/cgi-bin/whoami", 10000);
+        statuses[static_cast<std::size_t>(t)][r.status]++;
+        auto who = r.status == 200 ? parse_who(r.body) : std::nullopt;
+        if (who && who->ppid != s.pid()) forked[static_cast<std::size_t>(t)]++;
+      }
+    });
+  }
+  for (auto& c : clients) c.join();
+  std::map<int, int> all;
+  int all_forked = 0;
+  for (int t = 0; t < kClients; ++t) {
+    for (const auto& [st, n] : statuses[static_cast<std::size_t>(t)]) all[st] += n;
+    all_forked += forked[static_cast<std::size_t>(t)];
+  }
+  INFO("statuses: " << describe(all) << "; spawnd's stderr:\n" << s.stderr_text());
+  CHECK(all[200] == kClients * kRequests);
+  if (setup.mode == Mode::Fork) {
+    CHECK(all_forked > kClients * kRequests / 2);  // mostly children of fork servers
+  } else {
+    CHECK(all_forked == 0);
+  }
+  check_clean_and_stop(s, baseline);
+}
+
+// The fork server could not take a child's pidfd (its fd limit is reached), so it killed the child and reported
+// only its pid: spawnd cannot watch that child, lets its pipes decide (a response if it was quick enough, else 502),
+// frees the slot and serves on.
+TEST_CASE("a child whose fork server cannot give its pidfd is answered from its pipes, and spawnd serves on",
+          "[e2e][fork]") {
+  const std::string exe = kFixtures + "/whoami";
+  TempDir dir;
+  Spawnd s(args(dir, Mode::Fork, kFixtures, {"--fork-servers", "1", "--max-children", "1"}));
+  REQUIRE(ask_until_forked(s, "/cgi-bin/whoami"));
+  std::set<pid_t> servers;
+  REQUIRE(wait_until([&] { return (servers = fork_servers(s.pid(), exe)).size() == 1; }, kSettle));
+  const pid_t server = *servers.begin();
+  std::size_t baseline = settled_fd_count(s.pid());
+
+  // Room for the 3 fds of a Spawn below its fd limit, none for a pidfd.
+  std::set<int> open;
+  for (const auto& entry : fs::directory_iterator("/proc/" + std::to_string(server) + "/fd"))
+    open.insert(std::stoi(entry.path().filename().string()));
+  int free_found = 0, limit = 0;
+  for (int fd = 0; free_found < 3; ++fd)
+    if (open.count(fd) == 0) {
+      ++free_found;
+      limit = fd + 1;
+    }
+  rlimit old{};
+  REQUIRE(::prlimit(server, RLIMIT_NOFILE, nullptr, &old) == 0);
+  rlimit tight{static_cast<rlim_t>(limit), old.rlim_max};
+  REQUIRE(::prlimit(server, RLIMIT_NOFILE, &tight, nullptr) == 0);
+  for (int i = 0; i < 3; ++i) {
+    auto r = get(s.port(), "/cgi-bin/whoami", 5000);
+    CHECK((r.status == 200 || r.status == 502));
+  }
+  const std::string log = s.stderr_text();
+  INFO("spawnd's stderr:\n" << log);
+  CHECK(log.find("could not give us child") != std::string::npos);
+  CHECK(log.find("Too many open files: child killed") != std::string::npos);
+
+  // With its limit back, the same fork server serves normally (the slot of --max-children 1 was given back).
+  REQUIRE(::prlimit(server, RLIMIT_NOFILE, &old, nullptr) == 0);
+  auto who = ask_until_forked(s, "/cgi-bin/whoami");
+  REQUIRE(who);
+  CHECK(who->ppid == server);
+  check_clean_and_stop(s, baseline);
+}
+
 // Issue 20, part 1: a connection reset while its request waits for a child slot, in the same epoll batch as the
 // completion that frees a slot. Before the fix, Connection::close() deferred the exchange's destruction and the
-// connection's, and run_deferred() freed the connection first; a later task of the batch (the exit callback that
-// ChildTable::watch defers when pidfd_open fails with ESRCH) launched the queued exchange, which read the freed
-// Request and body (heap-use-after-free under asan-ubsan). Both processes are stopped while the events pile up, so
-// one epoll_wait returns them in this order: the reset first, then the fork server's Spawned message.
+// connection's, and run_deferred() freed the connection first; a later task of the batch (then: the exit callback
+// that ChildTable::watch deferred when pidfd_open failed with ESRCH; since the fork server passes the pidfd with
+// Spawned, the pidfd's readiness) launched the queued exchange, which read the freed Request and body
+// (heap-use-after-free under asan-ubsan; this test reproduced it every time on the code before the fix). Both
+// processes are stopped while the events pile up, so one epoll_wait returns them in this order: the reset first,
+// then the fork server's Spawned message.
 TEST_CASE("a client reset while its request is queued, in one batch with a freed slot, leaves spawnd serving",
           "[e2e][fork]") {
   const std::string exe = kFixtures + "/whoami";
@@ -528,7 +698,7 @@ TEST_CASE("a client reset while its request is queued, in one batch with a freed
   std::this_thread::sleep_for(200ms);
 
   // With spawnd stopped: R2 resets (as wrk does), then the fork server forks R1's child, which answers into its
-  // pipe and exits, and is reaped by the fork server; so spawnd's pidfd_open of it fails with ESRCH.
+  // pipe and exits, and is reaped by the fork server.
   REQUIRE(::kill(s.pid(), SIGSTOP) == 0);
   linger reset{1, 0};
   REQUIRE(::setsockopt(r2.get(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset) == 0);

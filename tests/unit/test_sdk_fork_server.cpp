@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -35,6 +36,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/fd.h"
 #include "common/fork_protocol.h"
 #include "db/database.h"
 #include "handler_process.h"
@@ -266,9 +268,9 @@ class ForkServerProcess {
   }
 
   // Waits for Exited(pid); returns its wait status.
-  int expect_exited(pid_t pid) {
-    return take([&](const fp::ForkMessageHeader& m) { return m.type == fp::MessageType::Exited && m.pid == pid; })
-        .status;
+  int expect_exited(pid_t pid) { return expect_exited_message(pid).status; }
+  fp::ForkMessageHeader expect_exited_message(pid_t pid) {
+    return take([&](const fp::ForkMessageHeader& m) { return m.type == fp::MessageType::Exited && m.pid == pid; });
   }
 
   // One request through the fork server: Spawn with fresh pipes, the response read from them, then Spawned and
@@ -280,9 +282,12 @@ class ForkServerProcess {
     p.close_child_ends();
     const std::int32_t pid = expect_spawned(token);
     REQUIRE(pid > 0);
+    CHECK(take_pidfd(token));
     CgiResult r;
     p.pump("fork-server child of " + name_, body, r);
-    r.exit_code = spawnd::test::exit_code_of(expect_exited(pid));
+    fp::ForkMessageHeader exited = expect_exited_message(pid);
+    CHECK(exited.token == token);
+    r.exit_code = spawnd::test::exit_code_of(exited.status);
     spawnd::test::parse_cgi_output(r);
     return r;
   }
@@ -308,8 +313,29 @@ class ForkServerProcess {
     msg.msg_controllen = sizeof control;
     ssize_t got = recvmsg(control_, &msg, MSG_CMSG_CLOEXEC);
     REQUIRE(got == static_cast<ssize_t>(sizeof h));  // 0 would mean the fork server went away
-    REQUIRE(msg.msg_controllen == 0);                // it never sends fds
     std::memcpy(&h, buf, sizeof h);
+    std::vector<int> fds;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      REQUIRE(c->cmsg_level == SOL_SOCKET);
+      REQUIRE(c->cmsg_type == SCM_RIGHTS);
+      for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); ++i) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+        fds.push_back(fd);
+      }
+    }
+    // At most one fd, and only with a Spawned that reports a child: that child's pidfd (fork_protocol.h).
+    const bool is_child_report = h.type == fp::MessageType::Spawned && h.pid > 0;
+    INFO("message type " << static_cast<unsigned>(h.type) << ", pid " << h.pid << ", " << fds.size() << " fds");
+    CHECK((msg.msg_flags & MSG_CTRUNC) == 0);
+    CHECK(fds.size() <= (is_child_report ? 1U : 0U));
+    for (int fd : fds) {
+      if (is_child_report && pidfds_.count(h.token) == 0) {
+        pidfds_.emplace(h.token, fd);
+      } else {
+        close(fd);
+      }
+    }
     return h;
   }
 
@@ -348,6 +374,17 @@ class ForkServerProcess {
   int control_ = -1;
   pid_t pid_ = -1;
   std::deque<fp::ForkMessageHeader> pending_;
+  std::map<std::uint64_t, spawnd::Fd> pidfds_;  // what came with each Spawned, by token
+
+ public:
+  // The pidfd that came with Spawned(token) (empty if none came, or it was taken already).
+  spawnd::Fd take_pidfd(std::uint64_t token) {
+    auto it = pidfds_.find(token);
+    if (it == pidfds_.end()) return {};
+    spawnd::Fd fd = std::move(it->second);
+    pidfds_.erase(it);
+    return fd;
+  }
 };
 
 // Whether the read end `fd` reaches EOF within the timeout, i.e. every copy of the pipe's write end was closed.
@@ -469,9 +506,11 @@ TEST_CASE("a fork-server child starts with fds 0-2 only, no blocked or ignored s
   p.close_child_ends();
   const pid_t pid = fs.expect_spawned(42);
   REQUIRE(pid > 0);
-  // Until it has set itself up (dup2, closefrom), it may still hold the fork server's fds.
+  // Until it has set itself up (dup2, closefrom, then the signal mask), it may still hold the fork server's fds
+  // and its blocked signals.
   const auto deadline = Clock::now() + std::chrono::milliseconds(kTimeoutMs);
-  while (open_fds(pid) != std::set<int>{0, 1, 2} && Clock::now() < deadline)
+  while ((open_fds(pid) != std::set<int>{0, 1, 2} || user_signals(proc_status_field(pid, "SigBlk")) != 0) &&
+         Clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   CHECK(open_fds(pid) == std::set<int>{0, 1, 2});
   CHECK(user_signals(proc_status_field(pid, "SigBlk")) == 0);
@@ -590,9 +629,8 @@ TEST_CASE("a burst of Spawns before any answer is read: all served, each Spawned
       pid_of[m.token] = m.pid;
     } else {
       REQUIRE(m.type == fp::MessageType::Exited);
-      bool was_spawned = false;
-      for (const auto& [token, pid] : pid_of) was_spawned = was_spawned || pid == m.pid;
-      CHECK(was_spawned);
+      CHECK(pid_of.count(m.token) == 1);  // its Spawn's token, which was answered first
+      CHECK(pid_of[m.token] == m.pid);
       CHECK(m.status == 0);
       exited.insert(m.pid);
     }
@@ -605,6 +643,83 @@ TEST_CASE("a burst of Spawns before any answer is read: all served, each Spawned
     spawnd::test::parse_cgi_output(r);
     CHECK(r.body == "Hello, world!\n");
   }
+}
+
+namespace {
+
+// The "Pid:" line of /proc/self/fdinfo/<fd>, which a pidfd has: the pid of its process (-1 once reaped).
+std::string pidfd_target(int fd) {
+  std::ifstream in("/proc/self/fdinfo/" + std::to_string(fd));
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("Pid:", 0) == 0) return line.substr(line.find_first_not_of(" \t", 4));
+  return {};
+}
+
+bool is_readable(int fd, int timeout_ms) {
+  pollfd p{fd, POLLIN, 0};
+  return poll(&p, 1, timeout_ms) == 1 && (p.revents & POLLIN) != 0;
+}
+
+}  // namespace
+
+TEST_CASE("Spawned carries a pidfd for its child, which reports the child's exit; Exited carries the Spawn's token",
+          "[cgi-child][fork-server]") {
+  TempSite site;
+  ForkServerProcess fs("hello", site);
+  fs.wait_ready();
+  Pipes p;
+  const std::string body = "abcde";
+  // The child reads a body of 5 bytes before it answers: it stays alive until we send it.
+  fs.send_spawn(41, site.env_with_body("hello", "POST", "text/plain", body), p.child_ends());
+  p.close_child_ends();
+  const pid_t child = fs.expect_spawned(41);
+  REQUIRE(child > 0);
+  spawnd::Fd pidfd = fs.take_pidfd(41);
+  REQUIRE(pidfd);
+  CHECK(pidfd_target(pidfd.get()) == std::to_string(child));
+  CHECK((fcntl(pidfd.get(), F_GETFD) & FD_CLOEXEC) != 0);
+  CHECK_FALSE(is_readable(pidfd.get(), 0));  // alive, waiting for its body
+
+  CgiResult r;
+  p.pump("child with a pidfd", body, r);
+  spawnd::test::parse_cgi_output(r);
+  CHECK(r.status == 200);
+  CHECK(is_readable(pidfd.get(), kTimeoutMs));  // it exited: the pidfd says so, whoever reaps it
+  fp::ForkMessageHeader exited = fs.expect_exited_message(child);
+  CHECK(exited.token == 41);
+  CHECK(exited.status == 0);
+}
+
+TEST_CASE("a fork server that cannot take a child's pidfd kills the child and reports its pid without an fd",
+          "[cgi-child][fork-server]") {
+  TempSite site;
+  ForkServerProcess fs("hello", site);
+  fs.wait_ready();
+  // Room for exactly the 3 fds of a Spawn below its fd limit, none for the pidfd.
+  const std::set<int> open = open_fds(fs.pid());
+  int free_found = 0, limit = 0;
+  for (int fd = 0; free_found < 3; ++fd)
+    if (open.count(fd) == 0) {
+      ++free_found;
+      limit = fd + 1;
+    }
+  rlimit tight{static_cast<rlim_t>(limit), static_cast<rlim_t>(limit)};
+  REQUIRE(prlimit(fs.pid(), RLIMIT_NOFILE, &tight, nullptr) == 0);
+
+  Pipes p;
+  fs.send_spawn(51, site.env("hello", "GET"), p.child_ends());
+  p.close_child_ends();
+  const pid_t child = fs.expect_spawned(51);
+  CHECK(child > 0);
+  CHECK_FALSE(fs.take_pidfd(51));  // receive() checked that no fd came with it
+  // Killed at once (a child this fast may have answered first): its pipes end either way.
+  CgiResult r;
+  p.pump("killed child", {}, r);
+  fp::ForkMessageHeader exited = fs.expect_exited_message(child);
+  CHECK(exited.token == 51);
+  // SIGKILL, or whatever it exited with first (it runs under the same tight fd limit).
+  CHECK((!WIFSIGNALED(exited.status) || WTERMSIG(exited.status) == SIGKILL));
+  CHECK(fs.stderr_text().find("Too many open files: child killed") != std::string::npos);
 }
 
 TEST_CASE("closing the control socket ends the fork server with 0; children in flight live on",

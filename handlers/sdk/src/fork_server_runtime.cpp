@@ -1,6 +1,7 @@
 // fork_server_runtime.cpp — the fork-server runtime: the handler executable, started once by `spawnd --mode fork`,
 // forks one fresh child per request; the child runs exactly the CGI runtime (run_cgi). The protocol with spawnd is
-// common/fork_protocol.h: Ready once, then Spawn in / Spawned + Exited out, over the SOCK_SEQPACKET control socket.
+// common/fork_protocol.h: Ready once, then Spawn in / Spawned (with the child's pidfd) + Exited out, over the
+// SOCK_SEQPACKET control socket.
 //
 // What may be shared across fork(): code, static data, this file's buffers. What must not: an SQLite connection
 // (it would be shared by every child, with its locks and WAL index mapping), threads (only the forking thread
@@ -27,6 +28,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "common/fork_protocol.h"
@@ -81,7 +83,12 @@ class ForkServer {
   [[nodiscard]] bool on_control_readable();
   // Reaps every exited child and reports each. Returns false if the control socket broke.
   [[nodiscard]] bool on_sigchld();
-  [[nodiscard]] bool send(fp::MessageType type, std::uint64_t token, std::int32_t pid, std::int32_t status);
+  // Sends one message; `fd`, if not -1, goes with it by SCM_RIGHTS (a Spawned's pidfd). False if the socket broke.
+  [[nodiscard]] bool send(fp::MessageType type, std::uint64_t token, std::int32_t pid, std::int32_t status,
+                          int fd = -1);
+  // Records the child `pid` forked for Spawn `token` and returns the pidfd that goes with its Spawned; or -1 if no
+  // pidfd could be had: the child is then SIGKILLed (and reaped and reported like any other).
+  [[nodiscard]] int take_pidfd(pid_t pid, std::uint64_t token);
   [[noreturn]] void run_child(const StdioFds& fds) noexcept;
 
   const HandlerInfo& info_;
@@ -94,6 +101,9 @@ class ForkServer {
   // environment.
   std::vector<char> buffer_;
   std::vector<char*> envp_;
+  // Our children that are not reaped yet and the Spawn token of each, for their Exited. A pid is unique here: it
+  // stays ours until we reap it. Adopted orphans are not listed (token 0).
+  std::vector<std::pair<pid_t, std::uint64_t>> children_;
 };
 
 bool ForkServer::set_up() {
@@ -161,17 +171,32 @@ bool ForkServer::set_up() {
   // Nothing of the handler runs here; handler code may open the database, and that must happen per child.
   buffer_.resize(fp::kMaxMessageBytes);
   envp_.reserve(64);
+  children_.reserve(256);
   return true;
 }
 
-bool ForkServer::send(fp::MessageType type, std::uint64_t token, std::int32_t pid, std::int32_t status) {
+bool ForkServer::send(fp::MessageType type, std::uint64_t token, std::int32_t pid, std::int32_t status, int fd) {
   fp::ForkMessageHeader header{};
   header.type = type;
   header.token = token;
   header.pid = pid;
   header.status = status;
+  iovec iov{&header, sizeof header};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof fd)] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (fd >= 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof fd);
+    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  }
   // MSG_NOSIGNAL: if spawnd is gone, EPIPE here, not a SIGPIPE that kills the fork server with children in flight.
-  ssize_t n = sys::retry_eintr([&] { return ::send(control_fd_, &header, sizeof header, MSG_NOSIGNAL); });
+  ssize_t n = sys::retry_eintr([&] { return ::sendmsg(control_fd_, &msg, MSG_NOSIGNAL); });
   if (n == static_cast<ssize_t>(sizeof header)) return true;
   if (n < 0 && errno != EPIPE && errno != ECONNRESET) log_line(name_, "send: %s", std::strerror(errno));
   return false;
@@ -233,13 +258,38 @@ bool ForkServer::on_control_readable() {
   pid_t pid = ::fork();
   if (pid == 0) run_child(fds);
   const int fork_errno = errno;
-  // The parent sets the child's group too (the classic job-control race): once spawnd hears the pid, a
-  // kill(-pid) must reach the group even if the child has not run yet. ESRCH after a fast exit is fine.
-  if (pid > 0) ::setpgid(pid, pid);
+  int pidfd = -1;
+  if (pid > 0) {
+    // The parent sets the child's group too (the classic job-control race): once spawnd hears of the child, a
+    // kill(-pid) must reach the group even if the child has not run yet. ESRCH after a fast exit is fine.
+    ::setpgid(pid, pid);
+    pidfd = take_pidfd(pid, header.token);
+  }
   // Our copies of the child's stdio go now: the child's stdout must reach EOF when the child exits.
   fds.close_all();
-  if (pid < 0) log_line(name_, "fork: %s", std::strerror(fork_errno));
-  return send(fp::MessageType::Spawned, header.token, pid > 0 ? pid : -fork_errno, 0);
+  if (pid < 0) {
+    log_line(name_, "fork: %s", std::strerror(fork_errno));
+    return send(fp::MessageType::Spawned, header.token, -fork_errno, 0);
+  }
+  // Without a pidfd: the pid alone, which tells spawnd that a child was forked but cannot be watched.
+  const bool is_sent = send(fp::MessageType::Spawned, header.token, pid, 0, pidfd);
+  if (pidfd >= 0) ::close(pidfd);  // spawnd has its own copy now
+  return is_sent;
+}
+
+int ForkServer::take_pidfd(pid_t pid, std::uint64_t token) {
+  children_.emplace_back(pid, token);
+  // Race-free: `pid` is our child and we have not reaped it (only on_sigchld does, later), so the number is still
+  // that process. spawnd tracks the child by this pidfd, never by the number, which another process may have by
+  // the time spawnd looks (a child that exits at once is reaped by us right away).
+  const int pidfd = sys::pidfd_open(pid);  // close-on-exec
+  if (pidfd >= 0) return pidfd;
+  // spawnd could not watch it, time it out or stop its group, so it must not run on: killed right after its
+  // start. (It may have answered already, through its pipes: spawnd lets them decide.)
+  const int err = errno;
+  ::kill(pid, SIGKILL);
+  log_line(name_, "pidfd_open(%d): %s: child killed", static_cast<int>(pid), std::strerror(err));
+  return -1;
 }
 
 void ForkServer::run_child(const StdioFds& fds) noexcept {
@@ -275,7 +325,16 @@ bool ForkServer::on_sigchld() {
     int status = 0;
     pid_t pid = ::waitpid(-1, &status, WNOHANG);
     if (pid <= 0) return true;  // 0: children still running; -1/ECHILD: none left
-    if (!send(fp::MessageType::Exited, 0, pid, status)) return false;
+    std::uint64_t token = 0;  // an adopted orphan's
+    for (auto& child : children_) {
+      if (child.first == pid) {
+        token = child.second;
+        child = children_.back();
+        children_.pop_back();
+        break;
+      }
+    }
+    if (!send(fp::MessageType::Exited, token, pid, status)) return false;
   }
 }
 
