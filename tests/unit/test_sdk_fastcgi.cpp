@@ -118,6 +118,20 @@ class FastCgiProcess {
     kill(pid_, sig);
     return wait_exit(kTimeoutMs);
   }
+  // Waits (bounded) until the process has installed its SIGTERM handler (SigCgt in /proc/PID/status), i.e. its
+  // runtime is set up: a SIGTERM before that would kill it with the default action. Returns whether it did.
+  bool wait_catching_sigterm() {
+    const auto deadline = Clock::now() + std::chrono::milliseconds(kTimeoutMs);
+    while (Clock::now() < deadline) {
+      std::string status = read_file("/proc/" + std::to_string(pid_) + "/status");
+      auto at = status.find("SigCgt:\t");
+      if (at != std::string::npos &&
+          (std::stoull(status.substr(at + 8, 16), nullptr, 16) & (1ull << (SIGTERM - 1))) != 0)
+        return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return false;
+  }
   // Waits up to `timeout_ms` for the exit. Returns the wait status, or -1 if still running.
   int wait_exit(int timeout_ms) {
     if (pid_ <= 0) return -1;
@@ -580,6 +594,9 @@ TEST_CASE("malformed records close that connection only, and the process serves 
 TEST_CASE("processes sharing one listening socket on fd 0 serve every connection", "[cgi-child][fastcgi]") {
   Fixture f("hello");
   FastCgiProcess second("hello", f.site, f.listener.get());
+  // Under a sanitizer the second process can still be starting when the 40 requests are done (the first serves
+  // them all); its SIGTERM must find it set up.
+  REQUIRE(second.wait_catching_sigterm());
   int ok = 0;
   for (int i = 0; i < 40; ++i) {
     Client c = f.connect();
