@@ -248,3 +248,23 @@ TEST_CASE("a --body-temp-dir where no file can be created stops spawnd at start-
   CHECK(WEXITSTATUS(r.status) == 2);
   CHECK(r.stderr_text.find("--body-temp-dir /proc") != std::string::npos);
 }
+
+TEST_CASE("a request body that cannot be written to its temporary file gets 500 and the server keeps serving",
+          "[e2e][body]") {
+  TempDir dir;
+  dir.write("index.html", "home\n");
+  const std::string temp = dir.path() + "/bodies";
+  fs::create_directories(temp);
+  Spawnd s({"--root", dir.path(), "--cgi-bin", kCgiDir, "--body-buffer-bytes", "1000", "--body-temp-dir", temp});
+  fs::remove(temp);  // checked at start-up; gone when the first body spills
+  auto r = request(s.port(), head("POST", "/cgi-bin/echo.py", 5000) + pattern(5000));
+  CHECK(r.status == 500);
+  // stderr is collected by a reader thread: wait (bounded) for the line.
+  CHECK(wait_until([&] { return s.stderr_text().find("cannot create a temporary file in " + temp) != std::string::npos; },
+                   5s));
+  // A body that fits in memory still goes through, and so does everything else.
+  auto small = request(s.port(), head("POST", "/cgi-bin/echo.py", 500) + pattern(500));
+  CHECK(small.status == 200);
+  CHECK(small.body == pattern(500));
+  CHECK(get(s.port(), "/").body == "home\n");
+}
