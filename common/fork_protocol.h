@@ -17,12 +17,12 @@
 // tracks the child by the pidfd only (poll for its exit, pidfd_send_signal), because by the time spawnd looks, the
 // child may have exited, been reaped and its pid number reused. If no pidfd can be had (EMFILE, ...), the fork
 // server SIGKILLs the child at once and sends the pid with no fd: spawnd cannot watch that child, which may still
-// have answered through its pipes before the kill, so spawnd lets the pipes decide (a response, or 502). When it reaps a child, the fork server sends Exited (the Spawn's token, pid, wait
-// status). It is the child subreaper of its children's descendants, so it also reaps (and reports with Exited,
-// token 0) the orphans a handler leaves behind. Exited is informational: spawnd learns of every exit from the
-// pidfd, and uses Exited only to log an abnormal status. When the control socket closes, the fork server exits
-// once it has read what was queued (its children live on, re-parented to init); spawnd SIGKILLs a fork server it
-// retires, so that Spawns still queued to it are never forked.
+// have answered through its pipes before the kill, so spawnd lets the pipes decide (a response, or 502). When it reaps
+// a child, the fork server sends Exited (the Spawn's token, pid, wait status). It is the child subreaper of its
+// children's descendants, so it also reaps (and reports with Exited, token 0) the orphans a handler leaves behind.
+// Exited is informational: spawnd learns of every exit from the pidfd, and uses Exited only to log an abnormal status.
+// When the control socket closes, the fork server exits once it has read what was queued (its children live on,
+// re-parented to init); spawnd SIGKILLs a fork server it retires, so that Spawns still queued to it are never forked.
 //
 // Every message starts with ForkMessageHeader (native byte order: both ends are on one machine).
 #pragma once

@@ -16,6 +16,7 @@
 
 #include "common/fork_protocol.h"
 #include "common/log.h"
+#include "common/sys.h"
 
 namespace spawnd::server {
 
@@ -113,23 +114,8 @@ bool ForkServers::submit(const std::string& script, const SpawnPool::Job& job) {
                                job.token, 0, 0};
   std::memcpy(message.data(), &header, sizeof header);
 
-  int fds[3] = {job.spec.stdin_fd, job.spec.stdout_fd, job.spec.stderr_fd};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)] = {};
-  iovec iov{message.data(), message.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(sizeof fds);
-  std::memcpy(CMSG_DATA(cmsg), fds, sizeof fds);
-  ssize_t n;
-  do {
-    n = ::sendmsg(server->control.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-  } while (n < 0 && errno == EINTR);
+  const int fds[3] = {job.spec.stdin_fd, job.spec.stdout_fd, job.spec.stderr_fd};
+  ssize_t n = sys::send_with_fds(server->control.get(), message, fds, MSG_NOSIGNAL | MSG_DONTWAIT);
   if (n != static_cast<ssize_t>(message.size())) {
     // EAGAIN: this fork server is behind; anything else: it is dying and its exit will be handled.
     if (errno != EAGAIN) SPAWND_LOG_WARN("fork: %s: send to fork server %d: %s", script.c_str(), server->pid, std::strerror(errno));
@@ -219,35 +205,22 @@ void ForkServers::retire(const std::shared_ptr<Server>& server) {
 void ForkServers::on_control(const std::shared_ptr<Server>& server, int max_messages) {
   for (int i = 0; i < max_messages && server->control; ++i) {
     fp::ForkMessageHeader header{};
-    iovec iov{&header, sizeof header};
-    // Room for one fd (a Spawned's pidfd); more than that is MSG_CTRUNC (the kernel closes what did not fit).
-    alignas(cmsghdr) char cmsg_space[CMSG_SPACE(sizeof(int))];
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cmsg_space;
-    msg.msg_controllen = sizeof cmsg_space;
-    ssize_t n = ::recvmsg(server->control.get(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    // Room for one fd (a Spawned's pidfd); more than that is MSG_CTRUNC (and closed).
+    int received[1] = {-1};
+    int fd_count = 0, msg_flags = 0;
+    ssize_t n = sys::recv_with_fds(server->control.get(), {reinterpret_cast<char*>(&header), sizeof header}, received,
+                                   fd_count, msg_flags, MSG_DONTWAIT);
+    if (n < 0 && errno == EAGAIN) return;
     // ECONNRESET: the fork server died with Spawns of ours unread. The kernel reports that once, ahead of the
     // messages it had sent before dying, which are still queued: read on. Dropping them would lose the children
     // it had already forked (their requests would get 502 while the children run on, and nobody would watch
     // them). EOF follows the last message.
     if (n < 0 && errno == ECONNRESET) continue;
-    Fd pidfd;  // owns what came with the message, so that every path below closes it
-    int fd_count = 0;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      for (std::size_t k = 0; k < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); ++k, ++fd_count) {
-        int fd;
-        std::memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof fd);
-        pidfd.reset(fd);
-      }
-    }
+    Fd pidfd(fd_count > 0 ? received[0] : -1);  // owns what came with the message, so that every path closes it
     // Only a Spawned that reports a child carries an fd: at most one, the child's pidfd.
     const bool is_child_report = n == static_cast<ssize_t>(sizeof header) &&
                                  header.type == fp::MessageType::Spawned && header.pid > 0;
-    const bool has_right_fds = (msg.msg_flags & MSG_CTRUNC) == 0 && fd_count <= (is_child_report ? 1 : 0);
+    const bool has_right_fds = (msg_flags & MSG_CTRUNC) == 0 && fd_count <= (is_child_report ? 1 : 0);
     if (n != static_cast<ssize_t>(sizeof header) || !has_right_fds) {
       if (n != 0)
         SPAWND_LOG_WARN("fork: %s: fork server %d sent a malformed message (%zd bytes, %d fds)", server->script.c_str(),

@@ -181,22 +181,10 @@ bool ForkServer::send(fp::MessageType type, std::uint64_t token, std::int32_t pi
   header.token = token;
   header.pid = pid;
   header.status = status;
-  iovec iov{&header, sizeof header};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof fd)] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  if (fd >= 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof fd);
-    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  }
+  const int attached[1] = {fd};
   // MSG_NOSIGNAL: if spawnd is gone, EPIPE here, not a SIGPIPE that kills the fork server with children in flight.
-  ssize_t n = sys::retry_eintr([&] { return ::sendmsg(control_fd_, &msg, MSG_NOSIGNAL); });
+  ssize_t n = sys::send_with_fds(control_fd_, {reinterpret_cast<const char*>(&header), sizeof header},
+                                 std::span<const int>(attached, fd >= 0 ? 1 : 0), MSG_NOSIGNAL);
   if (n == static_cast<ssize_t>(sizeof header)) return true;
   if (n < 0 && errno != EPIPE && errno != ECONNRESET) log_line(name_, "send: %s", std::strerror(errno));
   return false;
@@ -204,36 +192,16 @@ bool ForkServer::send(fp::MessageType type, std::uint64_t token, std::int32_t pi
 
 bool ForkServer::on_control_readable() {
   fp::ForkMessageHeader header{};
-  iovec iov{buffer_.data(), buffer_.size()};
-  alignas(cmsghdr) char control[CMSG_SPACE(kStdioFds * sizeof(int))];
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  // MSG_CMSG_CLOEXEC: the fds are never inherited by accident; the child dup2()s them onto 0..2 (which clears it).
-  ssize_t n = sys::retry_eintr([&] { return ::recvmsg(control_fd_, &msg, MSG_CMSG_CLOEXEC); });
+  // Every fd that arrived is owned by `fds` before anything else is looked at, so that each path closes them; a
+  // fourth is closed at once and the message refused as if it had not fit (MSG_CTRUNC). MSG_CMSG_CLOEXEC: the fds
+  // are never inherited by accident; the child dup2()s them onto 0..2 (which clears it).
+  StdioFds fds;
+  int msg_flags = 0;
+  ssize_t n = sys::recv_with_fds(control_fd_, buffer_, fds.fd, fds.count, msg_flags, 0);
   if (n < 0) {
     if (errno == EAGAIN) return true;
     log_line(name_, "recvmsg: %s", std::strerror(errno));
     return false;
-  }
-
-  // Take ownership of every fd that arrived before looking at anything else, so that each path closes them.
-  StdioFds fds;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < count; ++i) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-      if (fds.count < kStdioFds) {
-        fds.fd[fds.count++] = fd;
-      } else {
-        ::close(fd);
-        msg.msg_flags |= MSG_CTRUNC;  // more than 3: refuse the message as if they had not fit
-      }
-    }
   }
   // 0 bytes: spawnd closed its end (a SEQPACKET peer never sends an empty message in this protocol).
   if (n == 0 && fds.count == 0) return false;
@@ -244,8 +212,8 @@ bool ForkServer::on_control_readable() {
     return true;  // no token to answer to; the fds close with `fds`
   }
   std::memcpy(&header, buffer_.data(), sizeof header);
-  const ReceivedMessageInfo received{.is_truncated = (msg.msg_flags & MSG_TRUNC) != 0,
-                                     .has_extra_fds = (msg.msg_flags & MSG_CTRUNC) != 0,
+  const ReceivedMessageInfo received{.is_truncated = (msg_flags & MSG_TRUNC) != 0,
+                                     .has_extra_fds = (msg_flags & MSG_CTRUNC) != 0,
                                      .fd_count = fds.count};
   if (const char* problem = check_spawn_message(std::span<char>(buffer_.data(), length), received, envp_)) {
     log_line(name_, "refusing message (type %u, token %llu, %zu bytes, %d fds): %s",
