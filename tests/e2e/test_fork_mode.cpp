@@ -167,6 +167,15 @@ std::optional<Who> ask_until_forked(const Spawnd& s, const std::string& target) 
   return who;
 }
 
+// The pid of spawnd's one fork server of `exe` (started with --fork-servers 1), once a fork-server child has
+// answered `target`.
+pid_t sole_fork_server(const Spawnd& s, const std::string& exe, const std::string& target) {
+  REQUIRE(ask_until_forked(s, target));
+  std::set<pid_t> servers;
+  REQUIRE(wait_until([&] { return (servers = fork_servers(s.pid(), exe)).size() == 1; }, kSettle));
+  return *servers.begin();
+}
+
 // ---- requests ----
 
 std::string bare(std::string_view method, std::string_view target) {
@@ -632,10 +641,7 @@ TEST_CASE("a child whose fork server cannot give its pidfd is answered from its 
   const std::string exe = kFixtures + "/whoami";
   TempDir dir;
   Spawnd s(args(dir, Mode::Fork, kFixtures, {"--fork-servers", "1", "--max-children", "1"}));
-  REQUIRE(ask_until_forked(s, "/cgi-bin/whoami"));
-  std::set<pid_t> servers;
-  REQUIRE(wait_until([&] { return (servers = fork_servers(s.pid(), exe)).size() == 1; }, kSettle));
-  const pid_t server = *servers.begin();
+  const pid_t server = sole_fork_server(s, exe, "/cgi-bin/whoami");
   std::size_t baseline = settled_fd_count(s.pid());
 
   // Room for the 3 fds of a Spawn below its fd limit, none for a pidfd.
@@ -682,10 +688,7 @@ TEST_CASE("a client reset while its request is queued, in one batch with a freed
   const std::string exe = kFixtures + "/whoami";
   TempDir dir;
   Spawnd s(args(dir, Mode::Fork, kFixtures, {"--fork-servers", "1", "--max-children", "1"}));
-  REQUIRE(ask_until_forked(s, "/cgi-bin/whoami"));
-  std::set<pid_t> servers;
-  REQUIRE(wait_until([&] { return (servers = fork_servers(s.pid(), exe)).size() == 1; }, kSettle));
-  const pid_t server = *servers.begin();
+  const pid_t server = sole_fork_server(s, exe, "/cgi-bin/whoami");
   std::size_t baseline = settled_fd_count(s.pid());
 
   // R1 takes the only slot; its Spawn message waits in the stopped fork server's socket. R2 is queued.

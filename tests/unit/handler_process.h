@@ -31,6 +31,14 @@
 
 namespace spawnd::test {
 
+// The "Pid:" line of /proc/self/fdinfo/<fd>, which a pidfd has: the pid of its process (-1 once it has been reaped).
+inline std::string pidfd_target(int fd) {
+  std::ifstream in("/proc/self/fdinfo/" + std::to_string(fd));
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("Pid:", 0) == 0) return line.substr(line.find_first_not_of(" \t", 4));
+  return {};
+}
+
 struct CgiResult {
   int exit_code = -1;
   std::string stdout_bytes;

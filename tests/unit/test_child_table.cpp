@@ -20,8 +20,10 @@
 #include "common/sys.h"
 #include "server/event_loop.h"
 #include "server/gateway/process.h"
+#include "handler_process.h"
 
 using spawnd::Fd;
+using spawnd::test::pidfd_target;
 using spawnd::server::ChildProcess;
 using spawnd::server::ChildTable;
 using spawnd::server::EventLoop;
@@ -29,14 +31,6 @@ using spawnd::server::SpawnMethod;
 using spawnd::server::SpawnSpec;
 
 namespace {
-
-// The "Pid:" line of /proc/self/fdinfo/<fd>: the process a pidfd refers to (-1 once it has been reaped).
-std::string pidfd_target(int fd) {
-  std::ifstream in("/proc/self/fdinfo/" + std::to_string(fd));
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("Pid:", 0) == 0) return line.substr(line.find_first_not_of(" \t", 4));
-  return {};
-}
 
 const char* method_name(SpawnMethod m) {
   switch (m) {

@@ -647,14 +647,6 @@ TEST_CASE("a burst of Spawns before any answer is read: all served, each Spawned
 
 namespace {
 
-// The "Pid:" line of /proc/self/fdinfo/<fd>, which a pidfd has: the pid of its process (-1 once reaped).
-std::string pidfd_target(int fd) {
-  std::ifstream in("/proc/self/fdinfo/" + std::to_string(fd));
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("Pid:", 0) == 0) return line.substr(line.find_first_not_of(" \t", 4));
-  return {};
-}
-
 bool is_readable(int fd, int timeout_ms) {
   pollfd p{fd, POLLIN, 0};
   return poll(&p, 1, timeout_ms) == 1 && (p.revents & POLLIN) != 0;
@@ -676,7 +668,7 @@ TEST_CASE("Spawned carries a pidfd for its child, which reports the child's exit
   REQUIRE(child > 0);
   spawnd::Fd pidfd = fs.take_pidfd(41);
   REQUIRE(pidfd);
-  CHECK(pidfd_target(pidfd.get()) == std::to_string(child));
+  CHECK(spawnd::test::pidfd_target(pidfd.get()) == std::to_string(child));
   CHECK((fcntl(pidfd.get(), F_GETFD) & FD_CLOEXEC) != 0);
   CHECK_FALSE(is_readable(pidfd.get(), 0));  // alive, waiting for its body
 
