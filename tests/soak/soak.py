@@ -504,70 +504,67 @@ class ModeSoak:
         marker = self.new_marker(who)
         return f"name=soak+{who}&message={marker}".encode(), marker
 
-    def op_keepalive_gets(self, rng: random.Random, who: str) -> None:
-        paths = ["/", "/style.css", "/index.html", "/cgi-bin/hello", "/cgi-bin/env", "/cgi-bin/guestbook",
-                 f"/cgi-bin/kv/k{rng.randrange(50)}", "/cgi-bin/hello/extra?x=1"]
+    def on_one_connection(self, requests):
+        """Sends each (label, method, raw request) of `requests` in turn on one keep-alive connection, reads its
+        response, notes and yields its status. Stops at the first error (noted under `label`) or once the server
+        has closed the connection."""
         c = Conn(self.port)
         try:
-            for _ in range(rng.randint(2, 8)):
-                if rng.random() < 0.08:
-                    path, method = "/" + BIG_FILE, "GET"
-                else:
-                    path, method = rng.choice(paths), ("HEAD" if rng.random() < 0.1 else "GET")
+            for label, method, raw in requests:
                 try:
-                    c.send(request_bytes(method, path))
-                    status, _, _, n = c.read_response(method, keep_body=False)
+                    c.send(raw)
+                    status = c.read_response(method, keep_body=False)[0]
                 except (OSError, HttpError) as e:
-                    self.note_error(f"keep-alive {method} {path}", e)
+                    self.note_error(label, e)
                     return
                 self.note(status)
+                yield status
                 if c.closed_by_peer:
                     return
         finally:
             c.close()
 
+    def op_keepalive_gets(self, rng: random.Random, who: str) -> None:
+        paths = ["/", "/style.css", "/index.html", "/cgi-bin/hello", "/cgi-bin/env", "/cgi-bin/guestbook",
+                 f"/cgi-bin/kv/k{rng.randrange(50)}", "/cgi-bin/hello/extra?x=1"]
+
+        def requests():
+            for _ in range(rng.randint(2, 8)):
+                if rng.random() < 0.08:
+                    path, method = "/" + BIG_FILE, "GET"
+                else:
+                    path, method = rng.choice(paths), ("HEAD" if rng.random() < 0.1 else "GET")
+                yield f"keep-alive {method} {path}", method, request_bytes(method, path)
+
+        for _ in self.on_one_connection(requests()):
+            pass
+
     def op_posts(self, rng: random.Random, who: str, chunked: bool) -> None:
-        c = Conn(self.port)
-        try:
+        markers = []
+
+        def requests():
             for _ in range(rng.randint(1, 3)):
                 body, marker = self.post_body(who)
+                markers.append(marker)
                 if chunked:
                     cut = sorted(rng.sample(range(1, len(body)), 2))
                     req = request_bytes("POST", "/cgi-bin/guestbook", headers=FORM,
                                         chunks=[body[:cut[0]], body[cut[0]:cut[1]], body[cut[1]:]])
                 else:
                     req = request_bytes("POST", "/cgi-bin/guestbook", body, FORM)
-                try:
-                    c.send(req)
-                    status, _, _, _ = c.read_response("POST", keep_body=False)
-                except (OSError, HttpError) as e:
-                    self.note_error("chunked POST" if chunked else "POST", e)
-                    return
-                self.note(status)
-                self.note_post(status, marker)
-                if c.closed_by_peer:
-                    return
-        finally:
-            c.close()
+                yield ("chunked POST" if chunked else "POST"), "POST", req
+
+        for i, status in enumerate(self.on_one_connection(requests())):
+            self.note_post(status, markers[i])
 
     def op_kv(self, rng: random.Random, who: str) -> None:
         key = f"k{rng.randrange(50)}"
-        c = Conn(self.port)
-        try:
-            for method, body in (("PUT", json.dumps({"who": who, "n": rng.randrange(10**6)}).encode()),
-                                 ("GET", None)):
-                try:
-                    c.send(request_bytes(method, f"/cgi-bin/kv/{key}", body,
-                                         {"Content-Type": "application/json"} if body else None))
-                    status = c.read_response(method, keep_body=False)[0]
-                except (OSError, HttpError) as e:
-                    self.note_error(f"kv {method}", e)
-                    return
-                self.note(status)
-                if c.closed_by_peer:
-                    return
-        finally:
-            c.close()
+        body = json.dumps({"who": who, "n": rng.randrange(10**6)}).encode()
+        requests = [(f"kv {method}", method, request_bytes(method, f"/cgi-bin/kv/{key}", data,
+                                                           {"Content-Type": "application/json"} if data else None))
+                    for method, data in (("PUT", body), ("GET", None))]
+        for _ in self.on_one_connection(requests):
+            pass
 
     def op_pipelined(self, rng: random.Random, who: str) -> None:
         reqs = []
