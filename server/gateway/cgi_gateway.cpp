@@ -8,12 +8,12 @@
 #include <cerrno>
 #include <cstring>
 
-#include "common/cgi_response.h"
 #include "common/uri.h"
 #include "common/error.h"
 #include "common/fd.h"
 #include "common/log.h"
 #include "common/sys.h"
+#include "server/gateway/cgi_relay.h"
 #include "server/gateway/script_request.h"
 
 namespace spawnd::server {
@@ -22,7 +22,6 @@ namespace {
 
 constexpr std::size_t kReadChunkBytes = 64 * 1024;
 constexpr int kMaxReadsPerEvent = 4;
-constexpr std::size_t kMaxStderrLineBytes = 4096;
 constexpr int kMaxStderrDrainReads = 128;  // 1 MiB of stderr read when an exchange ends
 
 // A pipe between us and a child: our end non-blocking (for the loop), the child's end blocking (CGI programs expect
@@ -50,9 +49,7 @@ class CgiExchange final : public Exchange {
         request_id_(request.id),
         target_(std::move(target)),
         script_(target_.name),
-        parser_(gw.config_.max_header_bytes),
-        is_nph_(script_.rfind("nph-", 0) == 0),
-        is_head_(request.is_head()) {}
+        relay_(sink, gw.config_.max_header_bytes, request.is_head(), script_.rfind("nph-", 0) == 0) {}
 
   ~CgiExchange() override {
     gw_.forget(*this);
@@ -213,112 +210,43 @@ class CgiExchange final : public Exchange {
     for (int i = 0; i < kMaxReadsPerEvent && stdout_ && !is_stdout_paused_ && !is_finished_; ++i) {
       ssize_t n = sys::read(stdout_.get(), buf, sizeof buf);
       if (n > 0) {
-        if (!on_output(std::string_view(buf, static_cast<std::size_t>(n)))) return;
+        if (!on_relayed(relay_.feed(std::string_view(buf, static_cast<std::size_t>(n))))) return;
         continue;
       }
       if (n < 0 && errno == EAGAIN) return;
-      on_stdout_eof();
+      close_fd(stdout_);  // EOF (or a read error): the output is over
+      on_relayed(relay_.end());
       return;
     }
   }
 
-  // Returns false once the exchange has ended (the caller must not touch it further).
-  bool on_output(std::string_view bytes) {
-    if (is_nph_) return nph_bytes(bytes);
-    if (!is_head_done_) {
-      // For a HEAD request nothing is waited for after the head (the connection drops any body a script sends).
-      switch (relay_cgi_head(parser_, bytes, sink_, is_head_, expected_bytes_)) {
-        case CgiHeadStep::NeedMore: return true;
-        case CgiHeadStep::Error:
-          SPAWND_LOG_ERROR("cgi[%llu] %s: bad response header: %s", ull(request_id_), script_.c_str(),
-                           parser_.error().c_str());
-          finish(GatewayError::BadGateway);
-          return false;
-        case CgiHeadStep::LocalRedirect:
+  // Acts on what the relay did with the child's output. Returns false once the exchange has ended (the caller must
+  // not touch it further).
+  bool on_relayed(CgiOutputRelay::Step step) {
+    switch (step) {
+      case CgiOutputRelay::Step::More: return true;
+      case CgiOutputRelay::Step::Paused:
+        is_stdout_paused_ = true;
+        (void)loop_.modify(stdout_.get(), 0);
+        return true;
+      case CgiOutputRelay::Step::Complete:
+        if (relay_.is_redirected()) {
+          // The connection serves the redirect's target; the child is left to finish (is_clean_end_).
           is_finished_ = true;
           is_clean_end_ = true;
           close_fd(stdout_);
-          return false;
-        case CgiHeadStep::HeadSent: break;
-      }
-      is_head_done_ = true;
-      std::string rest(parser_.rest_of_input());
-      return body_bytes(rest);  // also ends a response whose Content-Length is 0
+        } else {
+          finish(std::nullopt);
+        }
+        return false;
+      case CgiOutputRelay::Step::BadGateway:
+        SPAWND_LOG_ERROR("cgi[%llu] %s: %s%s", ull(request_id_), script_.c_str(), relay_.error().c_str(),
+                         has_exited_ && !relay_.has_head() ? (" (" + describe_exit(exit_status_) + ")").c_str() : "");
+        finish(GatewayError::BadGateway);
+        return false;
+      case CgiOutputRelay::Step::SinkClosed: return false;  // the connection is closing; it destroys us later
     }
-    return body_bytes(bytes);
-  }
-
-  // An NPH script's output goes to the client as it is, once its status-line is known to be a final response: a
-  // 1xx (101 would open a tunnel) or anything that is not a status-line is answered 502 instead.
-  bool nph_bytes(std::string_view bytes) {
-    if (is_head_done_) return forward(sink_.on_raw(bytes));
-    nph_head_.append(bytes);
-    const std::size_t lf = nph_head_.find('\n');
-    if (lf == std::string::npos) {
-      if (nph_head_.size() <= gw_.config_.max_header_bytes) return true;
-      SPAWND_LOG_ERROR("cgi[%llu] %s: NPH script sent no status-line in its first %zu bytes", ull(request_id_),
-                       script_.c_str(), gw_.config_.max_header_bytes);
-      finish(GatewayError::BadGateway);
-      return false;
-    }
-    const std::optional<int> status = parse_status_line(std::string_view(nph_head_).substr(0, lf));
-    if (!status || !is_final_status(*status)) {
-      const std::string what = status ? "Status " + std::to_string(*status) + ", not a final status (only 200-599 are relayed)"
-                                      : std::string("not an HTTP status-line");
-      SPAWND_LOG_ERROR("cgi[%llu] %s: NPH script's first line: %s", ull(request_id_), script_.c_str(), what.c_str());
-      finish(GatewayError::BadGateway);
-      return false;
-    }
-    is_head_done_ = true;
-    const std::string head = std::move(nph_head_);
-    return forward(sink_.on_raw(head));
-  }
-
-  bool body_bytes(std::string_view bytes) {
-    if (expected_bytes_) {
-      // Never send more than the Content-Length the script declared.
-      std::uint64_t room = *expected_bytes_ - received_bytes_;
-      if (bytes.size() > room) bytes = bytes.substr(0, static_cast<std::size_t>(room));
-    }
-    received_bytes_ += bytes.size();
-    if (!bytes.empty() && !forward(sink_.on_body(bytes))) return false;
-    if (expected_bytes_ && received_bytes_ == *expected_bytes_) {
-      // The whole announced body is here: the response is complete now, not when the child gets round to exiting
-      // (it may still be closing its database). It keeps running until it exits or its timeout ends.
-      finish(std::nullopt);
-      return false;
-    }
-    return true;
-  }
-
-  bool forward(Io io) {
-    if (io == Io::Error) return false;  // the connection is closing; it destroys us later
-    if (io == Io::Again) {
-      is_stdout_paused_ = true;
-      loop_.modify(stdout_.get(), 0);
-    }
-    return true;
-  }
-
-  void on_stdout_eof() {
-    close_fd(stdout_);
-    if (is_nph_ && is_head_done_) {
-      finish(std::nullopt);
-      return;
-    }
-    if (!is_head_done_) {
-      SPAWND_LOG_ERROR("cgi[%llu] %s: closed its output before a complete header block%s", ull(request_id_),
-                       script_.c_str(), has_exited_ ? (" (" + describe_exit(exit_status_) + ")").c_str() : "");
-      finish(GatewayError::BadGateway);
-      return;
-    }
-    if (expected_bytes_ && received_bytes_ < *expected_bytes_) {
-      SPAWND_LOG_ERROR("cgi[%llu] %s: sent %llu of the %llu body bytes it announced", ull(request_id_),
-                       script_.c_str(), ull(received_bytes_), ull(*expected_bytes_));
-      finish(GatewayError::BadGateway);
-      return;
-    }
-    finish(std::nullopt);
+    return false;
   }
 
   void on_stderr() { read_stderr(kMaxReadsPerEvent); }
@@ -326,23 +254,18 @@ class CgiExchange final : public Exchange {
   // Reads up to `max_reads` chunks of the child's stderr and logs them line by line.
   void read_stderr(int max_reads) {
     char buf[8192];
+    auto log_line = [this](std::string_view line) {
+      SPAWND_LOG_WARN("cgi[%llu] %s: %.*s", ull(request_id_), script_.c_str(), static_cast<int>(line.size()),
+                      line.data());
+    };
     for (int i = 0; i < max_reads && stderr_; ++i) {
       ssize_t n = sys::read(stderr_.get(), buf, sizeof buf);
       if (n > 0) {
-        stderr_line_.append(buf, static_cast<std::size_t>(n));
-        std::size_t start = 0;
-        for (std::size_t nl; (nl = stderr_line_.find('\n', start)) != std::string::npos; start = nl + 1)
-          log_stderr(std::string_view(stderr_line_).substr(start, nl - start));
-        stderr_line_.erase(0, start);
-        if (stderr_line_.size() > kMaxStderrLineBytes) {
-          log_stderr(stderr_line_);
-          stderr_line_.clear();
-        }
+        stderr_lines_.append(std::string_view(buf, static_cast<std::size_t>(n)), log_line);
         continue;
       }
       if (n < 0 && errno == EAGAIN) return;
-      if (!stderr_line_.empty()) log_stderr(stderr_line_);
-      stderr_line_.clear();
+      stderr_lines_.flush(log_line);
       close_fd(stderr_);
       return;
     }
@@ -358,12 +281,6 @@ class CgiExchange final : public Exchange {
     } else if (stdout_) {
       ::kill(-pid_, SIGKILL);
     }
-  }
-
-  void log_stderr(std::string_view line) {
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    SPAWND_LOG_WARN("cgi[%llu] %s: %.*s", ull(request_id_), script_.c_str(), static_cast<int>(line.size()),
-                    line.data());
   }
 
   void on_timeout() {
@@ -397,23 +314,17 @@ class CgiExchange final : public Exchange {
   std::uint64_t request_id_;
   ScriptTarget target_;
   const std::string& script_;  // target_.name, for log lines
-  CgiResponseParser parser_;
-  bool is_nph_;
-  std::string nph_head_;  // an NPH script's output until its status-line is complete
-  bool is_head_;
+  CgiOutputRelay relay_;
 
   Fd stdin_, stdout_, stderr_;
   ChildTable::ChildId child_id_ = 0;  // 0: no child known (not started, or its fork server never reported it)
   pid_t pid_ = -1;                    // for log lines, and the group of a leader that has exited (stop_group)
   EventLoop::TimerId timer_ = 0;
   std::int64_t deadline_ms_ = 0;
-  std::string stderr_line_;
-  std::optional<std::uint64_t> expected_bytes_;
-  std::uint64_t received_bytes_ = 0;
+  StderrLines stderr_lines_;
   int exit_status_ = 0;
   bool has_exited_ = false;
   bool has_pipes_ = false;  // spawn() created the pipes (false while queued for a slot)
-  bool is_head_done_ = false;
   bool is_stdout_paused_ = false;
   bool is_finished_ = false;
   bool is_clean_end_ = false;

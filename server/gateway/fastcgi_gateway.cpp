@@ -23,6 +23,7 @@
 #include "common/fd.h"
 #include "common/log.h"
 #include "common/sys.h"
+#include "server/gateway/cgi_relay.h"
 #include "server/gateway/fork_server.h"
 
 namespace spawnd::server {
@@ -32,7 +33,6 @@ namespace {
 constexpr std::size_t kReadChunkBytes = 64 * 1024;
 constexpr int kMaxReadsPerEvent = 4;
 constexpr std::size_t kMaxUnsentBytes = 256 * 1024;  // stop taking request body bytes while this much is unsent
-constexpr std::size_t kMaxStderrLineBytes = 4096;
 constexpr std::uint16_t kRequestId = 1;  // one request per connection at a time
 constexpr std::int64_t kFirstBackoffMs = 100;
 constexpr std::int64_t kMaxBackoffMs = 10'000;
@@ -136,7 +136,7 @@ struct FastCgiSlot {
   std::string out;
   std::size_t out_pos = 0;
   FastCgiExchange* ex = nullptr;
-  std::string stderr_line;
+  StderrLines stderr_lines;
   EventLoop::TimerId restart_timer = 0;
   EventLoop::TimerId abort_timer = 0;
 };
@@ -202,8 +202,7 @@ class FastCgiExchange final : public Exchange {
         body_(body),
         request_id_(request.id),
         target_(std::move(target)),
-        parser_(gw.config_.max_header_bytes),
-        is_head_(request.is_head()),
+        relay_(sink, gw.config_.max_header_bytes, request.is_head()),
         has_body_(request.has_body || request.content_length.value_or(0) > 0),
         is_idempotent_(request.method == "GET" || request.method == "HEAD" || request.method == "OPTIONS") {
     fcgi::append_begin_request(preamble_, kRequestId, fcgi::Role::Responder, fcgi::kKeepConn);
@@ -266,51 +265,41 @@ class FastCgiExchange final : public Exchange {
     }
   }
 
-  // FCGI_STDOUT content. Returns false once the response has ended.
+  // FCGI_STDOUT content. Returns false once the response has ended (or the client is gone): the rest of the
+  // output is not wanted.
   bool on_stdout(std::string_view bytes) {
     if (is_finished_) return false;
     has_output_ = true;
-    if (!is_head_done_) {
-      switch (relay_cgi_head(parser_, bytes, sink_, is_head_, expected_bytes_)) {
-        case CgiHeadStep::NeedMore: return true;
-        case CgiHeadStep::Error:
-          SPAWND_LOG_ERROR("fastcgi[%llu] %s: bad response header: %s", ull(request_id_), app_.name().c_str(),
-                           parser_.error().c_str());
-          finish(GatewayError::BadGateway);
-          return false;
-        case CgiHeadStep::LocalRedirect:
-          is_head_done_ = true;
-          is_finished_ = true;
-          is_redirected_ = true;
-          return false;
-        case CgiHeadStep::HeadSent: break;
-      }
-      is_head_done_ = true;
-      const std::string rest(parser_.rest_of_input());
-      return body_bytes(rest);
+    switch (relay_.feed(bytes)) {
+      case CgiOutputRelay::Step::More: return true;
+      case CgiOutputRelay::Step::Paused:
+        if (slot) slot->is_paused = true;
+        return true;
+      case CgiOutputRelay::Step::Complete:
+        if (!relay_.is_redirected()) return true;  // the response ends with FCGI_END_REQUEST
+        is_finished_ = true;  // the connection serves the redirect's target
+        return false;
+      case CgiOutputRelay::Step::BadGateway:
+        SPAWND_LOG_ERROR("fastcgi[%llu] %s: %s", ull(request_id_), app_.name().c_str(), relay_.error().c_str());
+        finish(GatewayError::BadGateway);
+        return false;
+      case CgiOutputRelay::Step::SinkClosed: return false;  // the connection is closing; it destroys us later
     }
-    return is_redirected_ || body_bytes(bytes);
+    return false;
   }
 
   // FCGI_END_REQUEST: the application is done with the request. A protocol status other than FCGI_REQUEST_COMPLETE
   // means it refused the request (spec §5.5): FCGI_OVERLOADED → 503, anything else → 502.
   void on_end_request(fcgi::ProtocolStatus status) {
     if (is_finished_) return;
-    if (status != fcgi::ProtocolStatus::RequestComplete && !is_head_done_) {
+    if (status != fcgi::ProtocolStatus::RequestComplete && !relay_.has_head()) {
       SPAWND_LOG_ERROR("fastcgi[%llu] %s: the application refused the request (protocol status %u)",
                        ull(request_id_), app_.name().c_str(), static_cast<unsigned>(status));
       finish(status == fcgi::ProtocolStatus::Overloaded ? GatewayError::ServiceUnavailable : GatewayError::BadGateway);
       return;
     }
-    if (!is_head_done_) {
-      SPAWND_LOG_ERROR("fastcgi[%llu] %s: ended the request before a complete header block", ull(request_id_),
-                       app_.name().c_str());
-      finish(GatewayError::BadGateway);
-      return;
-    }
-    if (expected_bytes_ && received_bytes_ < *expected_bytes_) {
-      SPAWND_LOG_ERROR("fastcgi[%llu] %s: sent %llu of the %llu body bytes it announced", ull(request_id_),
-                       app_.name().c_str(), ull(received_bytes_), ull(*expected_bytes_));
+    if (relay_.end() == CgiOutputRelay::Step::BadGateway) {
+      SPAWND_LOG_ERROR("fastcgi[%llu] %s: %s", ull(request_id_), app_.name().c_str(), relay_.error().c_str());
       finish(GatewayError::BadGateway);
       return;
     }
@@ -343,20 +332,6 @@ class FastCgiExchange final : public Exchange {
   bool is_queued = false;
 
  private:
-  bool body_bytes(std::string_view bytes) {
-    if (expected_bytes_) {
-      const std::uint64_t room = *expected_bytes_ - received_bytes_;
-      if (bytes.size() > room) bytes = bytes.substr(0, static_cast<std::size_t>(room));
-    }
-    received_bytes_ += bytes.size();
-    if (!bytes.empty()) {
-      const Io io = sink_.on_body(bytes);
-      if (io == Io::Error) return false;  // the connection is closing; it destroys us later
-      if (io == Io::Again && slot) slot->is_paused = true;
-    }
-    return true;
-  }
-
   void on_timeout() {
     if (is_queued) {
       SPAWND_LOG_WARN("fastcgi[%llu] %s: waited %lld ms for a free connection: 503", ull(request_id_),
@@ -390,20 +365,15 @@ class FastCgiExchange final : public Exchange {
   RequestBody& body_;
   std::uint64_t request_id_;
   ScriptTarget target_;
-  CgiResponseParser parser_;
+  CgiOutputRelay relay_;
   std::string preamble_;  // FCGI_BEGIN_REQUEST and the FCGI_PARAMS stream
-  bool is_head_;
   bool has_body_;
   bool is_idempotent_;
   EventLoop::TimerId timer_ = 0;
-  std::optional<std::uint64_t> expected_bytes_;
-  std::uint64_t received_bytes_ = 0;
   bool is_preamble_sent_ = false;
   bool is_stdin_done_ = false;
-  bool is_head_done_ = false;
   bool has_output_ = false;
   bool is_finished_ = false;
-  bool is_redirected_ = false;
   bool is_retried_ = false;
 };
 
@@ -719,20 +689,12 @@ void FastCgiApp::on_end_request(FastCgiSlot& slot, fcgi::ProtocolStatus status) 
 }
 
 void FastCgiApp::log_stderr(FastCgiSlot& slot, std::string_view bytes, bool flush_partial) {
-  slot.stderr_line.append(bytes);
-  std::size_t start = 0;
   auto emit = [&](std::string_view line) {
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     SPAWND_LOG_WARN("fastcgi[%llu] %s: %.*s", ull(slot.ex ? slot.ex->request_id() : 0), name_.c_str(),
                     static_cast<int>(line.size()), line.data());
   };
-  for (std::size_t nl; (nl = slot.stderr_line.find('\n', start)) != std::string::npos; start = nl + 1)
-    emit(std::string_view(slot.stderr_line).substr(start, nl - start));
-  slot.stderr_line.erase(0, start);
-  if ((flush_partial && !slot.stderr_line.empty()) || slot.stderr_line.size() > kMaxStderrLineBytes) {
-    emit(slot.stderr_line);
-    slot.stderr_line.clear();
-  }
+  slot.stderr_lines.append(bytes, emit);
+  if (flush_partial) slot.stderr_lines.flush(emit);
 }
 
 void FastCgiApp::drop(FastCgiSlot& slot, const char* why, bool kill_worker) {
@@ -752,7 +714,7 @@ void FastCgiApp::drop(FastCgiSlot& slot, const char* why, bool kill_worker) {
   slot.state = FastCgiSlot::State::Closed;
   slot.out.clear();
   slot.out_pos = 0;
-  slot.stderr_line.clear();
+  slot.stderr_lines = StderrLines();
   slot.is_paused = false;
   if (kill_worker && slot.child) {
     slot.is_available = false;  // its exit restarts it; until then nothing connects to it

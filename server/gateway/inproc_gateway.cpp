@@ -18,17 +18,15 @@
 #include <optional>
 #include <system_error>
 
-#include "common/cgi_response.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "common/sys.h"
+#include "server/gateway/cgi_relay.h"
 #include "server/gateway/script_request.h"
 
 namespace spawnd::server {
 
 namespace {
-
-constexpr std::size_t kParseChunkBytes = 4096;  // fed to the header parser at a time: the body is not copied
 
 // Why a job came back without a response (Job::result).
 constexpr int kNoContext = 1;   // context_new() failed
@@ -187,62 +185,23 @@ class InProcExchange final : public Exchange {
       finish(GatewayError::Internal);
       return;
     }
-    CgiResponseParser parser(gw_.config_.cgi.max_header_bytes);
-    std::string_view out = job.output;
-    std::size_t fed = 0;
-    CgiResponseParser::State state = CgiResponseParser::State::NeedMore;
-    while (state == CgiResponseParser::State::NeedMore && fed < out.size()) {
-      std::size_t n = std::min(kParseChunkBytes, out.size() - fed);
-      state = parser.feed(out.substr(fed, n));
-      fed += n;
-    }
-    if (state != CgiResponseParser::State::Done) {
-      SPAWND_LOG_ERROR("inproc[%llu] %s: bad response header: %s", ull(request_.id), name,
-                       state == CgiResponseParser::State::Error ? parser.error().c_str()
-                                                                : "no complete header block");
-      finish(GatewayError::BadGateway);
-      return;
-    }
-    CgiHead& h = parser.head();
-    if (h.kind == CgiResponseKind::LocalRedirect) {
-      is_finished_ = true;
-      sink_.on_local_redirect(h.location);
-      return;
-    }
-    // The body: what the parser read past the header block, then the rest of the output.
-    std::string_view first = parser.rest_of_input();
-    std::string_view rest = out.substr(fed);
-    if (is_head_) {
-      first = rest = {};  // Content-Length announces the GET body's size; none follows (RFC 9110 §9.3.2)
-    } else if (h.content_length) {
-      std::uint64_t announced = *h.content_length;
-      if (first.size() + rest.size() < announced) {
-        SPAWND_LOG_ERROR("inproc[%llu] %s: wrote %zu of the %llu body bytes it announced", ull(request_.id), name,
-                         first.size() + rest.size(), ull(announced));
+    CgiOutputRelay relay(sink_, gw_.config_.cgi.max_header_bytes, is_head_);
+    switch (relay.relay_whole(job.output)) {
+      case CgiOutputRelay::Step::Complete:
+        if (relay.is_redirected()) {
+          is_finished_ = true;  // the connection serves the redirect's target
+          return;
+        }
+        finish(std::nullopt);
+        return;
+      case CgiOutputRelay::Step::BadGateway:
+        SPAWND_LOG_ERROR("inproc[%llu] %s: %s", ull(request_.id), name, relay.error().c_str());
         finish(GatewayError::BadGateway);
         return;
-      }
-      // Never more than the announced Content-Length, as in CGI mode.
-      if (first.size() >= announced) {
-        first = first.substr(0, static_cast<std::size_t>(announced));
-        rest = {};
-      } else {
-        rest = rest.substr(0, static_cast<std::size_t>(announced - first.size()));
-      }
-    }
-    ResponseHead head;
-    head.status = h.status;
-    head.reason = std::move(h.reason);
-    head.fields = std::move(h.fields);
-    head.content_length = h.content_length;
-    sink_.on_head(std::move(head));
-    for (std::string_view part : {first, rest}) {
-      if (!part.empty() && sink_.on_body(part) == Io::Error) {
-        is_finished_ = true;  // the connection is closing; it destroys us later
+      default:
+        is_finished_ = true;  // SinkClosed: the connection is closing; it destroys us later
         return;
-      }
     }
-    finish(std::nullopt);
   }
 
  private:

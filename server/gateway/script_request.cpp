@@ -78,32 +78,6 @@ std::vector<std::pair<std::string, std::string>> script_meta_variables(const Req
   return build_cgi_env(info);
 }
 
-ResponseHead to_response_head(CgiHead& h) {
-  ResponseHead head;
-  head.status = h.status;
-  head.reason = std::move(h.reason);
-  head.fields = std::move(h.fields);
-  head.content_length = h.content_length;
-  return head;
-}
-
-CgiHeadStep relay_cgi_head(CgiResponseParser& parser, std::string_view bytes, ResponseSink& sink,
-                           bool is_head_request, std::optional<std::uint64_t>& expected_body_bytes) {
-  switch (parser.feed(bytes)) {
-    case CgiResponseParser::State::NeedMore: return CgiHeadStep::NeedMore;
-    case CgiResponseParser::State::Error: return CgiHeadStep::Error;
-    case CgiResponseParser::State::Done: break;
-  }
-  CgiHead& h = parser.head();
-  if (h.kind == CgiResponseKind::LocalRedirect) {
-    sink.on_local_redirect(h.location);
-    return CgiHeadStep::LocalRedirect;
-  }
-  if (!is_head_request) expected_body_bytes = h.content_length;
-  sink.on_head(to_response_head(h));
-  return CgiHeadStep::HeadSent;
-}
-
 void answer_status(ResponseSink& sink, int status) {
   std::string page = error_page(status);
   ResponseHead head;

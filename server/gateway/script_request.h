@@ -1,6 +1,6 @@
 // server/gateway/script_request.h — what the CGI, fork-server and FastCGI gateways share about a request for a
 // script: mapping the request path to a script and PATH_INFO (RFC 3875 §3.3, the script-URI), the meta-variables
-// (RFC 3875 §4.1, via common/cgi_env.h), turning a parsed CGI header block into the response head, and answering
+// (RFC 3875 §4.1, via common/cgi_env.h), and answering
 // with an error page from inside Gateway::start(). Loop thread only; no I/O except the stat/access of map_script().
 #pragma once
 
@@ -12,7 +12,6 @@
 #include <variant>
 #include <vector>
 
-#include "common/cgi_response.h"
 #include "server/gateway/gateway.h"
 #include "server/http_request.h"
 
@@ -51,24 +50,6 @@ struct ScriptServerInfo {
 [[nodiscard]] std::vector<std::pair<std::string, std::string>> script_meta_variables(const Request& request,
                                                                                      const ScriptTarget& target,
                                                                                      const ScriptServerInfo& server);
-
-// The response head for a parsed CGI document or client-redirect response (RFC 3875 §6.2.1, §6.2.3, §6.2.4); moves
-// the fields out of `head`.
-[[nodiscard]] ResponseHead to_response_head(CgiHead& head);
-
-// Where relay_cgi_head() left a CGI response.
-enum class CgiHeadStep {
-  NeedMore,       // the header block is not complete yet
-  Error,          // not a valid header block: parser.error() says why; answer 502
-  LocalRedirect,  // sink.on_local_redirect() was called: the exchange is over
-  HeadSent,       // sink.on_head() was called; parser.rest_of_input() is the start of the body
-};
-// Feeds a handler's output to `parser` until its header block is complete, then either hands a local redirect to
-// the sink (RFC 3875 §6.2.2) or sends the response head. `expected_body_bytes` is set to the Content-Length the
-// handler announced, except for a HEAD request, whose Content-Length announces a body that does not follow
-// (RFC 9110 §9.3.2). Shared by every gateway that relays CGI output (CGI, fork server, FastCGI).
-[[nodiscard]] CgiHeadStep relay_cgi_head(CgiResponseParser& parser, std::string_view bytes, ResponseSink& sink,
-                                         bool is_head_request, std::optional<std::uint64_t>& expected_body_bytes);
 
 // Answers a request completely from inside Gateway::start(): an HTML error page with `status` (404, 403, 502).
 void answer_status(ResponseSink& sink, int status);
