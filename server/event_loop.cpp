@@ -1,11 +1,13 @@
 #include "server/event_loop.h"
 
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 
 #include <cerrno>
 #include <ctime>
 
 #include "common/error.h"
+#include "common/sys.h"
 
 namespace spawnd::server {
 
@@ -15,8 +17,13 @@ std::int64_t monotonic_ms() noexcept {
   return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
 }
 
-EventLoop::EventLoop() : epoll_(::epoll_create1(EPOLL_CLOEXEC)), now_ms_(monotonic_ms()) {
+EventLoop::EventLoop()
+    : epoll_(::epoll_create1(EPOLL_CLOEXEC)),
+      post_wake_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+      now_ms_(monotonic_ms()) {
   if (!epoll_) throw Error(errno, "epoll_create1");
+  if (!post_wake_) throw Error(errno, "eventfd");
+  if (!add(post_wake_.get(), EPOLLIN, [this](std::uint32_t) { on_posted(); })) throw Error(errno, "epoll_ctl(eventfd)");
 }
 
 EventLoop::~EventLoop() = default;
@@ -67,6 +74,36 @@ EventLoop::TimerId EventLoop::add_timer(std::int64_t delay_ms, Task cb) {
 void EventLoop::cancel(TimerId id) noexcept { timers_.erase(id); }
 
 void EventLoop::defer(Task task) { deferred_.push_back(std::move(task)); }
+
+void EventLoop::post(Task task) {
+  bool was_empty;
+  {
+    std::lock_guard lock(post_mutex_);
+    was_empty = posted_.empty();
+    posted_.push_back(std::move(task));
+  }
+  if (was_empty) {
+    // One wake-up per batch: on_posted() reads the eventfd before it takes the list, so a task posted after that
+    // read finds the list empty and writes again.
+    const std::uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = sys::write(post_wake_.get(), &one, sizeof one);
+  }
+}
+
+void EventLoop::on_posted() {
+  std::uint64_t count = 0;
+  [[maybe_unused]] ssize_t n = sys::read(post_wake_.get(), &count, sizeof count);
+  run_posted();
+}
+
+void EventLoop::run_posted() {
+  std::vector<Task> batch;
+  {
+    std::lock_guard lock(post_mutex_);
+    batch.swap(posted_);
+  }
+  for (auto& task : batch) task();
+}
 
 int EventLoop::next_timeout_ms() const {
   if (!deferred_.empty()) return 0;

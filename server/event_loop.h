@@ -6,11 +6,15 @@
 // defer(), which runs after the dispatch pass (redis freeClientAsync, lighttpd fdevent_sched_close).
 //
 // Timers are a min-heap of deadlines in milliseconds of CLOCK_MONOTONIC; cancel() is O(1) (lazy deletion).
+//
+// post() is the one way another thread hands work to the loop (the spawn pool's and the in-process workers'
+// completions): a mutex-guarded list and an eventfd that wakes epoll_wait, written once per batch.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <queue>
 #include <unordered_map>
 #include <vector>
@@ -29,7 +33,7 @@ class EventLoop {
   using Task = std::function<void()>;
   using TimerId = std::uint64_t;
 
-  // Throws spawnd::Error if epoll_create1 fails.
+  // Throws spawnd::Error if epoll_create1, eventfd or registering the eventfd fails.
   EventLoop();
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
@@ -60,6 +64,15 @@ class EventLoop {
   // reference are destroyed).
   void run_deferred();
 
+  // Runs `task` on the loop thread, on the next loop turn (after the fd callbacks of the turn in which it arrives),
+  // in the order posted. The only member callable from any thread. A task must not outlive what it references:
+  // an owner whose tasks may still be pending either guards them (a liveness flag the task checks on the loop
+  // thread) or runs them with run_posted() before it goes away. Tasks never run are destroyed with the loop.
+  void post(Task task);
+  // Runs the tasks posted so far, now, on the calling (loop) thread: for an owner's teardown (SpawnPool) once its
+  // threads are joined, so that nothing it posted is left to run after it.
+  void run_posted();
+
   // Runs until stop(). Returns normally; epoll_wait errors other than EINTR throw spawnd::Error.
   void run();
   // Makes run() return after the current pass. Callable from any callback.
@@ -85,6 +98,7 @@ class EventLoop {
   int next_timeout_ms() const;
   void run_timers();
   void run_deferred_batch();
+  void on_posted();
 
   Fd epoll_;
   std::unordered_map<int, std::unique_ptr<Entry>> entries_;
@@ -93,6 +107,9 @@ class EventLoop {
   std::unordered_map<TimerId, Task> timers_;
   TimerId next_timer_id_ = 1;
   std::vector<Task> deferred_;
+  Fd post_wake_;  // eventfd: written when posted_ stops being empty
+  std::mutex post_mutex_;
+  std::vector<Task> posted_;  // guarded by post_mutex_
   std::int64_t now_ms_;
   bool is_stopping_ = false;
 };

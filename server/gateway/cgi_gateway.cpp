@@ -13,6 +13,7 @@
 #include "common/fd.h"
 #include "common/log.h"
 #include "common/sys.h"
+#include "server/gateway/admission.h"
 #include "server/gateway/cgi_relay.h"
 #include "server/gateway/script_request.h"
 
@@ -38,7 +39,7 @@ bool make_pipe(Fd& ours, Fd& childs, bool is_ours_read_end) {
 }  // namespace
 
 // One request being answered by one child process.
-class CgiExchange final : public Exchange {
+class CgiExchange final : public Exchange, public Admission::Waiter {
  public:
   CgiExchange(CgiGateway& gw, const Request& request, ResponseSink& sink, RequestBody& body, ScriptTarget target)
       : gw_(gw),
@@ -131,7 +132,8 @@ class CgiExchange final : public Exchange {
   [[nodiscard]] ChildTable::ChildId child_id() const noexcept { return child_id_; }
   [[nodiscard]] const std::string& script() const noexcept { return script_; }
   [[nodiscard]] std::uint64_t request_id() const noexcept { return request_id_; }
-  bool is_queued = false;
+  // The response ended already (a start that failed answered it).
+  [[nodiscard]] bool is_finished() const noexcept { return is_finished_; }
   std::uint64_t spawn_token = 0;  // the pool's job for this exchange, while it may be in flight
 
   // The child was reaped while its request is still ours.
@@ -285,9 +287,7 @@ class CgiExchange final : public Exchange {
 
   void on_timeout() {
     is_timed_out_ = true;
-    if (is_queued) {
-      SPAWND_LOG_WARN("cgi[%llu] %s: waited %lld ms for a free child slot: 503", ull(request_id_), script_.c_str(),
-                      static_cast<long long>(gw_.config_.timeout_ms));
+    if (gw_.admission_.expire(*this, gw_.config_.timeout_ms)) {
       fail_without_child(GatewayError::ServiceUnavailable);
       return;
     }
@@ -336,6 +336,12 @@ CgiGateway::CgiGateway(EventLoop& loop, CgiConfig config)
       config_(std::move(config)),
       children_(loop, config_.kill_grace_ms),
       dev_null_(::open("/dev/null", O_RDWR | O_CLOEXEC)),
+      admission_("cgi", "child slot", config_.max_queue,
+                 [this](Admission::Waiter& waiter) {
+                   if (running_ >= config_.max_children) return false;
+                   launch(static_cast<CgiExchange&>(waiter));
+                   return true;
+                 }),
       spawner_(loop, config_.spawn_threads,
                [this](std::uint64_t token, Result<ChildProcess> child) { on_spawned(token, std::move(child)); }) {
   if (!dev_null_) throw Error(errno, "open /dev/null");
@@ -365,22 +371,18 @@ std::unique_ptr<Exchange> CgiGateway::start(const Request& request, ResponseSink
   }
   auto ex = std::make_unique<CgiExchange>(*this, request, sink, body, std::get<ScriptTarget>(std::move(mapped)));
   ex->arm_timeout();
-  if (running_ < config_.max_children) {
-    if (!launch(*ex)) return nullptr;
-    return ex;
+  switch (admission_.admit(*ex, request.id, ex->script())) {
+    case Admission::Outcome::Started:
+      if (ex->is_finished()) return nullptr;  // the spawn failed, and the request has its answer
+      return ex;
+    case Admission::Outcome::Queued: return ex;
+    case Admission::Outcome::Refused: break;
   }
-  if (queue_.size() < config_.max_queue) {
-    ex->is_queued = true;
-    queue_.push_back(ex.get());
-    return ex;
-  }
-  SPAWND_LOG_WARN("cgi[%llu] %s: %zu children running and %zu requests queued: 503",
-                  static_cast<unsigned long long>(request.id), ex->script().c_str(), running_, queue_.size());
   sink.on_end(GatewayError::ServiceUnavailable);
   return nullptr;
 }
 
-bool CgiGateway::launch(CgiExchange& ex) {
+void CgiGateway::launch(CgiExchange& ex) {
   // The slot is taken from now until the child is reaped (or the spawn fails).
   ++running_;
   std::uint64_t token = ++next_spawn_token_;
@@ -393,9 +395,7 @@ bool CgiGateway::launch(CgiExchange& ex) {
     SPAWND_LOG_ERROR("cgi[%llu] %s: cannot start: %s", static_cast<unsigned long long>(ex.request_id()),
                      ex.script().c_str(), std::strerror(err));
     ex.fail_without_child(GatewayError::Internal);
-    return false;
   }
-  return true;
 }
 
 void CgiGateway::on_spawned(std::uint64_t token, Result<ChildProcess> spawned) {
@@ -405,7 +405,6 @@ void CgiGateway::on_spawned(std::uint64_t token, Result<ChildProcess> spawned) {
     spawning_.erase(it);
   }
   if (!spawned) {
-    --running_;
     int err = spawned.error().value();
     if (ex && err == ECONNRESET) {
       // Its fork server died or was retired before it reported a child we can watch: it may never have forked one,
@@ -416,7 +415,7 @@ void CgiGateway::on_spawned(std::uint64_t token, Result<ChildProcess> spawned) {
       // cannot signal its group: it lives on, re-parented to init.)
       SPAWND_LOG_WARN("cgi[%llu] %s: the fork server reported no child we can watch; its output decides",
                       static_cast<unsigned long long>(ex->request_id()), ex->script().c_str());
-      start_queued();
+      free_slot();
       return;
     }
     if (ex) {
@@ -426,16 +425,15 @@ void CgiGateway::on_spawned(std::uint64_t token, Result<ChildProcess> spawned) {
       ex->fail_without_child(err == EAGAIN || err == ENOMEM ? GatewayError::ServiceUnavailable
                                                             : GatewayError::Internal);
     }
-    start_queued();
+    free_slot();
     return;
   }
   const pid_t pid = spawned->pid;
   auto id = children_.watch(std::move(*spawned), nullptr);
   if (!id) {
     // Logged by the table, which killed the child (or left a duplicate to the entry that has it).
-    --running_;
     if (ex) ex->fail_without_child(GatewayError::Internal);
-    start_queued();
+    free_slot();
     return;
   }
   children_.set_exit_callback(*id, [this, child = *id](int status) { on_child_exit(child, status); });
@@ -448,39 +446,26 @@ void CgiGateway::on_spawned(std::uint64_t token, Result<ChildProcess> spawned) {
 }
 
 void CgiGateway::on_child_exit(ChildTable::ChildId id, int wait_status) {
-  --running_;
   auto it = owners_.find(id);
   if (it != owners_.end()) {
     CgiExchange* ex = it->second;
     owners_.erase(it);
     ex->on_child_exit(wait_status);
   }
-  start_queued();
+  free_slot();
 }
 
 void CgiGateway::forget(CgiExchange& ex) {
   if (ex.spawn_token) spawning_.erase(ex.spawn_token);
-  if (ex.is_queued) {
-    for (auto it = queue_.begin(); it != queue_.end(); ++it) {
-      if (*it == &ex) {
-        queue_.erase(it);
-        break;
-      }
-    }
-  }
   if (ex.child_id()) {
     auto it = owners_.find(ex.child_id());
     if (it != owners_.end() && it->second == &ex) owners_.erase(it);
   }
 }
 
-void CgiGateway::start_queued() {
-  while (running_ < config_.max_children && !queue_.empty()) {
-    CgiExchange* ex = queue_.front();
-    queue_.pop_front();
-    ex->is_queued = false;
-    launch(*ex);
-  }
+void CgiGateway::free_slot() {
+  --running_;
+  admission_.slot_freed();
 }
 
 }  // namespace spawnd::server

@@ -6,8 +6,8 @@
 // body on to the client with backpressure. stderr lines go to the error log tagged with the request id and script.
 // Names beginning with "nph-" are non-parsed-header scripts: their stdout is the raw HTTP response.
 //
-// Limits: at most `max_children` children run at once; further requests wait in a FIFO of `max_queue`, beyond which
-// they get 503 with Retry-After. A child that has not finished its response after `timeout_ms` gets 504 (if nothing
+// Limits (admission.h): at most `max_children` children run at once; further requests wait in a FIFO of
+// `max_queue`, beyond which they get 503 with Retry-After. A child that has not finished its response after `timeout_ms` gets 504 (if nothing
 // was sent yet) and its process group SIGTERM, then SIGKILL after `kill_grace_ms`.
 //
 // The child belongs to the ChildTable, not to the request: if the client disconnects we signal the group and drop
@@ -18,7 +18,6 @@
 #include <sys/types.h>
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -26,6 +25,7 @@
 
 #include "common/fd.h"
 #include "server/event_loop.h"
+#include "server/gateway/admission.h"
 #include "server/gateway/fork_server.h"
 #include "server/gateway/gateway.h"
 #include "server/gateway/process.h"
@@ -61,25 +61,24 @@ class CgiGateway final : public Gateway {
   [[nodiscard]] std::unique_ptr<Exchange> start(const Request& request, ResponseSink& sink,
                                                 RequestBody& body) override;
 
-  [[nodiscard]] std::size_t running() const noexcept { return running_; }
-
  private:
   friend class CgiExchange;
-  // Spawns the child of `ex`; false (after answering the request) if spawning failed.
-  bool launch(CgiExchange& ex);
+  // Spawns the child of `ex` on a slot taken now; if that fails, gives the slot back and answers the request (500).
+  void launch(CgiExchange& ex);
   // Starts the prepared child: through a fork server when one serves `script`, else with the spawn pool.
   void start_job(const std::string& script, SpawnPool::Job job);
   void on_spawned(std::uint64_t token, Result<ChildProcess> spawned);
   void on_child_exit(ChildTable::ChildId id, int wait_status);
   void forget(CgiExchange& ex);
-  void start_queued();
+  // A child slot is free again (its child was reaped, or never started): a queued request may take it.
+  void free_slot();
 
   EventLoop& loop_;
   CgiConfig config_;
   ChildTable children_;
   Fd dev_null_;  // stdin of children whose request has no body (and stdio of fork servers)
-  std::size_t running_ = 0;
-  std::deque<CgiExchange*> queue_;
+  std::size_t running_ = 0;  // child slots taken: from launch() until the child is reaped (or the spawn failed)
+  Admission admission_;
   // Running children whose request is still being answered, by their id in children_ (never by pid: a number that
   // is reused within seconds at thousands of spawns per second).
   std::unordered_map<ChildTable::ChildId, CgiExchange*> owners_;

@@ -23,6 +23,7 @@
 #include "common/fd.h"
 #include "common/log.h"
 #include "common/sys.h"
+#include "server/gateway/admission.h"
 #include "server/gateway/cgi_relay.h"
 #include "server/gateway/fork_server.h"
 
@@ -151,6 +152,7 @@ class FastCgiApp {
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
   // Starts `ex` on a free connection, or queues it. Returns false (nothing started) if the queue is full.
   bool submit(FastCgiExchange& ex);
+  [[nodiscard]] Admission& admission() noexcept { return admission_; }
   // `ex` is going away (finished, cancelled or timed out): out of the queue, or its request aborted.
   void withdraw(FastCgiExchange& ex, bool kill_worker);
   // `ex` can take FCGI_STDOUT again, or has new request body bytes.
@@ -161,6 +163,9 @@ class FastCgiApp {
   // An idle connection, or a new one to an available address. nullptr when none is free; then `is_unreachable` says
   // whether a connection attempt failed (the application is not listening: 502 rather than waiting).
   FastCgiSlot* free_slot(bool& is_unreachable);
+  // Admission's try_start: `ex` on a free connection (true), or answered 502 if the application is unreachable
+  // (true), or false if it has to wait.
+  bool try_start(FastCgiExchange& ex);
   void attach(FastCgiSlot& slot, FastCgiExchange& ex);
   // Opens a connection for `slot`; false with `err` set (ECONNREFUSED/ENOENT: nobody listens there).
   bool connect(FastCgiSlot& slot, int& err);
@@ -179,20 +184,19 @@ class FastCgiApp {
   void drop(FastCgiSlot& slot, const char* why, bool kill_worker);
   void start_worker(FastCgiSlot& slot);
   void on_worker_exit(FastCgiSlot& slot, int status);
-  void dispatch();
 
   FastCgiGateway& gw_;
   std::size_t id_;  // names the workers' sockets
   std::string name_;
   std::string program_;  // managed: the executable; empty: external
   std::vector<std::unique_ptr<FastCgiSlot>> slots_;
-  std::deque<FastCgiExchange*> queue_;
+  Admission admission_;  // requests waiting for a free connection
   int failures_ = 0;  // managed: unexpected worker exits since the last completed request, for the back-off
 };
 
 // ---- One request. ---------------------------------------------------------------------------------------------------
 
-class FastCgiExchange final : public Exchange {
+class FastCgiExchange final : public Exchange, public Admission::Waiter {
  public:
   FastCgiExchange(FastCgiGateway& gw, FastCgiApp& app, const Request& request, ResponseSink& sink, RequestBody& body,
                   ScriptTarget target)
@@ -329,13 +333,10 @@ class FastCgiExchange final : public Exchange {
   [[nodiscard]] bool is_stdin_done() const noexcept { return is_stdin_done_; }
 
   FastCgiSlot* slot = nullptr;  // the connection serving this request, while it does
-  bool is_queued = false;
 
  private:
   void on_timeout() {
-    if (is_queued) {
-      SPAWND_LOG_WARN("fastcgi[%llu] %s: waited %lld ms for a free connection: 503", ull(request_id_),
-                      app_.name().c_str(), static_cast<long long>(gw_.config_.timeout_ms));
+    if (app_.admission().expire(*this, gw_.config_.timeout_ms)) {
       finish(GatewayError::ServiceUnavailable);
       return;
     }
@@ -381,7 +382,12 @@ class FastCgiExchange final : public Exchange {
 
 FastCgiApp::FastCgiApp(FastCgiGateway& gw, std::size_t id, std::string name, std::string program,
                        const FastCgiAddress* address, std::size_t slots)
-    : gw_(gw), id_(id), name_(std::move(name)), program_(std::move(program)) {
+    : gw_(gw),
+      id_(id),
+      name_(std::move(name)),
+      program_(std::move(program)),
+      admission_("fastcgi", "connection", gw.config_.max_queue,
+                 [this](Admission::Waiter& waiter) { return try_start(static_cast<FastCgiExchange&>(waiter)); }) {
   for (std::size_t i = 0; i < slots; ++i) {
     auto slot = std::make_unique<FastCgiSlot>();
     slot->index = i;
@@ -409,6 +415,10 @@ FastCgiApp::~FastCgiApp() {
 }
 
 bool FastCgiApp::submit(FastCgiExchange& ex) {
+  return admission_.admit(ex, ex.request_id(), name_) != Admission::Outcome::Refused;
+}
+
+bool FastCgiApp::try_start(FastCgiExchange& ex) {
   bool is_unreachable = false;
   if (FastCgiSlot* slot = free_slot(is_unreachable)) {
     attach(*slot, ex);
@@ -418,10 +428,7 @@ bool FastCgiApp::submit(FastCgiExchange& ex) {
     ex.fail_unreachable();
     return true;
   }
-  if (queue_.size() >= gw_.config_.max_queue) return false;
-  ex.is_queued = true;
-  queue_.push_back(&ex);
-  return true;
+  return false;
 }
 
 FastCgiSlot* FastCgiApp::free_slot(bool& is_unreachable) {
@@ -481,7 +488,6 @@ bool FastCgiApp::connect(FastCgiSlot& slot, int& err) {
 }
 
 void FastCgiApp::attach(FastCgiSlot& slot, FastCgiExchange& ex) {
-  ex.is_queued = false;
   ex.slot = &slot;
   slot.ex = &ex;
   slot.is_stdin_ended = false;
@@ -685,7 +691,7 @@ void FastCgiApp::on_end_request(FastCgiSlot& slot, fcgi::ProtocolStatus status) 
     return;
   }
   watch(slot);
-  dispatch();
+  admission_.slot_freed();
 }
 
 void FastCgiApp::log_stderr(FastCgiSlot& slot, std::string_view bytes, bool flush_partial) {
@@ -723,20 +729,13 @@ void FastCgiApp::drop(FastCgiSlot& slot, const char* why, bool kill_worker) {
   if (FastCgiExchange* ex = slot.ex) {
     slot.ex = nullptr;
     ex->slot = nullptr;
-    if (ex->on_connection_lost(was_reused)) {
-      ex->is_queued = true;
-      queue_.push_front(ex);
-    }
+    if (ex->on_connection_lost(was_reused)) admission_.requeue_first(*ex);
   }
-  dispatch();
+  admission_.slot_freed();
 }
 
 void FastCgiApp::withdraw(FastCgiExchange& ex, bool kill_worker) {
-  if (ex.is_queued) {
-    queue_.erase(std::remove(queue_.begin(), queue_.end(), &ex), queue_.end());
-    ex.is_queued = false;
-    return;
-  }
+  if (admission_.withdraw(ex)) return;
   FastCgiSlot* slot = ex.slot;
   if (!slot) return;
   ex.slot = nullptr;
@@ -768,22 +767,6 @@ void FastCgiApp::withdraw(FastCgiExchange& ex, bool kill_worker) {
     });
     flush(*slot);
   });
-}
-
-void FastCgiApp::dispatch() {
-  while (!queue_.empty()) {
-    bool is_unreachable = false;
-    FastCgiSlot* slot = free_slot(is_unreachable);
-    if (!slot && !is_unreachable) return;
-    FastCgiExchange* ex = queue_.front();
-    queue_.pop_front();
-    ex->is_queued = false;
-    if (slot) {
-      attach(*slot, *ex);
-    } else {
-      ex->fail_unreachable();
-    }
-  }
 }
 
 void FastCgiApp::start_worker(FastCgiSlot& slot) {
@@ -829,7 +812,7 @@ void FastCgiApp::start_worker(FastCgiSlot& slot) {
   slot.address.text = "worker " + std::to_string(child);
   slot.is_available = true;
   SPAWND_LOG_DEBUG("fastcgi %s: worker %d started on %s", name_.c_str(), static_cast<int>(child), path.c_str());
-  dispatch();
+  admission_.slot_freed();
 }
 
 void FastCgiApp::on_worker_exit(FastCgiSlot& slot, int status) {
@@ -926,8 +909,6 @@ std::unique_ptr<Exchange> FastCgiGateway::start(const Request& request, Response
   }
   auto ex = std::make_unique<FastCgiExchange>(*this, *app, request, sink, body, std::move(target));
   if (!app->submit(*ex)) {
-    SPAWND_LOG_WARN("fastcgi[%llu] %s: every connection busy and %zu requests queued: 503", ull(request.id),
-                    app->name().c_str(), config_.max_queue);
     ex->fail_unavailable();
     return nullptr;
   }

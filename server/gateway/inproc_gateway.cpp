@@ -2,12 +2,11 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 
 #include <spawnd/inproc_abi.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -56,13 +55,17 @@ int append_output(void* arg, const void* data, std::size_t size) {
 }  // namespace
 
 struct InProcGateway::Job {
-  // Filled on the loop thread before submit(), then read by one worker.
+  // Filled on the loop thread before hand(), then read by one worker.
   std::size_t handler = 0;
   std::vector<std::pair<std::string, std::string>> meta;
   std::string body;
   // Written by the worker; read by the loop once the job is on the completion list (the pool's mutex orders them).
   std::string output;
   int result = 0;  // 0: `output` holds the handler's CGI response; else kNoContext or kNoResponse
+  // Set by the loop when nobody wants the response any more (client gone, timed out): a worker that has not called
+  // the handler yet skips it.
+  std::atomic<bool> is_cancelled{false};
+  bool was_called = false;  // written by the worker, read by the loop after the completion was posted
   // Loop thread only.
   InProcExchange* exchange = nullptr;  // null once the exchange is gone or has given up on the job
   std::uint64_t request_id = 0;
@@ -75,15 +78,15 @@ struct InProcGateway::Pool {
   std::vector<spawnd_inproc_var> base_vars;                // views of `base`
   std::size_t workers = 0;
 
+  EventLoop* loop = nullptr;
+  InProcGateway* gateway = nullptr;  // loop thread only; null once the gateway is gone (its posted completions drop)
+
   std::mutex mutex;
   std::condition_variable has_work;    // `queue` is not empty, or `is_stopping`
   std::condition_variable has_exited;  // `live` went down
-  std::deque<std::shared_ptr<Job>> queue;
-  std::vector<std::shared_ptr<Job>> done;  // finished, for the loop to deliver
-  std::size_t busy = 0;  // workers inside a handler call
+  std::deque<std::shared_ptr<Job>> queue;  // admitted jobs (admission.h), at most `workers`, for the next free worker
   std::size_t live = 0;  // worker threads that have not finished
-  bool is_stopping = false;
-  Fd wake;  // eventfd: written when `done` stops being empty
+  bool is_stopping = false;  // no completion is posted once it is set (the loop may be going away)
 
   // Runs `job` on the calling worker thread, with that worker's `contexts` (one per handler, made on first use).
   void call(Job& job, std::vector<void*>& contexts) {
@@ -112,18 +115,17 @@ struct InProcGateway::Pool {
       if (pool.is_stopping) break;
       std::shared_ptr<Job> job = std::move(pool.queue.front());
       pool.queue.pop_front();
-      ++pool.busy;
       lock.unlock();
-      pool.call(*job, contexts);
-      lock.lock();
-      --pool.busy;
-      const bool was_empty = pool.done.empty();
-      pool.done.push_back(std::move(job));
-      if (was_empty) {
-        // One wake-up per batch: the loop reads the eventfd before it takes the list (on_completions).
-        std::uint64_t one = 1;
-        [[maybe_unused]] ssize_t n = sys::write(pool.wake.get(), &one, sizeof one);
+      if (!job->is_cancelled.load(std::memory_order_relaxed)) {
+        job->was_called = true;
+        pool.call(*job, contexts);
       }
+      lock.lock();
+      if (pool.is_stopping) break;
+      // Under the pool's mutex, so that no completion is posted once stop_workers() has set is_stopping.
+      pool.loop->post([self, job = std::move(job)] {
+        if (self->gateway != nullptr) self->gateway->on_completion(*job);
+      });
     }
     lock.unlock();
     // The worker's database connections close here, on the thread that used them.
@@ -136,7 +138,7 @@ struct InProcGateway::Pool {
 };
 
 // One request answered by a handler shared object.
-class InProcExchange final : public Exchange {
+class InProcExchange final : public Exchange, public Admission::Waiter {
  public:
   InProcExchange(InProcGateway& gw, const Request& request, ResponseSink& sink, RequestBody& body,
                  std::size_t handler, ScriptTarget target)
@@ -151,6 +153,11 @@ class InProcExchange final : public Exchange {
     job_->handler = handler;
     job_->exchange = this;
     job_->request_id = request.id;
+    // --handler-timeout counts from here, as in every mode: receiving the body, the queue and the call.
+    timer_ = loop_.add_timer(gw_.config_.cgi.timeout_ms, [this] {
+      timer_ = 0;
+      on_timeout();
+    });
   }
 
   ~InProcExchange() override {
@@ -162,16 +169,31 @@ class InProcExchange final : public Exchange {
 
   void resume() override {}  // the whole response went to the sink at once
 
-  // Collects the body as it arrives (the handler needs all of it); queues the call once it is complete.
+  // Collects the body as it arrives (the handler needs all of it); asks for a worker once it is complete.
   void on_request_body() override {
-    if (is_submitted_ || is_finished_) return;
+    if (is_body_complete_ || is_finished_) return;
     std::string_view avail = body_.available();
     job_->body.append(avail);
     body_.consume(avail.size());
-    if (body_.is_complete()) submit();
+    if (!body_.is_complete()) return;
+    is_body_complete_ = true;
+    if (gw_.admission_.admit(*this, request_.id, target_.name) == Admission::Outcome::Refused)
+      finish(GatewayError::ServiceUnavailable);
   }
 
-  // The worker finished our job (loop thread, from InProcGateway::on_completions()).
+  // A worker slot is ours (admission.h): the job goes to the workers.
+  void run() {
+    // The whole environment a CGI child would get: the base variables (PATH, --pass-env, SPAWND_DB, ...), then the
+    // request's meta-variables.
+    job_->meta = gw_.pool_->base;
+    const ScriptServerInfo server{.document_root = gw_.config_.cgi.document_root,
+                                  .pass_authorization = gw_.config_.cgi.pass_authorization};
+    for (auto& var : script_meta_variables(request_, target_, server)) job_->meta.push_back(std::move(var));
+    is_running_ = true;
+    gw_.hand(job_);
+  }
+
+  // The worker finished our job (loop thread, from InProcGateway::on_completion()).
   void on_complete(const InProcGateway::Job& job) {
     if (timer_) loop_.cancel(timer_);
     timer_ = 0;
@@ -207,46 +229,32 @@ class InProcExchange final : public Exchange {
  private:
   [[nodiscard]] const char* script() const noexcept { return target_.name.c_str(); }
 
-  void submit() {
-    is_submitted_ = true;
-    // The whole environment a CGI child would get: the base variables (PATH, --pass-env, SPAWND_DB, ...), then the
-    // request's meta-variables.
-    job_->meta = gw_.pool_->base;
-    const ScriptServerInfo server{.document_root = gw_.config_.cgi.document_root,
-                                  .pass_authorization = gw_.config_.cgi.pass_authorization};
-    for (auto& var : script_meta_variables(request_, target_, server)) job_->meta.push_back(std::move(var));
-    if (!gw_.submit(job_)) {
-      SPAWND_LOG_WARN("inproc[%llu] %s: %zu workers busy and the queue full: 503", ull(request_.id), script(),
-                      gw_.config_.workers);
-      finish(GatewayError::ServiceUnavailable);
-      return;
-    }
-    timer_ = loop_.add_timer(gw_.config_.cgi.timeout_ms, [this] {
-      timer_ = 0;
-      on_timeout();
-    });
-  }
-
   void on_timeout() {
     const long long ms = static_cast<long long>(gw_.config_.cgi.timeout_ms);
-    if (gw_.withdraw(job_)) {
-      SPAWND_LOG_WARN("inproc[%llu] %s: waited %lld ms for a free worker: 503", ull(request_.id), script(), ms);
+    if (gw_.admission_.expire(*this, ms)) {
       finish(GatewayError::ServiceUnavailable);
       return;
     }
-    // The thread cannot be stopped: it stays busy until the handler returns, and that late response is dropped.
-    SPAWND_LOG_ERROR("inproc[%llu] %s: no response within %lld ms: 504 (its worker stays busy until the handler "
-                     "returns)",
-                     ull(request_.id), script(), ms);
-    job_->is_timed_out = true;
+    if (!is_running_) {
+      SPAWND_LOG_ERROR("inproc[%llu] %s: the request body was not complete within %lld ms: 504", ull(request_.id),
+                       script(), ms);
+    } else {
+      // The thread cannot be stopped: it stays busy until the handler returns, and that late response is dropped.
+      SPAWND_LOG_ERROR("inproc[%llu] %s: no response within %lld ms: 504 (its worker stays busy until the handler "
+                       "returns)",
+                       ull(request_.id), script(), ms);
+      job_->is_timed_out = true;
+    }
     finish(GatewayError::GatewayTimeout);
   }
 
-  // Gives up the job: a worker that has it finishes it for nobody; a queued one never runs.
+  // Gives up the job: a worker that has it finishes it for nobody; one that has not started it skips the call; a
+  // request still waiting for admission leaves the queue.
   void detach() {
+    (void)gw_.admission_.withdraw(*this);
     if (!job_) return;
     job_->exchange = nullptr;
-    if (!job_->is_timed_out) (void)gw_.withdraw(job_);
+    job_->is_cancelled.store(true, std::memory_order_relaxed);
     job_.reset();
   }
 
@@ -265,12 +273,23 @@ class InProcExchange final : public Exchange {
   std::shared_ptr<InProcGateway::Job> job_;  // ours until it completes or we give it up
   EventLoop::TimerId timer_ = 0;
   bool is_head_;
-  bool is_submitted_ = false;
+  bool is_body_complete_ = false;
+  bool is_running_ = false;  // handed to the workers
   bool is_finished_ = false;
 };
 
 InProcGateway::InProcGateway(EventLoop& loop, InProcConfig config, std::unique_ptr<Gateway> fallback)
-    : loop_(loop), config_(std::move(config)), fallback_(std::move(fallback)), pool_(std::make_shared<Pool>()) {
+    : loop_(loop),
+      config_(std::move(config)),
+      fallback_(std::move(fallback)),
+      admission_("inproc", "worker", config_.cgi.max_queue,
+                 [this](Admission::Waiter& waiter) {
+                   if (busy_ >= config_.workers) return false;
+                   ++busy_;
+                   static_cast<InProcExchange&>(waiter).run();
+                   return true;
+                 }),
+      pool_(std::make_shared<Pool>()) {
   if (config_.workers == 0) config_.workers = 1;
   load_handlers();
   pool_->workers = config_.workers;
@@ -280,21 +299,19 @@ InProcGateway::InProcGateway(EventLoop& loop, InProcConfig config, std::unique_p
     pool_->base.emplace_back(entry.substr(0, eq), eq == std::string::npos ? std::string() : entry.substr(eq + 1));
   }
   for (const auto& nv : pool_->base) pool_->base_vars.push_back(as_var(nv));
-  pool_->wake.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!pool_->wake) throw Error(errno, "inproc: eventfd");
-  if (!loop_.add(pool_->wake.get(), EPOLLIN, [this](std::uint32_t) { on_completions(); }))
-    throw Error(errno, "inproc: epoll_ctl(eventfd)");
+  pool_->loop = &loop_;
+  pool_->gateway = this;
   try {
     start_workers();
   } catch (...) {
-    loop_.remove(pool_->wake.get());
+    pool_->gateway = nullptr;
     stop_workers();
     throw;
   }
 }
 
 InProcGateway::~InProcGateway() {
-  loop_.remove(pool_->wake.get());
+  pool_->gateway = nullptr;  // completions posted but not run yet find no gateway
   stop_workers();
 }
 
@@ -397,45 +414,23 @@ std::unique_ptr<Exchange> InProcGateway::start(const Request& request, ResponseS
   return ex;
 }
 
-bool InProcGateway::submit(const std::shared_ptr<Job>& job) {
+void InProcGateway::hand(const std::shared_ptr<Job>& job) {
   {
     std::lock_guard lock(pool_->mutex);
-    // Idle workers take queued jobs at once; beyond them, max_queue may wait.
-    const std::size_t idle = pool_->workers - std::min(pool_->busy, pool_->workers);
-    if (pool_->queue.size() >= idle + config_.cgi.max_queue) return false;
     pool_->queue.push_back(job);
   }
   pool_->has_work.notify_one();
-  return true;
 }
 
-bool InProcGateway::withdraw(const std::shared_ptr<Job>& job) {
-  std::lock_guard lock(pool_->mutex);
-  auto it = std::find(pool_->queue.begin(), pool_->queue.end(), job);
-  if (it == pool_->queue.end()) return false;
-  pool_->queue.erase(it);
-  return true;
-}
-
-void InProcGateway::on_completions() {
-  // Read the eventfd before taking the list: a job finished after the read finds the list non-empty or writes again.
-  std::uint64_t count = 0;
-  [[maybe_unused]] ssize_t n = sys::read(pool_->wake.get(), &count, sizeof count);
-  std::vector<std::shared_ptr<Job>> done;
-  {
-    std::lock_guard lock(pool_->mutex);
-    done.swap(pool_->done);
+void InProcGateway::on_completion(const Job& job) {
+  --busy_;
+  if (job.exchange != nullptr) {
+    job.exchange->on_complete(job);
+  } else if (job.is_timed_out && job.was_called) {
+    SPAWND_LOG_WARN("inproc[%llu] %s: the handler returned after its request got 504; response dropped",
+                    ull(job.request_id), pool_->handlers[job.handler].name.c_str());
   }
-  // Delivering never destroys an exchange (the connection retires it with EventLoop::defer), so the pointers held
-  // by the later jobs of this batch stay valid.
-  for (const auto& job : done) {
-    if (job->exchange != nullptr) {
-      job->exchange->on_complete(*job);
-    } else if (job->is_timed_out) {
-      SPAWND_LOG_WARN("inproc[%llu] %s: the handler returned after its request got 504; response dropped",
-                      ull(job->request_id), pool_->handlers[job->handler].name.c_str());
-    }
-  }
+  admission_.slot_freed();
 }
 
 }  // namespace spawnd::server

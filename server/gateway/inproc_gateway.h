@@ -9,17 +9,17 @@
 // so Status, Location and local redirects behave exactly as in CGI mode. A name without a shared object (a script,
 // any other CGI program, "NAME.so" itself) goes to the `fallback` gateway, plain CGI, as fork mode does.
 //
-// Threads. The event loop never runs handler code. A request is queued for a pool of `workers` threads; the worker
-// calls the handler and appends the finished job to a completion list, then wakes the loop through an eventfd; the
-// loop hands the response to the ResponseSink. Each worker owns one context per handler (the SDK's Context: its own
+// Threads. The event loop never runs handler code. A request whose body is complete is admitted (admission.h) to one
+// of `workers` threads; the worker calls the handler and posts the finished job back to the loop (EventLoop::post),
+// which relays the response (cgi_relay.h). Each worker owns one context per handler (the SDK's Context: its own
 // SQLite connection, opened with the configured preset on first use, and its prepared-statement cache), made on first
 // use and freed when the worker stops. Jobs are shared (shared_ptr) between the loop and the workers; the pointer from
 // a job back to its exchange is touched on the loop thread only, and destroying an exchange (client gone, timeout)
 // nulls it, so a late completion is dropped on arrival instead of reaching freed memory.
 //
 // Limits: a request waits in a FIFO while all workers are busy; beyond `max_queue` waiting requests the answer is
-// 503 with Retry-After. A response not complete within `timeout_ms` (queue wait included) gets 504, or 503 if it never
-// left the queue. What in-process mode cannot do, and CGI can: a thread cannot be killed, so a timed-out handler
+// 503 with Retry-After. A response not complete within `timeout_ms` from start() (receiving the body and the queue
+// wait included, as in every mode) gets 504, or 503 if it never left the queue. What in-process mode cannot do, and CGI can: a thread cannot be killed, so a timed-out handler
 // keeps its worker until it returns (the pool is one worker smaller meanwhile); and a handler that crashes (SIGSEGV,
 // abort), leaks or corrupts memory does so inside spawnd, taking the whole server down. In-process trades the
 // isolation of a process per request for speed.
@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "server/event_loop.h"
+#include "server/gateway/admission.h"
 #include "server/gateway/cgi_gateway.h"
 #include "server/gateway/gateway.h"
 
@@ -53,7 +54,7 @@ class InProcExchange;
 class InProcGateway final : public Gateway {
  public:
   // Loads the shared objects and starts the workers. Throws ConfigError for a bad shared object, spawnd::Error if a
-  // thread or the eventfd cannot be created. `fallback` (may be null: 404 instead) serves names without one.
+  // thread cannot be created. `fallback` (may be null: 404 instead) serves names without one.
   InProcGateway(EventLoop& loop, InProcConfig config, std::unique_ptr<Gateway> fallback);
   // Stops the workers: waits up to kill_grace_ms for calls still running, then leaves them (and their shared state)
   // behind. Call with no exchange left (the server drops its connections first).
@@ -74,15 +75,16 @@ class InProcGateway final : public Gateway {
   void start_workers();
   // Asks the workers to stop and joins them; leaves behind (detached) those still in a handler after kill_grace_ms.
   void stop_workers() noexcept;
-  void on_completions();
-  // Queues `job`; false if the queue is full (503).
-  bool submit(const std::shared_ptr<Job>& job);
-  // Takes `job` back out of the queue; false if a worker has it already (or has finished it).
-  bool withdraw(const std::shared_ptr<Job>& job);
+  // Gives an admitted job to the next free worker.
+  void hand(const std::shared_ptr<Job>& job);
+  // A worker finished `job` (loop thread, posted by the worker): its slot is free again.
+  void on_completion(const Job& job);
 
   EventLoop& loop_;
   InProcConfig config_;
   std::unique_ptr<Gateway> fallback_;
+  std::size_t busy_ = 0;  // jobs handed to the workers and not yet completed (a timed-out one until its handler returns)
+  Admission admission_;
   std::unordered_map<std::string, std::size_t> handlers_;  // name → index into Pool::handlers
   std::shared_ptr<Pool> pool_;
   std::vector<std::thread> threads_;

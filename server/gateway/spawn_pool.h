@@ -3,11 +3,12 @@
 // A vfork-style spawn (ours or posix_spawn()) suspends the calling thread (CLONE_VFORK) until the child has exec'd: the child's set-up and the
 // kernel's loading of the new program happen while the caller is blocked, about as long as the rest of a small CGI
 // request. Done on the loop thread, that serialises every spawn behind the loop and leaves cores idle; done here,
-// `threads` spawns proceed in parallel while the loop keeps serving. Completions come back to the loop through an
-// eventfd and are delivered by `on_done` on the loop thread.
+// `threads` spawns proceed in parallel while the loop keeps serving. Completions come back with EventLoop::post()
+// and are delivered by `on_done` on the loop thread.
 //
 // With threads == 0 submit() spawns synchronously on the calling thread (for comparison in the benchmark) and
-// still delivers the result through the loop.
+// still delivers the result through the loop. The job list has no bound of its own: the gateway submits only
+// requests it admitted (admission.h), at most --max-children at a time.
 #pragma once
 
 #include <sys/types.h>
@@ -41,29 +42,28 @@ class SpawnPool {
   // spawn. Completions are matched to their jobs by token only.
   using DoneCallback = std::function<void(std::uint64_t token, Result<ChildProcess> child)>;
 
-  // Throws spawnd::Error if the eventfd cannot be created or registered.
+  // Throws std::system_error if a thread cannot be started.
   SpawnPool(EventLoop& loop, std::size_t threads, DoneCallback on_done);
   SpawnPool(const SpawnPool&) = delete;
   SpawnPool& operator=(const SpawnPool&) = delete;
-  // Drops jobs not yet started, waits for running spawns, joins the threads. Children spawned but not yet
-  // delivered are delivered by deliver_remaining() (the owner calls it before its child table goes away).
+  // stop_and_deliver().
   ~SpawnPool();
 
   void submit(Job job);
-  // Delivers finished spawns now (teardown), after stopping the threads.
+  // Drops jobs not yet started, waits for running spawns and joins the threads, then delivers every finished spawn
+  // now (teardown: the owner calls it while its child table still exists, so that every child is reaped).
   void stop_and_deliver();
 
  private:
   void worker();
-  void deliver();
+  // Hands a finished spawn to the loop thread (EventLoop::post), where on_done_ gets it.
+  void complete(std::uint64_t token, Result<ChildProcess> child);
 
   EventLoop& loop_;
   DoneCallback on_done_;
-  Fd event_fd_;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Job> jobs_;
-  std::vector<std::pair<std::uint64_t, Result<ChildProcess>>> done_;
   bool is_stopping_ = false;
   std::vector<std::thread> threads_;
 };

@@ -122,6 +122,45 @@ TEST_CASE("slow request bodies hold no handler slot in any mode, and each is ans
   }
 }
 
+TEST_CASE("--handler-timeout counts from the request's hand-over in every mode: a trickled body gets 504 unbuffered, "
+          "200 buffered",
+          "[e2e][body][timeout]") {
+  // A 4-byte PUT body, one byte a second, with --handler-timeout 2. Unbuffered, the gateway has the request from the
+  // end of its head, so the time runs out before the body is complete: 504 in every mode (in-process mode used to
+  // start the clock only after the body and answered 200). Buffered, the gateway gets the request once the body is
+  // complete: 200 in every mode.
+  const std::vector<ModeRow> rows = {
+      {"cgi", {"--mode", "cgi"}},
+      {"fork", {"--mode", "fork", "--fork-servers", "1"}},
+      {"fastcgi", {"--mode", "fastcgi", "--workers", "1"}},
+      {"inproc", {"--mode", "inproc", "--workers", "1"}},
+  };
+  const std::string buffering = GENERATE(as<std::string>{}, "off", "on");
+  for (const auto& row : rows) {
+    DYNAMIC_SECTION(row.name << " mode, --request-buffering " << buffering) {
+      TempDir dir;
+      std::vector<std::string> a{"--root", dir.path(), "--cgi-bin", kHandlers, "--db", dir.path() + "/site.db",
+                                 "--handler-timeout", "2", "--request-buffering", buffering};
+      a.insert(a.end(), row.flags.begin(), row.flags.end());
+      Spawnd s(a);
+      REQUIRE(get(s.port(), "/cgi-bin/hello").status == 200);  // warm-up (fork servers, workers, .so loaded)
+      const std::string value = "\"ab\"";
+      Fd c = connect_to(s.port());
+      REQUIRE(send_all(c, head("PUT", "/cgi-bin/kv/trickled", value.size())));
+      for (char byte : value) {
+        std::this_thread::sleep_for(1s);
+        if (!send_all(c, std::string_view(&byte, 1))) break;  // answered 504 and closed already
+      }
+      const HttpResponse r = read_response(c, false, 10000);
+      INFO("spawnd's stderr:\n" << s.stderr_text());
+      CHECK(r.status == (buffering == "off" ? 504 : 201));
+      const int status = s.stop();
+      CHECK(WIFEXITED(status));
+      CHECK(WEXITSTATUS(status) == 0);
+    }
+  }
+}
+
 TEST_CASE("with --request-buffering off the handler starts before its body is complete, and reads it as it comes",
           "[e2e][body]") {
   TempDir dir;
