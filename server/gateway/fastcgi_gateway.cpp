@@ -26,6 +26,7 @@
 #include "server/gateway/admission.h"
 #include "server/gateway/cgi_relay.h"
 #include "server/gateway/fork_server.h"
+#include "server/gateway/supervisor.h"
 
 namespace spawnd::server {
 
@@ -35,8 +36,6 @@ constexpr std::size_t kReadChunkBytes = 64 * 1024;
 constexpr int kMaxReadsPerEvent = 4;
 constexpr std::size_t kMaxUnsentBytes = 256 * 1024;  // stop taking request body bytes while this much is unsent
 constexpr std::uint16_t kRequestId = 1;  // one request per connection at a time
-constexpr std::int64_t kFirstBackoffMs = 100;
-constexpr std::int64_t kMaxBackoffMs = 10'000;
 constexpr int kListenBacklog = 64;
 
 unsigned long long ull(std::uint64_t v) { return static_cast<unsigned long long>(v); }
@@ -124,7 +123,8 @@ struct FastCgiSlot {
   bool is_available = false;  // external: always; managed: its worker process is running
   ChildTable::ChildId child = 0;  // managed: the worker process in the child table (0: not running)
   pid_t pid = -1;                 // managed: its pid, for log lines
-  bool is_recycling = false;  // managed: stopped on purpose (--max-requests): restart at once
+  bool is_recycling = false;  // managed: stopped on purpose (--max-requests, a replaced handler): restart at once
+  HandlerVersion version;     // managed: the handler file its worker was started from
   std::uint64_t served = 0;   // requests completed by this worker (managed) or on this connection (external)
   Fd sock;
   std::uint32_t events = 0;  // the epoll mask sock is registered with (watch() changes it only when it differs)
@@ -153,6 +153,8 @@ class FastCgiApp {
   // Starts `ex` on a free connection, or queues it. Returns false (nothing started) if the queue is full.
   bool submit(FastCgiExchange& ex);
   [[nodiscard]] Admission& admission() noexcept { return admission_; }
+  // Managed: if the handler's file changed since it was last seen, its workers are replaced (supervisor.h).
+  void reload_if_replaced();
   // `ex` is going away (finished, cancelled or timed out): out of the queue, or its request aborted.
   void withdraw(FastCgiExchange& ex, bool kill_worker);
   // `ex` can take FCGI_STDOUT again, or has new request body bytes.
@@ -182,6 +184,8 @@ class FastCgiApp {
   // Closes the connection; its exchange (if any) ends with 502, or is retried on another connection when that is
   // safe. With `kill_worker` a managed worker is stopped too (it is hung or speaks garbage).
   void drop(FastCgiSlot& slot, const char* why, bool kill_worker);
+  // Stops the slot's worker on purpose (supervisor.h's recycle rule): it is restarted at once when it has exited.
+  void recycle(FastCgiSlot& slot);
   void start_worker(FastCgiSlot& slot);
   void on_worker_exit(FastCgiSlot& slot, int status);
 
@@ -191,7 +195,8 @@ class FastCgiApp {
   std::string program_;  // managed: the executable; empty: external
   std::vector<std::unique_ptr<FastCgiSlot>> slots_;
   Admission admission_;  // requests waiting for a free connection
-  int failures_ = 0;  // managed: unexpected worker exits since the last completed request, for the back-off
+  RestartBackoff backoff_;  // managed: unexpected worker exits since the last completed request
+  HandlerVersion version_;  // managed: the handler file as last seen; workers of another version are replaced
 };
 
 // ---- One request. ---------------------------------------------------------------------------------------------------
@@ -388,6 +393,7 @@ FastCgiApp::FastCgiApp(FastCgiGateway& gw, std::size_t id, std::string name, std
       program_(std::move(program)),
       admission_("fastcgi", "connection", gw.config_.max_queue,
                  [this](Admission::Waiter& waiter) { return try_start(static_cast<FastCgiExchange&>(waiter)); }) {
+  if (!program_.empty()) version_ = HandlerVersion::of(program_).value_or(HandlerVersion{});
   for (std::size_t i = 0; i < slots; ++i) {
     auto slot = std::make_unique<FastCgiSlot>();
     slot->index = i;
@@ -671,7 +677,7 @@ void FastCgiApp::on_end_request(FastCgiSlot& slot, fcgi::ProtocolStatus status) 
     slot.abort_timer = 0;
   }
   ++slot.served;
-  failures_ = 0;
+  backoff_.reset();
   if (ex) {
     ex->slot = nullptr;
     ex->on_end_request(status);
@@ -680,15 +686,17 @@ void FastCgiApp::on_end_request(FastCgiSlot& slot, fcgi::ProtocolStatus status) 
     drop(slot, nullptr, false);
     return;
   }
-  if (!program_.empty() && gw_.config_.max_requests > 0 && slot.served >= gw_.config_.max_requests &&
-      slot.child) {
-    SPAWND_LOG_INFO("fastcgi %s: worker %d served %llu requests: replacing it", name_.c_str(),
-                    static_cast<int>(slot.pid), ull(slot.served));
-    slot.is_recycling = true;
-    slot.is_available = false;
-    drop(slot, nullptr, false);
-    gw_.children_.terminate_group(slot.child);
-    return;
+  if (!program_.empty() && slot.child) {
+    if (gw_.config_.max_requests > 0 && slot.served >= gw_.config_.max_requests) {
+      SPAWND_LOG_INFO("fastcgi %s: worker %d served %llu requests: replacing it", name_.c_str(),
+                      static_cast<int>(slot.pid), ull(slot.served));
+      recycle(slot);
+      return;
+    }
+    if (!(slot.version == version_)) {
+      recycle(slot);  // the handler was replaced while this worker served its last request
+      return;
+    }
   }
   watch(slot);
   admission_.slot_freed();
@@ -769,6 +777,27 @@ void FastCgiApp::withdraw(FastCgiExchange& ex, bool kill_worker) {
   });
 }
 
+void FastCgiApp::reload_if_replaced() {
+  if (program_.empty()) return;
+  const std::optional<HandlerVersion> now = HandlerVersion::of(program_);
+  if (!now || *now == version_) return;  // a handler removed keeps its workers until it is back
+  version_ = *now;
+  SPAWND_LOG_INFO("fastcgi %s: the handler was replaced: replacing its workers", name_.c_str());
+  // Idle workers now; a busy one when its request ends (on_end_request).
+  for (auto& slot : slots_) {
+    if (slot->child && !(slot->version == version_) &&
+        (slot->state == FastCgiSlot::State::Idle || slot->state == FastCgiSlot::State::Closed))
+      recycle(*slot);
+  }
+}
+
+void FastCgiApp::recycle(FastCgiSlot& slot) {
+  slot.is_recycling = true;
+  slot.is_available = false;
+  drop(slot, nullptr, false);
+  gw_.children_.terminate_group(slot.child);
+}
+
 void FastCgiApp::start_worker(FastCgiSlot& slot) {
   slot.restart_timer = 0;
   slot.is_recycling = false;
@@ -780,6 +809,7 @@ void FastCgiApp::start_worker(FastCgiSlot& slot) {
     SpawnSpec spec;
     spec.path = program_;
     spec.argv.push_back(program_);
+    slot.version = HandlerVersion::of(program_).value_or(HandlerVersion{});
     spec.envp = gw_.config_.base_env;
     spec.cwd = gw_.config_.directory;
     spec.stdin_fd = listener.get();  // FCGI_LISTENSOCK_FILENO
@@ -788,8 +818,7 @@ void FastCgiApp::start_worker(FastCgiSlot& slot) {
     worker = spawn_process(spec);
   }
   if (!worker) {
-    ++failures_;
-    const std::int64_t delay = std::min(kMaxBackoffMs, kFirstBackoffMs << std::min(failures_ - 1, 10));
+    const std::int64_t delay = backoff_.next_delay_ms();
     SPAWND_LOG_ERROR("fastcgi %s: cannot start worker %zu: %s; retrying in %lld ms", name_.c_str(), slot.index,
                      worker.error().message().c_str(), static_cast<long long>(delay));
     slot.restart_timer = gw_.loop_.add_timer(delay, [this, s = &slot] { start_worker(*s); });
@@ -799,7 +828,7 @@ void FastCgiApp::start_worker(FastCgiSlot& slot) {
   const pid_t child = worker->pid;
   auto id = gw_.children_.watch(std::move(*worker), [this, s = &slot](int status) { on_worker_exit(*s, status); });
   if (!id) {  // logged by the table, which killed it
-    slot.restart_timer = gw_.loop_.add_timer(kFirstBackoffMs, [this, s = &slot] { start_worker(*s); });
+    slot.restart_timer = gw_.loop_.add_timer(RestartBackoff::kFirstDelayMs, [this, s = &slot] { start_worker(*s); });
     return;
   }
   slot.child = *id;
@@ -822,8 +851,7 @@ void FastCgiApp::on_worker_exit(FastCgiSlot& slot, int status) {
   slot.is_available = false;
   std::int64_t delay = 0;
   if (!slot.is_recycling) {
-    ++failures_;
-    delay = failures_ <= 1 ? 0 : std::min(kMaxBackoffMs, kFirstBackoffMs << std::min(failures_ - 2, 10));
+    delay = backoff_.next_delay_ms();
     SPAWND_LOG_ERROR("fastcgi %s: worker %d ended with %s; restarting it in %lld ms", name_.c_str(),
                      static_cast<int>(pid), describe_exit(status).c_str(), static_cast<long long>(delay));
   }
@@ -891,8 +919,9 @@ FastCgiApp* FastCgiGateway::managed_app(const std::string& name) {
 }
 
 std::unique_ptr<Exchange> FastCgiGateway::start(const Request& request, ResponseSink& sink, RequestBody& body) {
-  // A handler whose workers run needs no stat per request (like php-fpm, its processes keep serving the program they
-  // started with); any other name is checked as in CGI mode (404, 403) before it is started or handed to CGI.
+  // A handler whose workers run is not checked as a script (its workers serve it); reload_if_replaced() stats it to
+  // see whether it was replaced. Any other name is checked as in CGI mode (404, 403) before it is started or handed
+  // to CGI.
   auto mapped = map_script(request.path, config_.prefix, config_.directory, ScriptCheck::None);
   if (const ScriptTarget* t = std::get_if<ScriptTarget>(&mapped); is_managed_ && t && !apps_.contains(t->name))
     mapped = map_script(request.path, config_.prefix, config_.directory, ScriptCheck::Executable);
@@ -902,6 +931,7 @@ std::unique_ptr<Exchange> FastCgiGateway::start(const Request& request, Response
   }
   ScriptTarget& target = std::get<ScriptTarget>(mapped);
   FastCgiApp* app = is_managed_ ? managed_app(target.name) : apps_.begin()->second.get();
+  if (app && is_managed_) app->reload_if_replaced();
   if (!app) {
     if (fallback_) return fallback_->start(request, sink, body);
     answer_status(sink, 404);

@@ -14,10 +14,12 @@
 // Managed mode (`--mode fastcgi`): every SDK handler in the directory (an executable carrying the SDK's marker, see
 // fork_server.h) gets `workers` processes. Each process has a listening unix socket of its own as fd 0
 // (FCGI_LISTENSOCK_FILENO, spec §2.2), in a private directory spawnd creates and removes, so spawnd knows which
-// process serves which connection: a request goes to an idle process, or waits in the bounded queue. A process
-// that dies is restarted (at once the first time, then with back-off from 100 ms up to 10 s while it keeps dying,
-// logged); one that does not answer within the timeout is stopped (SIGTERM, then SIGKILL) and restarted; with
-// `max_requests` a process is replaced after that many requests. Other programs in the directory (shell scripts,
+// process serves which connection: a request goes to an idle process, or waits in the bounded queue (admission.h).
+// Processes follow supervisor.h: one that dies is restarted (at once the first time, then with back-off from 100 ms
+// up to 10 s while it keeps dying, logged); one that does not answer within the timeout is stopped (SIGTERM, then
+// SIGKILL) and restarted; with `max_requests` a process is replaced after that many requests; and when the
+// handler's file is replaced on disk (checked at each request for it), its processes are replaced, so the next
+// request runs the new version. Other programs in the directory (shell scripts,
 // third-party CGI programs) run as CGI through `fallback`. All processes are stopped when the gateway is destroyed.
 //
 // Loop thread only; nothing blocks except starting a worker process (posix_spawn).

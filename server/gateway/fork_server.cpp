@@ -24,8 +24,6 @@ namespace fp = spawnd::fork_protocol;
 
 namespace {
 
-constexpr std::int64_t kFirstRestartDelayMs = 100;
-constexpr std::int64_t kMaxRestartDelayMs = 10'000;
 constexpr int kMaxMessagesPerEvent = 64;
 
 }  // namespace
@@ -69,18 +67,16 @@ ForkServers::~ForkServers() {
 bool ForkServers::submit(const std::string& script, const SpawnPool::Job& job) {
   if (job.spec.argv.size() > 1) return false;  // --cgi-argv words: only a real exec can pass them
   std::string path = directory_ + "/" + script;
-  struct stat st{};
-  if (::stat(path.c_str(), &st) != 0) return false;
-  FileId id{st.st_dev, st.st_ino, st.st_size,
-            static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+  const std::optional<HandlerVersion> version = HandlerVersion::of(path);
+  if (!version) return false;
   auto [it, is_new] = handlers_.try_emplace(script);
   Handler& h = it->second;
-  if (is_new || !(h.id == id)) {
+  if (is_new || !(h.version == *version)) {
     if (!is_new) SPAWND_LOG_INFO("fork: %s was replaced: restarting its fork servers", script.c_str());
     std::vector<std::shared_ptr<Server>> old = std::move(h.servers);
     h.servers.clear();
-    h.id = id;
-    h.failures = 0;
+    h.version = *version;
+    h.backoff.reset();
     h.is_sdk = is_fork_server_capable(path);
     if (h.is_sdk) start_servers(script, h);
     // Last, and touching nothing of ours afterwards: retiring completes spawns, and a completion may start a queued
@@ -236,7 +232,7 @@ void ForkServers::on_control(const std::shared_ptr<Server>& server, int max_mess
         if (server->state == State::Starting) server->state = State::Ready;
         // (Not from the last words of one that died: its death still counts for the back-off.)
         if (auto it = handlers_.find(server->script); it != handlers_.end() && server->state != State::Dead)
-          it->second.failures = 0;
+          it->second.backoff.reset();
         break;
       case fp::MessageType::Spawned:
         if (server->pending.erase(header.token) == 0) break;
@@ -277,18 +273,16 @@ void ForkServers::on_server_exit(const std::shared_ptr<Server>& server, int stat
   auto slot_it = std::find(h.servers.begin(), h.servers.end(), server);
   if (slot_it == h.servers.end()) return;  // replaced meanwhile
   std::size_t slot = static_cast<std::size_t>(slot_it - h.servers.begin());
-  ++h.failures;
-  std::int64_t delay = kFirstRestartDelayMs << std::min(h.failures - 1, 7);
-  if (delay > kMaxRestartDelayMs) delay = kMaxRestartDelayMs;
+  const std::int64_t delay = h.backoff.next_delay_ms();
   SPAWND_LOG_WARN("fork: fork server %d for %s ended (%s %d); restarting in %lld ms", server->pid,
                   server->script.c_str(), WIFSIGNALED(status) ? "signal" : "exit status",
                   WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), static_cast<long long>(delay));
   std::string script = server->script;
-  FileId id = h.id;
-  loop_.add_timer(delay, [this, script, id, slot, server] {
+  const HandlerVersion version = h.version;
+  loop_.add_timer(delay, [this, script, version, slot, server] {
     auto it = handlers_.find(script);
     // Only if nothing replaced the handler or this slot in the meantime.
-    if (it == handlers_.end() || !(it->second.id == id) || slot >= it->second.servers.size() ||
+    if (it == handlers_.end() || !(it->second.version == version) || slot >= it->second.servers.size() ||
         it->second.servers[slot] != server)
       return;
     start_one(script, it->second, slot);

@@ -9,12 +9,12 @@
 //
 // Per script, ForkServers keeps `servers_per_handler` fork servers. It starts them on the first request for the
 // script, and only if the executable contains the fork-server marker (scripts and third-party programs run as
-// plain CGI). Every submit() stats the file: when it was replaced (inode, size or mtime changed) the old servers
+// plain CGI). Every submit() stats the file: when it was replaced (supervisor.h's reload rule) the old servers
 // retire and new ones start, so the next request runs the new version: deploy by copying, as with CGI. Retiring a
 // fork server reads the answers it has already sent, then takes its control socket out of the loop and closes it,
 // fails the Spawns it has not answered, and SIGKILLs it (so that none of them forks after all; its children live
-// on). A fork server that dies is restarted with exponential back-off (100 ms up to 10 s) and logged; requests
-// meanwhile fall back to plain CGI spawning. Spawns a dead or retired fork server had been sent but not answered
+// on). A fork server that dies is restarted as supervisor.h says (at once, then back-off from 100 ms up to 10 s)
+// and logged; requests meanwhile fall back to plain CGI spawning. Spawns a dead or retired fork server had been sent but not answered
 // are reported with ECONNRESET, and never hang: the CGI gateway then lets the pipes decide, since a child may have
 // been forked (and be answering) without its Spawned ever reaching us; if none was, the pipes close empty: 502.
 // Such a request is not spawned again: it may have run already (a POST would run twice).
@@ -42,6 +42,7 @@
 #include "server/event_loop.h"
 #include "server/gateway/process.h"
 #include "server/gateway/spawn_pool.h"
+#include "server/gateway/supervisor.h"
 
 namespace spawnd::server {
 
@@ -66,13 +67,6 @@ class ForkServers {
   [[nodiscard]] bool submit(const std::string& script, const SpawnPool::Job& job);
 
  private:
-  struct FileId {
-    dev_t dev = 0;
-    ino_t ino = 0;
-    off_t size = 0;
-    std::int64_t mtime_ns = 0;
-    bool operator==(const FileId&) const = default;
-  };
   enum class State { Starting, Ready, Dead };
   struct Server {
     std::string script;
@@ -82,9 +76,9 @@ class ForkServers {
     std::unordered_set<std::uint64_t> pending;  // Spawn sent, Spawned not yet received
   };
   struct Handler {
-    FileId id;
+    HandlerVersion version;
     bool is_sdk = false;
-    int failures = 0;  // consecutive deaths before Ready, for the back-off
+    RestartBackoff backoff;  // deaths before Ready
     std::vector<std::shared_ptr<Server>> servers;
     std::size_t next = 0;
   };

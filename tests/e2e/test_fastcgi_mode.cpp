@@ -1,7 +1,8 @@
 // `spawnd --mode fastcgi` end to end: SDK handlers run as persistent FastCGI workers (children of spawnd, a
 // listening socket as fd 0), the same process serves request after request, a worker killed with SIGKILL in the
 // middle of a load is replaced and later requests succeed, a crash is a 502 and a restart, a hang is a 504 and a
-// replaced worker, --max-requests recycles workers, scripts that are not SDK handlers still run as CGI, and on
+// replaced worker, --max-requests recycles workers, a handler replaced on disk is served in its new version from the
+// next request, scripts that are not SDK handlers still run as CGI, and on
 // SIGTERM spawnd stops every worker and exits 0. Fixtures: tests/fixtures/ (whoami, crash, hang, leak). Every wait is
 // bounded.
 #include <catch2/catch.hpp>
@@ -201,6 +202,49 @@ TEST_CASE("fastcgi mode: --max-requests replaces a worker after that many reques
   CHECK(std::set<pid_t>(served.begin(), served.end()).size() == 3);
   for (int i = 0; i < 9; ++i) CHECK(served[static_cast<std::size_t>(i)] == served[static_cast<std::size_t>(i / 3 * 3)]);
   stop_cleanly(server, workers(server.pid(), kFixtures + "/whoami"));
+}
+
+TEST_CASE("fastcgi mode: a handler replaced on disk is served in its new version from the next request, by new "
+          "workers",
+          "[e2e][fastcgi]") {
+  TempDir dir;
+  const std::string bin = dir.path() + "/cgi-bin";
+  const std::string app = bin + "/app";
+  fs::create_directories(bin);
+  fs::copy_file(kFixtures + "/whoami", app);
+  fs::permissions(app, fs::perms::owner_all);
+  Spawnd server(args(dir, bin, {"--workers", "2"}));
+  HttpResponse before = get(server.port(), "/cgi-bin/app");
+  REQUIRE(before.status == 200);
+  CHECK(before.body.find("version=1") != std::string::npos);
+  std::set<pid_t> old_workers;
+  REQUIRE(wait_until([&] { return (old_workers = workers(server.pid(), app)).size() == 2; }, kSettle));
+
+  // Deploy: the new version written beside it, then renamed over the old one (a new inode).
+  fs::copy_file(kFixtures + "/whoami2", bin + "/.app.new");
+  fs::permissions(bin + "/.app.new", fs::perms::owner_all);
+  fs::rename(bin + "/.app.new", app);
+
+  // The very next request, and every one after it, is served by the new version, by a process that is not an old
+  // worker.
+  for (int i = 0; i < 6; ++i) {
+    HttpResponse r = get(server.port(), "/cgi-bin/app");
+    INFO("request " << i << ": " << r.status_line << "\n" << r.body << "\nspawnd's stderr:\n" << server.stderr_text());
+    REQUIRE(r.status == 200);
+    CHECK(r.body.find("version=2") != std::string::npos);
+    CHECK(old_workers.count(served_by(r)) == 0);
+  }
+  // The old workers exit; two new ones serve.
+  CHECK(wait_until(
+      [&] {
+        for (pid_t p : old_workers)
+          if (auto st = proc_stat(p); st && st->state != 'Z') return false;
+        return true;
+      },
+      kSettle));
+  std::set<pid_t> new_workers;
+  CHECK(wait_until([&] { return (new_workers = workers(server.pid(), app)).size() == 2; }, kSettle));
+  stop_cleanly(server, new_workers);
 }
 
 TEST_CASE("fastcgi mode: programs that are not SDK handlers run as CGI", "[e2e][fastcgi]") {

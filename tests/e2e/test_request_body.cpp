@@ -122,7 +122,7 @@ TEST_CASE("slow request bodies hold no handler slot in any mode, and each is ans
   }
 }
 
-TEST_CASE("--handler-timeout counts from the request's hand-over in every mode: a trickled body gets 504 unbuffered, "
+TEST_CASE("the handler timeout counts from the request's hand-over in every mode: a trickled body gets 504 unbuffered, "
           "200 buffered",
           "[e2e][body][timeout]") {
   // A 4-byte PUT body, one byte a second, with --handler-timeout 2. Unbuffered, the gateway has the request from the
