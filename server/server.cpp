@@ -89,7 +89,8 @@ Server::Server(Config config)
     : config_(std::move(config)),
       static_files_(config_.root),
       access_log_(config_.access_log, !config_.is_quiet),
-      body_budget_(config_.body_memory_limit, config_.max_buffered_body_bytes) {
+      body_budget_(config_.body_memory_limit, config_.max_buffered_body_bytes),
+      children_(loop_, config_.kill_grace_ms) {
   if (config_.body_temp_dir.empty()) {
     const char* tmp = std::getenv("TMPDIR");
     config_.body_temp_dir = tmp && *tmp ? tmp : "/tmp";
@@ -162,7 +163,7 @@ std::unique_ptr<Gateway> Server::make_cgi_gateway() {
     inproc.workers = config_.workers ? config_.workers : static_cast<std::size_t>(cpus > 0 ? cpus : 1);
     const std::size_t workers = inproc.workers;
     auto gateway = std::make_unique<InProcGateway>(loop_, std::move(inproc),
-                                                   std::make_unique<CgiGateway>(loop_, std::move(cgi)));
+                                                   std::make_unique<CgiGateway>(loop_, children_, std::move(cgi)));
     SPAWND_LOG_INFO("inproc: %s mounted at %s (%zu handler shared objects, %zu worker threads, %zu queued; other "
                     "programs as cgi)",
                     config_.cgi_bin.c_str(), config_.cgi_prefix.c_str(), gateway->handler_count(), workers,
@@ -171,7 +172,7 @@ std::unique_ptr<Gateway> Server::make_cgi_gateway() {
   }
   SPAWND_LOG_INFO("%s: %s mounted at %s (%zu children at most, %zu queued)", config_.mode.c_str(),
                   cgi.directory.c_str(), cgi.prefix.c_str(), cgi.max_children, cgi.max_queue);
-  if (config_.mode != "fastcgi") return std::make_unique<CgiGateway>(loop_, std::move(cgi));
+  if (config_.mode != "fastcgi") return std::make_unique<CgiGateway>(loop_, children_, std::move(cgi));
 
   // --mode fastcgi: SDK handlers as persistent workers; every other program still runs as CGI.
   FastCgiConfig fcgi;
@@ -184,8 +185,7 @@ std::unique_ptr<Gateway> Server::make_cgi_gateway() {
   fcgi.base_env = cgi.base_env;
   fcgi.workers = config_.workers ? config_.workers : static_cast<std::size_t>(cpus > 0 ? cpus : 1);
   fcgi.max_requests = config_.max_requests;
-  fcgi.kill_grace_ms = cgi.kill_grace_ms;
-  return std::make_unique<FastCgiGateway>(loop_, std::move(fcgi), std::make_unique<CgiGateway>(loop_, std::move(cgi)));
+  return std::make_unique<FastCgiGateway>(loop_, children_, std::move(fcgi), std::make_unique<CgiGateway>(loop_, children_, std::move(cgi)));
 }
 
 void Server::mount_fastcgi_pass(const FastCgiPass& pass) {

@@ -18,6 +18,7 @@
 #include "server/config.h"
 #include "server/event_loop.h"
 #include "server/gateway/gateway.h"
+#include "server/gateway/process.h"
 #include "server/request_body_buffer.h"
 #include "server/static_files.h"
 
@@ -80,6 +81,7 @@ class Server {
   Fd listener_;
   Fd signal_fd_;
   std::unique_ptr<DbKeeper> db_keeper_;  // with --db: holds a connection and checkpoints; outlives the gateways
+  ChildTable children_;  // every child process of the server, whichever gateway started it; outlives the gateways
   std::string bound_address_;
   std::vector<std::pair<std::string, std::unique_ptr<Gateway>>> mounts_;
   std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;

@@ -331,10 +331,10 @@ class CgiExchange final : public Exchange, public Admission::Waiter {
   bool is_timed_out_ = false;
 };
 
-CgiGateway::CgiGateway(EventLoop& loop, CgiConfig config)
+CgiGateway::CgiGateway(EventLoop& loop, ChildTable& children, CgiConfig config)
     : loop_(loop),
       config_(std::move(config)),
-      children_(loop, config_.kill_grace_ms),
+      children_(children),
       dev_null_(::open("/dev/null", O_RDWR | O_CLOEXEC)),
       admission_("cgi", "child slot", config_.max_queue,
                  [this](Admission::Waiter& waiter) {
@@ -429,38 +429,31 @@ void CgiGateway::on_spawned(std::uint64_t token, Result<ChildProcess> spawned) {
     return;
   }
   const pid_t pid = spawned->pid;
-  auto id = children_.watch(std::move(*spawned), nullptr);
+  // The child's slot is free when the table reaps it; its exchange, while it lasts, hears of the exit first
+  // (forget() drops that part of the callback).
+  ChildTable::ExitCallback on_exit = [this](int) { free_slot(); };
+  if (ex) on_exit = [this, ex](int status) {
+    ex->on_child_exit(status);
+    free_slot();
+  };
+  auto id = children_.watch(std::move(*spawned), std::move(on_exit));
   if (!id) {
     // Logged by the table, which killed the child (or left a duplicate to the entry that has it).
     if (ex) ex->fail_without_child(GatewayError::Internal);
     free_slot();
     return;
   }
-  children_.set_exit_callback(*id, [this, child = *id](int status) { on_child_exit(child, status); });
   if (!ex) {
     children_.terminate_group(*id);  // its request was cancelled while the spawn was in flight
     return;
   }
-  owners_[*id] = ex;
   ex->on_spawned(*id, pid);
-}
-
-void CgiGateway::on_child_exit(ChildTable::ChildId id, int wait_status) {
-  auto it = owners_.find(id);
-  if (it != owners_.end()) {
-    CgiExchange* ex = it->second;
-    owners_.erase(it);
-    ex->on_child_exit(wait_status);
-  }
-  free_slot();
 }
 
 void CgiGateway::forget(CgiExchange& ex) {
   if (ex.spawn_token) spawning_.erase(ex.spawn_token);
-  if (ex.child_id()) {
-    auto it = owners_.find(ex.child_id());
-    if (it != owners_.end() && it->second == &ex) owners_.erase(it);
-  }
+  // Its child, if still running, frees only its slot when it is reaped.
+  if (ex.child_id()) children_.set_exit_callback(ex.child_id(), [this](int) { free_slot(); });
 }
 
 void CgiGateway::free_slot() {

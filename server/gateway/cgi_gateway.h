@@ -10,7 +10,7 @@
 // `max_queue`, beyond which they get 503 with Retry-After. A child that has not finished its response after `timeout_ms` gets 504 (if nothing
 // was sent yet) and its process group SIGTERM, then SIGKILL after `kill_grace_ms`.
 //
-// The child belongs to the ChildTable, not to the request: if the client disconnects we signal the group and drop
+// The child belongs to the server's ChildTable, not to the request: if the client disconnects we signal the group and drop
 // the exchange, but the child stays in the table until its pidfd reports exit, so every child is reaped. A slot of
 // max_children is freed when the child is reaped, not when the request ends. Single-threaded: loop thread only.
 #pragma once
@@ -54,8 +54,9 @@ class CgiExchange;
 
 class CgiGateway final : public Gateway {
  public:
+  // `children`: the server's child table, which watches and reaps every child (and fork server) started here.
   // Throws spawnd::Error if /dev/null cannot be opened.
-  CgiGateway(EventLoop& loop, CgiConfig config);
+  CgiGateway(EventLoop& loop, ChildTable& children, CgiConfig config);
   ~CgiGateway() override;
 
   [[nodiscard]] std::unique_ptr<Exchange> start(const Request& request, ResponseSink& sink,
@@ -68,20 +69,16 @@ class CgiGateway final : public Gateway {
   // Starts the prepared child: through a fork server when one serves `script`, else with the spawn pool.
   void start_job(const std::string& script, SpawnPool::Job job);
   void on_spawned(std::uint64_t token, Result<ChildProcess> spawned);
-  void on_child_exit(ChildTable::ChildId id, int wait_status);
   void forget(CgiExchange& ex);
   // A child slot is free again (its child was reaped, or never started): a queued request may take it.
   void free_slot();
 
   EventLoop& loop_;
   CgiConfig config_;
-  ChildTable children_;
+  ChildTable& children_;
   Fd dev_null_;  // stdin of children whose request has no body (and stdio of fork servers)
   std::size_t running_ = 0;  // child slots taken: from launch() until the child is reaped (or the spawn failed)
   Admission admission_;
-  // Running children whose request is still being answered, by their id in children_ (never by pid: a number that
-  // is reused within seconds at thousands of spawns per second).
-  std::unordered_map<ChildTable::ChildId, CgiExchange*> owners_;
   std::unordered_map<std::uint64_t, CgiExchange*> spawning_;  // spawn token → exchange, while the spawn is in flight
   std::uint64_t next_spawn_token_ = 0;
   std::unique_ptr<ForkServers> fork_servers_;  // --mode fork only

@@ -414,8 +414,8 @@ FastCgiApp::~FastCgiApp() {
     if (slot->sock && slot->is_registered) gw_.loop_.remove(slot->sock.get());
     // The worker stays in the child table, which stops and reaps it; nobody listens for its exit any more.
     if (slot->child) {
-      gw_.children_.set_exit_callback(slot->child, nullptr);
-      gw_.children_.terminate_group(slot->child);
+      gw_.children_->set_exit_callback(slot->child, nullptr);
+      gw_.children_->terminate_group(slot->child);
     }
   }
 }
@@ -732,7 +732,7 @@ void FastCgiApp::drop(FastCgiSlot& slot, const char* why, bool kill_worker) {
   slot.is_paused = false;
   if (kill_worker && slot.child) {
     slot.is_available = false;  // its exit restarts it; until then nothing connects to it
-    gw_.children_.terminate_group(slot.child);
+    gw_.children_->terminate_group(slot.child);
   }
   if (FastCgiExchange* ex = slot.ex) {
     slot.ex = nullptr;
@@ -795,7 +795,7 @@ void FastCgiApp::recycle(FastCgiSlot& slot) {
   slot.is_recycling = true;
   slot.is_available = false;
   drop(slot, nullptr, false);
-  gw_.children_.terminate_group(slot.child);
+  gw_.children_->terminate_group(slot.child);
 }
 
 void FastCgiApp::start_worker(FastCgiSlot& slot) {
@@ -826,7 +826,7 @@ void FastCgiApp::start_worker(FastCgiSlot& slot) {
   }
   slot.served = 0;
   const pid_t child = worker->pid;
-  auto id = gw_.children_.watch(std::move(*worker), [this, s = &slot](int status) { on_worker_exit(*s, status); });
+  auto id = gw_.children_->watch(std::move(*worker), [this, s = &slot](int status) { on_worker_exit(*s, status); });
   if (!id) {  // logged by the table, which killed it
     slot.restart_timer = gw_.loop_.add_timer(RestartBackoff::kFirstDelayMs, [this, s = &slot] { start_worker(*s); });
     return;
@@ -862,12 +862,13 @@ void FastCgiApp::on_worker_exit(FastCgiSlot& slot, int status) {
 
 // ---- FastCgiGateway --------------------------------------------------------------------------------------------------
 
-FastCgiGateway::FastCgiGateway(EventLoop& loop, FastCgiConfig config, std::unique_ptr<Gateway> fallback)
+FastCgiGateway::FastCgiGateway(EventLoop& loop, ChildTable& children, FastCgiConfig config,
+                               std::unique_ptr<Gateway> fallback)
     : loop_(loop),
       config_(std::move(config)),
       is_managed_(true),
       fallback_(std::move(fallback)),
-      children_(loop, config_.kill_grace_ms),
+      children_(&children),
       dev_null_(::open("/dev/null", O_RDWR | O_CLOEXEC)) {
   if (!dev_null_) throw Error(errno, "open /dev/null");
   const char* tmp = std::getenv("TMPDIR");
@@ -885,13 +886,13 @@ FastCgiGateway::FastCgiGateway(EventLoop& loop, FastCgiConfig config, std::uniqu
 }
 
 FastCgiGateway::FastCgiGateway(EventLoop& loop, FastCgiConfig config, FastCgiAddress address)
-    : loop_(loop), config_(std::move(config)), is_managed_(false), children_(loop, config_.kill_grace_ms) {
+    : loop_(loop), config_(std::move(config)), is_managed_(false) {
   apps_.emplace("", std::make_unique<FastCgiApp>(*this, 0, address.text, std::string(), &address,
                                                  std::max<std::size_t>(1, config_.max_connections)));
 }
 
 FastCgiGateway::~FastCgiGateway() {
-  apps_.clear();  // stops the workers (SIGTERM; the child table's destructor kills and reaps what is left)
+  apps_.clear();  // stops the workers (SIGTERM; the server's child table kills and reaps what is left at exit)
   if (!socket_dir_.empty()) {
     if (DIR* d = ::opendir(socket_dir_.c_str())) {
       while (dirent* e = ::readdir(d))

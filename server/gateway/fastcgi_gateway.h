@@ -75,7 +75,6 @@ struct FastCgiConfig {
   std::vector<std::string> base_env;  // the workers' environment, also sent first in every FCGI_PARAMS: PATH, SPAWND_DB, ...
   std::size_t workers = 2;            // processes per SDK handler
   std::uint64_t max_requests = 0;     // replace a process after this many requests; 0: never
-  std::int64_t kill_grace_ms = 2'000;  // SIGTERM → SIGKILL for a worker being stopped
   // External mode only: connections kept to the application at most (requests beyond wait in the queue).
   std::size_t max_connections = 8;
 };
@@ -88,7 +87,8 @@ class FastCgiGateway final : public Gateway {
   // Managed mode: starts `config.workers` processes for every SDK handler found in `config.directory` now (and for
   // one that appears later, on its first request); requests for other programs go to `fallback` (the CGI gateway of
   // the same directory). Throws spawnd::Error if the socket directory cannot be created.
-  FastCgiGateway(EventLoop& loop, FastCgiConfig config, std::unique_ptr<Gateway> fallback);
+  // `children`: the server's child table, which watches and reaps the workers.
+  FastCgiGateway(EventLoop& loop, ChildTable& children, FastCgiConfig config, std::unique_ptr<Gateway> fallback);
   // External mode: every request under config.prefix goes to the application at `address`; scripts are not checked
   // on our side (they belong to the application's host).
   FastCgiGateway(EventLoop& loop, FastCgiConfig config, FastCgiAddress address);
@@ -111,7 +111,7 @@ class FastCgiGateway final : public Gateway {
   bool is_managed_;
   std::unique_ptr<Gateway> fallback_;
   std::string socket_dir_;  // managed: the workers' listening sockets
-  ChildTable children_;
+  ChildTable* children_ = nullptr;  // managed: the server's child table (external mode starts no process)
   Fd dev_null_;  // managed: the workers' stdout
   std::unordered_map<std::string, std::unique_ptr<FastCgiApp>> apps_;  // managed: by handler name; external: ""
   std::unordered_map<std::string, bool> is_sdk_;                        // managed: handler name → has the marker
