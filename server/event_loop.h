@@ -11,12 +11,14 @@
 // completions): a mutex-guarded list and an eventfd that wakes epoll_wait, written once per batch.
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <queue>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "common/fd.h"
@@ -38,6 +40,64 @@ class EventLoop {
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
   ~EventLoop();
+
+  // A registration of one fd, removed from the loop when the Watch is destroyed or reset() (before the fd closes:
+  // declare the Watch after the Fd it watches, so it goes first). Movable, not copyable; empty when default-made.
+  class Watch {
+   public:
+    Watch() = default;
+    Watch(Watch&& other) noexcept : loop_(std::exchange(other.loop_, nullptr)), fd_(std::exchange(other.fd_, -1)) {}
+    Watch& operator=(Watch&& other) noexcept {
+      if (this != &other) {
+        reset();
+        loop_ = std::exchange(other.loop_, nullptr);
+        fd_ = std::exchange(other.fd_, -1);
+      }
+      return *this;
+    }
+    Watch(const Watch&) = delete;
+    Watch& operator=(const Watch&) = delete;
+    ~Watch() { reset(); }
+
+    // Stops watching (EventLoop::remove); a no-op when empty.
+    void reset() noexcept {
+      if (loop_ != nullptr) loop_->remove(fd_);
+      loop_ = nullptr;
+      fd_ = -1;
+    }
+    // EventLoop::modify: changes the interest mask. False (errno set) if empty or if epoll_ctl fails.
+    [[nodiscard]] bool modify(std::uint32_t events) {
+      if (loop_ == nullptr) {
+        errno = ENOENT;
+        return false;
+      }
+      return loop_->modify(fd_, events);
+    }
+    [[nodiscard]] explicit operator bool() const noexcept { return loop_ != nullptr; }
+
+   private:
+    friend class EventLoop;
+    Watch(EventLoop* loop, int fd) : loop_(loop), fd_(fd) {}
+    EventLoop* loop_ = nullptr;
+    int fd_ = -1;
+  };
+
+  // An fd owned together with its registration: close() (and destruction) takes it out of the loop, then closes it.
+  struct WatchedFd {
+    Fd fd;
+    Watch watch;  // after `fd`: destroyed first
+    void close() noexcept {
+      watch.reset();
+      fd.reset();
+    }
+    [[nodiscard]] explicit operator bool() const noexcept { return static_cast<bool>(fd); }
+    [[nodiscard]] int get() const noexcept { return fd.get(); }
+  };
+
+  // add() as a Watch: empty (errno set, as add() sets it) if the fd could not be added.
+  [[nodiscard]] Watch watch(int fd, std::uint32_t events, IoCallback cb) {
+    return add(fd, events, std::move(cb)) ? Watch(this, fd) : Watch();
+  }
 
   // Watches `fd` (not owned) for `events` (EPOLLIN / EPOLLOUT, level-triggered). Returns false (errno set) if
   // epoll_ctl fails, or with errno EEXIST if `fd` is watched already: an fd may be added once (use modify() to

@@ -63,9 +63,6 @@ class CgiExchange final : public Exchange, public Admission::Waiter {
     } else if (!is_clean_end_) {
       stop_group();  // cancelled (client gone, timeout, error): the table still reaps the child
     }
-    close_fd(stdin_);
-    close_fd(stdout_);
-    close_fd(stderr_);
   }
 
   void arm_timeout() {
@@ -78,14 +75,14 @@ class CgiExchange final : public Exchange, public Admission::Waiter {
 
   // Prepares the child's pipes and environment and hands the spawn to the pool; on_spawned() follows. Returns
   // false, with errno set, if the preparation failed (no child exists then).
-  bool spawn(std::uint64_t token) {
+  bool prepare_spawn(std::uint64_t token) {
     const CgiConfig& cfg = gw_.config_;
     // Without a body the child reads /dev/null: one pipe and two epoll_ctl calls fewer per request.
     const bool has_body = request_.has_body || request_.content_length.value_or(0) > 0;
     SpawnPool::Job job;
     job.token = token;
-    if ((has_body && !make_pipe(stdin_, job.child_stdin, false)) || !make_pipe(stdout_, job.child_stdout, true) ||
-        !make_pipe(stderr_, job.child_stderr, true))
+    if ((has_body && !make_pipe(stdin_.fd, job.child_stdin, false)) ||
+        !make_pipe(stdout_.fd, job.child_stdout, true) || !make_pipe(stderr_.fd, job.child_stderr, true))
       return false;
     has_pipes_ = true;
 
@@ -113,11 +110,15 @@ class CgiExchange final : public Exchange, public Admission::Waiter {
     spec.method = cfg.spawn_method;
 
     // Register our ends before the child exists, so that a failure here leaves no child behind.
-    if (!loop_.add(stdout_.get(), EPOLLIN, [this](std::uint32_t) { on_stdout(); }) ||
-        !loop_.add(stderr_.get(), EPOLLIN, [this](std::uint32_t) { on_stderr(); }) ||
-        (has_body && !loop_.add(stdin_.get(), 0, [this](std::uint32_t) { write_body(); })))
-      return false;
-    gw_.start_job(script_, std::move(job));
+    stdout_.watch = loop_.watch(stdout_.get(), EPOLLIN, [this](std::uint32_t) { on_stdout(); });
+    if (!stdout_.watch) return false;
+    stderr_.watch = loop_.watch(stderr_.get(), EPOLLIN, [this](std::uint32_t) { on_stderr(); });
+    if (!stderr_.watch) return false;
+    if (has_body) {
+      stdin_.watch = loop_.watch(stdin_.get(), 0, [this](std::uint32_t) { write_body(); });
+      if (!stdin_.watch) return false;
+    }
+    gw_.spawn_job(script_, std::move(job));
     // The body may start flowing into the pipe already; the child finds it there.
     write_body();
     return true;
@@ -158,7 +159,7 @@ class CgiExchange final : public Exchange, public Admission::Waiter {
   void resume() override {
     if (is_stdout_paused_ && stdout_) {
       is_stdout_paused_ = false;
-      loop_.modify(stdout_.get(), EPOLLIN);
+      (void)stdout_.watch.modify(EPOLLIN);
       on_stdout();
     }
   }
@@ -167,12 +168,6 @@ class CgiExchange final : public Exchange, public Admission::Waiter {
 
  private:
   static unsigned long long ull(std::uint64_t v) { return static_cast<unsigned long long>(v); }
-
-  void close_fd(Fd& fd) {
-    if (!fd) return;
-    loop_.remove(fd.get());
-    fd.reset();
-  }
 
   void write_body() {
     // Queued for a child slot: the body stays with the connection (which stops reading at its high-water mark).
@@ -192,18 +187,18 @@ class CgiExchange final : public Exchange, public Admission::Waiter {
         continue;
       }
       if (n < 0 && errno == EAGAIN) {
-        loop_.modify(stdin_.get(), EPOLLOUT);  // resume when the pipe drains
+        (void)stdin_.watch.modify(EPOLLOUT);  // resume when the pipe drains
         return;
       }
       // EPIPE: the script does not read its input. That is its right (RFC 3875 §4.2); drop the rest.
-      close_fd(stdin_);
+      stdin_.close();
       write_body();
       return;
     }
     if (body_.is_complete()) {
-      close_fd(stdin_);  // EOF on the child's stdin: the body is complete
+      stdin_.close();  // EOF on the child's stdin: the body is complete
     } else {
-      loop_.modify(stdin_.get(), 0);
+      (void)stdin_.watch.modify(0);
     }
   }
 
@@ -216,7 +211,7 @@ class CgiExchange final : public Exchange, public Admission::Waiter {
         continue;
       }
       if (n < 0 && errno == EAGAIN) return;
-      close_fd(stdout_);  // EOF (or a read error): the output is over
+      stdout_.close();  // EOF (or a read error): the output is over
       on_relayed(relay_.end());
       return;
     }
@@ -229,14 +224,14 @@ class CgiExchange final : public Exchange, public Admission::Waiter {
       case CgiOutputRelay::Step::More: return true;
       case CgiOutputRelay::Step::Paused:
         is_stdout_paused_ = true;
-        (void)loop_.modify(stdout_.get(), 0);
+        (void)stdout_.watch.modify(0);
         return true;
       case CgiOutputRelay::Step::Complete:
         if (relay_.is_redirected()) {
           // The connection serves the redirect's target; the child is left to finish (is_clean_end_).
           is_finished_ = true;
           is_clean_end_ = true;
-          close_fd(stdout_);
+          stdout_.close();
         } else {
           finish(std::nullopt);
         }
@@ -268,7 +263,7 @@ class CgiExchange final : public Exchange, public Admission::Waiter {
       }
       if (n < 0 && errno == EAGAIN) return;
       stderr_lines_.flush(log_line);
-      close_fd(stderr_);
+      stderr_.close();
       return;
     }
   }
@@ -302,7 +297,7 @@ class CgiExchange final : public Exchange, public Admission::Waiter {
     is_finished_ = true;
     is_clean_end_ = !error.has_value();
     if (error) stop_group();
-    close_fd(stdout_);
+    stdout_.close();
     sink_.on_end(error);
   }
 
@@ -316,7 +311,8 @@ class CgiExchange final : public Exchange, public Admission::Waiter {
   const std::string& script_;  // target_.name, for log lines
   CgiOutputRelay relay_;
 
-  Fd stdin_, stdout_, stderr_;
+  // Our ends of the child's pipes; each leaves the loop and closes with its WatchedFd (also on destruction).
+  EventLoop::WatchedFd stdin_, stdout_, stderr_;
   ChildTable::ChildId child_id_ = 0;  // 0: no child known (not started, or its fork server never reported it)
   pid_t pid_ = -1;                    // for log lines, and the group of a leader that has exited (stop_group)
   EventLoop::TimerId timer_ = 0;
@@ -339,7 +335,7 @@ CgiGateway::CgiGateway(EventLoop& loop, ChildTable& children, CgiConfig config)
       admission_("cgi", "child slot", config_.max_queue,
                  [this](Admission::Waiter& waiter) {
                    if (running_ >= config_.max_children) return false;
-                   launch(static_cast<CgiExchange&>(waiter));
+                   spawn(static_cast<CgiExchange&>(waiter));
                    return true;
                  }),
       spawner_(loop, config_.spawn_threads,
@@ -358,9 +354,9 @@ CgiGateway::~CgiGateway() {
   fork_servers_.reset();
 }
 
-void CgiGateway::start_job(const std::string& script, SpawnPool::Job job) {
-  if (fork_servers_ && fork_servers_->submit(script, job)) return;  // the job's Fds close here: passed on
-  spawner_.submit(std::move(job));
+void CgiGateway::spawn_job(const std::string& script, SpawnPool::Job job) {
+  if (fork_servers_ && fork_servers_->spawn(script, job)) return;  // the job's Fds close here: passed on
+  spawner_.spawn(std::move(job));
 }
 
 std::unique_ptr<Exchange> CgiGateway::start(const Request& request, ResponseSink& sink, RequestBody& body) {
@@ -382,13 +378,13 @@ std::unique_ptr<Exchange> CgiGateway::start(const Request& request, ResponseSink
   return nullptr;
 }
 
-void CgiGateway::launch(CgiExchange& ex) {
+void CgiGateway::spawn(CgiExchange& ex) {
   // The slot is taken from now until the child is reaped (or the spawn fails).
   ++running_;
   std::uint64_t token = ++next_spawn_token_;
   ex.spawn_token = token;
   spawning_[token] = &ex;
-  if (!ex.spawn(token)) {
+  if (!ex.prepare_spawn(token)) {
     int err = errno;
     spawning_.erase(token);
     --running_;

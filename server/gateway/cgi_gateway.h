@@ -65,9 +65,9 @@ class CgiGateway final : public Gateway {
  private:
   friend class CgiExchange;
   // Spawns the child of `ex` on a slot taken now; if that fails, gives the slot back and answers the request (500).
-  void launch(CgiExchange& ex);
+  void spawn(CgiExchange& ex);
   // Starts the prepared child: through a fork server when one serves `script`, else with the spawn pool.
-  void start_job(const std::string& script, SpawnPool::Job job);
+  void spawn_job(const std::string& script, SpawnPool::Job job);
   void on_spawned(std::uint64_t token, Result<ChildProcess> spawned);
   void forget(CgiExchange& ex);
   // A child slot is free again (its child was reaped, or never started): a queued request may take it.
@@ -77,7 +77,7 @@ class CgiGateway final : public Gateway {
   CgiConfig config_;
   ChildTable& children_;
   Fd dev_null_;  // stdin of children whose request has no body (and stdio of fork servers)
-  std::size_t running_ = 0;  // child slots taken: from launch() until the child is reaped (or the spawn failed)
+  std::size_t running_ = 0;  // child slots taken: from spawn() until the child is reaped (or the spawn failed)
   Admission admission_;
   std::unordered_map<std::uint64_t, CgiExchange*> spawning_;  // spawn token → exchange, while the spawn is in flight
   std::uint64_t next_spawn_token_ = 0;

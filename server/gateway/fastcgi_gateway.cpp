@@ -126,9 +126,10 @@ struct FastCgiSlot {
   bool is_recycling = false;  // managed: stopped on purpose (--max-requests, a replaced handler): restart at once
   HandlerVersion version;     // managed: the handler file its worker was started from
   std::uint64_t served = 0;   // requests completed by this worker (managed) or on this connection (external)
-  Fd sock;
+  // The connection; its watch is empty while paused with nothing to send (a hang-up would be reported
+  // level-triggered again and again while we may not read).
+  EventLoop::WatchedFd sock;
   std::uint32_t events = 0;  // the epoll mask sock is registered with (watch() changes it only when it differs)
-  bool is_registered = false;  // sock is in the loop (not while paused: a hang-up would be reported level-triggered)
   State state = State::Closed;
   bool is_reused = false;  // the connection completed a request before (it may have been closed by the peer since)
   bool is_stdin_ended = false;  // the request's empty FCGI_STDIN record is in `out` (the request went out whole)
@@ -151,7 +152,7 @@ class FastCgiApp {
 
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
   // Starts `ex` on a free connection, or queues it. Returns false (nothing started) if the queue is full.
-  bool submit(FastCgiExchange& ex);
+  bool admit(FastCgiExchange& ex);
   [[nodiscard]] Admission& admission() noexcept { return admission_; }
   // Managed: if the handler's file changed since it was last seen, its workers are replaced (supervisor.h).
   void reload_if_replaced();
@@ -411,7 +412,6 @@ FastCgiApp::~FastCgiApp() {
   for (auto& slot : slots_) {
     if (slot->restart_timer) gw_.loop_.cancel(slot->restart_timer);
     if (slot->abort_timer) gw_.loop_.cancel(slot->abort_timer);
-    if (slot->sock && slot->is_registered) gw_.loop_.remove(slot->sock.get());
     // The worker stays in the child table, which stops and reaps it; nobody listens for its exit any more.
     if (slot->child) {
       gw_.children_->set_exit_callback(slot->child, nullptr);
@@ -420,7 +420,7 @@ FastCgiApp::~FastCgiApp() {
   }
 }
 
-bool FastCgiApp::submit(FastCgiExchange& ex) {
+bool FastCgiApp::admit(FastCgiExchange& ex) {
   return admission_.admit(ex, ex.request_id(), name_) != Admission::Outcome::Refused;
 }
 
@@ -474,7 +474,7 @@ bool FastCgiApp::connect(FastCgiSlot& slot, int& err) {
     SPAWND_LOG_ERROR("fastcgi %s: connect to %s: %s", name_.c_str(), slot.address.text.c_str(), std::strerror(err));
     return false;
   }
-  slot.sock = std::move(fd);
+  slot.sock.fd = std::move(fd);
   slot.state = rc == 0 ? FastCgiSlot::State::Idle : FastCgiSlot::State::Connecting;
   slot.is_reused = false;
   slot.is_paused = false;
@@ -482,14 +482,14 @@ bool FastCgiApp::connect(FastCgiSlot& slot, int& err) {
   slot.out.clear();
   slot.out_pos = 0;
   slot.events = EPOLLIN | EPOLLOUT;
-  if (!gw_.loop_.add(slot.sock.get(), slot.events, [this, s = &slot](std::uint32_t ev) { on_io(*s, ev); })) {
+  slot.sock.watch = gw_.loop_.watch(slot.sock.get(), slot.events, [this, s = &slot](std::uint32_t ev) { on_io(*s, ev); });
+  if (!slot.sock.watch) {
     err = errno;
     SPAWND_LOG_ERROR("fastcgi %s: epoll_ctl: %s", name_.c_str(), std::strerror(err));
-    slot.sock.reset();
+    slot.sock.close();
     slot.state = FastCgiSlot::State::Closed;
     return false;
   }
-  slot.is_registered = true;
   return true;
 }
 
@@ -523,22 +523,18 @@ void FastCgiApp::watch(FastCgiSlot& slot) {
   if (events == 0) {
     // Paused with nothing to send: out of the loop altogether, or a hang-up of the application would be reported
     // again and again (epoll always reports EPOLLHUP/EPOLLERR) while we may not read.
-    if (slot.is_registered) {
-      gw_.loop_.remove(slot.sock.get());
-      slot.is_registered = false;
-    }
+    slot.sock.watch.reset();
     return;
   }
-  if (!slot.is_registered) {
+  if (!slot.sock.watch) {
     slot.events = events;
-    slot.is_registered =
-        gw_.loop_.add(slot.sock.get(), events, [this, s = &slot](std::uint32_t ev) { on_io(*s, ev); });
-    if (!slot.is_registered) drop(slot, "epoll_ctl failed", false);
+    slot.sock.watch = gw_.loop_.watch(slot.sock.get(), events, [this, s = &slot](std::uint32_t ev) { on_io(*s, ev); });
+    if (!slot.sock.watch) drop(slot, "epoll_ctl failed", false);
     return;
   }
   if (events == slot.events) return;  // one epoll_ctl fewer per request in the common case
   slot.events = events;
-  gw_.loop_.modify(slot.sock.get(), events);
+  if (!slot.sock.watch.modify(events)) drop(slot, "epoll_ctl failed", false);
 }
 
 void FastCgiApp::on_io(FastCgiSlot& slot, std::uint32_t events) {
@@ -713,11 +709,7 @@ void FastCgiApp::log_stderr(FastCgiSlot& slot, std::string_view bytes, bool flus
 
 void FastCgiApp::drop(FastCgiSlot& slot, const char* why, bool kill_worker) {
   if (why) SPAWND_LOG_ERROR("fastcgi %s: %s: %s", name_.c_str(), slot.address.text.c_str(), why);
-  if (slot.sock) {
-    if (slot.is_registered) gw_.loop_.remove(slot.sock.get());
-    slot.is_registered = false;
-    slot.sock.reset();
-  }
+  slot.sock.close();
   if (slot.abort_timer) {
     gw_.loop_.cancel(slot.abort_timer);
     slot.abort_timer = 0;
@@ -939,7 +931,7 @@ std::unique_ptr<Exchange> FastCgiGateway::start(const Request& request, Response
     return nullptr;
   }
   auto ex = std::make_unique<FastCgiExchange>(*this, *app, request, sink, body, std::move(target));
-  if (!app->submit(*ex)) {
+  if (!app->admit(*ex)) {
     ex->fail_unavailable();
     return nullptr;
   }

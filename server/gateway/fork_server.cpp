@@ -59,12 +59,12 @@ ForkServers::~ForkServers() {
   for (auto& [script, handler] : handlers_)
     for (auto& server : handler.servers)
       if (server) {
-        close_control(*server);
+        server->control.close();
         fail_pending(*server);
       }
 }
 
-bool ForkServers::submit(const std::string& script, const SpawnPool::Job& job) {
+bool ForkServers::spawn(const std::string& script, const SpawnPool::Job& job) {
   if (job.spec.argv.size() > 1) return false;  // --cgi-argv words: only a real exec can pass them
   std::string path = directory_ + "/" + script;
   const std::optional<HandlerVersion> version = HandlerVersion::of(path);
@@ -80,7 +80,7 @@ bool ForkServers::submit(const std::string& script, const SpawnPool::Job& job) {
     h.is_sdk = is_fork_server_capable(path);
     if (h.is_sdk) start_servers(script, h);
     // Last, and touching nothing of ours afterwards: retiring completes spawns, and a completion may start a queued
-    // request, which comes back into submit() (and may add to handlers_, moving `h`). This job goes to plain CGI:
+    // request, which comes back into spawn() (and may add to handlers_, moving `h`). This job goes to plain CGI:
     // the new fork servers are only starting.
     for (auto& server : old)
       if (server) retire(server);
@@ -134,7 +134,7 @@ void ForkServers::start_one(const std::string& script, Handler& handler, std::si
   }
   auto server = std::make_shared<Server>();
   server->script = script;
-  server->control.reset(pair[0]);
+  server->control.fd.reset(pair[0]);
   Fd theirs(pair[1]);
   ::fcntl(server->control.get(), F_SETFL, O_NONBLOCK);
 
@@ -160,21 +160,16 @@ void ForkServers::start_one(const std::string& script, Handler& handler, std::si
       })) {
     return;  // logged by the table, which killed it
   }
-  if (!loop_.add(server->control.get(), EPOLLIN, [this, weak](std::uint32_t) {
-        if (auto s = weak.lock()) on_control(s, kMaxMessagesPerEvent);
-      })) {
+  server->control.watch = loop_.watch(server->control.get(), EPOLLIN, [this, weak](std::uint32_t) {
+    if (auto s = weak.lock()) on_control(s, kMaxMessagesPerEvent);
+  });
+  if (!server->control.watch) {
     SPAWND_LOG_ERROR("fork: epoll_ctl: %s", std::strerror(errno));
     ::kill(server->pid, SIGKILL);
-    server->control.reset();
+    server->control.close();
   }
   SPAWND_LOG_DEBUG("fork: started fork server %d for %s", static_cast<int>(server->pid), script.c_str());
   handler.servers[slot] = std::move(server);
-}
-
-void ForkServers::close_control(Server& server) {
-  if (!server.control) return;
-  loop_.remove(server.control.get());
-  server.control.reset();
 }
 
 void ForkServers::fail_pending(Server& server) {
@@ -189,7 +184,7 @@ void ForkServers::retire(const std::shared_ptr<Server>& server) {
   on_control(server, std::numeric_limits<int>::max());
   // Its control socket leaves the loop and closes now, whatever is pending: the caller drops the Server, and an fd
   // left registered would outlive it (a new socketpair could reuse the number while the loop still tracks it).
-  close_control(*server);
+  server->control.close();
   // Its unanswered Spawns fail with ECONNRESET (the CGI gateway lets their pipes decide). The Spawns still queued
   // to it must then never fork, or a request already given up would run after all: SIGKILL, which also ends a
   // stopped fork server at once, so the pipe ends it holds close and their requests get their answer (502) now.
@@ -222,7 +217,7 @@ void ForkServers::on_control(const std::shared_ptr<Server>& server, int max_mess
         SPAWND_LOG_WARN("fork: %s: fork server %d sent a malformed message (%zd bytes, %d fds)", server->script.c_str(),
                         server->pid, n, fd_count);
       // EOF or garbage: stop talking to it; its exit (or a kill) follows.
-      close_control(*server);
+      server->control.close();
       fail_pending(*server);
       if (n != 0 && server->pid > 0 && server->state != State::Dead) ::kill(server->pid, SIGKILL);  // not once reaped
       return;
@@ -264,7 +259,7 @@ void ForkServers::on_server_exit(const std::shared_ptr<Server>& server, int stat
   // What it sent before dying is still queued on the control socket (its exit may be seen first): the pids of
   // children it forked (Spawned), which are ours to watch (init reaps them now). Read it all; EOF ends it.
   on_control(server, std::numeric_limits<int>::max());
-  close_control(*server);
+  server->control.close();
   fail_pending(*server);  // the Spawns it never answered
 
   auto hit = handlers_.find(server->script);

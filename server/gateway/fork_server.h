@@ -2,14 +2,14 @@
 // request, so a request pays fork() instead of exec + dynamic start-up (protocol: common/fork_protocol.h).
 //
 // For the CGI gateway this is only another way to start the child: CgiGateway prepares the pipes and the
-// environment exactly as for posix_spawn and offers the job here first; submit() sends it to a ready fork server
+// environment exactly as for posix_spawn and offers the job here first; spawn() sends it to a ready fork server
 // of that script, and the child (its pid, and the pidfd the fork server took right after fork() and passed with
 // Spawned) comes back through the same completion callback as from SpawnPool. From then on pipes, response parsing,
 // limits, timeouts and the process-group kill are the CGI gateway's.
 //
 // Per script, ForkServers keeps `servers_per_handler` fork servers. It starts them on the first request for the
 // script, and only if the executable contains the fork-server marker (scripts and third-party programs run as
-// plain CGI). Every submit() stats the file: when it was replaced (supervisor.h's reload rule) the old servers
+// plain CGI). Every spawn() stats the file: when it was replaced (supervisor.h's reload rule) the old servers
 // retire and new ones start, so the next request runs the new version: deploy by copying, as with CGI. Retiring a
 // fork server reads the answers it has already sent, then takes its control socket out of the loop and closes it,
 // fails the Spawns it has not answered, and SIGKILLs it (so that none of them forks after all; its children live
@@ -64,14 +64,14 @@ class ForkServers {
   // Hands `job` to a ready fork server of `script` (a file name in the directory). Returns false if the script is
   // not an SDK handler, none of its fork servers is ready, or the message could not be sent: the caller then
   // spawns the job itself. On true the job's child fds have been passed on (the caller closes its copies).
-  [[nodiscard]] bool submit(const std::string& script, const SpawnPool::Job& job);
+  [[nodiscard]] bool spawn(const std::string& script, const SpawnPool::Job& job);
 
  private:
   enum class State { Starting, Ready, Dead };
   struct Server {
     std::string script;
     pid_t pid = -1;  // our child: signalled by pid only while not Dead (not reaped)
-    Fd control;
+    EventLoop::WatchedFd control;
     State state = State::Starting;
     std::unordered_set<std::uint64_t> pending;  // Spawn sent, Spawned not yet received
   };
@@ -91,7 +91,6 @@ class ForkServers {
   void on_control(const std::shared_ptr<Server>& server, int max_messages);
   void on_server_exit(const std::shared_ptr<Server>& server, int status);
   void fail_pending(Server& server);
-  void close_control(Server& server);
 
   EventLoop& loop_;
   ChildTable& children_;

@@ -253,7 +253,7 @@ ChildTable::~ChildTable() {
   for (auto& [id, child] : children_) {
     signal_group(child, SIGKILL);
     if (child.process.is_own_child) (void)reap(child.process, true);
-    loop_.remove(child.process.pidfd.get());
+    child.watch.reset();
     if (child.kill_timer) loop_.cancel(child.kill_timer);
   }
 }
@@ -269,15 +269,16 @@ Result<ChildTable::ChildId> ChildTable::watch(ChildProcess child, ExitCallback o
     }
   }
   const ChildId id = next_id_++;
-  if (!loop_.add(child.pidfd.get(), EPOLLIN, [this, id](std::uint32_t) { on_pidfd_readable(id); })) {
+  EventLoop::Watch watch = loop_.watch(child.pidfd.get(), EPOLLIN, [this, id](std::uint32_t) { on_pidfd_readable(id); });
+  if (!watch) {
     const int err = errno;
     SPAWND_LOG_ERROR("cannot watch child %d: %s: killing it", static_cast<int>(child.pid), std::strerror(err));
-    Child doomed{std::move(child), 0, 0, nullptr};
+    Child doomed{std::move(child), {}, 0, 0, nullptr};
     signal_group(doomed, SIGKILL);
     if (doomed.process.is_own_child) (void)reap(doomed.process, true);
     return errno_code(err);
   }
-  children_.emplace(id, Child{std::move(child), 0, 0, std::move(on_exit)});
+  children_.emplace(id, Child{std::move(child), std::move(watch), 0, 0, std::move(on_exit)});
   return id;
 }
 
@@ -329,7 +330,7 @@ void ChildTable::on_pidfd_readable(ChildId id) {
   }
   Child child = std::move(c);
   children_.erase(it);
-  loop_.remove(child.process.pidfd.get());
+  child.watch.reset();
   if (child.kill_timer) loop_.cancel(child.kill_timer);
   const pid_t pid = child.process.pid;
   // A child we were stopping (client gone, timeout) may die of our signal or of SIGPIPE on its closed output: that

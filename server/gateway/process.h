@@ -109,6 +109,7 @@ class ChildTable {
  private:
   struct Child {
     ChildProcess process;
+    EventLoop::Watch watch;  // its pidfd in the loop (after `process`: destroyed before the pidfd closes)
     int signal_sent = 0;
     EventLoop::TimerId kill_timer = 0;
     ExitCallback on_exit;

@@ -25,7 +25,7 @@ void SpawnPool::stop_and_deliver() {
   loop_.run_posted();
 }
 
-void SpawnPool::submit(Job job) {
+void SpawnPool::spawn(Job job) {
   if (threads_.empty()) {
     auto child = spawn_process(job.spec);
     const std::uint64_t token = job.token;

@@ -6,8 +6,8 @@
 // `threads` spawns proceed in parallel while the loop keeps serving. Completions come back with EventLoop::post()
 // and are delivered by `on_done` on the loop thread.
 //
-// With threads == 0 submit() spawns synchronously on the calling thread (for comparison in the benchmark) and
-// still delivers the result through the loop. The job list has no bound of its own: the gateway submits only
+// With threads == 0 spawn() runs the spawn synchronously on the calling thread (for comparison in the benchmark) and
+// still delivers the result through the loop. The job list has no bound of its own: the gateway spawns only for
 // requests it admitted (admission.h), at most --max-children at a time.
 #pragma once
 
@@ -49,7 +49,7 @@ class SpawnPool {
   // stop_and_deliver().
   ~SpawnPool();
 
-  void submit(Job job);
+  void spawn(Job job);
   // Drops jobs not yet started, waits for running spawns and joins the threads, then delivers every finished spawn
   // now (teardown: the owner calls it while its child table still exists, so that every child is reaped).
   void stop_and_deliver();
