@@ -26,7 +26,7 @@ status 1):
   - spawnd still answers a GET;
   - its open fds (/proc/PID/fd) are back to the idle baseline (taken after start-up and a short warm-up load);
   - no zombie among its descendants, and no handler process left beyond the persistent ones the mode had at the
-    baseline (fork servers, FastCGI workers); in fork mode none still runs a replaced executable;
+    baseline (fork servers, FastCGI workers); in fork and fastcgi modes none still runs a replaced executable;
   - its RSS (VmRSS, sampled every second) averaged over the last minute is within 10 % of the first minute's
     average (windows of min(60 s, duration / 3); the load's clock starts after the warm-up);
   - on SIGTERM it exits with status 0;
@@ -960,7 +960,8 @@ class ModeSoak:
             desc = proc_descendants(pid)
             children = [p for p, d in desc if d == 1]
             zombies = [p for p, _ in desc if proc_state(p) == "Z"]
-            stale = [p for p, _ in desc if proc_exe(p).endswith(" (deleted)")] if self.mode == "fork" else []
+            stale = ([p for p, _ in desc if proc_exe(p).endswith(" (deleted)")]
+                     if self.mode in ("fork", "fastcgi") else [])
             strays = [p for p, e, _ in processes_running_from(self.cgi_bin) if p not in dict(desc)]
             ok = (fds_ok and len(children) == len(base_children) and len(desc) == len(children)
                   and not zombies and not stale and not strays)
