@@ -10,9 +10,9 @@
 
 #include "common/http_status.h"
 #include "common/log.h"
+#include "common/net_addr.h"
 #include "common/sys.h"
 #include "server/server.h"
-#include "server/sock_addr.h"
 #include "server/static_files.h"
 
 namespace spawnd::server {
@@ -60,11 +60,11 @@ Connection::Connection(Server& server, Fd socket, std::uint64_t id, const sockad
       id_(id),
       parser_(server.config().max_header_bytes, server.config().max_body_bytes),
       body_(server.body_budget(), server.config().body_buffer_bytes, server.config().body_temp_dir) {
-  remote_addr_ = format_address(peer, remote_port_);
+  remote_addr_ = net::format_host(peer, remote_port_);
   sockaddr_storage local{};
   socklen_t len = sizeof local;
   if (::getsockname(socket_.get(), reinterpret_cast<sockaddr*>(&local), &len) == 0)
-    local_addr_ = format_address(local, local_port_);
+    local_addr_ = net::format_host(local, local_port_);
 }
 
 Connection::~Connection() {

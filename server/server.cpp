@@ -1,6 +1,5 @@
 #include "server/server.h"
 
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -16,6 +15,8 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "common/net_addr.h"
+#include "common/result.h"
 #include "common/sys.h"
 #include "server/gateway/cgi_gateway.h"
 #include "server/gateway/fastcgi_gateway.h"
@@ -23,64 +24,32 @@
 #include "server/connection.h"
 #include "server/db_keeper.h"
 #include "server/http_date.h"
-#include "server/sock_addr.h"
 #include "server/static_path.h"
 
 namespace spawnd::server {
 
 namespace {
 
-// Splits "HOST:PORT" or "[V6]:PORT". Throws spawnd::Error on a malformed address.
-std::pair<std::string, std::string> split_host_port(const std::string& addr) {
-  std::string host, port;
-  if (!addr.empty() && addr[0] == '[') {
-    auto close = addr.find(']');
-    if (close == std::string::npos || close + 1 >= addr.size() || addr[close + 1] != ':')
-      throw Error("--listen " + addr + ": expected [IPV6]:PORT");
-    host = addr.substr(1, close - 1);
-    port = addr.substr(close + 2);
-  } else {
-    auto colon = addr.rfind(':');
-    if (colon == std::string::npos) throw Error("--listen " + addr + ": expected HOST:PORT");
-    host = addr.substr(0, colon);
-    port = addr.substr(colon + 1);
-  }
-  if (port.empty()) throw Error("--listen " + addr + ": missing port");
-  return {host, port};
-}
-
+// The listening socket for --listen HOST:PORT or [IPV6]:PORT (an empty HOST: every local address; port 0: the kernel
+// picks), on the first address HOST resolves to that binds. `bound` gets what it is bound to, for the start-up line.
+// Throws spawnd::Error naming `addr` if it is malformed, does not resolve, or binds nowhere.
 Fd open_listener(const std::string& addr, int backlog, std::string& bound) {
-  auto [host, port] = split_host_port(addr);
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res);
-  if (rc != 0) throw Error("--listen " + addr + ": " + ::gai_strerror(rc));
-  std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> guard(res, &::freeaddrinfo);
-  int last_errno = 0;
-  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
-    Fd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol));
+  Result<net::HostPort> hp = net::split_host_port(addr);
+  if (!hp) throw Error("--listen " + addr + ": " + hp.error().message());
+  Result<std::vector<net::SockAddr>> candidates = net::resolve(*hp, net::Use::Listen);
+  if (!candidates) throw Error("--listen " + addr + ": " + candidates.error().message());
+  std::error_code last_error;
+  for (const net::SockAddr& candidate : *candidates) {
+    Result<Fd> fd = net::listen_on(candidate, {.backlog = backlog, .is_nonblocking = true});
     if (!fd) {
-      last_errno = errno;
+      last_error = fd.error();
       continue;
     }
-    int one = 1;
-    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (::bind(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0 || ::listen(fd.get(), backlog) != 0) {
-      last_errno = errno;
-      continue;
-    }
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&ss), &len);
-    std::uint16_t port_number = 0;
-    std::string name = format_address(ss, port_number);
-    bound = (ss.ss_family == AF_INET6 ? "[" + name + "]" : name) + ":" + std::to_string(port_number);
-    return fd;
+    Result<net::SockAddr> local = net::local_address(fd->get());
+    bound = local ? net::to_string(*local) : addr;
+    return std::move(*fd);
   }
-  throw Error(last_errno ? last_errno : EADDRNOTAVAIL, "--listen " + addr);
+  throw Error(last_error ? last_error.value() : EADDRNOTAVAIL, "--listen " + addr);
 }
 
 }  // namespace

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "common/fd.h"
+#include "common/net_addr.h"
 #include "server/event_loop.h"
 #include "server/gateway/gateway.h"
 #include "server/gateway/process.h"
@@ -43,12 +44,12 @@ namespace spawnd::server {
 
 // Where a FastCGI application listens: "unix:PATH" or "HOST:PORT" ("[::1]:9000" for IPv6).
 struct FastCgiAddress {
-  sockaddr_storage addr{};
-  socklen_t length = 0;
+  net::SockAddr addr;
   std::string text;  // as given, for log lines
 };
-// Parses and resolves `text` (numeric hosts and names from /etc/hosts; resolved once, at start-up). Throws
-// spawnd::ConfigError (spawnd exits 2) with a message naming `text` if it is neither form or does not resolve.
+// Parses and resolves `text` (net::resolve_endpoint: numeric hosts and names from /etc/hosts or DNS; resolved once,
+// at start-up). Throws spawnd::ConfigError (spawnd exits 2) with a message naming `text` if it is neither form or
+// does not resolve.
 [[nodiscard]] FastCgiAddress parse_fastcgi_address(std::string_view text);
 
 // One --fastcgi-pass PREFIX=ADDR[@DIR].
