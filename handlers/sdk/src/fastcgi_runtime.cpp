@@ -182,17 +182,15 @@ bool FastCgiServer::set_up() {
 
 FastCgiServer::Wait FastCgiServer::wait_readable(int fd, int timeout_ms) {
   pollfd fds[2] = {{wake_read_.get(), POLLIN, 0}, {fd, POLLIN, 0}};
-  for (;;) {
-    if (g_is_stop_requested != 0) return Wait::Stop;
-    int n = ::poll(fds, fd >= 0 ? 2 : 1, timeout_ms);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      log_line(name_, "poll: %s", std::strerror(errno));
-      return Wait::Failed;
-    }
-    if (fds[0].revents != 0) return Wait::Stop;
-    return Wait::Readable;  // or the timeout: the caller retries its call either way
+  if (g_is_stop_requested != 0) return Wait::Stop;
+  // A SIGTERM that interrupts poll() has written to the self-pipe: the retried poll() returns at once.
+  const int n = sys::retry_eintr([&] { return ::poll(fds, fd >= 0 ? 2 : 1, timeout_ms); });
+  if (n < 0) {
+    log_line(name_, "poll: %s", std::strerror(errno));
+    return Wait::Failed;
   }
+  if (fds[0].revents != 0) return Wait::Stop;
+  return Wait::Readable;  // or the timeout: the caller retries its call either way
 }
 
 int FastCgiServer::run() {
