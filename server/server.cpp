@@ -97,25 +97,23 @@ Server::Server(Config config)
   if (!config_.cgi_bin.empty()) mount(config_.cgi_prefix, make_cgi_gateway());
 }
 
+MountConfig Server::mount_config(std::string prefix) const {
+  MountConfig mount;
+  mount.prefix = std::move(prefix);
+  char* root = ::realpath(config_.root.c_str(), nullptr);
+  mount.document_root = root ? root : config_.root;
+  std::free(root);
+  mount.pass_authorization = config_.pass_authorization;
+  mount.timeout_ms = config_.cgi_timeout_ms;
+  mount.kill_grace_ms = config_.kill_grace_ms;
+  mount.max_queue = config_.max_queue;
+  return mount;
+}
+
 std::unique_ptr<Gateway> Server::make_cgi_gateway() {
   CgiConfig cgi;
+  static_cast<MountConfig&>(cgi) = mount_config(config_.cgi_prefix);
   cgi.directory = config_.cgi_bin;
-  cgi.prefix = config_.cgi_prefix;
-  char* root = ::realpath(config_.root.c_str(), nullptr);
-  cgi.document_root = root ? root : config_.root;
-  std::free(root);
-  cgi.timeout_ms = config_.cgi_timeout_ms;
-  cgi.kill_grace_ms = config_.kill_grace_ms;
-  long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
-  cgi.max_children = config_.max_children ? config_.max_children : static_cast<std::size_t>(4 * (cpus > 0 ? cpus : 1));
-  cgi.max_queue = config_.max_queue;
-  cgi.pass_authorization = config_.pass_authorization;
-  cgi.argv_from_query = config_.cgi_argv;
-  cgi.spawn_method = config_.spawn_method;
-  if (config_.mode == "fork")
-    cgi.fork_servers = config_.fork_servers ? config_.fork_servers : static_cast<std::size_t>(cpus > 0 ? cpus : 1);
-  cgi.spawn_threads = config_.spawn_threads >= 0 ? static_cast<std::size_t>(config_.spawn_threads)
-                                                 : static_cast<std::size_t>(cpus > 0 ? cpus : 1);
   // A clean environment (RFC 3875 §4.1 plus what the operator names): PATH, so that "#!/usr/bin/env perl" works.
   const char* path = std::getenv("PATH");
   cgi.base_env.push_back(std::string("PATH=") + (path ? path : "/usr/local/bin:/usr/bin:/bin"));
@@ -124,45 +122,39 @@ std::unique_ptr<Gateway> Server::make_cgi_gateway() {
   }
   if (!config_.db_path.empty()) cgi.base_env.push_back("SPAWND_DB=" + config_.db_path);
   if (!config_.pragmas.empty()) cgi.base_env.push_back("SPAWND_PRAGMAS=" + config_.pragmas);
-  if (config_.mode == "inproc") {
+  cgi.max_children = config_.max_children;
+  cgi.argv_from_query = config_.cgi_argv;
+  cgi.spawn_method = config_.spawn_method;
+  if (config_.mode == Mode::Fork) cgi.fork_servers = config_.fork_servers;
+  cgi.spawn_threads = static_cast<std::size_t>(config_.spawn_threads);
+  if (config_.mode == Mode::InProc) {
     // The handlers' shared objects run in-process; every other program of the directory still runs as CGI.
     InProcConfig inproc;
     inproc.cgi = cgi;
-    inproc.workers = config_.workers ? config_.workers : static_cast<std::size_t>(cpus > 0 ? cpus : 1);
-    const std::size_t workers = inproc.workers;
+    inproc.workers = config_.workers;
     auto gateway = std::make_unique<InProcGateway>(loop_, std::move(inproc),
                                                    std::make_unique<CgiGateway>(loop_, std::move(cgi)));
     SPAWND_LOG_INFO("inproc: %s mounted at %s (%zu handler shared objects, %zu worker threads, %zu queued; other "
                     "programs as cgi)",
-                    config_.cgi_bin.c_str(), config_.cgi_prefix.c_str(), gateway->handler_count(), workers,
+                    config_.cgi_bin.c_str(), config_.cgi_prefix.c_str(), gateway->handler_count(), config_.workers,
                     config_.max_queue);
     return gateway;
   }
-  SPAWND_LOG_INFO("%s: %s mounted at %s (%zu children at most, %zu queued)", config_.mode.c_str(),
+  SPAWND_LOG_INFO("%s: %s mounted at %s (%zu children at most, %zu queued)", mode_name(config_.mode),
                   cgi.directory.c_str(), cgi.prefix.c_str(), cgi.max_children, cgi.max_queue);
-  if (config_.mode != "fastcgi") return std::make_unique<CgiGateway>(loop_, std::move(cgi));
+  if (config_.mode != Mode::FastCgi) return std::make_unique<CgiGateway>(loop_, std::move(cgi));
 
   // --mode fastcgi: SDK handlers as persistent workers; every other program still runs as CGI.
   FastCgiConfig fcgi;
-  fcgi.prefix = cgi.prefix;
-  fcgi.directory = cgi.directory;
-  fcgi.document_root = cgi.document_root;
-  fcgi.pass_authorization = cgi.pass_authorization;
-  fcgi.timeout_ms = cgi.timeout_ms;
-  fcgi.max_queue = cgi.max_queue;
-  fcgi.base_env = cgi.base_env;
-  fcgi.workers = config_.workers ? config_.workers : static_cast<std::size_t>(cpus > 0 ? cpus : 1);
+  static_cast<MountConfig&>(fcgi) = cgi;
+  fcgi.workers = config_.workers;
   fcgi.max_requests = config_.max_requests;
-  fcgi.kill_grace_ms = cgi.kill_grace_ms;
   return std::make_unique<FastCgiGateway>(loop_, std::move(fcgi), std::make_unique<CgiGateway>(loop_, std::move(cgi)));
 }
 
 void Server::mount_fastcgi_pass(const FastCgiPass& pass) {
-  char* root = ::realpath(config_.root.c_str(), nullptr);
   FastCgiConfig fcgi;
-  fcgi.prefix = pass.prefix;
-  fcgi.document_root = root ? root : config_.root;
-  std::free(root);
+  static_cast<MountConfig&>(fcgi) = mount_config(pass.prefix);
   // Without DIR, scripts are resolved under --root: "/php/" → <root>/php/NAME, "/app.php" → <root>/app.php.
   if (!pass.directory.empty()) {
     fcgi.directory = pass.directory;
@@ -170,11 +162,7 @@ void Server::mount_fastcgi_pass(const FastCgiPass& pass) {
     const std::string_view prefix = pass.prefix;
     fcgi.directory = fcgi.document_root + std::string(prefix.substr(0, prefix.rfind('/')));
   }
-  fcgi.pass_authorization = config_.pass_authorization;
-  fcgi.timeout_ms = config_.cgi_timeout_ms;
-  fcgi.max_queue = config_.max_queue;
-  const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
-  fcgi.max_connections = config_.max_children ? config_.max_children : static_cast<std::size_t>(4 * (cpus > 0 ? cpus : 1));
+  fcgi.max_connections = config_.max_children;
   SPAWND_LOG_INFO("fastcgi: %s → %s (scripts in %s)", pass.prefix.c_str(), pass.address.c_str(),
                   fcgi.directory.c_str());
   mount(pass.prefix, std::make_unique<FastCgiGateway>(loop_, std::move(fcgi), parse_fastcgi_address(pass.address)));

@@ -37,6 +37,7 @@
 #include "common/net_addr.h"
 #include "server/event_loop.h"
 #include "server/gateway/gateway.h"
+#include "server/gateway/mount_config.h"
 #include "server/gateway/process.h"
 #include "server/gateway/script_request.h"
 
@@ -62,19 +63,12 @@ struct FastCgiPass {
 // ADDR is empty.
 [[nodiscard]] FastCgiPass parse_fastcgi_pass(std::string_view spec);
 
-struct FastCgiConfig {
-  std::string prefix;         // mount prefix (see map_script())
-  std::string directory;      // absolute: scripts' directory (SCRIPT_FILENAME = directory/NAME)
-  std::string document_root;  // absolute; DOCUMENT_ROOT and PATH_TRANSLATED
-  bool pass_authorization = false;
-  std::int64_t timeout_ms = 30'000;          // whole response, from start() → 504 (503 if still queued)
-  std::size_t max_queue = 256;               // requests waiting for a free connection, per application; beyond → 503
-  std::size_t max_header_bytes = 64 * 1024;  // the CGI header block in FCGI_STDOUT
+// The mount (mount_config.h; timeout_ms counts from start(): 504, or 503 if still queued; max_queue is per
+// application; base_env and kill_grace_ms are for managed workers only), and:
+struct FastCgiConfig : MountConfig {
   // Managed mode only:
-  std::vector<std::string> base_env;  // the workers' environment, also sent first in every FCGI_PARAMS: PATH, SPAWND_DB, ...
   std::size_t workers = 2;            // processes per SDK handler
   std::uint64_t max_requests = 0;     // replace a process after this many requests; 0: never
-  std::int64_t kill_grace_ms = 2'000;  // SIGTERM → SIGKILL for a worker being stopped
   // External mode only: connections kept to the application at most (requests beyond wait in the queue).
   std::size_t max_connections = 8;
 };
