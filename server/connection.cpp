@@ -326,9 +326,9 @@ void Connection::dispatch() {
     return;
   }
   // Read the whole body before a handler slot is taken (a slow sender then holds only its connection), unless the
-  // handler streams it; a chunked body is read whole anyway for a gateway that needs its length.
+  // handler streams it; a chunked body is read whole anyway: every gateway passes CONTENT_LENGTH (RFC 3875 §4.1.2).
   const bool will_buffer = r.has_body && !parser_.is_message_done() &&
-                           (server_.config().request_buffering || (r.is_chunked && gateway->needs_content_length()));
+                           (server_.config().request_buffering || r.is_chunked);
   const BodyBudget& budget = server_.body_budget();
   if (will_buffer && r.content_length &&
       *r.content_length - body_.size() > budget.total_limit() - budget.total_in_use()) {

@@ -70,8 +70,7 @@ std::string error_page(int status) {
          reason + "</h1><hr><p>spawnd</p></body></html>\n";
 }
 
-StaticFiles::StaticFiles(const std::string& root) : root_path_(root) {
-  root_.reset(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+StaticFiles::StaticFiles(const std::string& root) : root_(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)) {
   if (!root_) throw Error(errno, "document root " + root);
 }
 

@@ -54,7 +54,6 @@ class CgiGateway final : public Gateway {
   [[nodiscard]] std::unique_ptr<Exchange> start(const Request& request, ResponseSink& sink,
                                                 RequestBody& body) override;
 
-  [[nodiscard]] std::size_t running() const noexcept { return running_; }
 
  private:
   friend class CgiExchange;

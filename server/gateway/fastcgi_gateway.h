@@ -89,9 +89,6 @@ class FastCgiGateway final : public Gateway {
 
   [[nodiscard]] std::unique_ptr<Exchange> start(const Request& request, ResponseSink& sink,
                                                 RequestBody& body) override;
-  // A Content-Length body streams as FCGI_STDIN; a chunked one is buffered first, since FCGI_PARAMS carries
-  // CONTENT_LENGTH (as in CGI).
-  [[nodiscard]] bool needs_content_length() const override { return true; }
 
  private:
   friend class FastCgiApp;
