@@ -887,7 +887,7 @@ FastCgiApp* FastCgiGateway::managed_app(const std::string& name) {
     const std::string path = config_.directory + "/" + name;
     struct stat st{};
     const bool is_program = ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
-    known = is_sdk_.emplace(name, is_program && is_fork_server_capable(path)).first;
+    known = is_sdk_.emplace(name, is_program && is_sdk_handler(path)).first;
   }
   if (!known->second) return nullptr;
   SPAWND_LOG_INFO("fastcgi: %s: %zu workers", name.c_str(), config_.workers);

@@ -12,15 +12,16 @@
 // gets FCGI_ABORT_REQUEST sent for its request; the connection is reused once the application ends the request.
 //
 // Managed mode (`--mode fastcgi`): every SDK handler in the directory (an executable carrying the SDK's marker, see
-// fork_server.h) gets `workers` processes. Each process has a listening unix socket of its own as fd 0
-// (FCGI_LISTENSOCK_FILENO, spec §2.2), in a private directory spawnd creates and removes, so spawnd knows which
-// process serves which connection: a request goes to an idle process, or waits in the bounded queue. A process
+// is_sdk_handler() in fork_server.h) gets `workers` processes. Each process has a listening unix socket of its own
+// as fd 0 (FCGI_LISTENSOCK_FILENO, spec §2.2), in a private directory spawnd creates and removes, so spawnd knows
+// which process serves which connection: a request goes to an idle process, or waits in the bounded queue. A process
 // that dies is restarted (at once the first time, then with back-off from 100 ms up to 10 s while it keeps dying,
 // logged); one that does not answer within the timeout is stopped (SIGTERM, then SIGKILL) and restarted; with
 // `max_requests` a process is replaced after that many requests. Other programs in the directory (shell scripts,
 // third-party CGI programs) run as CGI through `fallback`. All processes are stopped when the gateway is destroyed.
 //
-// Loop thread only; nothing blocks except starting a worker process (posix_spawn).
+// Loop thread only; nothing blocks except starting a worker process (spawn_process(), whose vfork-style clone waits
+// until the worker has exec'd).
 #pragma once
 
 #include <sys/socket.h>

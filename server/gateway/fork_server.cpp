@@ -30,7 +30,7 @@ constexpr int kMaxMessagesPerEvent = 64;
 
 }  // namespace
 
-bool is_fork_server_capable(const std::string& path) {
+bool is_sdk_handler(const std::string& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return false;
   struct stat st{};
@@ -81,7 +81,7 @@ bool ForkServers::submit(const std::string& script, const SpawnPool::Job& job) {
     h.servers.clear();
     h.id = id;
     h.failures = 0;
-    h.is_sdk = is_fork_server_capable(path);
+    h.is_sdk = is_sdk_handler(path);
     if (h.is_sdk) start_servers(script, h);
     // Last, and touching nothing of ours afterwards: retiring completes spawns, and a completion may start a queued
     // request, which comes back into submit() (and may add to handlers_, moving `h`). This job goes to plain CGI:
