@@ -247,12 +247,24 @@ void Server::run() {
 
 void Server::pause_accept(std::int64_t ms) {
   if (is_accept_paused_) return;
+  if (!loop_.modify(listener_.get(), 0)) {
+    // Still watched: the next accept() fails the same way and brings us back here.
+    SPAWND_LOG_ERROR("epoll_ctl(listener): %s: cannot pause accept", std::strerror(errno));
+    return;
+  }
   is_accept_paused_ = true;
-  loop_.modify(listener_.get(), 0);
-  loop_.add_timer(ms, [this] {
-    is_accept_paused_ = false;
-    if (!is_shutting_down_) loop_.modify(listener_.get(), EPOLLIN);
-  });
+  loop_.add_timer(ms, [this, ms] { resume_accept(ms); });
+}
+
+void Server::resume_accept(std::int64_t retry_ms) {
+  is_accept_paused_ = false;
+  if (is_shutting_down_) return;  // the listener is closed
+  if (loop_.modify(listener_.get(), EPOLLIN)) return;
+  // Left paused, spawnd would never accept again: try again later rather than go deaf.
+  SPAWND_LOG_ERROR("epoll_ctl(listener): %s: accept stays paused for %lld ms more", std::strerror(errno),
+                   static_cast<long long>(retry_ms));
+  is_accept_paused_ = true;
+  loop_.add_timer(retry_ms, [this, retry_ms] { resume_accept(retry_ms); });
 }
 
 void Server::on_accept() {

@@ -68,7 +68,10 @@ class Server {
   void on_accept();
   void on_signal();
   void begin_shutdown();
+  // Stops accepting for `ms` (out of descriptors: the pending connections wait in the backlog).
   void pause_accept(std::int64_t ms);
+  // The end of a pause: the listener is watched again (or, if epoll_ctl fails, retried `retry_ms` later).
+  void resume_accept(std::int64_t retry_ms);
   // The settings every mount shares, from the command line: document root, limits, timeouts (no directory and no
   // base_env: those are the mount's own).
   [[nodiscard]] MountConfig mount_config(std::string prefix) const;
