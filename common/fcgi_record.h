@@ -20,7 +20,6 @@
 
 namespace spawnd::fcgi {
 
-inline constexpr int kListenSockFileno = 0;             // FCGI_LISTENSOCK_FILENO (§2.2): the listening socket's fd
 inline constexpr std::uint8_t kVersion1 = 1;            // FCGI_VERSION_1
 inline constexpr std::size_t kHeaderLength = 8;         // FCGI_HEADER_LEN, bytes
 inline constexpr std::size_t kMaxContentLength = 65535;  // the largest content of one record, bytes

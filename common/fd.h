@@ -41,10 +41,4 @@ class Fd {
   int fd_ = -1;
 };
 
-// Both ends of a pipe2(O_CLOEXEC) pipe.
-struct Pipe {
-  Fd read_end;
-  Fd write_end;
-};
-
 }  // namespace spawnd

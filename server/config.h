@@ -1,14 +1,35 @@
-// server/config.h — every setting of a spawnd process, with its default. Filled from the command line by main.cpp.
+// server/config.h — every setting of a spawnd process, with its default. Filled from the command line by main.cpp,
+// which then calls resolve_cpu_defaults() once: past that, no setting means "per CPU" any more.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "server/gateway/process.h"
 
 namespace spawnd::server {
+
+// How the handlers of --cgi-bin run (--mode). Every other program of the directory runs as CGI in every mode.
+enum class Mode {
+  Cgi,      // exec a fresh process per request
+  Fork,     // SDK handlers: a warm fork server forks a fresh process per request
+  FastCgi,  // SDK handlers: persistent worker processes speaking FastCGI
+  InProc,   // SDK handlers: their NAME.so loaded into spawnd, called on worker threads
+};
+// The --mode names, in the order --help lists them.
+inline constexpr std::array<std::pair<std::string_view, Mode>, 4> kModeNames{{
+    {"cgi", Mode::Cgi}, {"fork", Mode::Fork}, {"fastcgi", Mode::FastCgi}, {"inproc", Mode::InProc}}};
+// The --mode name of `mode` ("cgi", ...), NUL-terminated, for log lines.
+[[nodiscard]] constexpr const char* mode_name(Mode mode) noexcept {
+  for (const auto& [name, m] : kModeNames)
+    if (m == mode) return name.data();
+  return "?";
+}
 
 struct Config {
   // Listening.
@@ -36,7 +57,7 @@ struct Config {
 
   // Dynamic requests: programs (and, with --mode inproc, handler shared objects) in cgi_bin, mounted at
   // cgi_prefix. Empty cgi_bin: no dynamic mount.
-  std::string mode = "cgi";               // cgi, fork (fork servers), fastcgi (persistent workers), inproc (shared objects)
+  Mode mode = Mode::Cgi;
   std::size_t fork_servers = 0;           // --mode fork: fork servers per SDK handler; 0: one per online CPU
   std::size_t workers = 0;                // --mode inproc: threads calling handlers; --mode fastcgi: processes per
                                           // handler; 0: one per online CPU
@@ -47,7 +68,7 @@ struct Config {
   std::int64_t cgi_timeout_ms = 30'000;   // --handler-timeout: a handler's whole response must be complete
                                           // within this time → 504 (every mode)
   std::int64_t kill_grace_ms = 2'000;     // SIGTERM → SIGKILL delay for a child's process group
-  std::size_t max_children = 0;           // 0: 4 × online CPUs
+  std::size_t max_children = 0;           // handler processes at once (--fastcgi-pass: connections); 0: 4 × online CPUs
   std::size_t max_queue = 256;            // requests waiting for a child slot / worker; beyond → 503
   SpawnMethod spawn_method = SpawnMethod::Vfork;
   int spawn_threads = -1;                 // threads that start children; -1: one per online CPU; 0: the loop thread
@@ -62,5 +83,12 @@ struct Config {
   std::string access_log = "-";  // "-" for stdout, or a file path (appended to)
   bool is_quiet = false;         // no access log, errors only
 };
+
+// The number of online CPUs (sysconf), at least 1.
+[[nodiscard]] unsigned online_cpus() noexcept;
+
+// Replaces every "0 (or -1): per CPU" default of `config` by its value for `cpus` CPUs: max_children 0 → 4 × cpus;
+// fork_servers and workers 0 → cpus; spawn_threads -1 → cpus. Values the command line gave are kept.
+void resolve_cpu_defaults(Config& config, unsigned cpus);
 
 }  // namespace spawnd::server

@@ -10,9 +10,9 @@
 
 #include "common/http_status.h"
 #include "common/log.h"
+#include "common/net_addr.h"
 #include "common/sys.h"
 #include "server/server.h"
-#include "server/sock_addr.h"
 #include "server/static_files.h"
 
 namespace spawnd::server {
@@ -60,11 +60,11 @@ Connection::Connection(Server& server, Fd socket, std::uint64_t id, const sockad
       id_(id),
       parser_(server.config().max_header_bytes, server.config().max_body_bytes),
       body_(server.body_budget(), server.config().body_buffer_bytes, server.config().body_temp_dir) {
-  remote_addr_ = format_address(peer, remote_port_);
+  remote_addr_ = net::format_host(peer, remote_port_);
   sockaddr_storage local{};
   socklen_t len = sizeof local;
   if (::getsockname(socket_.get(), reinterpret_cast<sockaddr*>(&local), &len) == 0)
-    local_addr_ = format_address(local, local_port_);
+    local_addr_ = net::format_host(local, local_port_);
 }
 
 Connection::~Connection() {
@@ -326,9 +326,9 @@ void Connection::dispatch() {
     return;
   }
   // Read the whole body before a handler slot is taken (a slow sender then holds only its connection), unless the
-  // handler streams it; a chunked body is read whole anyway for a gateway that needs its length.
+  // handler streams it; a chunked body is read whole anyway: every gateway passes CONTENT_LENGTH (RFC 3875 §4.1.2).
   const bool will_buffer = r.has_body && !parser_.is_message_done() &&
-                           (server_.config().request_buffering || (r.is_chunked && gateway->needs_content_length()));
+                           (server_.config().request_buffering || r.is_chunked);
   const BodyBudget& budget = server_.body_budget();
   if (will_buffer && r.content_length &&
       *r.content_length - body_.size() > budget.total_limit() - budget.total_in_use()) {

@@ -61,17 +61,16 @@ RequestParser::RequestParser(std::size_t max_header_bytes, std::uint64_t max_bod
   parser_.data = this;
 }
 
-int RequestParser::fail(int status, const char* reason) {
+int RequestParser::fail(int status) {
   has_own_error_ = true;
   error_status_ = status;
-  error_reason_ = reason;
   return HPE_USER;
 }
 
 int RequestParser::on_url(llhttp_t* p, const char* at, std::size_t n) {
   auto& s = self(p);
   // A request-target longer than the whole head allowance gets 414 (RFC 9112 §3), not 431.
-  if (s.request_.target.size() + n > s.max_header_bytes_) return s.fail(414, "URI Too Long");
+  if (s.request_.target.size() + n > s.max_header_bytes_) return s.fail(414);
   s.request_.target.append(at, n);
   return 0;
 }
@@ -86,7 +85,7 @@ int RequestParser::on_header_field(llhttp_t* p, const char* at, std::size_t n) {
   s.head_bytes_ += n;
   if (s.is_in_value_ || s.request_.fields.empty()) s.head_bytes_ += 4;  // ": " and CRLF of a new field line
   if (s.request_.target.size() + s.head_bytes_ > s.max_header_bytes_)
-    return s.fail(431, "Request Header Fields Too Large");
+    return s.fail(431);
   if (s.is_in_value_ || s.request_.fields.empty()) {
     s.request_.fields.emplace_back();
     s.is_in_value_ = false;
@@ -99,7 +98,7 @@ int RequestParser::on_header_value(llhttp_t* p, const char* at, std::size_t n) {
   auto& s = self(p);
   s.head_bytes_ += n;
   if (s.request_.target.size() + s.head_bytes_ > s.max_header_bytes_)
-    return s.fail(431, "Request Header Fields Too Large");
+    return s.fail(431);
   s.is_in_value_ = true;
   s.request_.fields.back().second.append(at, n);
   return 0;
@@ -110,10 +109,10 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
   Request& r = s.request_;
   r.version_major = p->http_major;
   r.version_minor = p->http_minor;
-  if (r.version_major != 1) return s.fail(505, "HTTP Version Not Supported");
+  if (r.version_major != 1) return s.fail(505);
   r.method = llhttp_method_name(static_cast<llhttp_method_t>(p->method));
   // The path must be origin-form (RFC 9112 §3.2.1) or, for OPTIONS, "*". Absolute-form is for proxies; we are not one.
-  if (r.target.empty() || (r.target[0] != '/' && r.target != "*")) return s.fail(400, "Bad Request");
+  if (r.target.empty() || (r.target[0] != '/' && r.target != "*")) return s.fail(400);
   auto q = r.target.find('?');
   r.path = r.target.substr(0, q);
   if (q != std::string::npos) r.query = r.target.substr(q + 1);
@@ -125,7 +124,7 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
   r.is_chunked = (p->flags & F_CHUNKED) != 0;
   if (p->flags & F_CONTENT_LENGTH) {
     r.content_length = p->content_length;
-    if (p->content_length > s.max_body_bytes_) return s.fail(413, "Content Too Large");
+    if (p->content_length > s.max_body_bytes_) return s.fail(413);
   }
   r.has_body = r.is_chunked || (r.content_length && *r.content_length > 0);
   r.is_keep_alive = llhttp_should_keep_alive(p) != 0;
@@ -137,16 +136,16 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
     if (iequals(*e, "100-continue")) {
       r.expects_continue = r.version_minor >= 1;
     } else {
-      return s.fail(417, "Expectation Failed");  // RFC 9110 §10.1.1
+      return s.fail(417);  // RFC 9110 §10.1.1
     }
   }
   // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host, and for any request with more than one Host field
   // line (two of them let a proxy and this server disagree about which site is meant).
   std::size_t hosts = 0;
   for (const auto& f : r.fields) hosts += iequals(f.first, "Host") ? 1 : 0;
-  if (hosts > 1 || (r.version_minor >= 1 && hosts == 0)) return s.fail(400, "Bad Request");
+  if (hosts > 1 || (r.version_minor >= 1 && hosts == 0)) return s.fail(400);
   // ... and for a Host field value that is not uri-host [ ":" port ] (it reaches CGI programs as SERVER_NAME).
-  if (auto host = r.field("Host"); host && !is_valid_host(*host)) return s.fail(400, "Bad Request");
+  if (auto host = r.field("Host"); host && !is_valid_host(*host)) return s.fail(400);
   // "Connection: upgrade" with "Upgrade: h2c" or "websocket" makes llhttp stop after this message and pause with
   // HPE_PAUSED_UPGRADE, so the next request on the connection would fail. We implement no other protocol: the
   // request is an ordinary HTTP/1.1 one and the connection goes on as before (a server may ignore Upgrade, RFC
@@ -159,7 +158,7 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
 int RequestParser::on_body(llhttp_t* p, const char* at, std::size_t n) {
   auto& s = self(p);
   s.body_bytes_ += n;
-  if (s.body_bytes_ > s.max_body_bytes_) return s.fail(413, "Content Too Large");
+  if (s.body_bytes_ > s.max_body_bytes_) return s.fail(413);
   s.body_out_->append(at, n);
   return 0;
 }
@@ -180,7 +179,7 @@ RequestParser::Outcome RequestParser::feed(std::string_view data, std::string& b
     if (!is_head_done_) {
       raw_head_bytes_ += data.size();
       if (raw_head_bytes_ > max_header_bytes_) {
-        fail(is_url_done_ ? 431 : 414, is_url_done_ ? "Request Header Fields Too Large" : "URI Too Long");
+        fail(is_url_done_ ? 431 : 414);
         return {Status::Error, data.size()};
       }
     }
@@ -193,7 +192,6 @@ RequestParser::Outcome RequestParser::feed(std::string_view data, std::string& b
   if (!has_own_error_) {
     // llhttp's own verdict: a malformed request line or field, an invalid chunk, a smuggling attempt.
     error_status_ = 400;
-    error_reason_ = "Bad Request";
   }
   return {Status::Error, data.size()};
 }

@@ -46,7 +46,6 @@ class RequestParser {
   void resume_next();
   // The status to answer after Status::Error: 400, 413, 414, 417, 431 or 505.
   [[nodiscard]] int error_status() const noexcept { return error_status_; }
-  [[nodiscard]] const char* error_reason() const noexcept { return error_reason_; }
   // True once some bytes of a new request arrived (a partial head exists).
   [[nodiscard]] bool has_partial_head() const noexcept { return raw_head_bytes_ > 0 && !is_head_done_; }
   [[nodiscard]] bool is_head_done() const noexcept { return is_head_done_; }
@@ -61,7 +60,8 @@ class RequestParser {
   static int on_headers_complete(llhttp_t* p);
   static int on_body(llhttp_t* p, const char* at, std::size_t n);
   static int on_message_complete(llhttp_t* p);
-  int fail(int status, const char* reason);
+  // Records `status` as the answer (a limit or a rule of ours, rather than llhttp's verdict); returns HPE_USER.
+  int fail(int status);
 
   llhttp_settings_t settings_{};
   llhttp_t parser_{};
@@ -78,7 +78,6 @@ class RequestParser {
   bool is_message_done_ = false;
   bool has_own_error_ = false;  // fail() decided the status (a limit), rather than llhttp
   int error_status_ = 400;
-  const char* error_reason_ = "Bad Request";
 };
 
 }  // namespace spawnd::server

@@ -1,10 +1,15 @@
 // server/main.cpp — the spawnd executable: command line (CLI11) → Config → Server::run(). Nothing else.
 #include <CLI/CLI.hpp>
 
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "common/error.h"
 #include "common/log.h"
@@ -21,6 +26,35 @@ CLI::Option* add_seconds(CLI::App& app, const char* name, std::int64_t& ms, cons
   opt->default_str(std::to_string(static_cast<double>(ms) / 1000.0).substr(0, std::to_string(ms / 1000).size() + 2));
   return opt;
 }
+
+// A flag whose value is one of the names in `choices` (help: "TEXT:{a,b,c}=default"), stored in `value` as the value
+// that name maps to. The default shown is the name of `value`'s value before parsing.
+template <typename T, std::size_t N>
+CLI::Option* add_choice(CLI::App& app, const char* name, T& value,
+                        const std::array<std::pair<std::string_view, T>, N>& choices, const char* help) {
+  std::vector<std::string> names;
+  std::string default_name;
+  for (const auto& [choice, v] : choices) {
+    names.emplace_back(choice);
+    if (v == value) default_name = choice;
+  }
+  auto* opt = app.add_option_function<std::string>(
+      name,
+      [&value, &choices](const std::string& text) {
+        for (const auto& [choice, v] : choices)
+          if (choice == text) value = v;
+      },
+      help);
+  opt->check(CLI::IsMember(names))->default_str(default_name);
+  return opt;
+}
+
+constexpr std::array<std::pair<std::string_view, bool>, 2> kOnOff{{{"on", true}, {"off", false}}};
+constexpr std::array<std::pair<std::string_view, spawnd::server::SpawnMethod>, 3> kSpawnMethods{{
+    {"vfork", spawnd::server::SpawnMethod::Vfork},
+    {"posix_spawn", spawnd::server::SpawnMethod::PosixSpawn},
+    {"fork", spawnd::server::SpawnMethod::Fork},
+}};
 
 }  // namespace
 
@@ -53,13 +87,10 @@ int main(int argc, char** argv) {
                  "Simultaneous client connections; beyond, new ones get 503 and are closed")
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 20));
-  std::string request_buffering = "on";
-  app.add_option("--request-buffering", request_buffering,
-                 "on: read a request body whole (memory, then a temporary file) before its handler starts, so slow "
-                 "senders never hold handler processes or threads; off: stream it to the running handler (large "
-                 "uploads, git over HTTP)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"on", "off"}));
+  add_choice(app, "--request-buffering", cfg.request_buffering, kOnOff,
+             "on: read a request body whole (memory, then a temporary file) before its handler starts, so slow "
+             "senders never hold handler processes or threads; off: stream it to the running handler (large "
+             "uploads, git over HTTP)");
   app.add_option("--body-buffer-bytes", cfg.body_buffer_bytes,
                  "Bytes of a buffered request body kept in memory; the rest goes to an unlinked file in "
                  "--body-temp-dir")
@@ -79,13 +110,11 @@ int main(int argc, char** argv) {
   add_seconds(app, "--shutdown-grace", cfg.shutdown_grace_ms,
               "On SIGTERM/SIGINT, how long in-flight responses may take before spawnd exits");
   // Dynamic requests.
-  app.add_option("--mode", cfg.mode,
-                 "How handlers run: cgi (exec a fresh process per request), fork (SDK handlers: a warm fork "
-                 "server forks a fresh process per request; other programs as cgi), fastcgi (SDK handlers: "
-                 "persistent worker processes speaking FastCGI; other programs as cgi) or inproc (SDK handlers: "
-                 "their NAME.so is loaded into spawnd and called on worker threads; other programs as cgi)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"cgi", "fork", "fastcgi", "inproc"}));
+  add_choice(app, "--mode", cfg.mode, spawnd::server::kModeNames,
+             "How handlers run: cgi (exec a fresh process per request), fork (SDK handlers: a warm fork "
+             "server forks a fresh process per request; other programs as cgi), fastcgi (SDK handlers: "
+             "persistent worker processes speaking FastCGI; other programs as cgi) or inproc (SDK handlers: "
+             "their NAME.so is loaded into spawnd and called on worker threads; other programs as cgi)");
   app.add_option("--fork-servers", cfg.fork_servers, "--mode fork: fork servers per SDK handler (default: one per CPU)")
       ->check(CLI::Range(1, 256));
   app.add_option("--workers", cfg.workers,
@@ -112,12 +141,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1 << 16));
   app.add_option("--queue", cfg.max_queue, "Requests waiting for a free handler slot; beyond, 503 with Retry-After")
       ->capture_default_str();
-  std::string spawn = "vfork";
-  app.add_option("--spawn", spawn,
-                 "How a CGI child is started: vfork (clone(CLONE_VM|CLONE_VFORK) by spawnd, posix_spawn's technique "
-                 "without its per-call costs), posix_spawn (glibc's), or fork (fork+exec); the last two for comparison")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"vfork", "posix_spawn", "fork"}));
+  add_choice(app, "--spawn", cfg.spawn_method, kSpawnMethods,
+             "How a CGI child is started: vfork (clone(CLONE_VM|CLONE_VFORK) by spawnd, posix_spawn's technique "
+             "without its per-call costs), posix_spawn (glibc's), or fork (fork+exec); the last two for comparison");
   app.add_option("--spawn-threads", cfg.spawn_threads,
                  "Threads that start children, so the event loop never waits in vfork (default: one per CPU; 0: "
                  "start them on the event loop)")
@@ -148,10 +174,8 @@ int main(int argc, char** argv) {
   }
 
   if (cfg.is_quiet) spawnd::log::set_level(spawnd::log::Level::Warn);
-  cfg.request_buffering = request_buffering == "on";
-  cfg.spawn_method = spawn == "fork"          ? spawnd::server::SpawnMethod::Fork
-                     : spawn == "posix_spawn" ? spawnd::server::SpawnMethod::PosixSpawn
-                                              : spawnd::server::SpawnMethod::Vfork;
+  // "0: per CPU" defaults become numbers here, once; nothing after this counts CPUs.
+  spawnd::server::resolve_cpu_defaults(cfg, spawnd::server::online_cpus());
   if (cgi_bin.empty()) {
     // Default: the example handlers built next to this executable (build/<preset>/cgi-bin).
     std::error_code ec;

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "common/log.h"
+#include "common/sys.h"
 
 namespace spawnd::server {
 
@@ -40,9 +41,9 @@ RequestBodyBuffer::Append RequestBodyBuffer::append(std::string_view bytes, bool
   if (file_) {
     std::size_t done = 0;
     while (done < bytes.size()) {
-      ssize_t n = ::pwrite(file_.get(), bytes.data() + done, bytes.size() - done,
-                           static_cast<off_t>(file_bytes_ + done));
-      if (n < 0 && errno == EINTR) continue;
+      const ssize_t n = sys::retry_eintr([&] {
+        return ::pwrite(file_.get(), bytes.data() + done, bytes.size() - done, static_cast<off_t>(file_bytes_ + done));
+      });
       if (n <= 0) {
         if (n == 0) errno = ENOSPC;
         return Append::IoError;
@@ -83,9 +84,8 @@ std::string_view RequestBodyBuffer::available() const {
     std::uint64_t left = file_bytes_ - file_read_;
     memory_.resize(left < kWindowBytes ? static_cast<std::size_t>(left) : kWindowBytes);
     memory_pos_ = 0;
-    ssize_t n;
-    do n = ::pread(file_.get(), memory_.data(), memory_.size(), static_cast<off_t>(file_read_));
-    while (n < 0 && errno == EINTR);
+    const ssize_t n = sys::retry_eintr(
+        [&] { return ::pread(file_.get(), memory_.data(), memory_.size(), static_cast<off_t>(file_read_)); });
     if (n <= 0) {
       // Cannot happen with a regular file we wrote ourselves, short of an I/O error; the handler then sees a body
       // that stops, and its timeout ends the request.

@@ -1,6 +1,5 @@
 #include "server/server.h"
 
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -16,6 +15,8 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "common/net_addr.h"
+#include "common/result.h"
 #include "common/sys.h"
 #include "server/gateway/cgi_gateway.h"
 #include "server/gateway/fastcgi_gateway.h"
@@ -23,64 +24,32 @@
 #include "server/connection.h"
 #include "server/db_keeper.h"
 #include "server/http_date.h"
-#include "server/sock_addr.h"
 #include "server/static_path.h"
 
 namespace spawnd::server {
 
 namespace {
 
-// Splits "HOST:PORT" or "[V6]:PORT". Throws spawnd::Error on a malformed address.
-std::pair<std::string, std::string> split_host_port(const std::string& addr) {
-  std::string host, port;
-  if (!addr.empty() && addr[0] == '[') {
-    auto close = addr.find(']');
-    if (close == std::string::npos || close + 1 >= addr.size() || addr[close + 1] != ':')
-      throw Error("--listen " + addr + ": expected [IPV6]:PORT");
-    host = addr.substr(1, close - 1);
-    port = addr.substr(close + 2);
-  } else {
-    auto colon = addr.rfind(':');
-    if (colon == std::string::npos) throw Error("--listen " + addr + ": expected HOST:PORT");
-    host = addr.substr(0, colon);
-    port = addr.substr(colon + 1);
-  }
-  if (port.empty()) throw Error("--listen " + addr + ": missing port");
-  return {host, port};
-}
-
+// The listening socket for --listen HOST:PORT or [IPV6]:PORT (an empty HOST: every local address; port 0: the kernel
+// picks), on the first address HOST resolves to that binds. `bound` gets what it is bound to, for the start-up line.
+// Throws spawnd::Error naming `addr` if it is malformed, does not resolve, or binds nowhere.
 Fd open_listener(const std::string& addr, int backlog, std::string& bound) {
-  auto [host, port] = split_host_port(addr);
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res);
-  if (rc != 0) throw Error("--listen " + addr + ": " + ::gai_strerror(rc));
-  std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> guard(res, &::freeaddrinfo);
-  int last_errno = 0;
-  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
-    Fd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol));
+  Result<net::HostPort> hp = net::split_host_port(addr);
+  if (!hp) throw Error("--listen " + addr + ": " + hp.error().message());
+  Result<std::vector<net::SockAddr>> candidates = net::resolve(*hp, net::Use::Listen);
+  if (!candidates) throw Error("--listen " + addr + ": " + candidates.error().message());
+  std::error_code last_error;
+  for (const net::SockAddr& candidate : *candidates) {
+    Result<Fd> fd = net::listen_on(candidate, {.backlog = backlog, .is_nonblocking = true});
     if (!fd) {
-      last_errno = errno;
+      last_error = fd.error();
       continue;
     }
-    int one = 1;
-    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (::bind(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0 || ::listen(fd.get(), backlog) != 0) {
-      last_errno = errno;
-      continue;
-    }
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&ss), &len);
-    std::uint16_t port_number = 0;
-    std::string name = format_address(ss, port_number);
-    bound = (ss.ss_family == AF_INET6 ? "[" + name + "]" : name) + ":" + std::to_string(port_number);
-    return fd;
+    Result<net::SockAddr> local = net::local_address(fd->get());
+    bound = local ? net::to_string(*local) : addr;
+    return std::move(*fd);
   }
-  throw Error(last_errno ? last_errno : EADDRNOTAVAIL, "--listen " + addr);
+  throw Error(last_error ? last_error.value() : EADDRNOTAVAIL, "--listen " + addr);
 }
 
 }  // namespace
@@ -129,25 +98,23 @@ Server::Server(Config config)
   if (!config_.cgi_bin.empty()) mount(config_.cgi_prefix, make_cgi_gateway());
 }
 
+MountConfig Server::mount_config(std::string prefix) const {
+  MountConfig mount;
+  mount.prefix = std::move(prefix);
+  char* root = ::realpath(config_.root.c_str(), nullptr);
+  mount.document_root = root ? root : config_.root;
+  std::free(root);
+  mount.pass_authorization = config_.pass_authorization;
+  mount.timeout_ms = config_.cgi_timeout_ms;
+  mount.kill_grace_ms = config_.kill_grace_ms;
+  mount.max_queue = config_.max_queue;
+  return mount;
+}
+
 std::unique_ptr<Gateway> Server::make_cgi_gateway() {
   CgiConfig cgi;
+  static_cast<MountConfig&>(cgi) = mount_config(config_.cgi_prefix);
   cgi.directory = config_.cgi_bin;
-  cgi.prefix = config_.cgi_prefix;
-  char* root = ::realpath(config_.root.c_str(), nullptr);
-  cgi.document_root = root ? root : config_.root;
-  std::free(root);
-  cgi.timeout_ms = config_.cgi_timeout_ms;
-  cgi.kill_grace_ms = config_.kill_grace_ms;
-  long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
-  cgi.max_children = config_.max_children ? config_.max_children : static_cast<std::size_t>(4 * (cpus > 0 ? cpus : 1));
-  cgi.max_queue = config_.max_queue;
-  cgi.pass_authorization = config_.pass_authorization;
-  cgi.argv_from_query = config_.cgi_argv;
-  cgi.spawn_method = config_.spawn_method;
-  if (config_.mode == "fork")
-    cgi.fork_servers = config_.fork_servers ? config_.fork_servers : static_cast<std::size_t>(cpus > 0 ? cpus : 1);
-  cgi.spawn_threads = config_.spawn_threads >= 0 ? static_cast<std::size_t>(config_.spawn_threads)
-                                                 : static_cast<std::size_t>(cpus > 0 ? cpus : 1);
   // A clean environment (RFC 3875 §4.1 plus what the operator names): PATH, so that "#!/usr/bin/env perl" works.
   const char* path = std::getenv("PATH");
   cgi.base_env.push_back(std::string("PATH=") + (path ? path : "/usr/local/bin:/usr/bin:/bin"));
@@ -156,44 +123,40 @@ std::unique_ptr<Gateway> Server::make_cgi_gateway() {
   }
   if (!config_.db_path.empty()) cgi.base_env.push_back("SPAWND_DB=" + config_.db_path);
   if (!config_.pragmas.empty()) cgi.base_env.push_back("SPAWND_PRAGMAS=" + config_.pragmas);
-  if (config_.mode == "inproc") {
+  cgi.max_children = config_.max_children;
+  cgi.argv_from_query = config_.cgi_argv;
+  cgi.spawn_method = config_.spawn_method;
+  if (config_.mode == Mode::Fork) cgi.fork_servers = config_.fork_servers;
+  cgi.spawn_threads = static_cast<std::size_t>(config_.spawn_threads);
+  if (config_.mode == Mode::InProc) {
     // The handlers' shared objects run in-process; every other program of the directory still runs as CGI.
     InProcConfig inproc;
     inproc.cgi = cgi;
-    inproc.workers = config_.workers ? config_.workers : static_cast<std::size_t>(cpus > 0 ? cpus : 1);
-    const std::size_t workers = inproc.workers;
+    inproc.workers = config_.workers;
     auto gateway = std::make_unique<InProcGateway>(loop_, std::move(inproc),
                                                    std::make_unique<CgiGateway>(loop_, children_, std::move(cgi)));
     SPAWND_LOG_INFO("inproc: %s mounted at %s (%zu handler shared objects, %zu worker threads, %zu queued; other "
                     "programs as cgi)",
-                    config_.cgi_bin.c_str(), config_.cgi_prefix.c_str(), gateway->handler_count(), workers,
+                    config_.cgi_bin.c_str(), config_.cgi_prefix.c_str(), gateway->handler_count(), config_.workers,
                     config_.max_queue);
     return gateway;
   }
-  SPAWND_LOG_INFO("%s: %s mounted at %s (%zu children at most, %zu queued)", config_.mode.c_str(),
+  SPAWND_LOG_INFO("%s: %s mounted at %s (%zu children at most, %zu queued)", mode_name(config_.mode),
                   cgi.directory.c_str(), cgi.prefix.c_str(), cgi.max_children, cgi.max_queue);
-  if (config_.mode != "fastcgi") return std::make_unique<CgiGateway>(loop_, children_, std::move(cgi));
+  if (config_.mode != Mode::FastCgi) return std::make_unique<CgiGateway>(loop_, children_, std::move(cgi));
 
   // --mode fastcgi: SDK handlers as persistent workers; every other program still runs as CGI.
   FastCgiConfig fcgi;
-  fcgi.prefix = cgi.prefix;
-  fcgi.directory = cgi.directory;
-  fcgi.document_root = cgi.document_root;
-  fcgi.pass_authorization = cgi.pass_authorization;
-  fcgi.timeout_ms = cgi.timeout_ms;
-  fcgi.max_queue = cgi.max_queue;
-  fcgi.base_env = cgi.base_env;
-  fcgi.workers = config_.workers ? config_.workers : static_cast<std::size_t>(cpus > 0 ? cpus : 1);
+  static_cast<MountConfig&>(fcgi) = cgi;
+  fcgi.workers = config_.workers;
   fcgi.max_requests = config_.max_requests;
-  return std::make_unique<FastCgiGateway>(loop_, children_, std::move(fcgi), std::make_unique<CgiGateway>(loop_, children_, std::move(cgi)));
+  return std::make_unique<FastCgiGateway>(loop_, children_, std::move(fcgi),
+                                          std::make_unique<CgiGateway>(loop_, children_, std::move(cgi)));
 }
 
 void Server::mount_fastcgi_pass(const FastCgiPass& pass) {
-  char* root = ::realpath(config_.root.c_str(), nullptr);
   FastCgiConfig fcgi;
-  fcgi.prefix = pass.prefix;
-  fcgi.document_root = root ? root : config_.root;
-  std::free(root);
+  static_cast<MountConfig&>(fcgi) = mount_config(pass.prefix);
   // Without DIR, scripts are resolved under --root: "/php/" → <root>/php/NAME, "/app.php" → <root>/app.php.
   if (!pass.directory.empty()) {
     fcgi.directory = pass.directory;
@@ -201,11 +164,7 @@ void Server::mount_fastcgi_pass(const FastCgiPass& pass) {
     const std::string_view prefix = pass.prefix;
     fcgi.directory = fcgi.document_root + std::string(prefix.substr(0, prefix.rfind('/')));
   }
-  fcgi.pass_authorization = config_.pass_authorization;
-  fcgi.timeout_ms = config_.cgi_timeout_ms;
-  fcgi.max_queue = config_.max_queue;
-  const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
-  fcgi.max_connections = config_.max_children ? config_.max_children : static_cast<std::size_t>(4 * (cpus > 0 ? cpus : 1));
+  fcgi.max_connections = config_.max_children;
   SPAWND_LOG_INFO("fastcgi: %s → %s (scripts in %s)", pass.prefix.c_str(), pass.address.c_str(),
                   fcgi.directory.c_str());
   mount(pass.prefix, std::make_unique<FastCgiGateway>(loop_, std::move(fcgi), parse_fastcgi_address(pass.address)));
@@ -290,12 +249,24 @@ void Server::run() {
 
 void Server::pause_accept(std::int64_t ms) {
   if (is_accept_paused_) return;
+  if (!loop_.modify(listener_.get(), 0)) {
+    // Still watched: the next accept() fails the same way and brings us back here.
+    SPAWND_LOG_ERROR("epoll_ctl(listener): %s: cannot pause accept", std::strerror(errno));
+    return;
+  }
   is_accept_paused_ = true;
-  loop_.modify(listener_.get(), 0);
-  loop_.add_timer(ms, [this] {
-    is_accept_paused_ = false;
-    if (!is_shutting_down_) loop_.modify(listener_.get(), EPOLLIN);
-  });
+  loop_.add_timer(ms, [this, ms] { resume_accept(ms); });
+}
+
+void Server::resume_accept(std::int64_t retry_ms) {
+  is_accept_paused_ = false;
+  if (is_shutting_down_) return;  // the listener is closed
+  if (loop_.modify(listener_.get(), EPOLLIN)) return;
+  // Left paused, spawnd would never accept again: try again later rather than go deaf.
+  SPAWND_LOG_ERROR("epoll_ctl(listener): %s: accept stays paused for %lld ms more", std::strerror(errno),
+                   static_cast<long long>(retry_ms));
+  is_accept_paused_ = true;
+  loop_.add_timer(retry_ms, [this, retry_ms] { resume_accept(retry_ms); });
 }
 
 void Server::on_accept() {

@@ -18,6 +18,7 @@
 #include "server/config.h"
 #include "server/event_loop.h"
 #include "server/gateway/gateway.h"
+#include "server/gateway/mount_config.h"
 #include "server/gateway/process.h"
 #include "server/request_body_buffer.h"
 #include "server/static_files.h"
@@ -68,7 +69,14 @@ class Server {
   void on_accept();
   void on_signal();
   void begin_shutdown();
+  // Stops accepting for `ms` (out of descriptors: the pending connections wait in the backlog).
   void pause_accept(std::int64_t ms);
+  // The end of a pause: the listener is watched again (or, if epoll_ctl fails, retried `retry_ms` later).
+  void resume_accept(std::int64_t retry_ms);
+  // The settings every mount shares, from the command line: document root, limits, timeouts (no directory and no
+  // base_env: those are the mount's own).
+  [[nodiscard]] MountConfig mount_config(std::string prefix) const;
+  // The --cgi-bin mount: the gateway --mode names (fastcgi and inproc with a CGI gateway for other programs).
   std::unique_ptr<Gateway> make_cgi_gateway();
   // Mounts a --fastcgi-pass application at its prefix. Throws spawnd::ConfigError if its address does not resolve.
   void mount_fastcgi_pass(const FastCgiPass& pass);

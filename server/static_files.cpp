@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "common/http_status.h"
+#include "common/sys.h"
 #include "server/conditional.h"
 #include "server/http_date.h"
 #include "server/mime.h"
@@ -27,10 +28,7 @@ int open_beneath(int dirfd, const char* rel) {
   how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
   // RESOLVE_BENEATH refuses ".." above dirfd, absolute symlinks and symlinks that climb out (EXDEV).
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-  for (;;) {
-    long fd = ::syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
-    if (fd >= 0 || errno != EINTR) return static_cast<int>(fd);
-  }
+  return static_cast<int>(sys::retry_eintr([&] { return ::syscall(SYS_openat2, dirfd, rel, &how, sizeof how); }));
 }
 
 // A normalised path (as normalize_request_path() makes it: decoded, starting with '/', without empty, "." or ".."
@@ -72,8 +70,7 @@ std::string error_page(int status) {
          reason + "</h1><hr><p>spawnd</p></body></html>\n";
 }
 
-StaticFiles::StaticFiles(const std::string& root) : root_path_(root) {
-  root_.reset(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+StaticFiles::StaticFiles(const std::string& root) : root_(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)) {
   if (!root_) throw Error(errno, "document root " + root);
 }
 

@@ -35,10 +35,7 @@ class StaticFiles {
   // is a status: 400, 403, 404, 405, 412, 416, 301 (directory without trailing '/'), 304, 206 or 200.
   [[nodiscard]] StaticResponse serve(const Request& request) const;
 
-  [[nodiscard]] const std::string& root() const noexcept { return root_path_; }
-
  private:
-  std::string root_path_;
   Fd root_;
 };
 

@@ -8,7 +8,7 @@
 //
 // Limits (admission.h): at most `max_children` children run at once; further requests wait in a FIFO of
 // `max_queue`, beyond which they get 503 with Retry-After. A child that has not finished its response after `timeout_ms` gets 504 (if nothing
-// was sent yet) and its process group SIGTERM, then SIGKILL after `kill_grace_ms`.
+// was sent yet) and its process group SIGTERM, then SIGKILL after --kill-grace (the ChildTable's).
 //
 // The child belongs to the server's ChildTable, not to the request: if the client disconnects we signal the group and drop
 // the exchange, but the child stays in the table until its pidfd reports exit, so every child is reaped. A slot of
@@ -28,22 +28,15 @@
 #include "server/gateway/admission.h"
 #include "server/gateway/fork_server.h"
 #include "server/gateway/gateway.h"
+#include "server/gateway/mount_config.h"
 #include "server/gateway/process.h"
 #include "server/gateway/spawn_pool.h"
 
 namespace spawnd::server {
 
-struct CgiConfig {
-  std::string directory;      // absolute path of --cgi-bin; only regular executables directly inside it run
-  std::string prefix = "/cgi-bin/";
-  std::string document_root;  // absolute; for DOCUMENT_ROOT and PATH_TRANSLATED
-  std::vector<std::string> base_env;  // "NAME=value" given to every child: PATH, --pass-env, SPAWND_DB, ...
-  std::int64_t timeout_ms = 30'000;
-  std::int64_t kill_grace_ms = 2'000;
+// The mount (mount_config.h: directory is --cgi-bin, where only regular executables directly inside run), and:
+struct CgiConfig : MountConfig {
   std::size_t max_children = 8;
-  std::size_t max_queue = 256;
-  std::size_t max_header_bytes = 64 * 1024;  // the CGI response's header block
-  bool pass_authorization = false;
   bool argv_from_query = false;  // RFC 3875 §4.4 search-string argv; off by default (CVE-2012-1823)
   SpawnMethod spawn_method = SpawnMethod::Vfork;
   std::size_t spawn_threads = 2;  // threads that start children (0: on the loop thread); see spawn_pool.h

@@ -2,11 +2,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +20,7 @@
 #include "common/fcgi_record.h"
 #include "common/fd.h"
 #include "common/log.h"
+#include "common/net_addr.h"
 #include "common/sys.h"
 #include "server/gateway/admission.h"
 #include "server/gateway/cgi_relay.h"
@@ -40,59 +39,18 @@ constexpr int kListenBacklog = 64;
 
 unsigned long long ull(std::uint64_t v) { return static_cast<unsigned long long>(v); }
 
-// A listening unix socket at `path` (replacing a stale one). Returns an invalid Fd with errno set on failure.
-Fd listen_unix(const std::string& path) {
-  sockaddr_un sun{};
-  if (path.size() >= sizeof sun.sun_path) {
-    errno = ENAMETOOLONG;
-    return Fd();
-  }
-  sun.sun_family = AF_UNIX;
-  std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
-  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) return fd;
-  ::unlink(path.c_str());
-  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&sun), sizeof sun) != 0 ||
-      ::listen(fd.get(), kListenBacklog) != 0) {
-    int err = errno;
-    fd.reset();
-    errno = err;
-  }
-  return fd;
-}
-
 }  // namespace
 
 FastCgiAddress parse_fastcgi_address(std::string_view text) {
-  FastCgiAddress a;
-  a.text = std::string(text);
-  if (text.substr(0, 5) == "unix:") {
-    const std::string_view path = text.substr(5);
-    sockaddr_un sun{};
-    if (path.empty() || path.size() >= sizeof sun.sun_path)
-      throw ConfigError("FastCGI address '" + a.text + "': the socket path is empty or too long");
-    sun.sun_family = AF_UNIX;
-    std::memcpy(sun.sun_path, path.data(), path.size());
-    std::memcpy(&a.addr, &sun, sizeof sun);
-    a.length = sizeof sun;
-    return a;
+  Result<net::SockAddr> addr = net::resolve_endpoint(text);
+  if (!addr) {
+    // A malformed text says which forms there are; one that does not resolve says why (gai_strerror).
+    const bool is_malformed = addr.error().category() == net::addr_category() &&
+                              addr.error() != net::AddrErrc::BadUnixPath;
+    throw ConfigError("FastCGI address '" + std::string(text) +
+                      "': " + (is_malformed ? "expected unix:PATH or HOST:PORT" : addr.error().message()));
   }
-  const auto colon = text.rfind(':');
-  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size())
-    throw ConfigError("FastCGI address '" + a.text + "': expected unix:PATH or HOST:PORT");
-  std::string host(text.substr(0, colon));
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  const std::string port(text.substr(colon + 1));
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  if (int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &res); rc != 0 || res == nullptr)
-    throw ConfigError("FastCGI address '" + a.text + "': " + ::gai_strerror(rc));
-  std::memcpy(&a.addr, res->ai_addr, res->ai_addrlen);
-  a.length = res->ai_addrlen;
-  ::freeaddrinfo(res);
-  return a;
+  return FastCgiAddress{*addr, std::string(text)};
 }
 
 FastCgiPass parse_fastcgi_pass(std::string_view spec) {
@@ -461,21 +419,16 @@ FastCgiSlot* FastCgiApp::free_slot(bool& is_unreachable) {
 }
 
 bool FastCgiApp::connect(FastCgiSlot& slot, int& err) {
-  Fd fd(::socket(slot.address.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd) {
-    err = errno;
-    SPAWND_LOG_ERROR("fastcgi %s: socket: %s", name_.c_str(), std::strerror(err));
-    return false;
-  }
-  int rc = ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&slot.address.addr), slot.address.length);
-  if (rc != 0 && errno != EINPROGRESS && errno != EINTR) {
+  Result<net::Connecting> connecting = net::connect_nonblocking(slot.address.addr);
+  if (!connecting) {
     // EAGAIN on a unix socket: its backlog is full; ECONNREFUSED/ENOENT: nobody listens.
-    err = errno;
-    SPAWND_LOG_ERROR("fastcgi %s: connect to %s: %s", name_.c_str(), slot.address.text.c_str(), std::strerror(err));
+    err = connecting.error().value();
+    SPAWND_LOG_ERROR("fastcgi %s: connect to %s: %s", name_.c_str(), slot.address.text.c_str(),
+                     connecting.error().message().c_str());
     return false;
   }
-  slot.sock.fd = std::move(fd);
-  slot.state = rc == 0 ? FastCgiSlot::State::Idle : FastCgiSlot::State::Connecting;
+  slot.sock.fd = std::move(connecting->fd);
+  slot.state = connecting->is_connected ? FastCgiSlot::State::Idle : FastCgiSlot::State::Connecting;
   slot.is_reused = false;
   slot.is_paused = false;
   slot.reader = fcgi::RecordReader();
@@ -795,20 +748,22 @@ void FastCgiApp::start_worker(FastCgiSlot& slot) {
   slot.is_recycling = false;
   // "<app>.<worker>": short whatever the handler's name (a unix socket path has at most 107 bytes).
   const std::string path = gw_.socket_dir_ + "/" + std::to_string(id_) + "." + std::to_string(slot.index);
-  Fd listener = listen_unix(path);
-  Result<ChildProcess> worker = errno_code(listener ? EBADF : errno);
-  if (listener) {
+  slot.version = HandlerVersion::of(program_).value_or(HandlerVersion{});
+  const auto spawn_worker = [this](int listen_fd) {
     SpawnSpec spec;
     spec.path = program_;
     spec.argv.push_back(program_);
-    slot.version = HandlerVersion::of(program_).value_or(HandlerVersion{});
     spec.envp = gw_.config_.base_env;
     spec.cwd = gw_.config_.directory;
-    spec.stdin_fd = listener.get();  // FCGI_LISTENSOCK_FILENO
+    spec.stdin_fd = listen_fd;  // FCGI_LISTENSOCK_FILENO
     spec.stdout_fd = gw_.dev_null_.get();
     spec.stderr_fd = STDERR_FILENO;  // the SDK writes whole lines ("handler NAME: ...") with one write each
-    worker = spawn_process(spec);
-  }
+    return spawn_process(spec);
+  };
+  Result<net::SockAddr> address = net::unix_address(path);
+  Result<Fd> listener = address ? net::listen_on(*address, {.backlog = kListenBacklog, .stale = net::StaleSocket::Remove})
+                                : Result<Fd>(address.error());
+  Result<ChildProcess> worker = listener ? spawn_worker(listener->get()) : Result<ChildProcess>(listener.error());
   if (!worker) {
     const std::int64_t delay = backoff_.next_delay_ms();
     SPAWND_LOG_ERROR("fastcgi %s: cannot start worker %zu: %s; retrying in %lld ms", name_.c_str(), slot.index,
@@ -825,11 +780,7 @@ void FastCgiApp::start_worker(FastCgiSlot& slot) {
   }
   slot.child = *id;
   slot.pid = child;
-  sockaddr_un sun{};
-  sun.sun_family = AF_UNIX;
-  std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
-  std::memcpy(&slot.address.addr, &sun, sizeof sun);
-  slot.address.length = sizeof sun;
+  slot.address.addr = *address;
   slot.address.text = "worker " + std::to_string(child);
   slot.is_available = true;
   SPAWND_LOG_DEBUG("fastcgi %s: worker %d started on %s", name_.c_str(), static_cast<int>(child), path.c_str());
@@ -902,7 +853,7 @@ FastCgiApp* FastCgiGateway::managed_app(const std::string& name) {
     const std::string path = config_.directory + "/" + name;
     struct stat st{};
     const bool is_program = ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
-    known = is_sdk_.emplace(name, is_program && is_fork_server_capable(path)).first;
+    known = is_sdk_.emplace(name, is_program && is_sdk_handler(path)).first;
   }
   if (!known->second) return nullptr;
   SPAWND_LOG_INFO("fastcgi: %s: %zu workers", name.c_str(), config_.workers);

@@ -12,17 +12,18 @@
 // gets FCGI_ABORT_REQUEST sent for its request; the connection is reused once the application ends the request.
 //
 // Managed mode (`--mode fastcgi`): every SDK handler in the directory (an executable carrying the SDK's marker, see
-// fork_server.h) gets `workers` processes. Each process has a listening unix socket of its own as fd 0
-// (FCGI_LISTENSOCK_FILENO, spec §2.2), in a private directory spawnd creates and removes, so spawnd knows which
-// process serves which connection: a request goes to an idle process, or waits in the bounded queue (admission.h).
-// Processes follow supervisor.h: one that dies is restarted (at once the first time, then with back-off from 100 ms
-// up to 10 s while it keeps dying, logged); one that does not answer within the timeout is stopped (SIGTERM, then
-// SIGKILL) and restarted; with `max_requests` a process is replaced after that many requests; and when the
-// handler's file is replaced on disk (checked at each request for it), its processes are replaced, so the next
-// request runs the new version. Other programs in the directory (shell scripts,
+// is_sdk_handler() in fork_server.h) gets `workers` processes. Each process has a listening unix socket of its own
+// as fd 0 (FCGI_LISTENSOCK_FILENO, spec §2.2), in a private directory spawnd creates and removes, so spawnd knows
+// which process serves which connection: a request goes to an idle process, or waits in the bounded queue
+// (admission.h). Processes follow supervisor.h: one that dies is restarted (at once the first time, then with
+// back-off from 100 ms up to 10 s while it keeps dying, logged); one that does not answer within the timeout is
+// stopped (SIGTERM, then SIGKILL) and restarted; with `max_requests` a process is replaced after that many requests;
+// and when the handler's file is replaced on disk (checked at each request for it), its processes are replaced, so
+// the next request runs the new version. Other programs in the directory (shell scripts,
 // third-party CGI programs) run as CGI through `fallback`. All processes are stopped when the gateway is destroyed.
 //
-// Loop thread only; nothing blocks except starting a worker process (posix_spawn).
+// Loop thread only; nothing blocks except starting a worker process (spawn_process(), whose vfork-style clone waits
+// until the worker has exec'd).
 #pragma once
 
 #include <sys/socket.h>
@@ -36,8 +37,10 @@
 #include <vector>
 
 #include "common/fd.h"
+#include "common/net_addr.h"
 #include "server/event_loop.h"
 #include "server/gateway/gateway.h"
+#include "server/gateway/mount_config.h"
 #include "server/gateway/process.h"
 #include "server/gateway/script_request.h"
 
@@ -45,12 +48,12 @@ namespace spawnd::server {
 
 // Where a FastCGI application listens: "unix:PATH" or "HOST:PORT" ("[::1]:9000" for IPv6).
 struct FastCgiAddress {
-  sockaddr_storage addr{};
-  socklen_t length = 0;
+  net::SockAddr addr;
   std::string text;  // as given, for log lines
 };
-// Parses and resolves `text` (numeric hosts and names from /etc/hosts; resolved once, at start-up). Throws
-// spawnd::ConfigError (spawnd exits 2) with a message naming `text` if it is neither form or does not resolve.
+// Parses and resolves `text` (net::resolve_endpoint: numeric hosts and names from /etc/hosts or DNS; resolved once,
+// at start-up). Throws spawnd::ConfigError (spawnd exits 2) with a message naming `text` if it is neither form or
+// does not resolve.
 [[nodiscard]] FastCgiAddress parse_fastcgi_address(std::string_view text);
 
 // One --fastcgi-pass PREFIX=ADDR[@DIR].
@@ -63,16 +66,10 @@ struct FastCgiPass {
 // ADDR is empty.
 [[nodiscard]] FastCgiPass parse_fastcgi_pass(std::string_view spec);
 
-struct FastCgiConfig {
-  std::string prefix;         // mount prefix (see map_script())
-  std::string directory;      // absolute: scripts' directory (SCRIPT_FILENAME = directory/NAME)
-  std::string document_root;  // absolute; DOCUMENT_ROOT and PATH_TRANSLATED
-  bool pass_authorization = false;
-  std::int64_t timeout_ms = 30'000;          // whole response, from start() → 504 (503 if still queued)
-  std::size_t max_queue = 256;               // requests waiting for a free connection, per application; beyond → 503
-  std::size_t max_header_bytes = 64 * 1024;  // the CGI header block in FCGI_STDOUT
+// The mount (mount_config.h; timeout_ms counts from start(): 504, or 503 if still queued; max_queue is per
+// application; base_env is for managed workers only), and:
+struct FastCgiConfig : MountConfig {
   // Managed mode only:
-  std::vector<std::string> base_env;  // the workers' environment, also sent first in every FCGI_PARAMS: PATH, SPAWND_DB, ...
   std::size_t workers = 2;            // processes per SDK handler
   std::uint64_t max_requests = 0;     // replace a process after this many requests; 0: never
   // External mode only: connections kept to the application at most (requests beyond wait in the queue).
@@ -96,9 +93,6 @@ class FastCgiGateway final : public Gateway {
 
   [[nodiscard]] std::unique_ptr<Exchange> start(const Request& request, ResponseSink& sink,
                                                 RequestBody& body) override;
-  // A Content-Length body streams as FCGI_STDIN; a chunked one is buffered first, since FCGI_PARAMS carries
-  // CONTENT_LENGTH (as in CGI).
-  [[nodiscard]] bool needs_content_length() const override { return true; }
 
  private:
   friend class FastCgiApp;

@@ -28,7 +28,7 @@ constexpr int kMaxMessagesPerEvent = 64;
 
 }  // namespace
 
-bool is_fork_server_capable(const std::string& path) {
+bool is_sdk_handler(const std::string& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return false;
   struct stat st{};
@@ -77,7 +77,7 @@ bool ForkServers::spawn(const std::string& script, const SpawnPool::Job& job) {
     h.servers.clear();
     h.version = *version;
     h.backoff.reset();
-    h.is_sdk = is_fork_server_capable(path);
+    h.is_sdk = is_sdk_handler(path);
     if (h.is_sdk) start_servers(script, h);
     // Last, and touching nothing of ours afterwards: retiring completes spawns, and a completion may start a queued
     // request, which comes back into spawn() (and may add to handlers_, moving `h`). This job goes to plain CGI:

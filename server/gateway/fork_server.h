@@ -102,7 +102,9 @@ class ForkServers {
   std::unordered_map<std::string, Handler> handlers_;
 };
 
-// True if the file at `path` is an executable announcing fork-server support (contains the protocol marker).
-[[nodiscard]] bool is_fork_server_capable(const std::string& path);
+// True if the file at `path` is an SDK handler: an ELF executable carrying the SDK's marker
+// (fork_protocol::kForkServerMarker, which every handler's main() embeds). Such a program can run as a fork server
+// (--mode fork) and as a FastCGI worker (--mode fastcgi); any other program runs as plain CGI in those modes.
+[[nodiscard]] bool is_sdk_handler(const std::string& path);
 
 }  // namespace spawnd::server

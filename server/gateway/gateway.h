@@ -92,9 +92,6 @@ class Gateway {
   // when over capacity); it then returns nullptr.
   [[nodiscard]] virtual std::unique_ptr<Exchange> start(const Request& request, ResponseSink& sink,
                                                         RequestBody& body) = 0;
-  // True if the gateway needs Content-Length up front: a chunked request body is then buffered (up to the body
-  // limit) before start() is called, and Request::content_length set to its decoded length (what Apache does).
-  [[nodiscard]] virtual bool needs_content_length() const { return true; }
 };
 
 }  // namespace spawnd::server

@@ -53,8 +53,7 @@ Result<ChildProcess> with_pidfd(pid_t pid) {
   ::kill(pid, SIGKILL);
   ::kill(-pid, SIGKILL);
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  (void)sys::retry_eintr([&] { return ::waitpid(pid, &status, 0); });
   SPAWND_LOG_ERROR("pidfd_open(%d): %s: child killed", static_cast<int>(pid), std::strerror(err));
   return errno_code(err);
 }
@@ -155,8 +154,7 @@ Result<ChildProcess> spawn_with_vfork(const SpawnSpec& spec, char* const* argv, 
     // A step before execve failed, or execve itself: the child has exited with 127; reap it here, as posix_spawn
     // does, and report the errno (ENOENT, EACCES, ENOEXEC, ...).
     int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
+    (void)sys::retry_eintr([&] { return ::waitpid(pid, &status, 0); });
     return errno_code(child.error);
   }
   return ChildProcess{pid, std::move(owned), true};
@@ -220,10 +218,8 @@ bool has_exited(int pidfd) {
 // with `wait` false).
 std::optional<int> reap(const ChildProcess& child, bool wait) {
   siginfo_t info{};
-  int r;
-  do {
-    r = ::waitid(P_PIDFD, static_cast<id_t>(child.pidfd.get()), &info, WEXITED | (wait ? 0 : WNOHANG));
-  } while (r < 0 && errno == EINTR);
+  const int r = sys::retry_eintr(
+      [&] { return ::waitid(P_PIDFD, static_cast<id_t>(child.pidfd.get()), &info, WEXITED | (wait ? 0 : WNOHANG)); });
   if (r < 0) {
     SPAWND_LOG_ERROR("waitid(pidfd of %d): %s", static_cast<int>(child.pid), std::strerror(errno));
     return ChildTable::kUnknownStatus;

@@ -1,8 +1,9 @@
 // server/gateway/process.h — starting handler processes and keeping track of them until they are reaped.
 //
-// spawn_process() starts a program with pipes as fds 0, 1, 2 and nothing else open, in a new process group, with
-// default signal dispositions and an empty signal mask (lighttpd's posix_spawn recipe), and returns it with a pidfd
-// taken at creation. ChildTable watches each child through that pidfd in the event loop and reaps it with
+// spawn_process() starts a program with the fds it is given as 0, 1, 2 (pipes, /dev/null, a FastCGI worker's
+// listening socket; a fork server also gets its control socket as 3) and nothing else open, in a new process group,
+// with default signal dispositions and an empty signal mask (lighttpd's posix_spawn recipe), and returns it with a
+// pidfd taken at creation. ChildTable watches each child through that pidfd in the event loop and reaps it with
 // waitid(P_PIDFD) when the pidfd turns readable; entries are keyed by a ChildId that is never reused, never by a pid
 // number (which wraps every few seconds at thousands of spawns per second). A child belongs to the table, never to
 // a request: when a request is cancelled the child is signalled, the owner's callback is dropped, and the table

@@ -1,10 +1,10 @@
 // server/gateway/spawn_pool.h — starts child processes on worker threads, so that the event loop never waits in vfork.
 //
-// A vfork-style spawn (ours or posix_spawn()) suspends the calling thread (CLONE_VFORK) until the child has exec'd: the child's set-up and the
-// kernel's loading of the new program happen while the caller is blocked, about as long as the rest of a small CGI
-// request. Done on the loop thread, that serialises every spawn behind the loop and leaves cores idle; done here,
-// `threads` spawns proceed in parallel while the loop keeps serving. Completions come back with EventLoop::post()
-// and are delivered by `on_done` on the loop thread.
+// A vfork-style spawn (ours or posix_spawn()) suspends the calling thread (CLONE_VFORK) until the child has exec'd:
+// the child's set-up and the kernel's loading of the new program happen while the caller is blocked, about as long
+// as the rest of a small CGI request. Done on the loop thread, that serialises every spawn behind the loop and leaves
+// cores idle; done here, `threads` spawns proceed in parallel while the loop keeps serving. Completions come back
+// with EventLoop::post() and are delivered by `on_done` on the loop thread.
 //
 // With threads == 0 spawn() runs the spawn synchronously on the calling thread (for comparison in the benchmark) and
 // still delivers the result through the loop. The job list has no bound of its own: the gateway spawns only for
@@ -46,12 +46,14 @@ class SpawnPool {
   SpawnPool(EventLoop& loop, std::size_t threads, DoneCallback on_done);
   SpawnPool(const SpawnPool&) = delete;
   SpawnPool& operator=(const SpawnPool&) = delete;
-  // stop_and_deliver().
+  // stop_and_deliver(), if the owner has not called it yet.
   ~SpawnPool();
 
+  // Queues `job` for a thread (with threads == 0: spawns it now); its completion reaches on_done on a later loop turn.
   void spawn(Job job);
-  // Drops jobs not yet started, waits for running spawns and joins the threads, then delivers every finished spawn
-  // now (teardown: the owner calls it while its child table still exists, so that every child is reaped).
+  // Teardown: drops jobs not yet started (their pipes close), waits for running spawns, joins the threads, then
+  // delivers every child spawned but not yet delivered, so none goes untracked. The owner calls it while the
+  // callback's target (its child table) still exists.
   void stop_and_deliver();
 
  private:

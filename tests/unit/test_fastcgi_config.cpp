@@ -112,21 +112,21 @@ TEST_CASE("parse_fastcgi_pass refuses values without a /PREFIX, an ADDR or an ab
 TEST_CASE("parse_fastcgi_address resolves unix:PATH, IPv4 and [IPv6] addresses", "[unit][fastcgi-config]") {
   FastCgiAddress a = parse_fastcgi_address("unix:/run/php/php-fpm.sock");
   CHECK(a.text == "unix:/run/php/php-fpm.sock");
-  REQUIRE(a.addr.ss_family == AF_UNIX);
-  const auto* sun = reinterpret_cast<const sockaddr_un*>(&a.addr);
+  REQUIRE(a.addr.family() == AF_UNIX);
+  const auto* sun = reinterpret_cast<const sockaddr_un*>(&a.addr.storage);
   CHECK(std::string(sun->sun_path) == "/run/php/php-fpm.sock");
-  CHECK(a.length > 0);
+  CHECK(a.addr.length > 0);
 
   a = parse_fastcgi_address("127.0.0.1:9000");
-  REQUIRE(a.addr.ss_family == AF_INET);
-  const auto* sin = reinterpret_cast<const sockaddr_in*>(&a.addr);
+  REQUIRE(a.addr.family() == AF_INET);
+  const auto* sin = reinterpret_cast<const sockaddr_in*>(&a.addr.storage);
   CHECK(ntohs(sin->sin_port) == 9000);
   CHECK(ntohl(sin->sin_addr.s_addr) == INADDR_LOOPBACK);
-  CHECK(a.length == sizeof(sockaddr_in));
+  CHECK(a.addr.length == sizeof(sockaddr_in));
 
   a = parse_fastcgi_address("[::1]:9001");
-  REQUIRE(a.addr.ss_family == AF_INET6);
-  const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&a.addr);
+  REQUIRE(a.addr.family() == AF_INET6);
+  const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&a.addr.storage);
   CHECK(ntohs(sin6->sin6_port) == 9001);
   CHECK(std::memcmp(&sin6->sin6_addr, &in6addr_loopback, sizeof in6addr_loopback) == 0);
   CHECK(a.text == "[::1]:9001");

@@ -12,6 +12,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/sys.h"
+
 namespace spawnd::sdk {
 
 namespace {
@@ -23,11 +25,8 @@ bool write_response(int fd, std::string_view head, std::string_view body) {
   int first = 0;
   const int count = body.empty() ? 1 : 2;
   while (first < count) {
-    ssize_t n = ::writev(fd, iov + first, count - first);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
+    const ssize_t n = sys::retry_eintr([&] { return ::writev(fd, iov + first, count - first); });
+    if (n < 0) return false;
     auto left = static_cast<size_t>(n);
     while (first < count && left >= iov[first].iov_len) {
       left -= iov[first].iov_len;

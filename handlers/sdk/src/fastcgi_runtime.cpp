@@ -20,12 +20,9 @@
 // reaches poll() through a self-pipe, so there is no window in which it is set but a wait blocks anyway.
 #include <spawnd/runtime.h>
 
-#include <arpa/inet.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -38,6 +35,8 @@
 
 #include "common/fcgi_record.h"
 #include "common/fd.h"
+#include "common/net_addr.h"
+#include "common/result.h"
 #include "common/sys.h"
 #include "log_line.h"
 
@@ -183,17 +182,15 @@ bool FastCgiServer::set_up() {
 
 FastCgiServer::Wait FastCgiServer::wait_readable(int fd, int timeout_ms) {
   pollfd fds[2] = {{wake_read_.get(), POLLIN, 0}, {fd, POLLIN, 0}};
-  for (;;) {
-    if (g_is_stop_requested != 0) return Wait::Stop;
-    int n = ::poll(fds, fd >= 0 ? 2 : 1, timeout_ms);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      log_line(name_, "poll: %s", std::strerror(errno));
-      return Wait::Failed;
-    }
-    if (fds[0].revents != 0) return Wait::Stop;
-    return Wait::Readable;  // or the timeout: the caller retries its call either way
+  if (g_is_stop_requested != 0) return Wait::Stop;
+  // A SIGTERM that interrupts poll() has written to the self-pipe: the retried poll() returns at once.
+  const int n = sys::retry_eintr([&] { return ::poll(fds, fd >= 0 ? 2 : 1, timeout_ms); });
+  if (n < 0) {
+    log_line(name_, "poll: %s", std::strerror(errno));
+    return Wait::Failed;
   }
+  if (fds[0].revents != 0) return Wait::Stop;
+  return Wait::Readable;  // or the timeout: the caller retries its call either way
 }
 
 int FastCgiServer::run() {
@@ -391,108 +388,6 @@ FastCgiServer::Next FastCgiServer::protocol_error(const char* fmt, ...) {
   return Next::Close;
 }
 
-// A --fastcgi address: "unix:PATH", or "HOST:PORT" with a numeric IPv4 or bracketed IPv6 HOST ("[::1]:9000"). Only
-// numeric hosts: a name would need getaddrinfo(), which a static handler cannot use safely (it loads NSS modules).
-struct Address {
-  std::string text;  // as given, for messages
-  bool is_unix = false;
-  sockaddr_un un{};
-  sockaddr_storage inet{};
-  socklen_t inet_len = 0;
-};
-
-std::optional<Address> parse_address(std::string_view text) {
-  Address a;
-  a.text = std::string(text);
-  if (text.starts_with("unix:")) {
-    const std::string_view path = text.substr(5);
-    if (path.empty() || path.size() >= sizeof a.un.sun_path) return std::nullopt;
-    a.is_unix = true;
-    a.un.sun_family = AF_UNIX;
-    std::memcpy(a.un.sun_path, path.data(), path.size());
-    return a;
-  }
-  const size_t colon = text.rfind(':');
-  if (colon == std::string_view::npos || colon + 1 == text.size() || colon + 6 < text.size()) return std::nullopt;
-  unsigned port = 0;
-  for (char c : text.substr(colon + 1)) {
-    if (c < '0' || c > '9') return std::nullopt;
-    port = port * 10 + static_cast<unsigned>(c - '0');
-  }
-  if (port > 65535) return std::nullopt;
-  std::string host(text.substr(0, colon));
-  auto* in = reinterpret_cast<sockaddr_in*>(&a.inet);
-  auto* in6 = reinterpret_cast<sockaddr_in6*>(&a.inet);
-  if (::inet_pton(AF_INET, host.c_str(), &in->sin_addr) == 1) {
-    in->sin_family = AF_INET;
-    in->sin_port = htons(static_cast<std::uint16_t>(port));
-    a.inet_len = sizeof *in;
-  } else if (host.size() > 2 && host.front() == '[' && host.back() == ']' &&
-             ::inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &in6->sin6_addr) == 1) {
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(static_cast<std::uint16_t>(port));
-    a.inet_len = sizeof *in6;
-  } else {
-    return std::nullopt;
-  }
-  return a;
-}
-
-// Creates, binds and listens. Returns the fd, or -1 with `error` set to one line.
-int listen_at(const Address& a, std::string& error) {
-  Fd fd(::socket(a.is_unix ? AF_UNIX : a.inet.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) {
-    error = std::string("socket: ") + std::strerror(errno);
-    return -1;
-  }
-  const sockaddr* sa = a.is_unix ? reinterpret_cast<const sockaddr*>(&a.un) : reinterpret_cast<const sockaddr*>(&a.inet);
-  const socklen_t sa_len = a.is_unix ? socklen_t{sizeof a.un} : a.inet_len;
-  if (a.is_unix) {
-    // A socket file left by an earlier run is stale when nobody accepts on it any more: remove it. A live one, or
-    // any other kind of file, is not ours to remove.
-    struct stat st {};
-    if (::lstat(a.un.sun_path, &st) == 0) {
-      if (!S_ISSOCK(st.st_mode)) {
-        error = a.text + ": the file exists and is not a socket";
-        return -1;
-      }
-      Fd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-      if (probe && ::connect(probe.get(), sa, sa_len) == 0) {
-        error = a.text + ": another process is listening on this socket";
-        return -1;
-      }
-      ::unlink(a.un.sun_path);
-    }
-  } else {
-    const int on = 1;
-    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);  // restart while old connections linger
-  }
-  if (::bind(fd.get(), sa, sa_len) != 0 || ::listen(fd.get(), SOMAXCONN) != 0) {
-    error = a.text + ": " + std::strerror(errno);
-    return -1;
-  }
-  return fd.release();
-}
-
-// What `fd` is bound to, "unix:PATH" or "HOST:PORT" (the port the kernel chose, for port 0).
-std::string bound_address(int fd) {
-  sockaddr_storage sa{};
-  socklen_t len = sizeof sa;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) return "?";
-  char host[INET6_ADDRSTRLEN] = "?";
-  if (sa.ss_family == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(&sa);
-    ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-    return std::string(host) + ":" + std::to_string(ntohs(in->sin_port));
-  }
-  if (sa.ss_family == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&sa);
-    ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-    return "[" + std::string(host) + "]:" + std::to_string(ntohs(in6->sin6_port));
-  }
-  return "unix:" + std::string(reinterpret_cast<const sockaddr_un*>(&sa)->sun_path);
-}
-
 }  // namespace
 
 int run_fastcgi(const HandlerInfo& info, const char* argv0, int listen_fd) {
@@ -502,20 +397,23 @@ int run_fastcgi(const HandlerInfo& info, const char* argv0, int listen_fd) {
 
 int run_fastcgi_at(const HandlerInfo& info, const char* argv0, std::string_view address) {
   const std::string name = handler_name(info, argv0);
-  std::optional<Address> parsed = parse_address(address);
+  // Numeric hosts only: a name would need getaddrinfo(), which a static handler cannot use safely (it loads NSS
+  // modules).
+  Result<net::SockAddr> parsed = net::parse_numeric(address);
   if (!parsed) {
     log_line(name, "bad --fastcgi address \"%.*s\": expected unix:PATH or HOST:PORT with a numeric HOST",
              static_cast<int>(address.size()), address.data());
     return 2;
   }
-  std::string error;
-  Fd listen_fd(listen_at(*parsed, error));
+  Result<Fd> listen_fd = net::listen_on(*parsed, {.stale = net::StaleSocket::RemoveIfUnused});
   if (!listen_fd) {
-    log_line(name, "cannot listen on %s", error.c_str());
+    log_line(name, "cannot listen on %.*s: %s", static_cast<int>(address.size()), address.data(),
+             listen_fd.error().message().c_str());
     return 1;
   }
-  log_line(name, "listening on %s", bound_address(listen_fd.get()).c_str());
-  return run_fastcgi(info, argv0, listen_fd.get());
+  Result<net::SockAddr> bound = net::local_address(listen_fd->get());
+  log_line(name, "listening on %s", bound ? net::to_string(*bound).c_str() : "?");
+  return run_fastcgi(info, argv0, listen_fd->get());
 }
 
 }  // namespace spawnd::sdk

@@ -311,9 +311,8 @@ int ForkServer::run() {
   if (!send(fp::MessageType::Ready, 0, 0, 0)) return 0;
   pollfd fds[2] = {{control_fd_, POLLIN, 0}, {signal_fd_, POLLIN, 0}};
   for (;;) {
-    int n = ::poll(fds, 2, -1);
+    const int n = sys::retry_eintr([&] { return ::poll(fds, 2, -1); });
     if (n < 0) {
-      if (errno == EINTR) continue;
       log_line(name_, "poll: %s", std::strerror(errno));
       return 1;
     }

@@ -5,12 +5,12 @@
 //     spawnd::sdk::Response handle(spawnd::sdk::Request& req, spawnd::sdk::Context& ctx);
 //
 // registered once per executable with SPAWND_HANDLER(handle). The macro only registers: main() lives in the
-// SDK (cgi_main.cpp), which picks the runtime at start-up: CGI (RFC 3875: meta-variables in the environment, body
-// on stdin, response on stdout), the fork server, whose children each run exactly as under CGI, or FastCGI (a
-// persistent process answering FastCGI requests on a listening socket, with one Context for all of them). The same
-// source built as a shared object runs under the in-process runtime (inproc_runtime.cpp, the C entry point of
-// spawnd/inproc_abi.h) on spawnd's worker threads, through the same registration: a handler never changes to run
-// under any of them.
+// SDK (choose_runtime_main.cpp), which picks the runtime at start-up: CGI (RFC 3875: meta-variables in the
+// environment, body on stdin, response on stdout), the fork server, whose children each run exactly as under CGI,
+// or FastCGI (a persistent process answering FastCGI requests on a listening socket, with one Context for all of
+// them). The same source built as a shared object runs under the in-process runtime (inproc_runtime.cpp, the C
+// entry point of spawnd/inproc_abi.h) on spawnd's worker threads, through the same registration: a handler never
+// changes to run under any of them.
 //
 // A handler may throw: HttpError(status, message) answers with that status; the db library's busy error answers
 // 503 with Retry-After; anything else answers 500 and logs one line "handler NAME: ..." on stderr.

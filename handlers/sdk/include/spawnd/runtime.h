@@ -1,5 +1,5 @@
-// spawnd/runtime.h — the pieces every runtime is made of. For runtime code (cgi_main.cpp, the fork-server, FastCGI
-// and in-process runtimes), not for handler authors.
+// spawnd/runtime.h — the pieces every runtime is made of. For runtime code (choose_runtime_main.cpp, the
+// fork-server, FastCGI and in-process runtimes), not for handler authors.
 //
 // A runtime does four things: collect the meta-variables (environment, or FCGI_PARAMS), read the body, call
 // run_handler(), and write cgi_response_head() + body to wherever the response goes (stdout, FCGI_STDOUT

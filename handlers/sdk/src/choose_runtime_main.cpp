@@ -1,6 +1,7 @@
-// cgi_main.cpp — main() of every handler executable; it picks the runtime. Linked as its own library
-// (spawnd_sdk_main) into handler executables only, so that tests and the in-process build can link spawnd_sdk
-// without a second main().
+// choose_runtime_main.cpp — main() of every handler executable: it chooses the runtime that serves (fork server,
+// FastCGI or CGI; the fourth, in-process, is a shared object's entry point, inproc_runtime.cpp). Linked as its own
+// library (spawnd_sdk_main) into handler executables only, so that tests and the in-process build can link
+// spawnd_sdk without a second main().
 //
 // The runtimes, in the order main() looks for them:
 //  - fork server: SPAWND_FORK_SERVER=<fd> in the environment (`spawnd --mode fork` sets it, with the control

@@ -1,0 +1,184 @@
+// common/net_addr.cpp — the numeric half of net_addr.h (no getaddrinfo here: see net_resolve.cpp).
+#include "common/net_addr.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+
+namespace spawnd::net {
+
+namespace {
+
+class AddrCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "address"; }
+  std::string message(int e) const override {
+    switch (static_cast<AddrErrc>(e)) {
+      case AddrErrc::NotHostPort: return "expected HOST:PORT";
+      case AddrErrc::BadBracket: return "expected [IPV6]:PORT";
+      case AddrErrc::MissingPort: return "missing port";
+      case AddrErrc::MissingHost: return "missing host";
+      case AddrErrc::BadPort: return "the port is not a number from 0 to 65535";
+      case AddrErrc::NotNumericHost: return "the host is neither a numeric IPv4 address nor a bracketed IPv6 one";
+      case AddrErrc::BadUnixPath: return "the socket path is empty or too long";
+      case AddrErrc::NotASocket: return "the file exists and is not a socket";
+      case AddrErrc::SocketInUse: return "another process is listening on this socket";
+    }
+    return "bad address";
+  }
+};
+
+// 1 to 5 digits, at most 65535.
+bool parse_port(std::string_view text, std::uint16_t& port) {
+  if (text.empty() || text.size() > 5) return false;
+  unsigned value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (value > 65535) return false;
+  port = static_cast<std::uint16_t>(value);
+  return true;
+}
+
+// RemoveIfUnused: a socket file left by an earlier run is stale when nobody accepts on it any more. A live one, or
+// any other kind of file, is not ours to remove.
+std::error_code remove_unused_socket(const SockAddr& addr) {
+  const char* path = reinterpret_cast<const sockaddr_un*>(&addr.storage)->sun_path;
+  struct stat st {};
+  if (::lstat(path, &st) != 0) return {};
+  if (!S_ISSOCK(st.st_mode)) return AddrErrc::NotASocket;
+  Fd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (probe && ::connect(probe.get(), addr.get(), addr.length) == 0) return AddrErrc::SocketInUse;
+  ::unlink(path);
+  return {};
+}
+
+}  // namespace
+
+const std::error_category& addr_category() noexcept {
+  static const AddrCategory category;
+  return category;
+}
+
+std::error_code make_error_code(AddrErrc e) noexcept { return {static_cast<int>(e), addr_category()}; }
+
+Result<HostPort> split_host_port(std::string_view text) {
+  HostPort hp;
+  if (text.starts_with('[')) {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      return make_error_code(AddrErrc::BadBracket);
+    hp.host = std::string(text.substr(1, close - 1));
+    hp.port = std::string(text.substr(close + 2));
+    hp.is_bracketed = true;
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) return make_error_code(AddrErrc::NotHostPort);
+    hp.host = std::string(text.substr(0, colon));
+    hp.port = std::string(text.substr(colon + 1));
+  }
+  if (hp.port.empty()) return make_error_code(AddrErrc::MissingPort);
+  return hp;
+}
+
+Result<SockAddr> unix_address(std::string_view path) {
+  SockAddr a;
+  auto& sun = reinterpret_cast<sockaddr_un&>(a.storage);
+  if (path.empty() || path.size() >= sizeof sun.sun_path) return make_error_code(AddrErrc::BadUnixPath);
+  sun.sun_family = AF_UNIX;
+  std::memcpy(sun.sun_path, path.data(), path.size());  // the rest of storage is zero: the path ends in a NUL
+  a.length = sizeof sun;
+  return a;
+}
+
+Result<SockAddr> parse_numeric(std::string_view text) {
+  if (text.starts_with("unix:")) return unix_address(text.substr(5));
+  Result<HostPort> hp = split_host_port(text);
+  if (!hp) return hp.error();
+  SockAddr a;
+  std::uint16_t port = 0;
+  if (!parse_port(hp->port, port)) return make_error_code(AddrErrc::BadPort);
+  if (hp->is_bracketed) {
+    auto& in6 = reinterpret_cast<sockaddr_in6&>(a.storage);
+    if (::inet_pton(AF_INET6, hp->host.c_str(), &in6.sin6_addr) != 1) return make_error_code(AddrErrc::NotNumericHost);
+    in6.sin6_family = AF_INET6;
+    in6.sin6_port = htons(port);
+    a.length = sizeof in6;
+  } else {
+    auto& in = reinterpret_cast<sockaddr_in&>(a.storage);
+    if (::inet_pton(AF_INET, hp->host.c_str(), &in.sin_addr) != 1) return make_error_code(AddrErrc::NotNumericHost);
+    in.sin_family = AF_INET;
+    in.sin_port = htons(port);
+    a.length = sizeof in;
+  }
+  return a;
+}
+
+std::string format_host(const sockaddr_storage& ss, std::uint16_t& port) {
+  char buf[INET6_ADDRSTRLEN] = "?";
+  if (ss.ss_family == AF_INET) {
+    const auto& sin = reinterpret_cast<const sockaddr_in&>(ss);
+    ::inet_ntop(AF_INET, &sin.sin_addr, buf, sizeof buf);
+    port = ntohs(sin.sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    const auto& sin6 = reinterpret_cast<const sockaddr_in6&>(ss);
+    ::inet_ntop(AF_INET6, &sin6.sin6_addr, buf, sizeof buf);
+    port = ntohs(sin6.sin6_port);
+  }
+  return buf;
+}
+
+std::string to_string(const SockAddr& a) {
+  if (a.length == 0) return "?";
+  if (a.family() == AF_UNIX) return "unix:" + std::string(reinterpret_cast<const sockaddr_un&>(a.storage).sun_path);
+  if (a.family() != AF_INET && a.family() != AF_INET6) return "?";
+  std::uint16_t port = 0;
+  const std::string host = format_host(a.storage, port);
+  return (a.family() == AF_INET6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+Result<SockAddr> local_address(int fd) {
+  SockAddr a;
+  a.length = sizeof a.storage;
+  if (::getsockname(fd, a.get(), &a.length) != 0) return errno_code();
+  return a;
+}
+
+Result<Fd> listen_on(const SockAddr& addr, const ListenOptions& options) {
+  const int type = SOCK_STREAM | SOCK_CLOEXEC | (options.is_nonblocking ? SOCK_NONBLOCK : 0);
+  Fd fd(::socket(addr.family(), type, 0));
+  if (!fd) return errno_code();
+  if (addr.family() == AF_UNIX) {
+    if (options.stale == StaleSocket::Remove) {
+      ::unlink(reinterpret_cast<const sockaddr_un&>(addr.storage).sun_path);
+    } else if (options.stale == StaleSocket::RemoveIfUnused) {
+      if (std::error_code ec = remove_unused_socket(addr)) return ec;
+    }
+  } else {
+    const int on = 1;
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  }
+  if (::bind(fd.get(), addr.get(), addr.length) != 0 || ::listen(fd.get(), options.backlog) != 0)
+    return errno_code();
+  return fd;
+}
+
+Result<Connecting> connect_nonblocking(const SockAddr& addr) {
+  Connecting c;
+  c.fd.reset(::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!c.fd) return errno_code();
+  // Not retried on EINTR: the connect goes on regardless (connect(2)), and a second call would say EALREADY.
+  const int rc = ::connect(c.fd.get(), addr.get(), addr.length);
+  if (rc != 0 && errno != EINPROGRESS && errno != EINTR) return errno_code();
+  c.is_connected = rc == 0;
+  return c;
+}
+
+}  // namespace spawnd::net

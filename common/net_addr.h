@@ -1,0 +1,124 @@
+// common/net_addr.h — network addresses, once: parsing "HOST:PORT", "[IPV6]:PORT" and "unix:PATH", resolving them to
+// a socket address, printing socket addresses, and the two socket set-ups spawnd uses (a listening socket, a
+// non-blocking connect).
+//
+// Users: the server's --listen (server.cpp), --fastcgi-pass and the FastCGI workers' sockets (fastcgi_gateway.cpp),
+// REMOTE_ADDR / SERVER_PORT (connection.cpp), and the SDK's `--fastcgi ADDR` (fastcgi_runtime.cpp).
+//
+// Two ways from text to an address. parse_numeric() never calls getaddrinfo(): the handler SDK links statically,
+// and a static getaddrinfo() loads NSS modules of whatever glibc is installed at run time. resolve() and
+// resolve_endpoint() do call it (names from /etc/hosts or DNS); they live in net_resolve.cpp, an object file of
+// their own, so that a handler linking this module never pulls getaddrinfo() in.
+//
+// Errors are values (std::error_code): AddrErrc in addr_category() for malformed text, the system category (errno)
+// for socket calls, gai_category() for getaddrinfo(). Their message() is a phrase without the address ("missing
+// port"); callers put the address and their own context in front. Nothing here throws or logs. Thread-safe.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "common/fd.h"
+#include "common/result.h"
+
+namespace spawnd::net {
+
+// What is wrong with an address text.
+enum class AddrErrc {
+  NotHostPort = 1,   // no ':' at all: "expected HOST:PORT"
+  BadBracket,        // '[' without a following "]:": "expected [IPV6]:PORT"
+  MissingPort,       // nothing after the last ':'
+  MissingHost,       // nothing before it (where an empty host means nothing, as for a connect)
+  BadPort,           // parse_numeric(): not 1 to 5 digits, or above 65535
+  NotNumericHost,    // parse_numeric(): neither a dotted IPv4 address nor a bracketed IPv6 one
+  BadUnixPath,       // "unix:" with an empty path, or one longer than sockaddr_un can hold (107 bytes)
+  NotASocket,        // listen_on(), StaleSocket::RemoveIfUnused: the path exists and is not a socket
+  SocketInUse,       // listen_on(), StaleSocket::RemoveIfUnused: a process accepts on that socket
+};
+[[nodiscard]] const std::error_category& addr_category() noexcept;
+[[nodiscard]] std::error_code make_error_code(AddrErrc e) noexcept;
+// getaddrinfo()'s EAI_* codes; message() is gai_strerror().
+[[nodiscard]] const std::error_category& gai_category() noexcept;
+
+// A socket address of family AF_INET, AF_INET6 or AF_UNIX, with its length (0: empty).
+struct SockAddr {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+
+  [[nodiscard]] int family() const noexcept { return storage.ss_family; }
+  [[nodiscard]] const sockaddr* get() const noexcept { return reinterpret_cast<const sockaddr*>(&storage); }
+  [[nodiscard]] sockaddr* get() noexcept { return reinterpret_cast<sockaddr*>(&storage); }
+};
+
+// "HOST:PORT" split at its last ':', or "[V6]:PORT" (the brackets dropped, is_bracketed set). HOST may be empty
+// (":8080"); PORT is not checked beyond being non-empty.
+struct HostPort {
+  std::string host;
+  std::string port;
+  bool is_bracketed = false;
+};
+// Errors: NotHostPort, BadBracket, MissingPort.
+[[nodiscard]] Result<HostPort> split_host_port(std::string_view text);
+
+// An AF_UNIX address for `path` (length: the whole sockaddr_un, as every caller has always passed). Error:
+// BadUnixPath if `path` is empty or does not fit in sun_path with its terminating NUL.
+[[nodiscard]] Result<SockAddr> unix_address(std::string_view path);
+
+// "unix:PATH", "IPV4:PORT" or "[IPV6]:PORT", numeric only: no getaddrinfo(), so static handlers may use it. PORT is
+// 1 to 5 decimal digits, at most 65535 (0 lets the kernel pick). An unbracketed IPv6 host is refused (its last ':'
+// would be taken for the port's). Errors: BadUnixPath, NotHostPort, BadBracket, MissingPort, BadPort, NotNumericHost.
+[[nodiscard]] Result<SockAddr> parse_numeric(std::string_view text);
+
+// What resolve() is for: a listening socket (an empty HOST means every local address; PORT must be numeric), or a
+// connect (a HOST is required; PORT may be a service name from /etc/services).
+enum class Use { Listen, Connect };
+// Every address getaddrinfo() gives for `hp` (stream sockets, IPv4 and IPv6), in its order. Blocking (DNS): for
+// start-up only. Errors: gai_category() codes (EAI_SYSTEM becomes the errno), MissingHost for Use::Connect.
+[[nodiscard]] Result<std::vector<SockAddr>> resolve(const HostPort& hp, Use use);
+// "unix:PATH", or "HOST:PORT" / "[IPV6]:PORT" resolved for a connect (the first address getaddrinfo() gives).
+// Blocking: start-up only. Errors: BadUnixPath, NotHostPort, BadBracket, MissingPort, MissingHost, gai codes.
+[[nodiscard]] Result<SockAddr> resolve_endpoint(std::string_view text);
+
+// The numeric host of an AF_INET/AF_INET6 address ("127.0.0.1", "::1", without brackets), its port stored in `port`;
+// "?" for any other family (`port` untouched). For REMOTE_ADDR, SERVER_PORT and log lines.
+[[nodiscard]] std::string format_host(const sockaddr_storage& ss, std::uint16_t& port);
+// The whole address as text: "127.0.0.1:8080", "[::1]:8080", "unix:/run/x.sock"; "?" for an empty or other family.
+// parse_numeric(to_string(a)) gives `a` back.
+[[nodiscard]] std::string to_string(const SockAddr& a);
+// The address socket `fd` is bound to (getsockname: the port the kernel chose for port 0). Errors: errno.
+[[nodiscard]] Result<SockAddr> local_address(int fd);
+
+// What listen_on() does with a file already at an AF_UNIX address's path.
+enum class StaleSocket {
+  Keep,            // nothing: bind() fails with EADDRINUSE
+  Remove,          // unlink it (a path in a directory of our own)
+  RemoveIfUnused,  // unlink it only if it is a socket nobody accepts on (left by an earlier run); else
+                   // NotASocket or SocketInUse
+};
+struct ListenOptions {
+  int backlog = SOMAXCONN;
+  bool is_nonblocking = false;  // SOCK_NONBLOCK on the listening socket (accepted sockets choose their own)
+  StaleSocket stale = StaleSocket::Keep;
+};
+// A close-on-exec listening stream socket bound to `addr`; AF_INET/AF_INET6 ones with SO_REUSEADDR (a restart binds
+// while old connections linger in TIME_WAIT). Errors: errno of socket/bind/listen, or the StaleSocket ones.
+[[nodiscard]] Result<Fd> listen_on(const SockAddr& addr, const ListenOptions& options);
+
+// A non-blocking close-on-exec stream socket with a connect() to `addr` under way.
+struct Connecting {
+  Fd fd;
+  bool is_connected = false;  // false: in progress; writable once it is done, then SO_ERROR says how it went
+};
+// Errors: errno of socket/connect (ECONNREFUSED or ENOENT: nothing listens; EAGAIN on a unix socket: its backlog
+// is full). EINPROGRESS and EINTR are not errors: the connect goes on in the background.
+[[nodiscard]] Result<Connecting> connect_nonblocking(const SockAddr& addr);
+
+}  // namespace spawnd::net
+
+template <>
+struct std::is_error_code_enum<spawnd::net::AddrErrc> : std::true_type {};
