@@ -106,7 +106,7 @@ class EventLoop {
   // file's events, delivered for a number that a new socket or pipe reused).
   [[nodiscard]] bool add(int fd, std::uint32_t events, IoCallback cb);
   // Changes the interest mask of a watched fd. Returns false (errno set) on failure.
-  bool modify(int fd, std::uint32_t events);
+  [[nodiscard]] bool modify(int fd, std::uint32_t events);
   // Stops watching `fd`. Call before closing the fd. A no-op for an fd that is not watched.
   void remove(int fd);
 

@@ -159,8 +159,7 @@ class CgiExchange final : public Exchange, public Admission::Waiter {
   void resume() override {
     if (is_stdout_paused_ && stdout_) {
       is_stdout_paused_ = false;
-      (void)stdout_.watch.modify(EPOLLIN);
-      on_stdout();
+      if (rearm(stdout_, EPOLLIN)) on_stdout();
     }
   }
 
@@ -168,6 +167,16 @@ class CgiExchange final : public Exchange, public Admission::Waiter {
 
  private:
   static unsigned long long ull(std::uint64_t v) { return static_cast<unsigned long long>(v); }
+
+  // Changes what the loop watches one of our pipe ends for. If epoll_ctl fails (ENOMEM) the pipe can no longer be
+  // served: the exchange ends with 500 (or an aborted response), logged. Returns false then.
+  bool rearm(EventLoop::WatchedFd& pipe, std::uint32_t events) {
+    if (pipe.watch.modify(events)) return true;
+    SPAWND_LOG_ERROR("cgi[%llu] %s: epoll_ctl on a pipe to child %d: %s", ull(request_id_), script_.c_str(),
+                     static_cast<int>(pid_), std::strerror(errno));
+    finish(GatewayError::Internal);
+    return false;
+  }
 
   void write_body() {
     // Queued for a child slot: the body stays with the connection (which stops reading at its high-water mark).
@@ -187,7 +196,7 @@ class CgiExchange final : public Exchange, public Admission::Waiter {
         continue;
       }
       if (n < 0 && errno == EAGAIN) {
-        (void)stdin_.watch.modify(EPOLLOUT);  // resume when the pipe drains
+        (void)rearm(stdin_, EPOLLOUT);  // resume when the pipe drains
         return;
       }
       // EPIPE: the script does not read its input. That is its right (RFC 3875 §4.2); drop the rest.
@@ -198,7 +207,7 @@ class CgiExchange final : public Exchange, public Admission::Waiter {
     if (body_.is_complete()) {
       stdin_.close();  // EOF on the child's stdin: the body is complete
     } else {
-      (void)stdin_.watch.modify(0);
+      (void)rearm(stdin_, 0);
     }
   }
 
@@ -224,8 +233,7 @@ class CgiExchange final : public Exchange, public Admission::Waiter {
       case CgiOutputRelay::Step::More: return true;
       case CgiOutputRelay::Step::Paused:
         is_stdout_paused_ = true;
-        (void)stdout_.watch.modify(0);
-        return true;
+        return rearm(stdout_, 0);
       case CgiOutputRelay::Step::Complete:
         if (relay_.is_redirected()) {
           // The connection serves the redirect's target; the child is left to finish (is_clean_end_).
@@ -360,12 +368,12 @@ void CgiGateway::spawn_job(const std::string& script, SpawnPool::Job job) {
 }
 
 std::unique_ptr<Exchange> CgiGateway::start(const Request& request, ResponseSink& sink, RequestBody& body) {
-  auto mapped = map_script(request.path, config_.prefix, config_.directory, ScriptCheck::Executable);
-  if (const int* status = std::get_if<int>(&mapped)) {
-    answer_status(sink, *status);
+  Result<ScriptTarget> mapped = map_script(request.path, config_.prefix, config_.directory, ScriptCheck::Executable);
+  if (!mapped) {
+    answer_script_error(sink, mapped.error());
     return nullptr;
   }
-  auto ex = std::make_unique<CgiExchange>(*this, request, sink, body, std::get<ScriptTarget>(std::move(mapped)));
+  auto ex = std::make_unique<CgiExchange>(*this, request, sink, body, std::move(mapped).value());
   ex->arm_timeout();
   switch (admission_.admit(*ex, request.id, ex->script())) {
     case Admission::Outcome::Started:

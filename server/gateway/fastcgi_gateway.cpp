@@ -128,8 +128,9 @@ class FastCgiApp {
   // (true), or false if it has to wait.
   bool try_start(FastCgiExchange& ex);
   void attach(FastCgiSlot& slot, FastCgiExchange& ex);
-  // Opens a connection for `slot`; false with `err` set (ECONNREFUSED/ENOENT: nobody listens there).
-  bool connect(FastCgiSlot& slot, int& err);
+  // Opens a connection for `slot`: no error, or the errno of the failure (ECONNREFUSED/ENOENT: nobody listens
+  // there; EAGAIN: a unix socket's backlog is full), logged.
+  [[nodiscard]] std::error_code connect(FastCgiSlot& slot);
   void watch(FastCgiSlot& slot);
   void on_io(FastCgiSlot& slot, std::uint32_t events);
   void flush(FastCgiSlot& slot);
@@ -401,13 +402,13 @@ FastCgiSlot* FastCgiApp::free_slot(bool& is_unreachable) {
   bool has_failed = false;
   for (auto& slot : slots_) {
     if (slot->state != FastCgiSlot::State::Closed || !slot->is_available || slot->restart_timer) continue;
-    int err = 0;
-    if (connect(*slot, err)) return slot.get();
+    const std::error_code err = connect(*slot);
+    if (!err) return slot.get();
     has_failed = true;
     // A managed worker's socket listens from before the worker starts: a refused connection means it has died.
     // Nothing connects to it again until its exit is seen and it is restarted. (Other errors, EMFILE or a full
     // backlog, say nothing about the worker: it is tried again next time.)
-    if (!program_.empty() && (err == ECONNREFUSED || err == ENOENT)) slot->is_available = false;
+    if (!program_.empty() && (err.value() == ECONNREFUSED || err.value() == ENOENT)) slot->is_available = false;
   }
   // Waiting helps if some connection is still serving (it frees up), or, managed, while workers restart. An external
   // application that refuses us with nothing in flight is down: 502 rather than a wait for the timeout.
@@ -418,14 +419,12 @@ FastCgiSlot* FastCgiApp::free_slot(bool& is_unreachable) {
   return nullptr;
 }
 
-bool FastCgiApp::connect(FastCgiSlot& slot, int& err) {
+std::error_code FastCgiApp::connect(FastCgiSlot& slot) {
   Result<net::Connecting> connecting = net::connect_nonblocking(slot.address.addr);
   if (!connecting) {
-    // EAGAIN on a unix socket: its backlog is full; ECONNREFUSED/ENOENT: nobody listens.
-    err = connecting.error().value();
     SPAWND_LOG_ERROR("fastcgi %s: connect to %s: %s", name_.c_str(), slot.address.text.c_str(),
                      connecting.error().message().c_str());
-    return false;
+    return connecting.error();
   }
   slot.sock.fd = std::move(connecting->fd);
   slot.state = connecting->is_connected ? FastCgiSlot::State::Idle : FastCgiSlot::State::Connecting;
@@ -437,13 +436,13 @@ bool FastCgiApp::connect(FastCgiSlot& slot, int& err) {
   slot.events = EPOLLIN | EPOLLOUT;
   slot.sock.watch = gw_.loop_.watch(slot.sock.get(), slot.events, [this, s = &slot](std::uint32_t ev) { on_io(*s, ev); });
   if (!slot.sock.watch) {
-    err = errno;
-    SPAWND_LOG_ERROR("fastcgi %s: epoll_ctl: %s", name_.c_str(), std::strerror(err));
+    const std::error_code err = errno_code();
+    SPAWND_LOG_ERROR("fastcgi %s: epoll_ctl: %s", name_.c_str(), err.message().c_str());
     slot.sock.close();
     slot.state = FastCgiSlot::State::Closed;
-    return false;
+    return err;
   }
-  return true;
+  return {};
 }
 
 void FastCgiApp::attach(FastCgiSlot& slot, FastCgiExchange& ex) {
@@ -513,13 +512,13 @@ void FastCgiApp::on_io(FastCgiSlot& slot, std::uint32_t events) {
 
 void FastCgiApp::flush(FastCgiSlot& slot) {
   while (slot.out_pos < slot.out.size()) {
-    ssize_t n = ::send(slot.sock.get(), slot.out.data() + slot.out_pos, slot.out.size() - slot.out_pos,
-                       MSG_NOSIGNAL);
+    const ssize_t n = sys::retry_eintr([&] {
+      return ::send(slot.sock.get(), slot.out.data() + slot.out_pos, slot.out.size() - slot.out_pos, MSG_NOSIGNAL);
+    });
     if (n > 0) {
       slot.out_pos += static_cast<std::size_t>(n);
       continue;
     }
-    if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) break;
     drop(slot, n < 0 ? std::strerror(errno) : "send failed", false);
     return;
@@ -866,14 +865,14 @@ std::unique_ptr<Exchange> FastCgiGateway::start(const Request& request, Response
   // A handler whose workers run is not checked as a script (its workers serve it); reload_if_replaced() stats it to
   // see whether it was replaced. Any other name is checked as in CGI mode (404, 403) before it is started or handed
   // to CGI.
-  auto mapped = map_script(request.path, config_.prefix, config_.directory, ScriptCheck::None);
-  if (const ScriptTarget* t = std::get_if<ScriptTarget>(&mapped); is_managed_ && t && !apps_.contains(t->name))
+  Result<ScriptTarget> mapped = map_script(request.path, config_.prefix, config_.directory, ScriptCheck::None);
+  if (mapped && is_managed_ && !apps_.contains(mapped->name))
     mapped = map_script(request.path, config_.prefix, config_.directory, ScriptCheck::Executable);
-  if (const int* status = std::get_if<int>(&mapped)) {
-    answer_status(sink, *status);
+  if (!mapped) {
+    answer_script_error(sink, mapped.error());
     return nullptr;
   }
-  ScriptTarget& target = std::get<ScriptTarget>(mapped);
+  ScriptTarget& target = *mapped;
   FastCgiApp* app = is_managed_ ? managed_app(target.name) : apps_.begin()->second.get();
   if (app && is_managed_) app->reload_if_replaced();
   if (!app) {

@@ -396,12 +396,12 @@ void InProcGateway::stop_workers() noexcept {
 }
 
 std::unique_ptr<Exchange> InProcGateway::start(const Request& request, ResponseSink& sink, RequestBody& body) {
-  auto mapped = map_script(request.path, config_.cgi.prefix, config_.cgi.directory, ScriptCheck::None);
-  if (const int* status = std::get_if<int>(&mapped)) {
-    answer_status(sink, *status);
+  Result<ScriptTarget> mapped = map_script(request.path, config_.cgi.prefix, config_.cgi.directory, ScriptCheck::None);
+  if (!mapped) {
+    answer_script_error(sink, mapped.error());
     return nullptr;
   }
-  ScriptTarget* target = std::get_if<ScriptTarget>(&mapped);
+  ScriptTarget* target = &*mapped;
   auto it = handlers_.find(target->name);
   if (it == handlers_.end()) {
     if (fallback_) return fallback_->start(request, sink, body);

@@ -11,37 +11,38 @@
 
 namespace spawnd::server {
 
-std::variant<ScriptTarget, int> map_script(std::string_view request_path, std::string_view prefix,
-                                           const std::string& directory, ScriptCheck check) {
+Result<ScriptTarget> map_script(std::string_view request_path, std::string_view prefix, const std::string& directory,
+                                ScriptCheck check) {
+  const std::error_code no_script = errno_code(ENOENT);
   std::string path;
-  if (normalize_request_path(request_path, path) != PathStatus::Ok) return 404;
+  if (normalize_request_path(request_path, path) != PathStatus::Ok) return no_script;
   std::string_view rest = path;
   ScriptTarget target;
   if (!prefix.empty() && prefix.back() == '/') {
     // "/cgi-bin/NAME/extra": the prefix itself, or a path that climbed out of it with "..", names no script.
-    if (rest.substr(0, prefix.size()) != prefix) return 404;
+    if (rest.substr(0, prefix.size()) != prefix) return no_script;
     rest.remove_prefix(prefix.size());
     const auto slash = rest.find('/');
     target.name = std::string(rest.substr(0, slash));
-    if (target.name.empty()) return 404;
+    if (target.name.empty()) return no_script;
     rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
     target.script_name = std::string(prefix) + target.name;
   } else {
     // "/app.php" or "/app.php/extra", never "/app.phpx".
-    if (rest.substr(0, prefix.size()) != prefix) return 404;
+    if (rest.substr(0, prefix.size()) != prefix) return no_script;
     rest.remove_prefix(prefix.size());
-    if (!rest.empty() && rest.front() != '/') return 404;
+    if (!rest.empty() && rest.front() != '/') return no_script;
     const auto last = prefix.rfind('/');
     target.name = std::string(last == std::string_view::npos ? prefix : prefix.substr(last + 1));
-    if (target.name.empty()) return 404;
+    if (target.name.empty()) return no_script;
     target.script_name = std::string(prefix);
   }
   target.path_info = std::string(rest);
   target.script_filename = directory + "/" + target.name;
   if (check == ScriptCheck::Executable) {
     struct stat st{};
-    if (::stat(target.script_filename.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return 404;
-    if (::access(target.script_filename.c_str(), X_OK) != 0) return 403;
+    if (::stat(target.script_filename.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return no_script;
+    if (::access(target.script_filename.c_str(), X_OK) != 0) return errno_code(EACCES);
   }
   return target;
 }
@@ -76,6 +77,10 @@ std::vector<std::pair<std::string, std::string>> script_meta_variables(const Req
   info.fields = request.fields;
   info.pass_authorization = server.pass_authorization;
   return build_cgi_env(info);
+}
+
+void answer_script_error(ResponseSink& sink, std::error_code error) {
+  answer_status(sink, error.value() == EACCES ? 403 : 404);
 }
 
 void answer_status(ResponseSink& sink, int status) {

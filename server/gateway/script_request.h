@@ -9,7 +9,6 @@
 #include <string>
 #include <string_view>
 #include <utility>
-#include <variant>
 #include <vector>
 
 #include "server/gateway/gateway.h"
@@ -35,10 +34,13 @@ enum class ScriptCheck {
 // A prefix ending in '/' ("/cgi-bin/") names a directory: the first segment after it is the script ("NAME") and the
 // rest is PATH_INFO. Any other prefix ("/app.php") names one script, `directory`/<its last segment>, and the request
 // path must be the prefix itself or continue with '/'. The path is normalised as for static files (no "..", no
-// encoded '/', no dotfiles), so nothing outside `directory` can be named. Returns the target, or the status to answer
-// (404 or 403).
-[[nodiscard]] std::variant<ScriptTarget, int> map_script(std::string_view request_path, std::string_view prefix,
-                                                         const std::string& directory, ScriptCheck check);
+// encoded '/', no dotfiles), so nothing outside `directory` can be named. Returns the target, or ENOENT (the path
+// names no script, or with ScriptCheck::Executable no regular file: 404) or EACCES (not executable: 403); see
+// answer_script_error().
+[[nodiscard]] Result<ScriptTarget> map_script(std::string_view request_path, std::string_view prefix,
+                                              const std::string& directory, ScriptCheck check);
+// Answers map_script()'s error from inside Gateway::start(): EACCES → 403, anything else → 404.
+void answer_script_error(ResponseSink& sink, std::error_code error);
 
 struct ScriptServerInfo {
   std::string_view document_root;  // DOCUMENT_ROOT (absolute); PATH_TRANSLATED = it + PATH_INFO

@@ -7,13 +7,13 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <string_view>
-#include <variant>
 
 #include "common/error.h"
 #include "server/gateway/fastcgi_gateway.h"
@@ -31,15 +31,18 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The status map_script answered, or 0 for a target.
-int status_of(const std::variant<ScriptTarget, int>& r) { return std::holds_alternative<int>(r) ? std::get<int>(r) : 0; }
+// The status answered for what map_script returned (ENOENT 404, EACCES 403), or 0 for a target.
+int status_of(const spawnd::Result<ScriptTarget>& r) {
+  if (r) return 0;
+  return r.error().value() == EACCES ? 403 : 404;
+}
 
 ScriptTarget target_of(std::string_view path, std::string_view prefix, const std::string& dir,
                        ScriptCheck check = ScriptCheck::None) {
   auto r = map_script(path, prefix, dir, check);
   INFO("map_script(\"" << path << "\", \"" << prefix << "\") answered " << status_of(r));
-  REQUIRE(std::holds_alternative<ScriptTarget>(r));
-  return std::get<ScriptTarget>(r);
+  REQUIRE(r.ok());
+  return std::move(r).value();
 }
 
 // A scratch directory for the ScriptCheck::Executable cases.
