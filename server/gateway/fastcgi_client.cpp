@@ -1,0 +1,475 @@
+#include "server/gateway/fastcgi_client.h"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/net_addr.h"
+#include "common/sys.h"
+#include "server/gateway/fork_server.h"
+
+namespace spawnd::server {
+
+// ---- FastCgiApp ------------------------------------------------------------------------------------------------------
+
+FastCgiApp::FastCgiApp(FastCgiGateway& gw, std::size_t id, std::string name, std::string program,
+                       const FastCgiAddress* address, std::size_t slots)
+    : gw_(gw),
+      id_(id),
+      name_(std::move(name)),
+      program_(std::move(program)),
+      admission_("fastcgi", "connection", gw.config_.max_queue,
+                 [this](Admission::Waiter& waiter) { return try_start(static_cast<FastCgiExchange&>(waiter)); }) {
+  if (!program_.empty()) version_ = HandlerVersion::of(program_).value_or(HandlerVersion{});
+  for (std::size_t i = 0; i < slots; ++i) {
+    auto slot = std::make_unique<FastCgiSlot>();
+    slot->index = i;
+    if (address) {
+      slot->address = *address;
+      slot->is_available = true;
+    }
+    slots_.push_back(std::move(slot));
+  }
+  if (!program_.empty())
+    for (auto& slot : slots_) start_worker(*slot);
+}
+
+FastCgiApp::~FastCgiApp() {
+  for (auto& slot : slots_) {
+    if (slot->restart_timer) gw_.loop_.cancel(slot->restart_timer);
+    if (slot->abort_timer) gw_.loop_.cancel(slot->abort_timer);
+    // The worker stays in the child table, which stops and reaps it; nobody listens for its exit any more.
+    if (slot->child) {
+      gw_.children_->set_exit_callback(slot->child, nullptr);
+      gw_.children_->terminate_group(slot->child);
+    }
+  }
+}
+
+bool FastCgiApp::admit(FastCgiExchange& ex) {
+  return admission_.admit(ex, ex.request_id(), name_) != Admission::Outcome::Refused;
+}
+
+bool FastCgiApp::try_start(FastCgiExchange& ex) {
+  bool is_unreachable = false;
+  if (FastCgiSlot* slot = free_slot(is_unreachable)) {
+    attach(*slot, ex);
+    return true;
+  }
+  if (is_unreachable) {
+    ex.fail_unreachable();
+    return true;
+  }
+  return false;
+}
+
+FastCgiSlot* FastCgiApp::free_slot(bool& is_unreachable) {
+  for (auto& slot : slots_)
+    if (slot->state == FastCgiSlot::State::Idle) return slot.get();
+  bool has_failed = false;
+  for (auto& slot : slots_) {
+    if (slot->state != FastCgiSlot::State::Closed || !slot->is_available || slot->restart_timer) continue;
+    const std::error_code err = connect(*slot);
+    if (!err) return slot.get();
+    has_failed = true;
+    // A managed worker's socket listens from before the worker starts: a refused connection means it has died.
+    // Nothing connects to it again until its exit is seen and it is restarted. (Other errors, EMFILE or a full
+    // backlog, say nothing about the worker: it is tried again next time.)
+    if (!program_.empty() && (err.value() == ECONNREFUSED || err.value() == ENOENT)) slot->is_available = false;
+  }
+  // Waiting helps if some connection is still serving (it frees up), or, managed, while workers restart. An external
+  // application that refuses us with nothing in flight is down: 502 rather than a wait for the timeout.
+  const bool is_any_busy = std::any_of(slots_.begin(), slots_.end(), [](const auto& slot) {
+    return slot->state != FastCgiSlot::State::Closed;
+  });
+  is_unreachable = has_failed && program_.empty() && !is_any_busy;
+  return nullptr;
+}
+
+std::error_code FastCgiApp::connect(FastCgiSlot& slot) {
+  Result<net::Connecting> connecting = net::connect_nonblocking(slot.address.addr);
+  if (!connecting) {
+    SPAWND_LOG_ERROR("fastcgi %s: connect to %s: %s", name_.c_str(), slot.address.text.c_str(),
+                     connecting.error().message().c_str());
+    return connecting.error();
+  }
+  slot.sock.fd = std::move(connecting->fd);
+  slot.state = connecting->is_connected ? FastCgiSlot::State::Idle : FastCgiSlot::State::Connecting;
+  slot.is_reused = false;
+  slot.is_paused = false;
+  slot.reader = fcgi::RecordReader();
+  slot.out.clear();
+  slot.out_pos = 0;
+  slot.events = EPOLLIN | EPOLLOUT;
+  slot.sock.watch = gw_.loop_.watch(slot.sock.get(), slot.events, [this, s = &slot](std::uint32_t ev) { on_io(*s, ev); });
+  if (!slot.sock.watch) {
+    const std::error_code err = errno_code();
+    SPAWND_LOG_ERROR("fastcgi %s: epoll_ctl: %s", name_.c_str(), err.message().c_str());
+    slot.sock.close();
+    slot.state = FastCgiSlot::State::Closed;
+    return err;
+  }
+  return {};
+}
+
+void FastCgiApp::attach(FastCgiSlot& slot, FastCgiExchange& ex) {
+  ex.slot = &slot;
+  slot.ex = &ex;
+  slot.is_stdin_ended = false;
+  if (slot.state == FastCgiSlot::State::Idle) slot.state = FastCgiSlot::State::Busy;
+  // A Connecting slot turns Busy when the connection is up (on_io).
+  pump(slot);
+}
+
+void FastCgiApp::pump(FastCgiSlot& slot) {
+  if (slot.state != FastCgiSlot::State::Busy || !slot.ex) return;
+  slot.ex->fill(slot.out, slot.out.size() - slot.out_pos);
+  slot.is_stdin_ended = slot.ex->is_stdin_done();
+  flush(slot);
+}
+
+void FastCgiApp::resume(FastCgiSlot& slot) {
+  if (!slot.is_paused) return;
+  slot.is_paused = false;
+  watch(slot);
+  on_readable(slot);
+}
+
+void FastCgiApp::watch(FastCgiSlot& slot) {
+  if (!slot.sock) return;
+  std::uint32_t events = slot.is_paused ? 0U : static_cast<std::uint32_t>(EPOLLIN);
+  if (slot.state == FastCgiSlot::State::Connecting || slot.out_pos < slot.out.size()) events |= EPOLLOUT;
+  if (events == 0) {
+    // Paused with nothing to send: out of the loop altogether, or a hang-up of the application would be reported
+    // again and again (epoll always reports EPOLLHUP/EPOLLERR) while we may not read.
+    slot.sock.watch.reset();
+    return;
+  }
+  if (!slot.sock.watch) {
+    slot.events = events;
+    slot.sock.watch = gw_.loop_.watch(slot.sock.get(), events, [this, s = &slot](std::uint32_t ev) { on_io(*s, ev); });
+    if (!slot.sock.watch) drop(slot, "epoll_ctl failed", false);
+    return;
+  }
+  if (events == slot.events) return;  // one epoll_ctl fewer per request in the common case
+  slot.events = events;
+  if (!slot.sock.watch.modify(events)) drop(slot, "epoll_ctl failed", false);
+}
+
+void FastCgiApp::on_io(FastCgiSlot& slot, std::uint32_t events) {
+  if (slot.state == FastCgiSlot::State::Connecting) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    ::getsockopt(slot.sock.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+      SPAWND_LOG_ERROR("fastcgi %s: connect to %s: %s", name_.c_str(), slot.address.text.c_str(), std::strerror(err));
+      drop(slot, nullptr, false);
+      return;
+    }
+    slot.state = slot.ex ? FastCgiSlot::State::Busy : FastCgiSlot::State::Idle;
+    pump(slot);
+    if (!slot.sock) return;
+  }
+  if ((events & EPOLLOUT) != 0) {
+    flush(slot);
+    if (!slot.sock) return;
+  }
+  if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) != 0) on_readable(slot);
+}
+
+void FastCgiApp::flush(FastCgiSlot& slot) {
+  while (slot.out_pos < slot.out.size()) {
+    const ssize_t n = sys::retry_eintr([&] {
+      return ::send(slot.sock.get(), slot.out.data() + slot.out_pos, slot.out.size() - slot.out_pos, MSG_NOSIGNAL);
+    });
+    if (n > 0) {
+      slot.out_pos += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EAGAIN) break;
+    drop(slot, n < 0 ? std::strerror(errno) : "send failed", false);
+    return;
+  }
+  if (slot.out_pos == slot.out.size()) {
+    slot.out.clear();
+    slot.out_pos = 0;
+    // Room again: more of the request body can go.
+    if (slot.ex && slot.state == FastCgiSlot::State::Busy) {
+      slot.ex->fill(slot.out, 0);
+      slot.is_stdin_ended = slot.ex->is_stdin_done();
+      if (!slot.out.empty()) {
+        flush(slot);
+        return;
+      }
+    }
+  }
+  watch(slot);
+}
+
+void FastCgiApp::on_readable(FastCgiSlot& slot) {
+  char buf[kFcgiReadChunkBytes];
+  // Records left in the reader when the client's side filled up go first.
+  if (!process_records(slot)) return;
+  for (int i = 0; i < kFcgiMaxReadsPerEvent && slot.sock && !slot.is_paused; ++i) {
+    ssize_t n = sys::read(slot.sock.get(), buf, sizeof buf);
+    if (n < 0 && errno == EAGAIN) return;
+    if (n <= 0) {
+      const bool was_idle = slot.state == FastCgiSlot::State::Idle;
+      drop(slot, was_idle ? nullptr : (n == 0 ? "connection closed before FCGI_END_REQUEST" : std::strerror(errno)),
+           false);
+      return;
+    }
+    slot.reader.feed(std::string_view(buf, static_cast<std::size_t>(n)));
+    if (!process_records(slot)) return;
+  }
+}
+
+bool FastCgiApp::process_records(FastCgiSlot& slot) {
+  fcgi::Record record;
+  if (slot.is_paused) watch(slot);  // stop reading until resume()
+  while (slot.sock && !slot.is_paused) {
+    switch (slot.reader.next(record)) {
+      case fcgi::RecordReader::Status::NeedMore: return true;
+      case fcgi::RecordReader::Status::Malformed:
+        drop(slot, "malformed record (version is not 1)", true);
+        return false;
+      case fcgi::RecordReader::Status::Record:
+        if (!on_record(slot, record)) return false;
+        break;
+    }
+  }
+  if (slot.sock && slot.is_paused) watch(slot);
+  return false;
+}
+
+bool FastCgiApp::on_record(FastCgiSlot& slot, const fcgi::Record& record) {
+  using fcgi::RecordType;
+  if (record.request_id == fcgi::kNullRequestId) return true;  // FCGI_GET_VALUES_RESULT, FCGI_UNKNOWN_TYPE: unused
+  if (record.request_id != kFcgiRequestId || slot.state == FastCgiSlot::State::Idle) {
+    drop(slot, "record for a request that is not in progress", true);
+    return false;
+  }
+  const bool is_aborting = slot.state == FastCgiSlot::State::Aborting || slot.ex == nullptr;
+  if (record.is(RecordType::Stdout)) {
+    if (!is_aborting && !record.content.empty()) {
+      FastCgiExchange* ex = slot.ex;
+      if (!ex->on_stdout(record.content) && slot.ex == ex) {
+        // Answered already (a local redirect) or the client is gone: the rest of the output is not wanted.
+        withdraw(*ex, false);
+      }
+    }
+    return slot.sock.get() >= 0;
+  }
+  if (record.is(RecordType::Stderr)) {
+    log_stderr(slot, record.content, record.content.empty());
+    return true;
+  }
+  if (record.is(RecordType::EndRequest)) {
+    const std::optional<fcgi::EndRequestBody> end = fcgi::parse_end_request(record.content);
+    if (!end) {
+      drop(slot, "malformed FCGI_END_REQUEST", true);
+      return false;
+    }
+    on_end_request(slot, end->protocol_status);
+    return slot.sock.get() >= 0;
+  }
+  drop(slot, "unexpected record type from the application", true);
+  return false;
+}
+
+void FastCgiApp::on_end_request(FastCgiSlot& slot, fcgi::ProtocolStatus status) {
+  log_stderr(slot, {}, true);
+  FastCgiExchange* ex = slot.ex;
+  // An application may end a request before reading all of it (a body over its limit). The rest of the request,
+  // still in `out` or not yet sent, would reach it where it expects the next FCGI_BEGIN_REQUEST: not reusable.
+  const bool is_clean = slot.is_stdin_ended && slot.out_pos == slot.out.size();
+  slot.ex = nullptr;
+  slot.state = FastCgiSlot::State::Idle;
+  slot.is_reused = true;
+  slot.is_paused = false;
+  if (slot.abort_timer) {
+    gw_.loop_.cancel(slot.abort_timer);
+    slot.abort_timer = 0;
+  }
+  ++slot.served;
+  backoff_.reset();
+  if (ex) {
+    ex->slot = nullptr;
+    ex->on_end_request(status);
+  }
+  if (!is_clean && slot.sock) {
+    drop(slot, nullptr, false);
+    return;
+  }
+  if (!program_.empty() && slot.child) {
+    if (gw_.config_.max_requests > 0 && slot.served >= gw_.config_.max_requests) {
+      SPAWND_LOG_INFO("fastcgi %s: worker %d served %llu requests: replacing it", name_.c_str(),
+                      static_cast<int>(slot.pid), fcgi_ull(slot.served));
+      recycle(slot);
+      return;
+    }
+    if (!(slot.version == version_)) {
+      recycle(slot);  // the handler was replaced while this worker served its last request
+      return;
+    }
+  }
+  watch(slot);
+  admission_.slot_freed();
+}
+
+void FastCgiApp::log_stderr(FastCgiSlot& slot, std::string_view bytes, bool flush_partial) {
+  auto emit = [&](std::string_view line) {
+    SPAWND_LOG_WARN("fastcgi[%llu] %s: %.*s", fcgi_ull(slot.ex ? slot.ex->request_id() : 0), name_.c_str(),
+                    static_cast<int>(line.size()), line.data());
+  };
+  slot.stderr_lines.append(bytes, emit);
+  if (flush_partial) slot.stderr_lines.flush(emit);
+}
+
+void FastCgiApp::drop(FastCgiSlot& slot, const char* why, bool kill_worker) {
+  if (why) SPAWND_LOG_ERROR("fastcgi %s: %s: %s", name_.c_str(), slot.address.text.c_str(), why);
+  slot.sock.close();
+  if (slot.abort_timer) {
+    gw_.loop_.cancel(slot.abort_timer);
+    slot.abort_timer = 0;
+  }
+  // Retrying is for an external application that closed a kept-open connection while idle. A managed worker
+  // never closes its connection: if it is gone, the worker died, maybe of this very request.
+  const bool was_reused = slot.is_reused && program_.empty();
+  slot.state = FastCgiSlot::State::Closed;
+  slot.out.clear();
+  slot.out_pos = 0;
+  slot.stderr_lines = StderrLines();
+  slot.is_paused = false;
+  if (kill_worker && slot.child) {
+    slot.is_available = false;  // its exit restarts it; until then nothing connects to it
+    gw_.children_->terminate_group(slot.child);
+  }
+  if (FastCgiExchange* ex = slot.ex) {
+    slot.ex = nullptr;
+    ex->slot = nullptr;
+    if (ex->on_connection_lost(was_reused)) admission_.requeue_first(*ex);
+  }
+  admission_.slot_freed();
+}
+
+void FastCgiApp::withdraw(FastCgiExchange& ex, bool kill_worker) {
+  if (admission_.withdraw(ex)) return;
+  FastCgiSlot* slot = ex.slot;
+  if (!slot) return;
+  ex.slot = nullptr;
+  slot->ex = nullptr;
+  if (kill_worker || slot->state != FastCgiSlot::State::Busy) {
+    // Timed out (the application is hung), or the connection was not even up: it cannot be trusted any more.
+    if (kill_worker && !program_.empty() && slot->child)
+      SPAWND_LOG_ERROR("fastcgi %s: stopping worker %d", name_.c_str(), static_cast<int>(slot->pid));
+    drop(*slot, nullptr, kill_worker);
+    return;
+  }
+  // The client went away, or we answered already (a local redirect): FCGI_ABORT_REQUEST (spec §5.4); the
+  // connection is free again at FCGI_END_REQUEST. Not at once: the application may have ended the request already,
+  // its FCGI_END_REQUEST among the records being handled now (a local redirect and the end in one write) or left in
+  // the reader while the client's side was full. An abort for a request that has ended arrives where the application
+  // expects the next FCGI_BEGIN_REQUEST, and a strict one (php-fpm) drops the connection, failing the next request
+  // on it. So the records at hand go first, and the abort only if the request is still running after them.
+  slot->state = FastCgiSlot::State::Aborting;
+  slot->is_paused = false;
+  watch(*slot);
+  slot->abort_timer = gw_.loop_.add_timer(0, [this, slot] {
+    slot->abort_timer = 0;
+    on_readable(*slot);  // may end the request (Idle, maybe Busy again) or drop the connection (Closed)
+    if (!slot->sock || slot->state != FastCgiSlot::State::Aborting) return;
+    fcgi::append_abort_request(slot->out, kFcgiRequestId);
+    slot->abort_timer = gw_.loop_.add_timer(gw_.config_.timeout_ms, [this, slot] {
+      slot->abort_timer = 0;
+      drop(*slot, "no FCGI_END_REQUEST after FCGI_ABORT_REQUEST", true);
+    });
+    flush(*slot);
+  });
+}
+
+void FastCgiApp::reload_if_replaced() {
+  if (program_.empty()) return;
+  const std::optional<HandlerVersion> now = HandlerVersion::of(program_);
+  if (!now || *now == version_) return;  // a handler removed keeps its workers until it is back
+  version_ = *now;
+  SPAWND_LOG_INFO("fastcgi %s: the handler was replaced: replacing its workers", name_.c_str());
+  // Idle workers now; a busy one when its request ends (on_end_request).
+  for (auto& slot : slots_) {
+    if (slot->child && !(slot->version == version_) &&
+        (slot->state == FastCgiSlot::State::Idle || slot->state == FastCgiSlot::State::Closed))
+      recycle(*slot);
+  }
+}
+
+void FastCgiApp::recycle(FastCgiSlot& slot) {
+  slot.is_recycling = true;
+  slot.is_available = false;
+  drop(slot, nullptr, false);
+  gw_.children_->terminate_group(slot.child);
+}
+
+void FastCgiApp::start_worker(FastCgiSlot& slot) {
+  slot.restart_timer = 0;
+  slot.is_recycling = false;
+  // "<app>.<worker>": short whatever the handler's name (a unix socket path has at most 107 bytes).
+  const std::string path = gw_.socket_dir_ + "/" + std::to_string(id_) + "." + std::to_string(slot.index);
+  slot.version = HandlerVersion::of(program_).value_or(HandlerVersion{});
+  const auto spawn_worker = [this](int listen_fd) {
+    SpawnSpec spec;
+    spec.path = program_;
+    spec.argv.push_back(program_);
+    spec.envp = gw_.config_.base_env;
+    spec.cwd = gw_.config_.directory;
+    spec.stdin_fd = listen_fd;  // FCGI_LISTENSOCK_FILENO
+    spec.stdout_fd = gw_.dev_null_.get();
+    spec.stderr_fd = STDERR_FILENO;  // the SDK writes whole lines ("handler NAME: ...") with one write each
+    return spawn_process(spec);
+  };
+  Result<net::SockAddr> address = net::unix_address(path);
+  Result<Fd> listener = address ? net::listen_on(*address, {.backlog = kFcgiListenBacklog, .stale = net::StaleSocket::Remove})
+                                : Result<Fd>(address.error());
+  Result<ChildProcess> worker = listener ? spawn_worker(listener->get()) : Result<ChildProcess>(listener.error());
+  if (!worker) {
+    const std::int64_t delay = backoff_.next_delay_ms();
+    SPAWND_LOG_ERROR("fastcgi %s: cannot start worker %zu: %s; retrying in %lld ms", name_.c_str(), slot.index,
+                     worker.error().message().c_str(), static_cast<long long>(delay));
+    slot.restart_timer = gw_.loop_.add_timer(delay, [this, s = &slot] { start_worker(*s); });
+    return;
+  }
+  slot.served = 0;
+  const pid_t child = worker->pid;
+  auto id = gw_.children_->watch(std::move(*worker), [this, s = &slot](int status) { on_worker_exit(*s, status); });
+  if (!id) {  // logged by the table, which killed it
+    slot.restart_timer = gw_.loop_.add_timer(RestartBackoff::kFirstDelayMs, [this, s = &slot] { start_worker(*s); });
+    return;
+  }
+  slot.child = *id;
+  slot.pid = child;
+  slot.address.addr = *address;
+  slot.address.text = "worker " + std::to_string(child);
+  slot.is_available = true;
+  SPAWND_LOG_DEBUG("fastcgi %s: worker %d started on %s", name_.c_str(), static_cast<int>(child), path.c_str());
+  admission_.slot_freed();
+}
+
+void FastCgiApp::on_worker_exit(FastCgiSlot& slot, int status) {
+  const pid_t pid = slot.pid;
+  slot.child = 0;
+  slot.pid = -1;
+  slot.is_available = false;
+  std::int64_t delay = 0;
+  if (!slot.is_recycling) {
+    delay = backoff_.next_delay_ms();
+    SPAWND_LOG_ERROR("fastcgi %s: worker %d ended with %s; restarting it in %lld ms", name_.c_str(),
+                     static_cast<int>(pid), describe_exit(status).c_str(), static_cast<long long>(delay));
+  }
+  // Its connection ends with it: a request on it gets 502 (drop() decides; the socket may have reported EOF first).
+  if (slot.sock) drop(slot, nullptr, false);
+  slot.restart_timer = gw_.loop_.add_timer(delay, [this, s = &slot] { start_worker(*s); });
+}
+
+}  // namespace spawnd::server
