@@ -316,7 +316,7 @@ void Connection::on_request_head() {
 // Routes request_ to a gateway or to the static files.
 void Connection::dispatch() {
   Request& r = *request_;
-  Gateway* gateway = server_.route(r.path);
+  Gateway* gateway = server_.router().route(r.path).gateway;
   if (!gateway) {
     is_discarding_body_ = true;
     // We answer without reading a body the client holds back for "100 Continue": it may never come (RFC 9110
@@ -578,29 +578,11 @@ void Connection::on_end(std::optional<GatewayError> error) {
 void Connection::on_local_redirect(std::string location) {
   if (state_ == State::Closing) return;
   end_exchange();
-  // RFC 3875 §6.2.2: the server serves the new URI itself, as a GET without a body. Bound the chain, since two
-  // scripts can redirect to each other.
-  constexpr int kMaxLocalRedirects = 10;
-  if (++local_redirects_ > kMaxLocalRedirects) {
-    SPAWND_LOG_ERROR("request %llu: more than %d local redirects (last to %s)",
-                     static_cast<unsigned long long>(request_->id), kMaxLocalRedirects, location.c_str());
+  // RFC 3875 §6.2.2: the router rewrites the request as a GET of `location` without a body (and bounds the chain).
+  if (!server_.router().route_local_redirect(*request_, location, local_redirects_)) {
     send_error(500, false);
     return;
   }
-  Request& r = *request_;
-  r.method = "GET";
-  r.target = location;
-  auto q = location.find('?');
-  r.path = location.substr(0, q);
-  r.query = q == std::string::npos ? std::string() : location.substr(q + 1);
-  r.content_length.reset();
-  r.has_body = false;
-  r.is_chunked = false;
-  r.expects_continue = false;
-  std::erase_if(r.fields, [](const auto& f) {
-    return iequals(f.first, "Content-Length") || iequals(f.first, "Content-Type") ||
-           iequals(f.first, "Transfer-Encoding");
-  });
   dispatch();  // a HEAD request stays HEAD towards the client: is_head_request_ still suppresses the body
 }
 
