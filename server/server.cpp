@@ -222,11 +222,6 @@ void Server::mount(std::string prefix, std::unique_ptr<Gateway> gateway) {
   router_.mount(std::move(prefix), std::move(gateway));
 }
 
-Connection* Server::find(std::uint64_t id) const noexcept {
-  auto it = connections_.find(id);
-  return it == connections_.end() ? nullptr : it->second.get();
-}
-
 const std::string& Server::http_date() {
   std::time_t now = std::time(nullptr);
   if (now != date_second_) {

@@ -58,8 +58,6 @@ class Server {
   [[nodiscard]] const std::string& http_date();
   [[nodiscard]] std::uint64_t next_request_id() noexcept { return ++request_count_; }
   [[nodiscard]] bool is_shutting_down() const noexcept { return is_shutting_down_; }
-  // The live connection with this id, or nullptr.
-  [[nodiscard]] Connection* find(std::uint64_t id) const noexcept;
   // Destroys the connection after the current dispatch pass.
   void release(Connection& connection);
 
