@@ -441,22 +441,7 @@ void Connection::after_body_progress() {
   if (exchange_) exchange_->on_request_body();
 }
 
-// ---- RequestBody ----
-
-std::string_view Connection::available() const { return body_.available(); }
-
-void Connection::consume(std::size_t n) {
-  body_.consume(n);
-  if (is_read_paused_) {
-    update_interest();
-    // Reading resumes on the next EPOLLIN; bytes already read but not parsed are parsed now.
-    if (!is_read_paused_ && in_pos_ < in_.size()) defer(&Connection::process_input_and_update);
-  }
-}
-
-bool Connection::is_complete() const {
-  return parser_.is_message_done() || !req_.request || !req_.request->has_body;
-}
+// ---- between requests ----
 
 void Connection::next_request() {
   if (state_ != State::Finished) return;
@@ -478,6 +463,23 @@ void Connection::next_request() {
 void Connection::start_lingering_close() {
   advance(State::Lingering);
   update_interest();
+}
+
+// ---- RequestBody ----
+
+std::string_view Connection::available() const { return body_.available(); }
+
+void Connection::consume(std::size_t n) {
+  body_.consume(n);
+  if (is_read_paused_) {
+    update_interest();
+    // Reading resumes on the next EPOLLIN; bytes already read but not parsed are parsed now.
+    if (!is_read_paused_ && in_pos_ < in_.size()) defer(&Connection::process_input_and_update);
+  }
+}
+
+bool Connection::is_complete() const {
+  return parser_.is_message_done() || !req_.request || !req_.request->has_body;
 }
 
 }  // namespace spawnd::server

@@ -48,7 +48,7 @@ class Connection final : public ResponseSink, public RequestBody {
   //
   //   from                                      to             when
   //   Accepted                                  Idle           start(): the socket is registered with the loop
-  //   Finished                                  Idle           next_request(): the previous request is forgotten
+  //   Finished                                  Idle           next_request(): req_ = {} forgets the last request
   //   Idle                                      ReadingHead    the first bytes of a request head arrived
   //   Idle, ReadingHead                         BufferingBody  the head is routed to a gateway that gets the whole body
   //   Idle, ReadingHead, BufferingBody          Responding     an exchange starts (the body is whole, or it streams)
@@ -69,7 +69,8 @@ class Connection final : public ResponseSink, public RequestBody {
     Responding,     // an exchange produces the response; it may stream the request body. Timer: I/O, client side only
     Sending,        // the whole response is queued in the output; what is left of the request body is discarded
     Finished,       // response written, request read whole: the next request is parsed after this dispatch pass
-    Lingering,      // write side shut after an error response; input is read and dropped until EOF or kLingerMs
+    Lingering,      // write side shut after the last response; input is read and dropped until EOF or kLingerMs
+                    // (nginx's lingering close: the client sees the response rather than a reset)
     Closed,         // socket closed; the Server destroys the object after this dispatch pass
   };
   [[nodiscard]] static bool is_transition_allowed(State from, State to) noexcept;

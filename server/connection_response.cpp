@@ -32,17 +32,24 @@ void Connection::end_exchange() {
 }
 
 // ---- ResponseSink ----
+//
+// The sink takes calls only while Responding. An exchange retired in this dispatch pass (a request error, or close())
+// is destroyed only after it and may still have an event to handle; what it says then must not reach a response that
+// is complete already, or a closed socket.
 
-void Connection::on_head(ResponseHead head) { write_head(head); }
+void Connection::on_head(ResponseHead head) {
+  if (state_ != State::Responding) return;
+  write_head(head);
+}
 
 Io Connection::on_body(std::string_view bytes) {
-  if (state_ == State::Closed) return Io::Error;
+  if (state_ != State::Responding) return Io::Error;
   req_.response.write_body(out_.tail(), bytes);
   return after_gateway_output();
 }
 
 Io Connection::on_raw(std::string_view bytes) {
-  if (state_ == State::Closed) return Io::Error;
+  if (state_ != State::Responding) return Io::Error;
   // We cannot know how an NPH script framed its body: the close ends it.
   if (!req_.response.is_raw()) req_.is_keep_alive = false;
   req_.response.note_raw(bytes);
@@ -51,7 +58,7 @@ Io Connection::on_raw(std::string_view bytes) {
 }
 
 void Connection::on_end(std::optional<GatewayError> error) {
-  if (state_ == State::Closed) return;
+  if (state_ != State::Responding) return;
   end_exchange();
   ResponseWriter& response = req_.response;
   if (error) {
@@ -78,7 +85,7 @@ void Connection::on_end(std::optional<GatewayError> error) {
 
 // RFC 3875 §6.2.2: the router rewrites the request as a GET of `location` without a body and routes it again.
 void Connection::on_local_redirect(std::string location) {
-  if (state_ == State::Closed) return;
+  if (state_ != State::Responding) return;
   end_exchange();
   std::optional<Route> route = server_.router().route_local_redirect(*req_.request, location, req_.local_redirects);
   if (!route) {
