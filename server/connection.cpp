@@ -384,6 +384,7 @@ void Connection::dispatch(Route route) {
     req_.has_continued = true;
     if (flush() == Io::Error) return;
     update_interest();
+    if (state_ == State::Closed) return;  // epoll_ctl failed
   }
   if (will_buffer) {
     req_.buffering_for = &gateway;
