@@ -147,6 +147,7 @@ class Connection final : public ResponseSink, public RequestBody {
   void send_static();
   void send_error(int status, bool must_close);
   void write_head(const ResponseHead& head);
+  void send_queued_response();
   [[nodiscard]] Io flush();
   [[nodiscard]] Io after_gateway_output();
   void schedule_flush();

@@ -135,10 +135,7 @@ void Connection::send_static() {
                             r.status == 304 ? std::nullopt : std::optional<std::uint64_t>(r.body.size())});
     req_.response.write_body(out_.tail(), r.body);
   }
-  advance(State::Sending);
-  if (flush() == Io::Error) return;
-  on_response_written();
-  if (state_ != State::Closed) update_interest();
+  send_queued_response();
 }
 
 // An error response of our own. Too late once a head was written: then the connection is aborted instead.
@@ -161,6 +158,11 @@ void Connection::send_error(int status, bool must_close) {
   const std::string page = error_page(status);
   write_head(error_head(status, page.size()));
   req_.response.write_body(out_.tail(), page);
+  send_queued_response();
+}
+
+// The whole response is in out_: send what the socket takes now, the rest on EPOLLOUT.
+void Connection::send_queued_response() {
   advance(State::Sending);
   if (flush() == Io::Error) return;
   on_response_written();
