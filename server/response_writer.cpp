@@ -80,7 +80,8 @@ void ResponseWriter::note_raw(std::string_view bytes) {
     is_head_written_ = true;
     status_ = 200;
     // "HTTP/1.1 404 ...": the status code is the three digits after "HTTP/x.y ".
-    if (bytes.size() >= 12 && bytes.substr(0, 5) == "HTTP/") status_ = std::atoi(std::string(bytes.substr(9, 3)).c_str());
+    if (bytes.size() >= 12 && bytes.substr(0, 5) == "HTTP/")
+      status_ = std::atoi(std::string(bytes.substr(9, 3)).c_str());
   }
   body_bytes_ += bytes.size();
 }

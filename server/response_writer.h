@@ -28,7 +28,7 @@ class ResponseWriter {
   // A writer for a response to an HTTP/1.1 GET (what the connection answers when no head could be parsed).
   ResponseWriter() noexcept = default;
   // `is_head_request`: the request's method is HEAD, so no body is sent whatever the head says. `version_minor`: the
-  // request's HTTP/1.x minor version (0 or 1); an HTTP/1.0 client gets no chunked coding (RFC 9112 §7.1 is 1.1).
+  // request's HTTP/1.x minor version (0 or 1); an HTTP/1.0 client gets no chunked coding (RFC 9112 §6.1).
   ResponseWriter(bool is_head_request, int version_minor) noexcept
       : is_head_request_(is_head_request), version_minor_(version_minor) {}
 

@@ -127,7 +127,8 @@ TEST_CASE("router: a chain of local redirects ends after kMaxLocalRedirects", "[
   r.method = "GET";
   r.path = "/cgi-bin/loop";
   int redirects = 0;
-  for (int i = 0; i < Router::kMaxLocalRedirects; ++i) REQUIRE(m.router.route_local_redirect(r, "/cgi-bin/loop", redirects));
+  for (int i = 0; i < Router::kMaxLocalRedirects; ++i)
+    REQUIRE(m.router.route_local_redirect(r, "/cgi-bin/loop", redirects));
   r.path = "/unchanged";
   CHECK_FALSE(m.router.route_local_redirect(r, "/cgi-bin/loop", redirects));
   CHECK(r.path == "/unchanged");  // left as it was
