@@ -1,17 +1,22 @@
-// server/connection.h — one client connection: reads requests, routes them, writes responses, in order.
+// server/connection.h — one client connection: reads requests, has them routed, writes responses, in order.
 //
 // A Connection owns its socket, its llhttp-based RequestParser, its input and output buffers, and at most one
 // Exchange (a dynamic request in flight). Requests on one connection are handled one at a time: a pipelined request
-// is parsed only once the previous response has been written (RFC 9112 §9.3.2 requires answering in order).
+// is parsed only once the previous response has been written (RFC 9112 §9.3.2 requires answering in order). It is a
+// state machine (State below); the request being answered lives in one RequestState, reset by assignment for the
+// next request. The Router (router.h) says who answers a request, and re-routes a CGI local redirect; the
+// ResponseWriter (response_writer.h) frames the response; the connection moves the bytes and keeps the time.
 //
 // A request's message body is read whole before the handler starts (request buffering, request_body_buffer.h), unless
 // --request-buffering is off: then it streams to the running exchange, and reading pauses at a high-water mark.
 //
 // Lifetime: owned by Server. close() unregisters the socket at once and asks the server to destroy the object after
-// the current dispatch pass, so a Connection is never destroyed inside one of its own callbacks. An exchange that
-// ends is retired: kept by the connection (it may still be on the stack of its own callback) and destroyed after
-// the pass, or by ~Connection before any other member, whichever comes first. So an exchange never outlives its
-// sink, its body or its Request, whatever order deferred tasks run in (gateway.h promises it). Loop thread only.
+// the current dispatch pass, so a Connection is never destroyed inside one of its own callbacks. Work deferred to
+// after the pass holds a weak reference to the connection's liveness token (defer()) and is skipped once the
+// connection is gone. An exchange that ends is retired: kept by the connection (it may still be on the stack of its
+// own callback) and destroyed after the pass, at the next request, or by ~Connection before any other member,
+// whichever comes first. So an exchange never outlives its sink, its body or its Request, whatever order deferred
+// tasks run in (gateway.h promises it). Loop thread only.
 #pragma once
 
 #include <sys/socket.h>
@@ -27,7 +32,10 @@
 #include "server/gateway/gateway.h"
 #include "server/http_parser.h"
 #include "server/http_request.h"
+#include "server/output_buffer.h"
 #include "server/request_body_buffer.h"
+#include "server/response_writer.h"
+#include "server/router.h"
 
 namespace spawnd::server {
 
@@ -35,12 +43,37 @@ class Server;
 
 class Connection final : public ResponseSink, public RequestBody {
  public:
+  // Where the connection is in the life of a request. The state changes only in advance(), and only along these
+  // transitions (is_transition_allowed() checks them; any state but Closed may also go to Closed through close()):
+  //
+  //   from                                      to             when
+  //   Accepted                                  Idle           start(): the socket is registered with the loop
+  //   Finished                                  Idle           next_request(): req_ = {} forgets the last request
+  //   Idle                                      ReadingHead    the first bytes of a request head arrived
+  //   Idle, ReadingHead                         BufferingBody  the head is routed to a gateway that gets the whole body
+  //   Idle, ReadingHead, BufferingBody          Responding     an exchange starts (the body is whole, or it streams)
+  //   Idle, ReadingHead, BufferingBody,         Sending        the whole response is queued: a static file, an error
+  //     Responding                                             response, or the exchange's on_end()
+  //   Sending                                   Finished       written, request read whole, keep-alive
+  //   Sending                                   Lingering      written, but the connection must close and request
+  //                                                            bytes are still unread
+  //
+  // A local redirect (RFC 3875 §6.2.2) stays in Responding when its new route is a gateway, and goes to Sending when
+  // it is the static files. The request being answered (RequestState) exists from the head on (or from the error
+  // response made for a head that could not be parsed) until Finished goes to Idle.
   enum class State {
-    ReadingRequest,   // waiting for (the rest of) a request head
-    AwaitingGateway,  // a request is being answered (static response queued, or an exchange running)
-    KeepAlive,        // idle between two requests
-    Closing,          // closed; waiting to be destroyed
+    Accepted,       // constructed; not yet registered with the loop
+    Idle,           // no byte of the next request yet. Timer: header timeout (new connection), keep-alive timeout
+    ReadingHead,    // part of a request head received. Timer: header timeout
+    BufferingBody,  // reading the whole request body before the exchange starts (request_body_buffer.h). Timer: I/O
+    Responding,     // an exchange produces the response; it may stream the request body. Timer: I/O, client side only
+    Sending,        // the whole response is queued in the output; what is left of the request body is discarded
+    Finished,       // response written, request read whole: the next request is parsed after this dispatch pass
+    Lingering,      // write side shut after the last response; input is read and dropped until EOF or kLingerMs
+                    // (nginx's lingering close: the client sees the response rather than a reset)
+    Closed,         // socket closed; the Server destroys the object after this dispatch pass
   };
+  [[nodiscard]] static bool is_transition_allowed(State from, State to) noexcept;
 
   Connection(Server& server, Fd socket, std::uint64_t id, const sockaddr_storage& peer);
   Connection(const Connection&) = delete;
@@ -55,9 +88,7 @@ class Connection final : public ResponseSink, public RequestBody {
   void on_shutdown();
   [[nodiscard]] bool is_idle() const noexcept;
   [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
-  // Parses the next pipelined request, if any (scheduled through the loop after a response is written).
-  void next_request();
-  void process_input_and_update();
+  [[nodiscard]] State state() const noexcept { return state_; }
 
   // ResponseSink
   void on_head(ResponseHead head) override;
@@ -72,32 +103,60 @@ class Connection final : public ResponseSink, public RequestBody {
   [[nodiscard]] bool is_complete() const override;
 
  private:
+  // Everything about the request being answered. Reset by assignment (req_ = {}) when the next request begins
+  // (next_request()), so nothing of one request can leak into the next. Exchanges reference `request`: they are
+  // retired and destroyed before the reset.
+  struct RequestState {
+    std::optional<Request> request;      // the head; made up by send_error() for a head that could not be parsed
+    Gateway* buffering_for = nullptr;    // BufferingBody: the gateway that starts once the body is whole
+    bool is_keep_alive = true;           // reuse the connection after this response
+    bool has_continued = false;          // "100 Continue" sent
+    bool is_discarding_body = false;     // the answer does not need (the rest of) the body: drop it as it arrives
+    int local_redirects = 0;             // CGI local redirects followed (Router::kMaxLocalRedirects)
+    ResponseWriter response;             // the framing of the response, and its status and size for the access log
+    std::uint64_t response_start = 0;    // out_'s position of the response's head: once sent, too late for an error
+    bool is_exchange_paused = false;     // on_body() returned Io::Again; resume() once the output drains
+    bool is_logged = false;              // the access log has the request
+  };
+
+  // Response bytes buffered before the exchange is asked to pause (Io::Again); it resumes below half of it.
+  static constexpr std::size_t kOutHighWaterBytes = 256 * 1024;
+
+  // The one place the state changes: checks the transition (is_transition_allowed) and runs the new state's entry
+  // action (its timer; for Lingering the half-close; for Closed the teardown).
+  void advance(State next);
+  // Runs `step` after the current dispatch pass, unless the connection is destroyed by then. The one way Connection
+  // defers work: the task holds a weak reference to alive_, which dies with the connection.
+  void defer(void (Connection::*step)());
+
   void on_io(std::uint32_t events);
   void on_readable();
   void on_writable();
   void on_timeout();
+  [[nodiscard]] bool is_waiting_on_client() const noexcept;
   void process_input();
+  void process_input_and_update();
   void on_request_head();
-  void dispatch();
+  void dispatch(Route route);
   void start_exchange(Gateway& gateway);
   [[nodiscard]] bool take_decoded_body();
-  void retire_exchange();
-  void end_exchange();
   void after_body_progress();
+  void retire_exchange();
+  void drop_retired_exchanges();
+  void end_exchange();
   void send_static();
-  void send_error(int status, bool must_close, const char* extra_field = nullptr);
-  void begin_response(int status, const std::string& reason,
-                      const std::vector<std::pair<std::string, std::string>>& fields,
-                      std::optional<std::uint64_t> content_length);
-  void append_body(std::string_view bytes);
+  void send_error(int status, bool must_close);
+  void write_head(const ResponseHead& head);
+  void send_queued_response();
   [[nodiscard]] Io flush();
   [[nodiscard]] Io after_gateway_output();
   void schedule_flush();
+  void run_scheduled_flush();
   void on_response_written();
+  void next_request();
   void update_interest();
   void arm_timer(std::int64_t timeout_ms);
   void start_lingering_close();
-  [[nodiscard]] std::size_t pending_output() const noexcept { return out_.size() - out_pos_; }
 
   Server& server_;
   EventLoop& loop_;
@@ -107,54 +166,28 @@ class Connection final : public ResponseSink, public RequestBody {
   std::uint16_t remote_port_ = 0;
   std::string local_addr_;
   std::uint16_t local_port_ = 0;
-  State state_ = State::ReadingRequest;
+  State state_ = State::Accepted;
+  std::shared_ptr<const bool> alive_ = std::make_shared<const bool>(true);  // see defer()
 
   RequestParser parser_;
   std::string in_;           // bytes read and not yet parsed
   std::size_t in_pos_ = 0;   // parsed prefix of in_
   std::string decoded_;      // body bytes the parser just decoded, on their way into body_
-  RequestBodyBuffer body_;   // decoded request body bytes not yet consumed by the exchange
-  bool is_discarding_body_ = false;  // the answer does not need the body: drop it as it arrives
-  bool is_buffering_body_ = false;   // reading the whole body before starting pending_gateway_
-  Gateway* pending_gateway_ = nullptr;
+  RequestBodyBuffer body_;   // decoded request body bytes not yet consumed by the exchange (cleared per request)
+  RequestState req_;
 
-  std::optional<Request> request_;      // the request being answered
-  bool has_continued_ = false;          // "100 Continue" sent for this request
-  bool is_keep_alive_ = true;           // reuse the connection after this response
-  bool is_head_request_ = false;
-  int local_redirects_ = 0;  // CGI local redirects followed for this request
-
-  // Response state.
-  std::string out_;
-  std::size_t out_pos_ = 0;
-  std::size_t response_out_start_ = 0;  // where this response's head begins in out_
-  bool is_head_on_wire_ = false;        // some of this response's head has been sent (too late for an error status)
-  Fd file_;  // static body sent with sendfile after out_
-  std::uint64_t file_offset_ = 0;
-  std::uint64_t file_remaining_ = 0;
-  int status_ = 0;
-  bool is_head_sent_ = false;
-  bool is_chunked_out_ = false;
-  bool is_body_suppressed_ = false;  // HEAD, 204, 304: fields describe a body that is not sent
-  bool is_response_complete_ = false;
-  bool is_exchange_paused_ = false;
-  bool is_raw_ = false;  // NPH: bytes pass through unframed
-  bool is_logged_ = false;
-  bool is_awaiting_next_ = false;  // next_request() is scheduled
-  std::uint64_t body_bytes_sent_ = 0;
+  OutputBuffer out_;  // response bytes (and a static file) not yet sent
 
   bool is_flush_scheduled_ = false;
   bool is_read_paused_ = false;
   bool is_read_eof_ = false;  // the client half-closed after its request: finish the static response, then close
-  bool is_lingering_ = false;
   bool is_shutting_down_ = false;
   std::uint32_t interest_ = 0;
   EventLoop::TimerId timer_ = 0;
   std::int64_t last_activity_ms_ = 0;
-  std::int64_t timeout_ms_ = 0;
 
-  // Last, so that even the implicit destruction order is right: exchanges reference request_, body_ and *this.
-  std::unique_ptr<Exchange> exchange_;  // the dynamic exchange of request_, if any
+  // Last, so that even the implicit destruction order is right: exchanges reference req_.request, body_ and *this.
+  std::unique_ptr<Exchange> exchange_;  // the dynamic exchange of req_.request, if any
   std::vector<std::unique_ptr<Exchange>> retired_exchanges_;  // ended or cancelled; destroyed after this pass
 };
 

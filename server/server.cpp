@@ -24,7 +24,6 @@
 #include "server/connection.h"
 #include "server/db_keeper.h"
 #include "server/http_date.h"
-#include "server/static_path.h"
 
 namespace spawnd::server {
 
@@ -174,42 +173,12 @@ Server::~Server() {
   // Connections reference the loop and the gateways: drop them first.
   connections_.clear();
   loop_.run_deferred();  // cancelled exchanges still reference their gateways
-  mounts_.clear();
+  router_.unmount_all();
   access_log_.flush();
 }
 
 void Server::mount(std::string prefix, std::unique_ptr<Gateway> gateway) {
-  mounts_.emplace_back(std::move(prefix), std::move(gateway));
-}
-
-Gateway* Server::route(std::string_view raw_path) const {
-  const auto match = [this](std::string_view path) -> Gateway* {
-    for (const auto& [prefix, gateway] : mounts_) {
-      // A prefix naming one script ("/app.php", --fastcgi-pass) owns "/app.php" and "/app.php/...", not
-      // "/app.phpx" or "/apidocs.html" next to "/api".
-      const bool is_bounded = prefix.empty() || prefix.back() == '/' || path.size() == prefix.size() ||
-                              (path.size() > prefix.size() && path[prefix.size()] == '/');
-      if (path.substr(0, prefix.size()) == prefix && is_bounded) return gateway.get();
-      // "/cgi-bin" without its slash still names the mount.
-      if (!prefix.empty() && prefix.back() == '/' && path == std::string_view(prefix).substr(0, prefix.size() - 1))
-        return gateway.get();
-    }
-    return nullptr;
-  };
-  // A raw path under a mount belongs to it, even one that climbs out with ".." (the gateway refuses it: the static
-  // files must not serve "/cgi-bin/../x").
-  if (Gateway* gateway = match(raw_path)) return gateway;
-  // Else the path the static files would serve decides: "//app.php", "/app%2ephp" or "/x/../app.php" must reach the
-  // gateway mounted at "/app.php" (--fastcgi-pass without @DIR: the script lives under --root), or the static files
-  // would answer them with the script's source.
-  std::string normalized;
-  if (normalize_request_path(raw_path, normalized) != PathStatus::Ok) return nullptr;  // static files refuse it too
-  return match(normalized);
-}
-
-Connection* Server::find(std::uint64_t id) const noexcept {
-  auto it = connections_.find(id);
-  return it == connections_.end() ? nullptr : it->second.get();
+  router_.mount(std::move(prefix), std::move(gateway));
 }
 
 const std::string& Server::http_date() {

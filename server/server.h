@@ -1,9 +1,9 @@
 // server/server.h — the spawnd process: listening socket, signals, connections, routing and graceful shutdown.
 //
 // Server::run() is the whole life of the process after configuration: it listens, accepts connections (surviving
-// EMFILE by pausing accept for a moment instead of spinning), routes each request to a mounted Gateway (by URL
-// prefix) or to the static files, and returns after SIGTERM/SIGINT once in-flight responses have finished or the
-// grace period has passed. Single-threaded: everything runs on the EventLoop.
+// EMFILE by pausing accept for a moment instead of spinning), owns the Router that sends each request to a mounted
+// Gateway (by URL prefix) or to the static files, and returns after SIGTERM/SIGINT once in-flight responses have
+// finished or the grace period has passed. Single-threaded: everything runs on the EventLoop.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +21,7 @@
 #include "server/gateway/mount_config.h"
 #include "server/gateway/process.h"
 #include "server/request_body_buffer.h"
+#include "server/router.h"
 #include "server/static_files.h"
 
 namespace spawnd::server {
@@ -37,7 +38,7 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Routes request paths starting with `prefix` (e.g. "/cgi-bin/") to `gateway`. Call before run().
+  // Routes request paths under `prefix` (e.g. "/cgi-bin/") to `gateway` (Router::mount). Call before run().
   void mount(std::string prefix, std::unique_ptr<Gateway> gateway);
 
   // Serves until SIGTERM/SIGINT and the end of the graceful shutdown. Logs the listening address first.
@@ -53,15 +54,12 @@ class Server {
   [[nodiscard]] AccessLog& access_log() noexcept { return access_log_; }
   // What every connection's request body buffer draws on (memory and temp-file bytes).
   [[nodiscard]] BodyBudget& body_budget() noexcept { return body_budget_; }
-  // The gateway whose prefix `path` (raw, percent-encoded) starts with, or else the one whose prefix the path starts
-  // with once normalised as the static files normalise it; nullptr for static files.
-  [[nodiscard]] Gateway* route(std::string_view path) const;
+  // Who answers a request path: a mounted gateway or the static files; and where a local redirect goes.
+  [[nodiscard]] const Router& router() const noexcept { return router_; }
   // The current Date field value (RFC 9110 §6.6.1), refreshed once per second.
   [[nodiscard]] const std::string& http_date();
   [[nodiscard]] std::uint64_t next_request_id() noexcept { return ++request_count_; }
   [[nodiscard]] bool is_shutting_down() const noexcept { return is_shutting_down_; }
-  // The live connection with this id, or nullptr.
-  [[nodiscard]] Connection* find(std::uint64_t id) const noexcept;
   // Destroys the connection after the current dispatch pass.
   void release(Connection& connection);
 
@@ -91,7 +89,7 @@ class Server {
   std::unique_ptr<DbKeeper> db_keeper_;  // with --db: holds a connection and checkpoints; outlives the gateways
   ChildTable children_;  // every child process of the server, whichever gateway started it; outlives the gateways
   std::string bound_address_;
-  std::vector<std::pair<std::string, std::unique_ptr<Gateway>>> mounts_;
+  Router router_;
   std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;
   std::uint64_t connection_count_ = 0;
   std::uint64_t request_count_ = 0;

@@ -1,0 +1,205 @@
+// server/connection_response.cpp — the response side of Connection (connection.h): the end of exchanges, what a
+// gateway's exchange calls (ResponseSink), and the sending of static and error responses. The state machine, the
+// socket's events, the timers and the reading of requests are in connection.cpp.
+#include "server/connection.h"
+
+#include "common/log.h"
+#include "server/server.h"
+#include "server/static_files.h"
+
+namespace spawnd::server {
+
+// ---- exchanges ----
+
+// Destroying an exchange cancels it; never inside its own callback, so after this dispatch pass (or at the next
+// request, or with the connection, if that goes first: ~Connection destroys retired exchanges before anything they
+// reference).
+void Connection::retire_exchange() {
+  if (!exchange_) return;
+  if (retired_exchanges_.empty()) defer(&Connection::drop_retired_exchanges);
+  retired_exchanges_.push_back(std::move(exchange_));
+}
+
+void Connection::drop_retired_exchanges() { retired_exchanges_.clear(); }
+
+// The exchange made its last call. Whatever of the body it did not read is dropped; keep-alive still needs it
+// read off the socket.
+void Connection::end_exchange() {
+  retire_exchange();
+  req_.is_exchange_paused = false;
+  req_.is_discarding_body = true;
+  body_.clear();
+}
+
+// ---- ResponseSink ----
+//
+// The sink takes calls only while Responding. An exchange retired in this dispatch pass (a request error, or close())
+// is destroyed only after it and may still have an event to handle; what it says then must not reach a response that
+// is complete already, or a closed socket.
+
+void Connection::on_head(ResponseHead head) {
+  if (state_ != State::Responding) return;
+  write_head(head);
+}
+
+Io Connection::on_body(std::string_view bytes) {
+  if (state_ != State::Responding) return Io::Error;
+  req_.response.write_body(out_.tail(), bytes);
+  return after_gateway_output();
+}
+
+Io Connection::on_raw(std::string_view bytes) {
+  if (state_ != State::Responding) return Io::Error;
+  // We cannot know how an NPH script framed its body: the close ends it.
+  if (!req_.response.is_raw()) req_.is_keep_alive = false;
+  req_.response.note_raw(bytes);
+  out_.tail() += bytes;
+  return after_gateway_output();
+}
+
+void Connection::on_end(std::optional<GatewayError> error) {
+  if (state_ != State::Responding) return;
+  end_exchange();
+  ResponseWriter& response = req_.response;
+  if (error) {
+    if (response.is_head_written() && out_.sent_position() <= req_.response_start && !response.is_raw()) {
+      // The head is still only in our buffer: take it back and answer the error instead.
+      out_.truncate(req_.response_start);
+      response.retract_head();
+    }
+    if (response.is_head_written()) {
+      close();  // too late for an error status: abort so that the client sees an incomplete response
+      return;
+    }
+    send_error(status_for(*error), false);
+    return;
+  }
+  if (!response.is_head_written()) {
+    send_error(502, false);
+    return;
+  }
+  response.write_end(out_.tail());
+  advance(State::Sending);
+  schedule_flush();
+}
+
+// RFC 3875 §6.2.2: the router rewrites the request as a GET of `location` without a body and routes it again.
+void Connection::on_local_redirect(std::string location) {
+  if (state_ != State::Responding) return;
+  end_exchange();
+  std::optional<Route> route = server_.router().route_local_redirect(*req_.request, location, req_.local_redirects);
+  if (!route) {
+    send_error(500, false);  // a redirect loop (the router logged it)
+    return;
+  }
+  dispatch(*route);  // a HEAD request stays HEAD towards the client: req_.response suppresses the body
+}
+
+Io Connection::after_gateway_output() {
+  schedule_flush();
+  if (out_.pending_bytes() > kOutHighWaterBytes) {
+    req_.is_exchange_paused = true;
+    return Io::Again;
+  }
+  return Io::Done;
+}
+
+// Gateway output is sent once per loop turn, after the dispatch pass, so that a response whose head, body and end
+// arrive in one read of the child's stdout leaves in one send().
+void Connection::schedule_flush() {
+  if (is_flush_scheduled_) return;
+  is_flush_scheduled_ = true;
+  defer(&Connection::run_scheduled_flush);
+}
+
+void Connection::run_scheduled_flush() {
+  if (state_ == State::Closed) return;
+  is_flush_scheduled_ = false;
+  on_writable();
+}
+
+// ---- responses ----
+
+void Connection::write_head(const ResponseHead& head) {
+  req_.response_start = out_.end_position();
+  req_.is_keep_alive = req_.response.write_head(out_.tail(), head, req_.is_keep_alive, server_.http_date());
+}
+
+void Connection::send_static() {
+  StaticResponse r = server_.static_files().serve(*req_.request);
+  if (r.file) {
+    write_head(ResponseHead{r.status, {}, std::move(r.fields), r.length});
+    if (r.length > 0 && req_.response.count_body(r.length)) out_.set_file(std::move(r.file), r.offset, r.length);
+  } else {
+    write_head(ResponseHead{r.status, {}, std::move(r.fields),
+                            r.status == 304 ? std::nullopt : std::optional<std::uint64_t>(r.body.size())});
+    req_.response.write_body(out_.tail(), r.body);
+  }
+  send_queued_response();
+}
+
+// An error response of our own. Too late once a head was written: then the connection is aborted instead.
+void Connection::send_error(int status, bool must_close) {
+  if (state_ == State::Closed) return;
+  if (req_.response.is_head_written()) {
+    close();
+    return;
+  }
+  if (!req_.request) {
+    // The head never parsed: answer as to an HTTP/1.1 request without a method (logged as "-").
+    req_.request.emplace();
+    req_.request->id = server_.next_request_id();
+    req_.request->remote_addr = remote_addr_;
+    req_.request->remote_port = remote_port_;
+  }
+  if (must_close) req_.is_keep_alive = false;
+  req_.is_discarding_body = true;
+  body_.clear();
+  const std::string page = error_page(status);
+  write_head(error_head(status, page.size()));
+  req_.response.write_body(out_.tail(), page);
+  send_queued_response();
+}
+
+// The whole response is in out_: send what the socket takes now, the rest on EPOLLOUT.
+void Connection::send_queued_response() {
+  advance(State::Sending);
+  if (flush() == Io::Error) return;
+  on_response_written();
+  if (state_ != State::Closed) update_interest();
+}
+
+Io Connection::flush() {
+  const Io io = out_.flush(socket_.get());
+  if (io == Io::Done || io == Io::Again) return io;
+  // Io::Eof: the file shrank under us; the promised Content-Length cannot be met, so abort. Io::Error: EPIPE,
+  // ECONNRESET: the client is gone.
+  if (io == Io::Eof)
+    SPAWND_LOG_WARN("request %llu: file shrank while being sent",
+                    static_cast<unsigned long long>(req_.request ? req_.request->id : 0));
+  close();
+  return Io::Error;
+}
+
+void Connection::on_response_written() {
+  if (state_ != State::Sending) return;
+  if (!out_.is_empty()) return;
+  if (!req_.is_logged) {
+    req_.is_logged = true;
+    server_.access_log().record(*req_.request, req_.response.status(), req_.response.body_bytes());
+  }
+  if (!req_.is_keep_alive) {
+    if (!is_read_eof_ && (!parser_.is_message_done() || in_pos_ < in_.size())) {
+      start_lingering_close();
+    } else {
+      close();
+    }
+    return;
+  }
+  if (!parser_.is_message_done()) return;  // the rest of the body is still arriving; it is discarded
+  // Parse the next request after this dispatch pass, so that we never re-enter a gateway from its own callback.
+  advance(State::Finished);
+  defer(&Connection::next_request);
+}
+
+}  // namespace spawnd::server

@@ -1,0 +1,66 @@
+#include "server/output_buffer.h"
+
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+
+#include <cassert>
+#include <cerrno>
+
+namespace spawnd::server {
+
+void OutputBuffer::set_file(Fd file, std::uint64_t offset, std::uint64_t length) noexcept {
+  file_ = std::move(file);
+  file_offset_ = offset;
+  file_remaining_ = length;
+}
+
+void OutputBuffer::truncate(std::uint64_t position) noexcept {
+  assert(position >= sent_position() && position <= end_position());
+  data_.resize(static_cast<std::size_t>(position - base_));
+}
+
+Io OutputBuffer::flush(int socket) {
+  while (pending_bytes() > 0) {
+    const int flags = MSG_NOSIGNAL | (file_remaining_ > 0 ? MSG_MORE : 0);
+    const ssize_t n = ::send(socket, data_.data() + sent_, pending_bytes(), flags);
+    if (n > 0) {
+      sent_ += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return Io::Again;
+    return Io::Error;
+  }
+  base_ += data_.size();
+  data_.clear();
+  sent_ = 0;
+  std::uint64_t sent_now = 0;
+  while (file_remaining_ > 0) {
+    if (sent_now >= kMaxFileBytesPerFlush) return Io::Again;  // EPOLLOUT (level) brings the caller back
+    auto off = static_cast<off_t>(file_offset_);
+    const std::size_t want = file_remaining_ < (1u << 20) ? static_cast<std::size_t>(file_remaining_) : (1u << 20);
+    const ssize_t n = ::sendfile(socket, file_.get(), &off, want);
+    if (n > 0) {
+      file_offset_ += static_cast<std::uint64_t>(n);
+      file_remaining_ -= static_cast<std::uint64_t>(n);
+      sent_now += static_cast<std::uint64_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return Io::Again;
+    return n == 0 ? Io::Eof : Io::Error;
+  }
+  file_.reset();
+  return Io::Done;
+}
+
+void OutputBuffer::reset() noexcept {
+  base_ += data_.size();
+  data_.clear();
+  sent_ = 0;
+  file_.reset();
+  file_offset_ = 0;
+  file_remaining_ = 0;
+}
+
+}  // namespace spawnd::server

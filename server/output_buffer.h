@@ -1,0 +1,66 @@
+// server/output_buffer.h — what a connection has yet to send: response bytes, then optionally a range of a file.
+//
+// Response heads and generated bodies are appended to a string (tail()); a static file's body follows them as an
+// open file and a byte range, sent with sendfile(2) so that it is never loaded into memory. flush() sends as much
+// as the socket takes without blocking.
+//
+// Positions are counted over the life of the buffer (every byte ever appended has one), so that a caller can tell
+// whether a given byte has left yet (sent_position() > p) and cut back bytes that have not (truncate()): that is how
+// a connection takes back a response head still in its buffer to answer an error status instead.
+//
+// Loop thread only. Owns the file (closed once sent or on reset()); never owns the socket.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/fd.h"
+#include "common/result.h"
+
+namespace spawnd::server {
+
+class OutputBuffer {
+ public:
+  // sendfile bytes per flush(), so that one large download cannot starve the other connections.
+  static constexpr std::uint64_t kMaxFileBytesPerFlush = 4 * 1024 * 1024;
+
+  // The string to append response bytes to (append only: bytes before its end may be on their way already). No
+  // appending while a file is pending (the file comes after every byte of the string).
+  [[nodiscard]] std::string& tail() noexcept { return data_; }
+  // Sends `length` bytes of `file` from `offset` after the bytes appended so far.
+  void set_file(Fd file, std::uint64_t offset, std::uint64_t length) noexcept;
+
+  // Bytes of the string not yet sent.
+  [[nodiscard]] std::size_t pending_bytes() const noexcept { return data_.size() - sent_; }
+  // File bytes not yet sent.
+  [[nodiscard]] std::uint64_t pending_file_bytes() const noexcept { return file_remaining_; }
+  [[nodiscard]] bool is_empty() const noexcept { return pending_bytes() == 0 && file_remaining_ == 0; }
+
+  // The position the next appended byte gets.
+  [[nodiscard]] std::uint64_t end_position() const noexcept { return base_ + data_.size(); }
+  // The position of the first byte of the string not yet sent.
+  [[nodiscard]] std::uint64_t sent_position() const noexcept { return base_ + sent_; }
+  // Drops the string's bytes from `position` on. They must not have been sent: position >= sent_position().
+  void truncate(std::uint64_t position) noexcept;
+
+  // Sends what the socket takes: the string, then the file (at most kMaxFileBytesPerFlush of it per call).
+  // Returns Io::Done when everything was sent; Io::Again when the socket is full or the per-call file cap was
+  // reached (wait for EPOLLOUT); Io::Error when send or sendfile failed (errno set: EPIPE, ECONNRESET, ...); Io::Eof
+  // when the file ended before its range did (it shrank while being sent: the promised length cannot be met).
+  // MSG_NOSIGNAL always; MSG_MORE while a file follows, so that a head and the start of a file leave in one segment
+  // (nginx's tcp_nopush).
+  [[nodiscard]] Io flush(int socket);
+
+  // Drops everything not yet sent and closes the file.
+  void reset() noexcept;
+
+ private:
+  std::string data_;
+  std::size_t sent_ = 0;      // sent prefix of data_
+  std::uint64_t base_ = 0;    // position of data_[0]
+  Fd file_;
+  std::uint64_t file_offset_ = 0;
+  std::uint64_t file_remaining_ = 0;
+};
+
+}  // namespace spawnd::server
