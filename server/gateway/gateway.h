@@ -4,6 +4,8 @@
 // reports the response to a ResponseSink; both are implemented by Connection, which never learns which mode it
 // talks to. Everything runs on the EventLoop thread and nothing here blocks.
 //
+// The relay of a handler's CGI-format output to these calls is cgi_relay.h, the same for every mode.
+//
 // Lifetime: the Connection owns the Exchange. Destroying the exchange cancels it (idempotent, like h2o's
 // close_generator): a CGI child is signalled, but stays in the ChildTable until reaped, and an exchange still
 // waiting in a gateway's queue leaves it. After on_end() the exchange makes no more calls into the sink or the body.
@@ -55,8 +57,9 @@ class ResponseSink {
   // Exactly once, last. nullopt: the response is complete. An error before on_head() → an error response;
   // after on_head() → the connection is closed without completing the response.
   virtual void on_end(std::optional<GatewayError> error) = 0;
-  // Instead of on_head/on_body/on_end: a CGI local redirect (RFC 3875 §6.2.2). The connection serves `location`
-  // (a path with optional query) itself as a new GET without a body. This is the exchange's last call.
+  // Instead of on_head/on_body/on_end: a CGI local redirect (RFC 3875 §6.2.2). The server serves `location` (a
+  // path with optional query) itself as a new GET without a body (the Router re-routes it). This is the exchange's
+  // last call.
   virtual void on_local_redirect(std::string location) = 0;
   // For NPH scripts (RFC 3875 §5): raw HTTP response bytes written to the client as they are; replaces on_head()
   // and on_body() for the whole exchange. Returns as on_body().
