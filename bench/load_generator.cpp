@@ -88,6 +88,7 @@ class Generator {
 
   OpenLoopReport run() {
     r_.offered_rps = spec_.rate;
+    r_.sent_by_request.assign(messages_.size(), 0);
     r_.duration_s = spec_.duration_s;
     r_.scheduled = static_cast<std::int64_t>(std::floor(spec_.rate * spec_.duration_s + 1e-9));
     if (!spec_.connection_per_request) preconnect();
@@ -255,6 +256,7 @@ class Generator {
     llhttp_init(&c.parser, HTTP_RESPONSE, &settings_);
     c.parser.data = &c;
     ++r_.sent;
+    ++r_.sent_by_request[i];
     const double lag_ms = static_cast<double>(now - c.due) / 1e6;
     r_.max_send_lag_ms = std::max(r_.max_send_lag_ms, lag_ms);
     if (lag_ms > spec_.late_ms) ++r_.late_sends;

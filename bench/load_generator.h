@@ -70,6 +70,7 @@ struct OpenLoopReport {
   double elapsed_s = 0;             // t0 to the end of the drain
   std::int64_t scheduled = 0;       // requests due
   std::int64_t sent = 0;            // requests written (wholly or in part)
+  std::vector<std::int64_t> sent_by_request;  // sent, per entry of OpenLoopSpec::requests
   std::int64_t responses = 0;       // complete responses, any status
   std::int64_t late_sends = 0;      // sent more than late_ms after their due time (busy connections, or see below)
   std::int64_t self_late = 0;       // ... of which released late by the generator itself (its own lag)
