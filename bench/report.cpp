@@ -64,7 +64,7 @@ std::vector<Row> rows_of(const std::vector<Summary>& summaries) {
                http ? ms(s.p90_ms) : "",
                http ? ms(s.p99_ms) : "",
                http ? ms(s.p99_9_ms) : "",
-               http && s.target.server != "target" ? (s.is_cpu_complete ? "" : "≥") + fixed(s.cpu_us_per_request, 0) : "",
+               http && s.target.server != "target" && !s.sweep ? (s.is_cpu_complete ? "" : "≥") + fixed(s.cpu_us_per_request, 0) : "",
                http ? std::to_string(s.socket_errors) : "",
                http ? std::to_string(s.non_2xx_3xx) : "",
                s.ratio_to_limit && !s.is_limit() ? fixed(*s.ratio_to_limit, 2) : "",
