@@ -144,12 +144,14 @@ std::string sweep_panels(const std::vector<Summary>& summaries, int& y) {
   const char* names[] = {"p50", "p90", "p99", "p99.9"};
   const double pct[] = {50, 90, 99, 99.9};
   const char* colours[] = {"#59a14f", "#4e79a7", "#e15759", "#b07aa1"};
-  std::string out = svg_text(10, y + 12, "Latency from the intended send (ms, log scale) against offered req/s, per sweep "
-                                         "(dashed: the p99 objective; green: max sustainable)", "font-weight=\"bold\" font-size=\"15\"");
+  std::string out = svg_text(10, y + 12, "Sweeps: latency from the intended send (ms) against offered req/s, both on log scales",
+                             "font-weight=\"bold\" font-size=\"15\"");
   for (int i = 0; i < 4; ++i) {
     out += svg_line(10 + i * 80, y + 26, 30 + i * 80, y + 26, colours[i], "stroke-width=\"2\"");
     out += svg_text(34 + i * 80, y + 30, names[i]);
   }
+  out += svg_line(330, y + 26, 350, y + 26, "#e15759", "stroke-dasharray=\"4 3\"") + svg_text(354, y + 30, "p99 objective");
+  out += svg_line(460, y + 26, 480, y + 26, "#59a14f", "stroke-width=\"2\"") + svg_text(484, y + 30, "max sustainable");
   const int top = y + 50;
   for (std::size_t k = 0; k < sweeps.size(); ++k) {
     const Summary& s = *sweeps[k];
@@ -158,16 +160,19 @@ std::string sweep_panels(const std::vector<Summary>& summaries, int& y) {
     const double py = top + static_cast<double>(k / kPerRow) * (kPanelH + 50);
     const double w = kPanelW - 40, bottom = py + kPanelH;
     std::vector<const SweepStep*> steps;
-    double max_rate = 1, lo = 1e9, hi = std::max(sw.slo_p99_ms, 1.0);
+    double min_rate = 1e12, max_rate = 1, lo = 1e9, hi = std::max(sw.slo_p99_ms, 1.0);
     for (const SweepStep& st : sw.steps) {
       steps.push_back(&st);
       max_rate = std::max(max_rate, st.report.offered_rps);
+      min_rate = std::min(min_rate, st.report.offered_rps);
       for (double p : pct)
         if (st.report.latency_ms(p) > 0) lo = std::min(lo, st.report.latency_ms(p)), hi = std::max(hi, st.report.latency_ms(p));
     }
     std::sort(steps.begin(), steps.end(), [](auto* a, auto* b) { return a->report.offered_rps < b->report.offered_rps; });
     const LogAxis axis(std::min(lo, sw.slo_p99_ms), hi);
-    auto xv = [&](double r) { return px + r / (max_rate * 1.05) * w; };
+    // The ramp is geometric, so the offered rate goes on a log scale too: its steps fall evenly spaced.
+    const LogAxis rates(min_rate, max_rate);
+    auto xv = [&](double r) { return px + w - rates.at(r, w, w); };
     out += "<rect x=\"" + num(px) + "\" y=\"" + num(py) + "\" width=\"" + num(w) + "\" height=\"" + num(kPanelH) +
            "\" fill=\"none\" stroke=\"#999\"/>\n";
     out += svg_text(px, py - 4, s.target.label() + " — " + s.target.workload + " c=" + std::to_string(s.target.concurrency),
@@ -177,8 +182,10 @@ std::string sweep_panels(const std::vector<Summary>& summaries, int& y) {
       out += svg_text(px - 4, yy + 4, ms(std::pow(10.0, d)), "text-anchor=\"end\" font-size=\"10\"");
       out += svg_line(px, yy, px + w, yy, "#eee");
     }
-    for (int t = 0; t <= 4; ++t)
-      out += svg_text(xv(max_rate * t / 4), bottom + 14, rate(max_rate * t / 4), "text-anchor=\"middle\" font-size=\"10\"");
+    for (double d = rates.llo; d <= rates.llo + rates.span; d += 1)
+      for (double m : {1.0, 2.0, 5.0})
+        if (const double v = m * std::pow(10.0, d); v <= std::pow(10.0, rates.llo + rates.span))
+          out += svg_text(xv(v), bottom + 14, rate(v), "text-anchor=\"middle\" font-size=\"10\"");
     const double slo_y = axis.at(sw.slo_p99_ms, bottom, kPanelH);
     out += svg_line(px, slo_y, px + w, slo_y, "#e15759", "stroke-dasharray=\"4 3\"");
     if (sw.max_sustainable_rps > 0) {
