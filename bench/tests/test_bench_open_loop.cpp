@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -18,6 +20,18 @@ using spawnd::e2e::Spawnd;
 using spawnd::e2e::TempDir;
 
 namespace {
+
+// Writes index.html into `root` and returns its path.
+std::string with_index(const TempDir& root) {
+  root.write("index.html", "<p>static</p>\n");
+  return root.path();
+}
+
+// spawnd serving /index.html from a temporary root (members are built in order: the root first).
+struct StaticServer {
+  TempDir root;
+  Spawnd server{{"--root", with_index(root), "--quiet"}};
+};
 
 OpenLoopSpec static_file_spec(std::uint16_t port, double rate, double seconds) {
   OpenLoopSpec spec;
@@ -44,6 +58,34 @@ class HigherPriority {
  private:
   int old_;
   bool is_raised_ = false;
+};
+
+// While it lives, a thread that sleeps 1 ms at a time and records the longest it overslept: how long this machine
+// kept a ready thread off the CPU. On a shared virtual machine under builds this reaches tens of milliseconds, and
+// then a schedule's late sends are the machine's, not the generator's.
+class StallProbe {
+ public:
+  StallProbe() : thread_([this] {
+      while (!stop_) {
+        const auto t = std::chrono::steady_clock::now();
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        const auto over = std::chrono::steady_clock::now() - t - std::chrono::milliseconds(1);
+        max_ms_ = std::max(max_ms_.load(), std::chrono::duration<double, std::milli>(over).count());
+      }
+    }) {}
+  ~StallProbe() { stop(); }
+  StallProbe(const StallProbe&) = delete;
+  StallProbe& operator=(const StallProbe&) = delete;
+  double stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    return max_ms_;
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<double> max_ms_{0};
+  std::thread thread_;
 };
 
 }  // namespace
@@ -76,26 +118,35 @@ TEST_CASE("nothing listening is an error before the schedule starts", "[e2e][ben
 TEST_CASE("the schedule: 1,000 req/s for 5 s against a fast server is achieved within 2 %, none sent late",
           "[e2e][bench][timing]") {
   HigherPriority priority;
-  TempDir root;
-  root.write("index.html", "<p>static</p>\n");
-  Spawnd server({"--root", root.path(), "--quiet"});
-  const OpenLoopReport r = run_open_loop(static_file_spec(server.port(), 1000, 5));
+  StaticServer s;
+  StallProbe probe;
+  const OpenLoopReport r = run_open_loop(static_file_spec(s.server.port(), 1000, 5));
+  const double machine_stall_ms = probe.stop();
   INFO(r.to_json().dump(2));
+  INFO("the longest a sleeping thread overslept meanwhile: " << machine_stall_ms << " ms");
   CHECK(r.scheduled == 5000);
   CHECK(r.responses == 5000);
   CHECK(r.errors() == 0);
   CHECK(r.non_2xx_3xx == 0);
   CHECK(r.statuses.at(200) == 5000);
   CHECK(r.achieved_rps == Approx(1000).epsilon(0.02));
-  CHECK(r.late_sends == 0);
-  CHECK(r.warnings.empty());
+  if (machine_stall_ms <= 0.5 * OpenLoopSpec{}.late_ms) {
+    CHECK(r.late_sends == 0);
+    CHECK(r.warnings.empty());
+  } else {
+    // The machine itself kept threads off the CPU for longer than a late send: every late send must then be one
+    // the generator owns up to (none for want of a connection), and it must say so when they pass 0.1 %.
+    WARN("this machine stalled threads for " << machine_stall_ms << " ms during the run: late sends are judged "
+         "against that (" << r.late_sends << " late, " << r.self_late << " by the generator's own lag)");
+    CHECK(r.late_sends == r.self_late);
+    CHECK(r.max_send_lag_ms <= machine_stall_ms + 5);
+    if (r.self_late > 5) CHECK_FALSE(r.warnings.empty());
+  }
 }
 
 TEST_CASE("the same schedule with a connection per request", "[e2e][bench]") {
-  TempDir root;
-  root.write("index.html", "<p>static</p>\n");
-  Spawnd server({"--root", root.path(), "--quiet"});
-  OpenLoopSpec spec = static_file_spec(server.port(), 200, 1);
+  StaticServer s;
+  OpenLoopSpec spec = static_file_spec(s.server.port(), 200, 1);
   spec.connection_per_request = true;
   const OpenLoopReport r = run_open_loop(spec);
   INFO(r.to_json().dump(2));
@@ -107,19 +158,17 @@ TEST_CASE("the same schedule with a connection per request", "[e2e][bench]") {
 TEST_CASE("coordinated omission: a server stopped for 1 s of a 6 s run at 400 req/s shows p99 ≥ 400 ms",
           "[e2e][bench][timing]") {
   HigherPriority priority;
-  TempDir root;
-  root.write("index.html", "<p>static</p>\n");
-  Spawnd server({"--root", root.path(), "--quiet"});
+  StaticServer s;
   // 2.5 s into the schedule the server stops for 1 s. The ~400 requests due meanwhile wait (16 in the server's
   // socket buffers, the rest in the generator's backlog), and each is charged from its due time: one in six
   // requests takes between 0 and 1 s, so the 99th percentile lies near the top of that second.
-  std::thread stopper([pid = server.pid()] {
+  std::thread stopper([pid = s.server.pid()] {
     std::this_thread::sleep_for(std::chrono::milliseconds(2500));
     kill(pid, SIGSTOP);
     std::this_thread::sleep_for(std::chrono::seconds(1));
     kill(pid, SIGCONT);
   });
-  const OpenLoopReport r = run_open_loop(static_file_spec(server.port(), 400, 6));
+  const OpenLoopReport r = run_open_loop(static_file_spec(s.server.port(), 400, 6));
   stopper.join();
   INFO(r.to_json().dump(2));
   CHECK(r.responses == 2400);
