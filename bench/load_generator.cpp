@@ -110,7 +110,7 @@ class Generator {
         next_check = now + 50'000'000;
       }
       Ns wake = std::min(next_check, hard_end);
-      // Sleep until the next due request only when it can go out: with no idle connection it waits anyway.
+      // Wake at the next due time, to release that request on time (into the backlog if no connection is idle).
       if (next_seq_ < r_.scheduled) wake = std::min(wake, due_of(next_seq_));
       const Ns wait = std::max<Ns>(0, wake - now);
       timespec ts{static_cast<time_t>(wait / 1'000'000'000), static_cast<long>(wait % 1'000'000'000)};
@@ -221,6 +221,7 @@ class Generator {
   void release_due(Ns now) {
     while (next_seq_ < r_.scheduled && due_of(next_seq_) <= now) {
       const Ns lag = now - due_of(next_seq_);
+      r_.release_lag_us.record(lag / 1000);
       if (static_cast<double>(lag) > spec_.late_ms * 1e6) ++r_.self_late;
       backlog_.push_back(next_seq_++);
     }
@@ -342,7 +343,7 @@ class Generator {
   void warn_if_saturated() {
     const double wall = r_.elapsed_s > 0 ? r_.elapsed_s : 1;
     char buf[256];
-    if (r_.generator_cpu_s / wall >= 0.9) {
+    if (r_.is_generator_saturated()) {
       std::snprintf(buf, sizeof buf, "the load generator used %.0f %% of a core: it, not the server, may be the limit",
                     100 * r_.generator_cpu_s / wall);
       r_.warnings.emplace_back(buf);
@@ -462,6 +463,8 @@ nlohmann::json OpenLoopReport::to_json() const {
           {"late_sends", late_sends},
           {"self_late_sends", self_late},
           {"max_send_lag_ms", max_send_lag_ms},
+          {"release_lag_ms", {{"p99", static_cast<double>(release_lag_us.value_at_percentile(99)) / 1000.0},
+                              {"max", static_cast<double>(release_lag_us.max()) / 1000.0}}},
           {"statuses", statuses_j},
           {"generator_cpu_s", generator_cpu_s},
           {"warnings", warnings}};

@@ -80,6 +80,7 @@ struct OpenLoopReport {
   std::int64_t non_2xx_3xx = 0;     // responses with a status below 200 or of 400 and above
   std::map<int, std::int64_t> statuses;  // status code -> responses
   LatencyHistogram latency_us;      // due time to the end of the response, µs; complete responses only
+  LatencyHistogram release_lag_us;  // the generator's own lag: due time to when it took the request up, µs
   double generator_cpu_s = 0;       // CPU time of the generator's thread during the run
   std::vector<std::string> warnings;  // why the figures may describe the generator rather than the server
 
@@ -92,6 +93,8 @@ struct OpenLoopReport {
   // The latency percentile `p` (0–100) in ms.
   [[nodiscard]] double latency_ms(double p) const;
   [[nodiscard]] bool is_trustworthy() const { return warnings.empty(); }
+  // The generator's thread used at least 90 % of a core: it, not the server, may have set the pace.
+  [[nodiscard]] bool is_generator_saturated() const { return elapsed_s > 0 && generator_cpu_s / elapsed_s >= 0.9; }
   // {"offered_rps", "achieved_rps", "latency_ms": {"p50", "p90", "p99", "p99_9", "max", "mean"}, "errors": {...},
   //  "late_sends", "statuses", "warnings", ...}
   [[nodiscard]] nlohmann::json to_json() const;

@@ -122,8 +122,8 @@ OpenLoopSpec open_loop_spec(const BenchEnv& env, const Target& t, std::uint16_t 
   spec.duration_s = seconds;
   spec.connections = t.concurrency;
   spec.connection_per_request = env.connection_per_request;
-  // A sweep step's responses later than ten times the objective fail it anyway; a shorter drain keeps it bounded.
-  spec.timeout_s = env.load == LoadMode::Sweep ? std::max(1.0, env.sweep.slo_p99_ms * 10 / 1000) : 5;
+  // A sweep step's responses later than twenty times the objective fail it anyway; a shorter drain keeps it bounded.
+  spec.timeout_s = env.load == LoadMode::Sweep ? std::max(2.0, env.sweep.slo_p99_ms * 20 / 1000) : 5;
   return spec;
 }
 

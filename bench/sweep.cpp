@@ -21,9 +21,18 @@ SweepStep judge_step(OpenLoopReport report, const SweepSpec& spec) {
     s.is_pass = true;
     s.verdict = "pass";
   }
-  // A generator that fell behind only adds latency (it is charged from the due time) and errors it cannot cause,
-  // so a pass stands; a failure, though, may be the generator's own.
-  if (!report.warnings.empty()) s.verdict += (s.is_pass ? " (despite: " : " (inconclusive: ") + report.warnings.front() + ")";
+  // A generator that fell behind only adds latency (it is charged from the due time), so a pass stands, with the
+  // warning noted. A failure is the generator's own when its thread was saturated or its own lag took half the
+  // latency objective for more than 1 % of the requests; then the step is inconclusive.
+  const double own_lag_p99_ms = static_cast<double>(report.release_lag_us.value_at_percentile(99)) / 1000.0;
+  s.is_inconclusive = !s.is_pass && (report.is_generator_saturated() || own_lag_p99_ms > spec.slo_p99_ms / 2);
+  if (s.is_inconclusive) {
+    std::snprintf(buf, sizeof buf, " (inconclusive: the generator %s)", report.is_generator_saturated()
+                  ? "used 90 % of a core" : "itself released 1 % of the requests more than half the objective late");
+    s.verdict += buf;
+  } else if (!report.warnings.empty()) {
+    s.verdict += " (note: " + report.warnings.front() + ")";
+  }
   s.report = std::move(report);
   return s;
 }
@@ -45,7 +54,7 @@ SweepResult run_sweep(const SweepSpec& spec, const std::function<OpenLoopReport(
     }
     r.steps.push_back(judge_step(run_step(rate), spec));
     const SweepStep& step = r.steps.back();
-    if (!step.is_pass && !step.report.warnings.empty()) {
+    if (step.is_inconclusive) {
       r.ended_because = "the load generator could not keep up at " + std::to_string(std::lround(rate)) + " req/s";
       break;
     }
@@ -93,6 +102,7 @@ nlohmann::json SweepResult::to_json() const {
     nlohmann::json step = s.report.to_json();
     step["pass"] = s.is_pass;
     step["verdict"] = s.verdict;
+    step["inconclusive"] = s.is_inconclusive;
     j["steps"].push_back(std::move(step));
   }
   return j;

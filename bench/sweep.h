@@ -4,9 +4,10 @@
 // multiplying by `growth` while the steps pass, then, once one fails, a bisection between the highest passing and
 // the lowest failing rate until they are within `resolution` of each other. A step passes when its p99 (from the
 // intended send times) is at most `slo_p99_ms` and its errors plus non-2xx/3xx responses are at most
-// `max_error_ratio` of the requests due. A step that fails while the generator reports it could not keep up
-// (OpenLoopReport::warnings) ends the sweep: the failure may be the generator's. (A step that passes all the same
-// stands: a late generator only adds latency, as latency is measured from the due times.) The sweep is bounded by
+// `max_error_ratio` of the requests due. A failed step is inconclusive, and ends the sweep, when the failure may be
+// the generator's own: its thread used 90 % of a core, or it released more than 1 % of the requests later than half
+// the objective. (A step that passes despite a late generator stands: latency is charged from the due times, so
+// a late generator only makes it look worse.) The sweep is bounded by
 // `max_steps`; each step lasts step_s (plus at most its drain). The result, `max_sustainable_rps`, is the highest
 // offered rate that passed (0 if none did).
 #pragma once
@@ -35,8 +36,9 @@ struct SweepSpec {
 struct SweepStep {
   OpenLoopReport report;
   bool is_pass = false;
-  std::string verdict;          // "pass", or why not: "p99 312 ms > 100 ms", "errors 2.1 % > 0.1 %", ...; then
-                                // the generator's first warning, if any, in parentheses
+  bool is_inconclusive = false; // failed, but the generator may be the cause (see above); ends the sweep
+  std::string verdict;          // "pass", or why not: "p99 312 ms > 100 ms", "errors 2.1 % > 0.1 %", ...; then,
+                                // in parentheses, why it is inconclusive or the generator's first warning
 };
 
 struct SweepResult {
