@@ -182,15 +182,20 @@ std::string sweep_panels(const std::vector<Summary>& summaries, int& y) {
       out += svg_text(px - 4, yy + 4, ms(std::pow(10.0, d)), "text-anchor=\"end\" font-size=\"10\"");
       out += svg_line(px, yy, px + w, yy, "#eee");
     }
+    // Ticks at each decade, and at 2 and 5 times it when the panel spans a single decade: "100", "2k", "10k".
+    auto tick = [](double v) { return v >= 1000 ? std::to_string(std::lround(v / 1000)) + "k" : num(v); };
     for (double d = rates.llo; d <= rates.llo + rates.span; d += 1)
       for (double m : {1.0, 2.0, 5.0})
-        if (const double v = m * std::pow(10.0, d); v <= std::pow(10.0, rates.llo + rates.span))
-          out += svg_text(xv(v), bottom + 14, rate(v), "text-anchor=\"middle\" font-size=\"10\"");
+        if (const double v = m * std::pow(10.0, d);
+            v <= std::pow(10.0, rates.llo + rates.span) && (m == 1.0 || rates.span <= 1))
+          out += svg_text(xv(v), bottom + 14, tick(v), "text-anchor=\"middle\" font-size=\"10\"");
     const double slo_y = axis.at(sw.slo_p99_ms, bottom, kPanelH);
     out += svg_line(px, slo_y, px + w, slo_y, "#e15759", "stroke-dasharray=\"4 3\"");
     if (sw.max_sustainable_rps > 0) {
       out += svg_line(xv(sw.max_sustainable_rps), py, xv(sw.max_sustainable_rps), bottom, "#59a14f", "stroke-width=\"2\"");
-      out += svg_text(xv(sw.max_sustainable_rps) + 4, py + 12, "max " + rate(sw.max_sustainable_rps), "font-size=\"10\"");
+      const bool is_right = xv(sw.max_sustainable_rps) > px + w * 0.7;  // label on the side with room
+      out += svg_text(xv(sw.max_sustainable_rps) + (is_right ? -4 : 4), py + 12, "max " + rate(sw.max_sustainable_rps),
+                      std::string("font-size=\"10\"") + (is_right ? " text-anchor=\"end\"" : ""));
     }
     for (int i = 0; i < 4; ++i) {
       std::vector<std::pair<double, double>> pts;

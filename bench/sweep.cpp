@@ -48,6 +48,7 @@ SweepResult run_sweep(const SweepSpec& spec, const std::function<OpenLoopReport(
   r.slo_p99_ms = spec.slo_p99_ms;
   double pass = 0, fail = 0;  // the highest passing and the lowest failing rate so far; 0: none yet
   double rate = std::min(spec.start_rps, spec.max_rps);
+  bool is_retry = false;
   while (true) {
     if (static_cast<int>(r.steps.size()) >= spec.max_steps) {
       r.ended_because = "max steps (" + std::to_string(spec.max_steps) + ")";
@@ -59,6 +60,12 @@ SweepResult run_sweep(const SweepSpec& spec, const std::function<OpenLoopReport(
     }
     r.steps.push_back(judge_step(run_step(rate), spec));
     const SweepStep& step = r.steps.back();
+    // A stall of the machine is often brief: an inconclusive step is run once more before it ends the sweep.
+    if (step.is_inconclusive && !is_retry) {
+      is_retry = true;
+      continue;
+    }
+    is_retry = false;
     if (step.is_inconclusive) {
       r.ended_because = "the load generator could not keep up at " + std::to_string(std::lround(rate)) + " req/s";
       break;

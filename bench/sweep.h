@@ -6,7 +6,8 @@
 // intended send times) is at most `slo_p99_ms` and its errors plus non-2xx/3xx responses are at most
 // `max_error_ratio` of the requests due. A failed step is inconclusive, and ends the sweep, when the failure may be
 // the generator's own: its thread used 90 % of a core, or the step failed on p99 alone and its p99 less the
-// generator's own release lag at p99 (OpenLoopReport::release_lag_us) meets the objective. (A step that passes
+// generator's own release lag at p99 (OpenLoopReport::release_lag_us) meets the objective; such a step is run once
+// more at the same rate first, as a machine's stall is often brief. (A step that passes
 // despite a late generator stands: latency is charged from the due times, so a late generator only makes it look
 // worse.) The sweep is bounded by
 // `max_steps`; each step lasts step_s (plus at most its drain). The result, `max_sustainable_rps`, is the highest

@@ -84,9 +84,10 @@ TEST_CASE("a sweep is bounded by its step count, fails on errors, and stops when
   };
   const SweepResult g = run_sweep(spec, saturated);
   CHECK(g.max_sustainable_rps == 400);
-  CHECK(g.steps.size() == 4);
+  REQUIRE(g.steps.size() == 5);  // the inconclusive step at 800 req/s is run twice
   CHECK_THAT(g.steps[2].verdict, Catch::StartsWith("pass (note"));
   CHECK(g.steps[3].is_inconclusive);
+  CHECK(g.steps[4].report.offered_rps == 800);
   CHECK_THAT(g.steps[3].verdict, Catch::Contains("(inconclusive"));
   CHECK_THAT(g.ended_because, Catch::Contains("could not keep up at 800"));
 
@@ -115,6 +116,7 @@ TEST_CASE("a sweep is bounded by its step count, fails on errors, and stops when
   };
   const SweepResult x = run_sweep(spec, lag_explains);
   CHECK(x.steps.back().is_inconclusive);
+  CHECK(x.steps.size() == 3);  // 100 passes, 200 is inconclusive twice
   CHECK_THAT(x.steps.back().verdict, Catch::Contains("own lag"));
   CHECK(x.max_sustainable_rps == 100);
 }
