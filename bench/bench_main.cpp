@@ -12,9 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
-#include <algorithm>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -56,6 +57,12 @@ struct Options {
   int limit_spawners = 0;
   int wrk_threads = 0;
   std::string results_dir = "bench/results";
+  double rate = 0;                 // --rate: open loop
+  bool sweep = false;
+  SweepSpec sweep_spec;
+  bool connection_per_request = false;
+  std::string target_url, method = "GET", body_file;
+  std::vector<std::string> fields;
   std::string spawnd;
   std::string cgi_bin;
 };
@@ -92,6 +99,10 @@ std::string utc_stamp(bool for_path = false) {
 
 std::vector<Target> plan(const Options& o) {
   std::vector<Target> targets;
+  if (!o.target_url.empty()) {  // --target: the user's server, nothing else
+    for (int c : o.concurrency) targets.push_back({"target", o.target_url, "custom", c, "default"});
+    return targets;
+  }
   auto has = [](const std::vector<std::string>& v, const std::string& x) { return std::find(v.begin(), v.end(), x) != v.end(); };
   // The limit row is the reference of process-per-request targets: spawnd's dynamic modes and the peers.
   const bool has_dynamic = o.peers || std::any_of(o.modes.begin(), o.modes.end(), [](const auto& m) { return m != "static"; });
@@ -140,11 +151,20 @@ nlohmann::json options_json(const Options& o, const BenchEnv& env) {
           {"peers", o.peers},                    {"db_on_tmpfs", o.db_on_tmpfs},
           {"seed_rows", o.seed_rows},            {"workers", env.workers},
           {"limit_spawners", env.limit_spawners},
+          {"load", o.sweep ? "sweep" : o.rate > 0 ? "open loop" : "closed loop (wrk)"},
+          {"rate", o.rate},
+          {"connection_per_request", o.connection_per_request},
+          {"sweep", {{"start_rps", o.sweep_spec.start_rps}, {"step_s", o.sweep_spec.step_s},
+                     {"max_steps", o.sweep_spec.max_steps}, {"slo_p99_ms", o.sweep_spec.slo_p99_ms},
+                     {"max_error_ratio", o.sweep_spec.max_error_ratio}, {"growth", o.sweep_spec.growth},
+                     {"resolution", o.sweep_spec.resolution}}},
+          {"target", o.target_url},
           {"wrk_threads", o.wrk_threads == 0 ? "min(cores, c)" : std::to_string(o.wrk_threads)}};
 }
 
 int run(const Options& o, const std::string& command_line) {
-  if (find_executable("wrk").empty()) {
+  const bool needs_wrk = !o.sweep && !(o.rate > 0);
+  if (needs_wrk && find_executable("wrk").empty()) {
     std::fprintf(stderr, "spawnd-bench: wrk is not installed: run scripts/install-deps.sh (or apt-get install wrk)\n");
     return 1;
   }
@@ -163,6 +183,18 @@ int run(const Options& o, const std::string& command_line) {
   env.workers = o.workers > 0 ? o.workers : static_cast<int>(env.cores);
   env.limit_spawners = o.limit_spawners > 0 ? static_cast<unsigned>(o.limit_spawners) : env.cores;
   env.seed_rows = o.seed_rows;
+  env.load = o.sweep ? LoadMode::Sweep : o.rate > 0 ? LoadMode::OpenLoop : LoadMode::ClosedLoop;
+  env.rate = o.rate;
+  env.sweep = o.sweep_spec;
+  env.connection_per_request = o.connection_per_request;
+  if (!o.target_url.empty()) {
+    CustomTarget c;
+    c.url = o.target_url;
+    c.parsed = parse_http_url(o.target_url);
+    c.request = custom_request(c.parsed, o.method, o.fields, o.body_file);
+    c.body_file = o.body_file;
+    env.custom = c;
+  }
   const char* tmp = std::getenv("TMPDIR");
   ScopedDir work{make_temp_dir(tmp && *tmp ? tmp : "/tmp")};
   ScopedDir dbs{o.db_on_tmpfs ? make_temp_dir("/dev/shm") : out_dir + "/db"};
@@ -199,7 +231,11 @@ int run(const Options& o, const std::string& command_line) {
   }
   auto key_of = [](const Target& t) { return t.label() + "|" + t.workload + "|" + std::to_string(t.concurrency); };
   auto is_dropped = [&](const Target& t) { return dropped.count(key_of(t)) || dropped.count(t.server + "|" + t.mode); };
-  auto cost = [&](const Target& t) { return t.server == "limit" ? env.duration_s : env.duration_s + env.warmup_s + 1; };
+  // A sweep's cost is a guess: the steps the resolution usually needs.
+  const int per_target = env.load == LoadMode::Sweep
+                             ? static_cast<int>(std::min(o.sweep_spec.max_steps, 9) * (o.sweep_spec.step_s + 0.5))
+                             : env.duration_s;
+  auto cost = [&](const Target& t) { return t.server == "limit" ? env.duration_s : per_target + env.warmup_s + 1; };
   for (size_t i = 0; i < schedule.size() && !was_interrupted; ++i) {
     const auto& [rep, t] = schedule[i];
     if (is_dropped(t)) continue;
@@ -228,15 +264,36 @@ int run(const Options& o, const std::string& command_line) {
   const std::vector<Summary> summaries = summarize(runs, targets);
   const std::string title = "spawnd-bench " + started;
   const std::string subtitle = machine.one_line() + "; database on " + db_fs;
+  std::string load_note = "latencies are medians of wrk's percentiles (closed loop)";
+  if (env.load == LoadMode::OpenLoop)
+    load_note = "open loop at " + std::to_string(std::lround(o.rate)) + " req/s offered: req/s is the achieved rate; "
+                "latencies are from each request's intended send time; late = sends more than 10 ms behind schedule";
+  if (env.load == LoadMode::Sweep) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "sweep: max req/s is the highest offered rate with p99 <= %.0f ms and errors <= "
+                  "%.1f %% (steps of %.1f s, at most %d); the latencies and offered rate are its step's",
+                  o.sweep_spec.slo_p99_ms, 100 * o.sweep_spec.max_error_ratio, o.sweep_spec.step_s,
+                  o.sweep_spec.max_steps);
+    load_note = buf;
+  }
   std::vector<std::string> notes = {
       "database on " + db_fs + "; " + std::to_string(o.repetitions) + " repetitions of " +
-          std::to_string(env.duration_s) + " s after a " + std::to_string(env.warmup_s) +
-          " s warm-up; req/s is the median, min–max the spread; latencies are medians of wrk's percentiles",
+          (env.load == LoadMode::Sweep ? std::string("a sweep") : std::to_string(env.duration_s) + " s") +
+          " after a " + std::to_string(env.warmup_s) + " s warm-up; req/s is the median, min–max the spread; " +
+          load_note,
       "CPU is the server's process tree (children included) per request, ≥ where a process of the tree ignores "
       "SIGCHLD and its children's CPU is lost; × limit is req/s over the raw posix_spawn+wait rate of the same "
       "handler (limit row)"};
   for (const auto& s : skipped) notes.push_back(s);
   for (const auto& f : failures) notes.push_back("FAILED: " + f);
+  for (const auto& r : runs) {
+    if (r.sweep)
+      notes.push_back("sweep " + r.target.label() + " (" + r.target.workload + ", rep " + std::to_string(r.repetition) +
+                      "): " + std::to_string(r.sweep->steps.size()) + " steps, ended: " + r.sweep->ended_because);
+    const OpenLoopReport* open = r.open_loop ? &*r.open_loop : nullptr;
+    if (open)
+      for (const auto& w : open->warnings) notes.push_back("WARNING " + r.target.label() + ": " + w);
+  }
   if (was_interrupted) notes.push_back("INTERRUPTED: the results are partial");
 
   std::printf("\n%s: %s\n\n%s\n", title.c_str(), subtitle.c_str(), format_table(summaries).c_str());
@@ -311,6 +368,24 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1024));
   app.add_option("--wrk-threads", o.wrk_threads, "wrk threads (default: min(CPUs, connections))")
       ->check(CLI::Range(1, 256));
+  app.add_option("--rate", o.rate, "Open loop: run every target at this constant rate (req/s) instead of wrk, with "
+                                   "-c connections (default 64)")->check(CLI::PositiveNumber);
+  app.add_flag("--sweep", o.sweep, "Open loop: step the rate up (a ramp, then a bisection) until p99 > --slo-p99-ms or "
+                                   "errors > 0.1 %; report each target's max sustainable req/s (default -n 1)");
+  app.add_option("--slo-p99-ms", o.sweep_spec.slo_p99_ms, "Sweep: the p99 objective")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--sweep-start", o.sweep_spec.start_rps, "Sweep: the first step's rate")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--step-duration", o.sweep_spec.step_s, "Sweep: seconds per step")->capture_default_str()
+      ->check(CLI::Range(0.2, 600.0));
+  app.add_option("--max-steps", o.sweep_spec.max_steps, "Sweep: at most this many steps per target")
+      ->capture_default_str()->check(CLI::Range(1, 100));
+  app.add_flag("--connection-per-request", o.connection_per_request, "Open loop: a new connection for every request");
+  app.add_option("--target", o.target_url, "Benchmark this running server (http://HOST[:PORT]/PATH) instead of "
+                                           "starting any: with wrk, --rate or --sweep");
+  app.add_option("--method", o.method, "--target: the request method")->capture_default_str();
+  app.add_option("--header,-H", o.fields, "--target: an extra header field 'Name: value' (repeatable)");
+  app.add_option("--body-file", o.body_file, "--target: send this file as the message body")->check(CLI::ExistingFile);
   app.add_option("--results-dir", o.results_dir, "Where the <timestamp>/ directory of results goes")
       ->capture_default_str();
   app.add_option("--spawnd", o.spawnd, "The spawnd executable (default: beside spawnd-bench)")
@@ -320,7 +395,15 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   if (o.workloads.empty()) o.workloads = o.full ? kWorkloads : std::vector<std::string>{"read", "write"};
-  if (o.concurrency.empty()) o.concurrency = o.full ? std::vector<int>{1, 16, 64} : std::vector<int>{16};
+  const bool open_loop = o.sweep || o.rate > 0;
+  if (o.concurrency.empty()) o.concurrency = o.full ? std::vector<int>{1, 16, 64} : std::vector<int>{open_loop ? 64 : 16};
+  if (o.sweep && app.count("--repetitions") == 0) o.repetitions = 1;
+  if (o.method.empty() || o.method.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ") != std::string::npos ||
+      o.body_file.find_first_of("\"\\") != std::string::npos) {
+    std::fprintf(stderr, "spawnd-bench: --method must be upper-case letters, and --body-file a path without quotes\n");
+    return 2;
+  }
+  if (!o.body_file.empty()) o.body_file = fs::absolute(o.body_file).string();
   if (o.duration_s == 0) o.duration_s = o.full ? 10 : 3;
   if (o.warmup_s < 0) o.warmup_s = o.full ? 2 : 1;
   std::error_code ec;
@@ -331,7 +414,7 @@ int main(int argc, char** argv) {
   o.results_dir = fs::absolute(o.results_dir).lexically_normal().string();
   o.spawnd = fs::absolute(o.spawnd).string();
   o.cgi_bin = fs::absolute(o.cgi_bin).lexically_normal().string();
-  if (!fs::exists(o.spawnd) || !fs::exists(o.cgi_bin + "/guestbook")) {
+  if (o.target_url.empty() && (!fs::exists(o.spawnd) || !fs::exists(o.cgi_bin + "/guestbook"))) {
     std::fprintf(stderr, "spawnd-bench: no spawnd or cgi-bin/guestbook at %s and %s: build first, or give --spawnd "
                          "and --cgi-bin\n", o.spawnd.c_str(), o.cgi_bin.c_str());
     return 2;

@@ -81,13 +81,21 @@ std::string script_path(const BenchEnv& env, const std::string& workload) {
   return env.work_dir + "/wrk-" + workload + ".lua";
 }
 
-// Runs wrk once for `seconds` against `port` with the workload's script.
+// The URL the load goes to: the --target URL, or the workload's path on the started server.
+std::string target_url(const BenchEnv& env, const Target& t, std::uint16_t port) {
+  if (t.server == "target") return env.custom->url;
+  return "http://127.0.0.1:" + std::to_string(port) + workload_path(t.workload);
+}
+
+// Runs wrk once for `seconds` with the workload's script.
 WrkReport run_wrk(const BenchEnv& env, const Target& t, std::uint16_t port, int seconds) {
   const int threads = env.wrk_threads > 0 ? env.wrk_threads : std::min(static_cast<int>(env.cores), t.concurrency);
   ProcessSpec spec;
   spec.argv = {"wrk", "-t", std::to_string(std::max(1, threads)), "-c", std::to_string(t.concurrency),
-               "-d", std::to_string(seconds) + "s", "--timeout", "5s", "-s", script_path(env, t.workload),
-               "http://127.0.0.1:" + std::to_string(port) + workload_path(t.workload)};
+               "-d", std::to_string(seconds) + "s", "--timeout", "5s", "-s", script_path(env, t.workload)};
+  if (t.server == "target")
+    for (const auto& f : env.custom->request.fields) spec.argv.insert(spec.argv.end(), {"-H", f});
+  spec.argv.push_back(target_url(env, t, port));
   spec.capture_stdout = true;
   spec.stderr_path = env.work_dir + "/wrk.stderr";
   Process wrk(spec);
@@ -97,6 +105,42 @@ WrkReport run_wrk(const BenchEnv& env, const Target& t, std::uint16_t port, int 
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     throw std::runtime_error("wrk failed: " + tail_of(spec.stderr_path) + out.substr(0, 400));
   return parse_wrk_output(out);
+}
+
+// The open-loop spec of one run or step at `rate` for `seconds`.
+OpenLoopSpec open_loop_spec(const BenchEnv& env, const Target& t, std::uint16_t port, double rate, double seconds) {
+  OpenLoopSpec spec;
+  if (t.server == "target") {
+    spec.host = env.custom->parsed.host;
+    spec.port = env.custom->parsed.port;
+    spec.requests = {env.custom->request};
+  } else {
+    spec.port = port;
+    spec.requests = workload_requests(t.workload);
+  }
+  spec.rate = rate;
+  spec.duration_s = seconds;
+  spec.connections = t.concurrency;
+  spec.connection_per_request = env.connection_per_request;
+  // A sweep step's responses later than twenty times the objective fail it anyway; a shorter drain keeps it bounded.
+  spec.timeout_s = env.load == LoadMode::Sweep ? std::max(2.0, env.sweep.slo_p99_ms * 20 / 1000) : 5;
+  return spec;
+}
+
+OpenLoopReport run_open(const BenchEnv& env, const Target& t, std::uint16_t port, double rate, double seconds) {
+  OpenLoopReport r = run_open_loop(open_loop_spec(env, t, port, rate, seconds), [] { return interrupted(); });
+  if (interrupted()) throw Interrupted();
+  return r;
+}
+
+// POSTs answered 303 and POSTs sent, from an open-loop report (for the write check).
+std::pair<std::int64_t, std::int64_t> posts_of(const OpenLoopReport& r, const std::string& workload) {
+  const std::vector<LoadRequest> shapes = workload_requests(workload);
+  std::int64_t sent = 0;
+  for (std::size_t i = 0; i < shapes.size() && i < r.sent_by_request.size(); ++i)
+    if (shapes[i].method == "POST") sent += r.sent_by_request[i];
+  auto ok = r.statuses.find(303);
+  return {ok == r.statuses.end() ? 0 : ok->second, sent};
 }
 
 // Waits until the target answers its workload's URL with 2xx/3xx. Throws Skip or runtime_error (see run_target).
@@ -163,6 +207,7 @@ RunResult run_limit(const BenchEnv& env, const Target& t, int repetition) {
 }  // namespace
 
 std::string Target::label() const {
+  if (server == "target") return mode;
   std::string l = server == "spawnd" ? mode : server == "limit" ? "limit (posix_spawn+wait)" : server + " " + mode;
   if (pragmas != "default") l += " [pragmas " + pragmas + "]";
   return l;
@@ -173,6 +218,19 @@ std::string workload_path(const std::string& workload) {
   return "/cgi-bin/" + workload_handler(workload);
 }
 
+std::vector<LoadRequest> workload_requests(const std::string& workload) {
+  const LoadRequest get{"GET", workload_path(workload), {}, ""};
+  const LoadRequest post{"POST", workload_path(workload), {"Content-Type: application/x-www-form-urlencoded"},
+                         "name=open-loop&message=benchmark+entry"};
+  if (workload == "write") return {post};
+  if (workload == "mixed") {
+    std::vector<LoadRequest> r(9, get);
+    r.push_back(post);
+    return r;
+  }
+  return {get};
+}
+
 std::string workload_handler(const std::string& workload) {
   if (workload == "hello") return "hello";
   if (workload == "static") return "";
@@ -181,6 +239,8 @@ std::string workload_handler(const std::string& workload) {
 
 double RunResult::requests_per_second() const {
   if (wrk) return wrk->requests_per_second();
+  if (open_loop) return open_loop->achieved_rps;
+  if (sweep) return sweep->max_sustainable_rps;
   if (spawn) return spawn->spawns_per_second;
   return 0;
 }
@@ -204,6 +264,19 @@ nlohmann::json RunResult::to_json() const {
     j["server_cpu_s"] = server_cpu_s;
     j["server_cpu_complete"] = is_server_cpu_complete;
     j["server_cpu_us_per_request"] = w.requests > 0 ? server_cpu_s * 1e6 / static_cast<double>(w.requests) : 0.0;
+  }
+  if (open_loop) {
+    // The open loop's own figures at the top level (offered_rps, achieved_rps, latency_ms, errors, late_sends, ...).
+    j.update(open_loop->to_json());
+    j["requests"] = open_loop->responses;
+  }
+  if (sweep) {
+    j["max_sustainable_rps"] = sweep->max_sustainable_rps;
+    j["sweep"] = sweep->to_json();
+  }
+  if (open_loop || sweep) {
+    j["server_cpu_s"] = server_cpu_s;
+    j["server_cpu_complete"] = is_server_cpu_complete;
   }
   if (spawn) {
     j["spawns"] = spawn->spawns;
@@ -234,6 +307,14 @@ void prepare_work_dir(const BenchEnv& env) {
   write(script_path(env, "write"), report + std::string(wrk_script("guestbook_post")));
   write(script_path(env, "mixed"), report + std::string(wrk_script("guestbook_mixed")));
   write(env.work_dir + "/post-body.txt", kPostBody);
+  if (env.custom) {
+    // --target: the method and the body file; the header fields go on wrk's command line (-H).
+    std::string lua = "wrk.method = \"" + env.custom->request.method + "\"\n";
+    if (!env.custom->body_file.empty())
+      lua += "do local f = assert(io.open(\"" + env.custom->body_file + "\", \"rb\")); wrk.body = f:read(\"*a\"); "
+             "f:close() end\n";
+    write(script_path(env, "custom"), report + lua);
+  }
   // The static file: a small HTML page of about 4 KiB, a typical size for a page of a small site.
   fs::create_directories(env.work_dir + "/www");
   std::string page = "<!doctype html>\n<html lang=\"en\">\n<meta charset=\"utf-8\">\n<title>bench</title>\n";
@@ -244,9 +325,10 @@ void prepare_work_dir(const BenchEnv& env) {
 
 RunResult run_target(const BenchEnv& env, const Target& t, int repetition) {
   if (t.server == "limit") return run_limit(env, t, repetition);
-  const std::string db_path = fresh_db(env, t);
+  const bool is_custom = t.server == "target";
+  const std::string db_path = is_custom ? "" : fresh_db(env, t);
   const std::string docroot = env.work_dir + "/www";
-  const std::uint16_t port = free_port();
+  const std::uint16_t port = is_custom ? env.custom->parsed.port : free_port();
   std::optional<DbKeeper> keeper;
   std::vector<Process> procs;
   std::string log;
@@ -261,7 +343,7 @@ RunResult run_target(const BenchEnv& env, const Target& t, int repetition) {
     }
     log = spec.stderr_path = env.work_dir + "/spawnd.stderr";
     procs.emplace_back(spec);
-  } else {
+  } else if (!is_custom) {
     // spawnd keeps the database open and checkpoints it; the peers get the same service from the driver.
     keeper.emplace(db_path, t.pragmas);
     PeerSetup s{env.work_dir, docroot, env.cgi_bin, db_path, t.pragmas, workload_handler(t.workload),
@@ -269,29 +351,40 @@ RunResult run_target(const BenchEnv& env, const Target& t, int repetition) {
     procs = start_peer(t, s);
     log = env.work_dir + "/" + t.server + "-error.log";
   }
-  wait_ready(t, procs, port, log);
+  if (!is_custom) wait_ready(t, procs, port, log);
 
   RunResult r;
   r.target = t;
   r.repetition = repetition;
   std::int64_t posts_ok = 0, posts_sent = 0;
-  // A wrk failure says what became of the server, which is usually the story.
-  auto wrk_or_explain = [&](int seconds, const char* phase) {
+  auto add_posts = [&](const OpenLoopReport& rep) {
+    const auto [ok, sent] = posts_of(rep, t.workload);
+    posts_ok += ok;
+    posts_sent += sent;
+  };
+  // A failed load run says what became of the server, which is usually the story.
+  auto explain = [&](const char* phase, auto&& load) {
     try {
-      return run_wrk(env, t, port, seconds);
+      return load();
     } catch (const Interrupted&) {
       throw;
     } catch (const std::runtime_error& e) {
-      std::string state = "server still running";
-      if (std::optional<int> exit = procs.front().poll())
-        state = "server exited, wait status " + std::to_string(*exit) + ": " + tail_of(log);
-      throw std::runtime_error(std::string(phase) + ": " + e.what() + " (" + state + ")");
+      std::string state = is_custom ? "" : " (server still running)";
+      if (!procs.empty())
+        if (std::optional<int> exit = procs.front().poll())
+          state = " (server exited, wait status " + std::to_string(*exit) + ": " + tail_of(log) + ")";
+      throw std::runtime_error(std::string(phase) + ": " + e.what() + state);
     }
   };
+  const double warm_rate = env.load == LoadMode::Sweep ? env.sweep.start_rps : env.rate;
   if (env.warmup_s > 0) {
-    WrkReport warm = wrk_or_explain(env.warmup_s, "warm-up");
-    posts_ok += warm.posts_ok;
-    posts_sent += warm.posts_sent;
+    if (env.load == LoadMode::ClosedLoop) {
+      WrkReport warm = explain("warm-up", [&] { return run_wrk(env, t, port, env.warmup_s); });
+      posts_ok += warm.posts_ok;
+      posts_sent += warm.posts_sent;
+    } else {
+      add_posts(explain("warm-up", [&] { return run_open(env, t, port, warm_rate, env.warmup_s); }));
+    }
   }
   auto cpu = [&] {
     TreeCpu sum;
@@ -303,21 +396,42 @@ RunResult run_target(const BenchEnv& env, const Target& t, int repetition) {
     return sum;
   };
   const TreeCpu cpu_before = cpu();
-  r.wrk = wrk_or_explain(env.duration_s, "measured run");
+  switch (env.load) {
+    case LoadMode::ClosedLoop:
+      r.wrk = explain("measured run", [&] { return run_wrk(env, t, port, env.duration_s); });
+      posts_ok += r.wrk->posts_ok;
+      posts_sent += r.wrk->posts_sent;
+      break;
+    case LoadMode::OpenLoop:
+      r.open_loop = explain("measured run", [&] { return run_open(env, t, port, env.rate, env.duration_s); });
+      add_posts(*r.open_loop);
+      break;
+    case LoadMode::Sweep:
+      r.sweep = explain("sweep", [&] {
+        return run_sweep(env.sweep, [&](double rate) {
+          OpenLoopReport step = run_open(env, t, port, rate, env.sweep.step_s);
+          add_posts(step);
+          // A moment for the server to finish what the step left (children exiting, a checkpoint).
+          std::this_thread::sleep_for(std::chrono::milliseconds(300));
+          return step;
+        }, [] { return interrupted(); });
+      });
+      if (interrupted()) throw Interrupted();
+      break;
+  }
   const TreeCpu cpu_after = cpu();
-  // A server that died during the run leaves wrk counting connect errors, not failing: that is a failed target.
+  // A server that died during the run leaves the load generator counting connect errors, not failing: that is a
+  // failed target.
   for (auto& p : procs)
     if (std::optional<int> exit = p.poll())
       throw std::runtime_error("a server process exited during the measured run (wait status " +
                                std::to_string(*exit) + "): " + tail_of(log));
   r.server_cpu_s = cpu_after.seconds - cpu_before.seconds;
-  r.is_server_cpu_complete = cpu_after.is_complete;
-  posts_ok += r.wrk->posts_ok;
-  posts_sent += r.wrk->posts_sent;
+  r.is_server_cpu_complete = cpu_after.is_complete && !is_custom;
   // Stop in reverse order of start: the front server before the FastCGI application behind it.
   for (auto it = procs.rbegin(); it != procs.rend(); ++it) it->stop(15'000);
   keeper.reset();
-  if (t.writes()) {
+  if (t.writes() && !is_custom) {
     WriteCheck c;
     c.rows_before = env.seed_rows;
     DbCheck after = check_site_db(db_path, t.pragmas);

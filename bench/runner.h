@@ -17,20 +17,23 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/load_generator.h"
 #include "bench/spawn_rate.h"
+#include "bench/sweep.h"
 #include "bench/wrk_report.h"
 
 namespace spawnd::bench {
 
 struct Target {
-  std::string server;    // "spawnd", "lighttpd", "apache", "nginx", or "limit"
+  std::string server;    // "spawnd", "lighttpd", "apache", "nginx", "limit", or "target" (--target: a server the
+                         // user runs, which the driver neither starts nor stops)
   std::string mode;      // spawnd: cgi, fork, fastcgi, inproc, static; peers: mod_cgi, mod_cgid, fcgiwrap,
-                         // fastcgi_pass, static; limit: posix_spawn
-  std::string workload;  // read, write, mixed, hello, static
+                         // fastcgi_pass, static; limit: posix_spawn; target: the URL
+  std::string workload;  // read, write, mixed, hello, static; "custom" for --target
   int concurrency = 0;   // wrk connections (0 for the limit: it uses one spawner per core)
   std::string pragmas = "default";
 
-  // "cgi", "lighttpd mod_cgi", "cgi [pragmas baseline]", "limit (posix_spawn+wait)"
+  // "cgi", "lighttpd mod_cgi", "cgi [pragmas baseline]", "limit (posix_spawn+wait)", "http://host:8080/"
   [[nodiscard]] std::string label() const;
   [[nodiscard]] bool writes() const { return workload == "write" || workload == "mixed"; }
   [[nodiscard]] bool operator==(const Target&) const = default;
@@ -41,6 +44,18 @@ struct Target {
 class Skip : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+// How the load is applied: wrk (closed loop: each connection waits for its answer), the open-loop generator at a
+// constant rate (--rate), or a sweep of rates (--sweep).
+enum class LoadMode { ClosedLoop, OpenLoop, Sweep };
+
+// --target: a server the user already runs, and the request to send it.
+struct CustomTarget {
+  std::string url;         // as given: http://HOST[:PORT]/PATH
+  HttpUrl parsed;
+  LoadRequest request;     // --method, --header, --body-file
+  std::string body_file;   // for wrk's script; empty: no body
 };
 
 // What every run shares.
@@ -57,6 +72,11 @@ struct BenchEnv {
   unsigned cores = 1;
   unsigned limit_spawners = 1;  // spawning threads of the limit row (one per core by default)
   int workers = 0;              // --workers for spawnd's fastcgi/inproc modes and the FastCGI peer's processes
+  LoadMode load = LoadMode::ClosedLoop;
+  double rate = 0;              // OpenLoop: requests per second; connections are the target's concurrency
+  bool connection_per_request = false;  // OpenLoop and Sweep: a new connection per request
+  SweepSpec sweep;              // Sweep: the ramp, the objective and the bounds
+  std::optional<CustomTarget> custom;   // --target
 };
 
 struct WriteCheck {
@@ -76,13 +96,16 @@ struct WriteCheck {
 struct RunResult {
   Target target;
   int repetition = 0;
-  std::optional<WrkReport> wrk;          // HTTP targets
+  std::optional<WrkReport> wrk;          // HTTP targets, closed loop
+  std::optional<OpenLoopReport> open_loop;  // HTTP targets, --rate
+  std::optional<SweepResult> sweep;      // HTTP targets, --sweep
   std::optional<SpawnRate> spawn;        // the limit
   double server_cpu_s = 0;               // CPU of the server process trees during the measured part
   bool is_server_cpu_complete = true;    // false: a process of the tree let the kernel reap its children
                                          // (SIGCHLD ignored), whose CPU is then missing (TreeCpu)
   std::optional<WriteCheck> write_check;
 
+  // wrk's rate, the open loop's achieved rate, a sweep's max sustainable rate, or the limit's spawns per second.
   [[nodiscard]] double requests_per_second() const;
   [[nodiscard]] nlohmann::json to_json() const;
 };
@@ -93,7 +116,8 @@ class Interrupted : public std::runtime_error {
   Interrupted() : std::runtime_error("interrupted") {}
 };
 
-// Writes what runs read from the work directory: the wrk scripts and the static docroot. Call once.
+// Writes what runs read from the work directory: the wrk scripts (a custom one for --target) and the static docroot.
+// Call once.
 void prepare_work_dir(const BenchEnv& env);
 
 // Runs `target` once (see the header comment). Throws Skip when it cannot run here, Interrupted on Ctrl-C, and
@@ -102,6 +126,9 @@ void prepare_work_dir(const BenchEnv& env);
 
 // The URL path a workload requests, e.g. "/cgi-bin/guestbook"; for "static", the file the driver puts in its docroot.
 [[nodiscard]] std::string workload_path(const std::string& workload);
+// The requests the open-loop generator cycles through for a workload: the same as its wrk script sends (for mixed,
+// nine GETs and a POST).
+[[nodiscard]] std::vector<LoadRequest> workload_requests(const std::string& workload);
 // The handler executable name a workload runs ("guestbook", "hello"); empty for static.
 [[nodiscard]] std::string workload_handler(const std::string& workload);
 
