@@ -150,6 +150,22 @@ std::string TempDir::write(const std::string& relative, std::string_view content
   return p.string();
 }
 
+std::string TempDir::install(const std::string& relative, const std::string& from) const {
+  fs::path p = fs::path(path_) / relative;
+  fs::create_directories(p.parent_path());
+  fs::copy_file(from, p, fs::copy_options::overwrite_existing);
+  fs::permissions(p, fs::perms::owner_all);
+  return p.string();
+}
+
+void TempDir::deploy(const std::string& relative, const std::string& from) const {
+  const fs::path p = fs::path(path_) / relative;
+  const fs::path next = p.parent_path() / ("." + p.filename().string() + ".new");
+  fs::copy_file(from, next, fs::copy_options::overwrite_existing);
+  fs::permissions(next, fs::perms::owner_all);
+  fs::rename(next, p);
+}
+
 // ---- Spawnd ----
 
 Spawnd::Spawnd(std::vector<std::string> args, std::map<std::string, std::string> extra_env) {

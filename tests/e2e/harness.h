@@ -33,6 +33,12 @@ class TempDir {
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
   // Writes `content` to path()/relative (creating parent directories); returns the full path.
   std::string write(const std::string& relative, std::string_view content, bool is_executable = false) const;
+  // Copies the program `from` to path()/relative (creating parent directories), executable by its owner; returns
+  // the full path.
+  std::string install(const std::string& relative, const std::string& from) const;
+  // Replaces path()/relative with a copy of `from` as a deploy does: copied beside it under a temporary name, then
+  // rename()d over it (a new inode; processes running the old file keep it).
+  void deploy(const std::string& relative, const std::string& from) const;
 
  private:
   std::string path_;

@@ -209,10 +209,7 @@ TEST_CASE("fastcgi mode: a handler replaced on disk is served in its new version
           "[e2e][fastcgi]") {
   TempDir dir;
   const std::string bin = dir.path() + "/cgi-bin";
-  const std::string app = bin + "/app";
-  fs::create_directories(bin);
-  fs::copy_file(kFixtures + "/whoami", app);
-  fs::permissions(app, fs::perms::owner_all);
+  const std::string app = dir.install("cgi-bin/app", kFixtures + "/whoami");
   Spawnd server(args(dir, bin, {"--workers", "2"}));
   HttpResponse before = get(server.port(), "/cgi-bin/app");
   REQUIRE(before.status == 200);
@@ -220,10 +217,7 @@ TEST_CASE("fastcgi mode: a handler replaced on disk is served in its new version
   std::set<pid_t> old_workers;
   REQUIRE(wait_until([&] { return (old_workers = workers(server.pid(), app)).size() == 2; }, kSettle));
 
-  // Deploy: the new version written beside it, then renamed over the old one (a new inode).
-  fs::copy_file(kFixtures + "/whoami2", bin + "/.app.new");
-  fs::permissions(bin + "/.app.new", fs::perms::owner_all);
-  fs::rename(bin + "/.app.new", app);
+  dir.deploy("cgi-bin/app", kFixtures + "/whoami2");
 
   // The very next request, and every one after it, is served by the new version, by a process that is not an old
   // worker.

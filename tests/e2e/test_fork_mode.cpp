@@ -350,10 +350,7 @@ TEST_CASE("a handler executable replaced while spawnd runs is served in its new 
           "[e2e][fork]") {
   TempDir dir;
   const std::string bin = dir.path() + "/cgi-bin";
-  const std::string app = bin + "/app";
-  fs::create_directories(bin);
-  fs::copy_file(kFixtures + "/whoami", app);
-  fs::permissions(app, fs::perms::owner_all);
+  const std::string app = dir.install("cgi-bin/app", kFixtures + "/whoami");
   Spawnd s(args(dir, Mode::Fork, bin, {"--fork-servers", "2"}));
   auto before = ask_until_forked(s, "/cgi-bin/app");
   REQUIRE(before);
@@ -365,9 +362,7 @@ TEST_CASE("a handler executable replaced while spawnd runs is served in its new 
 
   // Deploy: write the new version beside it, then rename it over the old one (a new inode; the old file lives on
   // while its fork servers run).
-  fs::copy_file(kFixtures + "/whoami2", bin + "/.app.new");
-  fs::permissions(bin + "/.app.new", fs::perms::owner_all);
-  fs::rename(bin + "/.app.new", app);
+  dir.deploy("cgi-bin/app", kFixtures + "/whoami2");
 
   // The first requests after the replace may be plain CGI while new fork servers start: both run the new file.
   std::optional<Who> who;
@@ -522,10 +517,7 @@ TEST_CASE("a handler replaced while its fork server holds a pending spawn: 502 f
           "[e2e][fork]") {
   TempDir dir;
   const std::string bin = dir.path() + "/cgi-bin";
-  const std::string app = bin + "/app";
-  fs::create_directories(bin);
-  fs::copy_file(kFixtures + "/whoami", app);
-  fs::permissions(app, fs::perms::owner_all);
+  const std::string app = dir.install("cgi-bin/app", kFixtures + "/whoami");
   // A plain CGI script that holds a child slot for a while.
   dir.write("cgi-bin/busy", "#!/bin/sh\nsleep 1\nprintf 'Content-Type: text/plain\\r\\n\\r\\nbusy\\n'\n", true);
   // Two child slots, no queue: a slot that is never given back shows up as a 503.
@@ -545,9 +537,7 @@ TEST_CASE("a handler replaced while its fork server holds a pending spawn: 502 f
   REQUIRE(wait_until([&] { return proc_stat(old_server) && proc_stat(old_server)->state == 'T'; }, kSettle));
 
   // Deploy a new version; the next request sees it, retires the old fork server and runs as plain CGI meanwhile.
-  fs::copy_file(kFixtures + "/whoami2", bin + "/.app.new");
-  fs::permissions(bin + "/.app.new", fs::perms::owner_all);
-  fs::rename(bin + "/.app.new", app);
+  dir.deploy("cgi-bin/app", kFixtures + "/whoami2");
   auto r2 = get(s.port(), "/cgi-bin/app");
   CHECK(r2.status == 200);
   auto who2 = parse_who(r2.body);
