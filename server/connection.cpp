@@ -33,7 +33,7 @@ constexpr std::int64_t kLingerMs = 2000;
 Connection::Connection(Server& server, Fd socket, std::uint64_t id, const sockaddr_storage& peer)
     : server_(server),
       loop_(server.loop()),
-      socket_(std::move(socket)),
+      socket_{std::move(socket), {}},
       id_(id),
       parser_(server.config().max_header_bytes, server.config().max_body_bytes),
       body_(server.body_budget(), server.config().body_buffer_bytes, server.config().body_temp_dir) {
@@ -99,8 +99,7 @@ void Connection::advance(State next) {
         loop_.cancel(timer_);
         timer_ = 0;
       }
-      loop_.remove(socket_.get());
-      socket_.reset();
+      socket_.close();
       out_.reset();
       retire_exchange();  // cancels it: a CGI child is signalled
       server_.release(*this);
@@ -116,7 +115,8 @@ void Connection::defer(void (Connection::*step)()) {
 
 bool Connection::start() {
   interest_ = EPOLLIN;
-  if (!loop_.add(socket_.get(), interest_, [this](std::uint32_t events) { on_io(events); })) return false;
+  socket_.watch = loop_.watch(socket_.get(), interest_, [this](std::uint32_t events) { on_io(events); });
+  if (!socket_.watch) return false;
   last_activity_ms_ = loop_.now_ms();
   advance(State::Idle);
   return true;
@@ -233,7 +233,7 @@ void Connection::update_interest() {
   if (!out_.is_empty()) events |= EPOLLOUT;
   if (events != interest_) {
     interest_ = events;
-    if (!loop_.modify(socket_.get(), events)) close();
+    if (!socket_.watch.modify(events)) close();
   }
 }
 

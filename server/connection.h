@@ -160,7 +160,7 @@ class Connection final : public ResponseSink, public RequestBody {
 
   Server& server_;
   EventLoop& loop_;
-  Fd socket_;
+  EventLoop::WatchedFd socket_;  // leaves the loop and closes together
   std::uint64_t id_;
   std::string remote_addr_;
   std::uint16_t remote_port_ = 0;

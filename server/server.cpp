@@ -67,7 +67,7 @@ Server::Server(Config config)
   if (!open_unlinked_temp_file(config_.body_temp_dir))
     throw ConfigError("--body-temp-dir " + config_.body_temp_dir + ": cannot create a temporary file there: " +
                       std::strerror(errno));
-  listener_ = open_listener(config_.listen, config_.backlog, bound_address_);
+  listener_.fd = open_listener(config_.listen, config_.backlog, bound_address_);
 
   // Signals arrive through a signalfd, so that handling them is ordinary loop work. SIGPIPE is ignored: a client
   // that goes away shows up as EPIPE on send (which we also ask for with MSG_NOSIGNAL). SIGCHLD goes back to its
@@ -81,7 +81,7 @@ Server::Server(Config config)
   ::sigaddset(&mask, SIGINT);
   ::sigaddset(&mask, SIGHUP);
   if (::sigprocmask(SIG_BLOCK, &mask, nullptr) != 0) throw Error(errno, "sigprocmask");
-  signal_fd_.reset(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
+  signal_fd_.fd.reset(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
   if (!signal_fd_) throw Error(errno, "signalfd");
 
   // Before any gateway exists: the database file is created, in WAL mode, before the first handler runs.
@@ -199,9 +199,11 @@ void Server::release(Connection& connection) {
 }
 
 void Server::run() {
-  if (!loop_.add(listener_.get(), EPOLLIN, [this](std::uint32_t) { on_accept(); }))
+  listener_.watch = loop_.watch(listener_.get(), EPOLLIN, [this](std::uint32_t) { on_accept(); });
+  if (!listener_.watch)
     throw Error(errno, "epoll_ctl(listener)");
-  if (!loop_.add(signal_fd_.get(), EPOLLIN, [this](std::uint32_t) { on_signal(); }))
+  signal_fd_.watch = loop_.watch(signal_fd_.get(), EPOLLIN, [this](std::uint32_t) { on_signal(); });
+  if (!signal_fd_.watch)
     throw Error(errno, "epoll_ctl(signalfd)");
   // Printed even with --quiet: tests and scripts read the port from this line when they asked for port 0.
   std::fprintf(stderr, "spawnd: info: listening on http://%s\n", bound_address_.c_str());
@@ -218,7 +220,7 @@ void Server::run() {
 
 void Server::pause_accept(std::int64_t ms) {
   if (is_accept_paused_) return;
-  if (!loop_.modify(listener_.get(), 0)) {
+  if (!listener_.watch.modify(0)) {
     // Still watched: the next accept() fails the same way and brings us back here.
     SPAWND_LOG_ERROR("epoll_ctl(listener): %s: cannot pause accept", std::strerror(errno));
     return;
@@ -230,7 +232,7 @@ void Server::pause_accept(std::int64_t ms) {
 void Server::resume_accept(std::int64_t retry_ms) {
   is_accept_paused_ = false;
   if (is_shutting_down_) return;  // the listener is closed
-  if (loop_.modify(listener_.get(), EPOLLIN)) return;
+  if (listener_.watch.modify(EPOLLIN)) return;
   // Left paused, spawnd would never accept again: try again later rather than go deaf.
   SPAWND_LOG_ERROR("epoll_ctl(listener): %s: accept stays paused for %lld ms more", std::strerror(errno),
                    static_cast<long long>(retry_ms));
@@ -297,8 +299,7 @@ void Server::begin_shutdown() {
   is_shutting_down_ = true;
   SPAWND_LOG_INFO("shutting down: finishing %zu connection(s), at most %lld ms", connections_.size(),
                   static_cast<long long>(config_.shutdown_grace_ms));
-  loop_.remove(listener_.get());
-  listener_.reset();
+  listener_.close();
   // Copy the ids: on_shutdown() may close (and release) connections.
   std::vector<Connection*> all;
   for (auto& [id, conn] : connections_) all.push_back(conn.get());

@@ -84,8 +84,8 @@ class Server {
   StaticFiles static_files_;
   AccessLog access_log_;
   BodyBudget body_budget_;
-  Fd listener_;
-  Fd signal_fd_;
+  EventLoop::WatchedFd listener_;
+  EventLoop::WatchedFd signal_fd_;
   std::unique_ptr<DbKeeper> db_keeper_;  // with --db: holds a connection and checkpoints; outlives the gateways
   ChildTable children_;  // every child process of the server, whichever gateway started it; outlives the gateways
   std::string bound_address_;
