@@ -455,6 +455,7 @@ void CgiGateway::on_spawned(std::uint64_t token, Result<ChildProcess> spawned) {
 }
 
 void CgiGateway::forget(CgiExchange& ex) {
+  (void)admission_.withdraw(ex);  // still queued: out now, before its destructor does anything else
   if (ex.spawn_token) spawning_.erase(ex.spawn_token);
   // Its child, if still running, frees only its slot when it is reaped.
   if (ex.child_id()) children_.set_exit_callback(ex.child_id(), [this](int) { free_slot(); });

@@ -12,6 +12,10 @@ namespace {
 // chunk are.
 constexpr std::size_t kHeadChunkBytes = 4096;
 
+std::string short_body(std::uint64_t sent, std::uint64_t announced) {
+  return "sent " + std::to_string(sent) + " of the " + std::to_string(announced) + " body bytes it announced";
+}
+
 }  // namespace
 
 CgiOutputRelay::CgiOutputRelay(ResponseSink& sink, std::size_t max_header_bytes, bool is_head_request, bool is_nph)
@@ -51,8 +55,7 @@ CgiOutputRelay::Step CgiOutputRelay::feed_head(std::string_view bytes) {
     }
     if (!is_head_request_) announced_bytes_ = h.content_length;
     if (is_whole_ && announced_bytes_ && parser_.rest_of_input().size() + bytes.size() < *announced_bytes_) {
-      return fail("sent " + std::to_string(parser_.rest_of_input().size() + bytes.size()) + " of the " +
-                  std::to_string(*announced_bytes_) + " body bytes it announced");
+      return fail(short_body(parser_.rest_of_input().size() + bytes.size(), *announced_bytes_));
     }
     ResponseHead head;
     head.status = h.status;
@@ -115,8 +118,7 @@ CgiOutputRelay::Step CgiOutputRelay::end() {
     case Phase::Head: return fail("its output ended before a complete header block");
     case Phase::Body:
       if (announced_bytes_ && relayed_bytes_ < *announced_bytes_) {
-        return fail("sent " + std::to_string(relayed_bytes_) + " of the " + std::to_string(*announced_bytes_) +
-                    " body bytes it announced");
+        return fail(short_body(relayed_bytes_, *announced_bytes_));
       }
       phase_ = Phase::Done;
       return Step::Complete;

@@ -66,16 +66,21 @@ std::vector<std::string> args(const TempDir& dir, const std::string& cgi_bin, st
   return a;
 }
 
-// SIGTERM: exit 0, and not one worker left behind (they were spawnd's children, now nobody's).
-void stop_cleanly(Spawnd& server, const std::set<pid_t>& watched) {
-  CHECK(server.stop() == 0);
-  CHECK(wait_until(
+// Waits until none of `pids` is running any more (gone, or a zombie); false after kSettle.
+bool wait_all_exited(const std::set<pid_t>& pids) {
+  return wait_until(
       [&] {
-        for (pid_t p : watched)
+        for (pid_t p : pids)
           if (auto st = proc_stat(p); st && st->state != 'Z') return false;
         return true;
       },
-      kSettle));
+      kSettle);
+}
+
+// SIGTERM: exit 0, and not one worker left behind (they were spawnd's children, now nobody's).
+void stop_cleanly(Spawnd& server, const std::set<pid_t>& watched) {
+  CHECK(server.stop() == 0);
+  CHECK(wait_all_exited(watched));
 }
 
 }  // namespace
@@ -229,13 +234,7 @@ TEST_CASE("fastcgi mode: a handler replaced on disk is served in its new version
     CHECK(old_workers.count(served_by(r)) == 0);
   }
   // The old workers exit; two new ones serve.
-  CHECK(wait_until(
-      [&] {
-        for (pid_t p : old_workers)
-          if (auto st = proc_stat(p); st && st->state != 'Z') return false;
-        return true;
-      },
-      kSettle));
+  CHECK(wait_all_exited(old_workers));
   std::set<pid_t> new_workers;
   CHECK(wait_until([&] { return (new_workers = workers(server.pid(), app)).size() == 2; }, kSettle));
   stop_cleanly(server, new_workers);
