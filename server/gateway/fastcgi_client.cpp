@@ -23,7 +23,7 @@ FastCgiApp::FastCgiApp(FastCgiGateway& gw, std::size_t id, std::string name, std
       program_(std::move(program)),
       admission_("fastcgi", "connection", gw.config_.max_queue,
                  [this](Admission::Waiter& waiter) { return try_start(static_cast<FastCgiExchange&>(waiter)); }) {
-  if (!program_.empty()) version_ = HandlerVersion::of(program_).value_or(HandlerVersion{});
+  if (!program_.empty()) supervisor_ = std::make_unique<Supervisor>(gw_.loop_, *gw_.children_, "fastcgi " + name_, program_);
   for (std::size_t i = 0; i < slots; ++i) {
     auto slot = std::make_unique<FastCgiSlot>();
     slot->index = i;
@@ -31,22 +31,17 @@ FastCgiApp::FastCgiApp(FastCgiGateway& gw, std::size_t id, std::string name, std
       slot->address = *address;
       slot->is_available = true;
     }
+    if (supervisor_) slot->worker = make_worker(*slot);
     slots_.push_back(std::move(slot));
   }
-  if (!program_.empty())
-    for (auto& slot : slots_) start_worker(*slot);
+  for (auto& slot : slots_)
+    if (slot->worker) slot->worker->start();
 }
 
 FastCgiApp::~FastCgiApp() {
-  for (auto& slot : slots_) {
-    if (slot->restart_timer) gw_.loop_.cancel(slot->restart_timer);
+  // Each slot's worker stops with it (SupervisedProcess's destructor).
+  for (auto& slot : slots_)
     if (slot->abort_timer) gw_.loop_.cancel(slot->abort_timer);
-    // The worker stays in the child table, which stops and reaps it; nobody listens for its exit any more.
-    if (slot->child) {
-      gw_.children_->set_exit_callback(slot->child, nullptr);
-      gw_.children_->terminate_group(slot->child);
-    }
-  }
 }
 
 bool FastCgiApp::admit(FastCgiExchange& ex) {
@@ -71,7 +66,7 @@ FastCgiSlot* FastCgiApp::free_slot(bool& is_unreachable) {
     if (slot->state == FastCgiSlot::State::Idle) return slot.get();
   bool has_failed = false;
   for (auto& slot : slots_) {
-    if (slot->state != FastCgiSlot::State::Closed || !slot->is_available || slot->restart_timer) continue;
+    if (slot->state != FastCgiSlot::State::Closed || !slot->is_available) continue;
     const std::error_code err = connect(*slot);
     if (!err) return slot.get();
     has_failed = true;
@@ -295,7 +290,7 @@ void FastCgiApp::on_end_request(FastCgiSlot& slot, fcgi::ProtocolStatus status) 
     slot.abort_timer = 0;
   }
   ++slot.served;
-  backoff_.reset();
+  if (supervisor_) supervisor_->healthy();
   if (ex) {
     ex->slot = nullptr;
     ex->on_end_request(status);
@@ -304,14 +299,14 @@ void FastCgiApp::on_end_request(FastCgiSlot& slot, fcgi::ProtocolStatus status) 
     drop(slot, nullptr, false);
     return;
   }
-  if (!program_.empty() && slot.child) {
+  if (slot.worker && slot.worker->is_running()) {
     if (gw_.config_.max_requests > 0 && slot.served >= gw_.config_.max_requests) {
       SPAWND_LOG_INFO("fastcgi %s: worker %d served %llu requests: replacing it", name_.c_str(),
-                      static_cast<int>(slot.pid), fcgi_ull(slot.served));
+                      static_cast<int>(slot.worker->pid()), fcgi_ull(slot.served));
       recycle(slot);
       return;
     }
-    if (!(slot.version == version_)) {
+    if (!slot.worker->is_current()) {
       recycle(slot);  // the handler was replaced while this worker served its last request
       return;
     }
@@ -344,9 +339,9 @@ void FastCgiApp::drop(FastCgiSlot& slot, const char* why, bool kill_worker) {
   slot.out_pos = 0;
   slot.stderr_lines = StderrLines();
   slot.is_paused = false;
-  if (kill_worker && slot.child) {
+  if (kill_worker && slot.worker && slot.worker->is_running()) {
     slot.is_available = false;  // its exit restarts it; until then nothing connects to it
-    gw_.children_->terminate_group(slot.child);
+    slot.worker->terminate();
   }
   if (FastCgiExchange* ex = slot.ex) {
     slot.ex = nullptr;
@@ -364,8 +359,8 @@ void FastCgiApp::withdraw(FastCgiExchange& ex, bool kill_worker) {
   slot->ex = nullptr;
   if (kill_worker || slot->state != FastCgiSlot::State::Busy) {
     // Timed out (the application is hung), or the connection was not even up: it cannot be trusted any more.
-    if (kill_worker && !program_.empty() && slot->child)
-      SPAWND_LOG_ERROR("fastcgi %s: stopping worker %d", name_.c_str(), static_cast<int>(slot->pid));
+    if (kill_worker && slot->worker && slot->worker->is_running())
+      SPAWND_LOG_ERROR("fastcgi %s: stopping worker %d", name_.c_str(), static_cast<int>(slot->worker->pid()));
     drop(*slot, nullptr, kill_worker);
     return;
   }
@@ -392,84 +387,53 @@ void FastCgiApp::withdraw(FastCgiExchange& ex, bool kill_worker) {
 }
 
 void FastCgiApp::reload_if_replaced() {
-  if (program_.empty()) return;
-  const std::optional<HandlerVersion> now = HandlerVersion::of(program_);
-  if (!now || *now == version_) return;  // a handler removed keeps its workers until it is back
-  version_ = *now;
-  SPAWND_LOG_INFO("fastcgi %s: the handler was replaced: replacing its workers", name_.c_str());
+  if (!supervisor_ || !supervisor_->check_replaced()) return;
   // Idle workers now; a busy one when its request ends (on_end_request).
   for (auto& slot : slots_) {
-    if (slot->child && !(slot->version == version_) &&
+    if (slot->worker->is_running() && !slot->worker->is_current() &&
         (slot->state == FastCgiSlot::State::Idle || slot->state == FastCgiSlot::State::Closed))
       recycle(*slot);
   }
 }
 
 void FastCgiApp::recycle(FastCgiSlot& slot) {
-  slot.is_recycling = true;
   slot.is_available = false;
   drop(slot, nullptr, false);
-  gw_.children_->terminate_group(slot.child);
+  slot.worker->recycle();
 }
 
-void FastCgiApp::start_worker(FastCgiSlot& slot) {
-  slot.restart_timer = 0;
-  slot.is_recycling = false;
-  // "<app>.<worker>": short whatever the handler's name (a unix socket path has at most 107 bytes).
-  const std::string path = gw_.socket_dir_ + "/" + std::to_string(id_) + "." + std::to_string(slot.index);
-  slot.version = HandlerVersion::of(program_).value_or(HandlerVersion{});
-  const auto spawn_worker = [this](int listen_fd) {
+std::unique_ptr<SupervisedProcess> FastCgiApp::make_worker(FastCgiSlot& slot) {
+  SupervisedProcess::Hooks hooks;
+  hooks.spawn = [this, s = &slot]() -> Result<ChildProcess> {
+    // "<app>.<worker>": short whatever the handler's name (a unix socket path has at most 107 bytes).
+    const std::string path = gw_.socket_dir_ + "/" + std::to_string(id_) + "." + std::to_string(s->index);
+    Result<net::SockAddr> address = net::unix_address(path);
+    if (!address) return address.error();
+    Result<Fd> listener = net::listen_on(*address, {.backlog = kFcgiListenBacklog, .stale = net::StaleSocket::Remove});
+    if (!listener) return listener.error();
+    s->address.addr = *address;
     SpawnSpec spec;
     spec.path = program_;
     spec.argv.push_back(program_);
     spec.envp = gw_.config_.base_env;
     spec.cwd = gw_.config_.directory;
-    spec.stdin_fd = listen_fd;  // FCGI_LISTENSOCK_FILENO
+    spec.stdin_fd = listener->get();  // FCGI_LISTENSOCK_FILENO
     spec.stdout_fd = gw_.dev_null_.get();
     spec.stderr_fd = STDERR_FILENO;  // the SDK writes whole lines ("handler NAME: ...") with one write each
     return spawn_process(spec);
   };
-  Result<net::SockAddr> address = net::unix_address(path);
-  Result<Fd> listener = address ? net::listen_on(*address, {.backlog = kFcgiListenBacklog, .stale = net::StaleSocket::Remove})
-                                : Result<Fd>(address.error());
-  Result<ChildProcess> worker = listener ? spawn_worker(listener->get()) : Result<ChildProcess>(listener.error());
-  if (!worker) {
-    const std::int64_t delay = backoff_.next_delay_ms();
-    SPAWND_LOG_ERROR("fastcgi %s: cannot start worker %zu: %s; retrying in %lld ms", name_.c_str(), slot.index,
-                     worker.error().message().c_str(), static_cast<long long>(delay));
-    slot.restart_timer = gw_.loop_.add_timer(delay, [this, s = &slot] { start_worker(*s); });
-    return;
-  }
-  slot.served = 0;
-  const pid_t child = worker->pid;
-  auto id = gw_.children_->watch(std::move(*worker), [this, s = &slot](int status) { on_worker_exit(*s, status); });
-  if (!id) {  // logged by the table, which killed it
-    slot.restart_timer = gw_.loop_.add_timer(RestartBackoff::kFirstDelayMs, [this, s = &slot] { start_worker(*s); });
-    return;
-  }
-  slot.child = *id;
-  slot.pid = child;
-  slot.address.addr = *address;
-  slot.address.text = "worker " + std::to_string(child);
-  slot.is_available = true;
-  SPAWND_LOG_DEBUG("fastcgi %s: worker %d started on %s", name_.c_str(), static_cast<int>(child), path.c_str());
-  admission_.slot_freed();
-}
-
-void FastCgiApp::on_worker_exit(FastCgiSlot& slot, int status) {
-  const pid_t pid = slot.pid;
-  slot.child = 0;
-  slot.pid = -1;
-  slot.is_available = false;
-  std::int64_t delay = 0;
-  if (!slot.is_recycling) {
-    delay = backoff_.next_delay_ms();
-    SPAWND_LOG_ERROR("fastcgi %s: worker %d ended with %s; restarting it in %lld ms", name_.c_str(),
-                     static_cast<int>(pid), describe_exit(status).c_str(), static_cast<long long>(delay));
-  }
-  // Its connection ends with it: a request on it gets 502 (drop() decides; the socket may have reported EOF first).
-  if (slot.sock) drop(slot, nullptr, false);
-  slot.restart_timer = gw_.loop_.add_timer(delay, [this, s = &slot] { start_worker(*s); });
+  hooks.on_started = [this, s = &slot](pid_t pid) {
+    s->served = 0;
+    s->address.text = "worker " + std::to_string(pid);
+    s->is_available = true;
+    admission_.slot_freed();
+  };
+  hooks.on_exited = [this, s = &slot](int) {
+    s->is_available = false;
+    // Its connection ends with it: a request on it gets 502 (drop() decides; the socket may have reported EOF first).
+    if (s->sock) drop(*s, nullptr, false);
+  };
+  return std::make_unique<SupervisedProcess>(*supervisor_, "worker", std::move(hooks));
 }
 
 }  // namespace spawnd::server

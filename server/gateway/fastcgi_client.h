@@ -43,11 +43,8 @@ struct FastCgiSlot {
   enum class State { Closed, Connecting, Idle, Busy, Aborting };
   std::size_t index = 0;
   FastCgiAddress address;
-  bool is_available = false;  // external: always; managed: its worker process is running
-  ChildTable::ChildId child = 0;  // managed: the worker process in the child table (0: not running)
-  pid_t pid = -1;                 // managed: its pid, for log lines
-  bool is_recycling = false;  // managed: stopped on purpose (--max-requests, a replaced handler): restart at once
-  HandlerVersion version;     // managed: the handler file its worker was started from
+  bool is_available = false;  // external: always; managed: its worker runs and did not refuse a connection
+  std::unique_ptr<SupervisedProcess> worker;  // managed: the worker process (null: external)
   std::uint64_t served = 0;   // requests completed by this worker (managed) or on this connection (external)
   // The connection; its watch is empty while paused with nothing to send (a hang-up would be reported
   // level-triggered again and again while we may not read).
@@ -62,7 +59,6 @@ struct FastCgiSlot {
   std::size_t out_pos = 0;
   FastCgiExchange* ex = nullptr;
   StderrLines stderr_lines;
-  EventLoop::TimerId restart_timer = 0;
   EventLoop::TimerId abort_timer = 0;
 };
 
@@ -111,17 +107,16 @@ class FastCgiApp {
   void drop(FastCgiSlot& slot, const char* why, bool kill_worker);
   // Stops the slot's worker on purpose (supervisor.h's recycle rule): it is restarted at once when it has exited.
   void recycle(FastCgiSlot& slot);
-  void start_worker(FastCgiSlot& slot);
-  void on_worker_exit(FastCgiSlot& slot, int status);
+  // Managed: the slot's worker (not started): a listening socket of its own and the handler on it.
+  std::unique_ptr<SupervisedProcess> make_worker(FastCgiSlot& slot);
 
   FastCgiGateway& gw_;
   std::size_t id_;  // names the workers' sockets
   std::string name_;
   std::string program_;  // managed: the executable; empty: external
+  std::unique_ptr<Supervisor> supervisor_;  // managed: the workers' back-off and handler version (before slots_)
   std::vector<std::unique_ptr<FastCgiSlot>> slots_;
   Admission admission_;  // requests waiting for a free connection
-  RestartBackoff backoff_;  // managed: unexpected worker exits since the last completed request
-  HandlerVersion version_;  // managed: the handler file as last seen; workers of another version are replaced
 };
 
 // ---- One request. ---------------------------------------------------------------------------------------------------

@@ -66,22 +66,26 @@ ForkServers::~ForkServers() {
 
 bool ForkServers::spawn(const std::string& script, const SpawnPool::Job& job) {
   if (job.spec.argv.size() > 1) return false;  // --cgi-argv words: only a real exec can pass them
-  std::string path = directory_ + "/" + script;
-  const std::optional<HandlerVersion> version = HandlerVersion::of(path);
-  if (!version) return false;
-  auto [it, is_new] = handlers_.try_emplace(script);
+  auto it = handlers_.find(script);
+  if (it == handlers_.end()) {
+    std::string path = directory_ + "/" + script;
+    if (!HandlerVersion::of(path)) return false;
+    Handler handler;
+    handler.supervisor = std::make_unique<Supervisor>(loop_, children_, "fork: " + script, path);
+    handler.is_sdk = is_sdk_handler(path);
+    it = handlers_.emplace(script, std::move(handler)).first;
+    if (it->second.is_sdk) start_servers(script, it->second);
+    return false;  // its fork servers are only starting: plain CGI meanwhile
+  }
   Handler& h = it->second;
-  if (is_new || !(h.version == *version)) {
-    if (!is_new) SPAWND_LOG_INFO("fork: %s was replaced: restarting its fork servers", script.c_str());
+  if (h.supervisor->check_replaced()) {
     std::vector<std::shared_ptr<Server>> old = std::move(h.servers);
     h.servers.clear();
-    h.version = *version;
-    h.backoff.reset();
-    h.is_sdk = is_sdk_handler(path);
+    h.is_sdk = is_sdk_handler(h.supervisor->path());
     if (h.is_sdk) start_servers(script, h);
     // Last, and touching nothing of ours afterwards: retiring completes spawns, and a completion may start a queued
-    // request, which comes back into spawn() (and may add to handlers_, moving `h`). This job goes to plain CGI:
-    // the new fork servers are only starting.
+    // request, which comes back into spawn() (and may add to handlers_). This job goes to plain CGI: the new fork
+    // servers are only starting.
     for (auto& server : old)
       if (server) retire(server);
     return false;
@@ -114,7 +118,8 @@ bool ForkServers::spawn(const std::string& script, const SpawnPool::Job& job) {
   ssize_t n = sys::send_with_fds(server->control.get(), message, fds, MSG_NOSIGNAL | MSG_DONTWAIT);
   if (n != static_cast<ssize_t>(message.size())) {
     // EAGAIN: this fork server is behind; anything else: it is dying and its exit will be handled.
-    if (errno != EAGAIN) SPAWND_LOG_WARN("fork: %s: send to fork server %d: %s", script.c_str(), server->pid, std::strerror(errno));
+    if (errno != EAGAIN)
+      SPAWND_LOG_WARN("fork: %s: send to fork server %d: %s", script.c_str(), server->process->pid(), std::strerror(errno));
     return false;
   }
   server->pending.insert(job.token);
@@ -123,53 +128,53 @@ bool ForkServers::spawn(const std::string& script, const SpawnPool::Job& job) {
 
 void ForkServers::start_servers(const std::string& script, Handler& handler) {
   handler.servers.resize(servers_per_handler_);
-  for (std::size_t slot = 0; slot < servers_per_handler_; ++slot) start_one(script, handler, slot);
-}
-
-void ForkServers::start_one(const std::string& script, Handler& handler, std::size_t slot) {
-  int pair[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
-    SPAWND_LOG_ERROR("fork: socketpair: %s", std::strerror(errno));
-    return;
+  for (auto& slot : handler.servers) {
+    auto server = std::make_shared<Server>();
+    server->script = script;
+    std::weak_ptr<Server> weak = server;
+    SupervisedProcess::Hooks hooks;
+    hooks.spawn = [this, weak]() -> Result<ChildProcess> {
+      auto s = weak.lock();
+      int pair[2];
+      if (!s || ::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return errno_code();
+      s->control.fd.reset(pair[0]);
+      Fd theirs(pair[1]);
+      ::fcntl(s->control.get(), F_SETFL, O_NONBLOCK);
+      SpawnSpec spec;
+      spec.path = directory_ + "/" + s->script;
+      spec.argv = {spec.path};
+      spec.envp = base_env_;
+      spec.envp.push_back(std::string(fp::kForkServerEnv) + "=" + std::to_string(fp::kControlFd));
+      spec.cwd = directory_;
+      spec.stdin_fd = dev_null_;
+      spec.stdout_fd = dev_null_;
+      spec.stderr_fd = STDERR_FILENO;  // its own log lines ("handler NAME: ...") go to our error log
+      spec.fd3 = theirs.get();
+      Result<ChildProcess> child = spawn_process(spec);
+      if (!child) s->control.close();
+      return child;
+    };
+    hooks.on_started = [this, weak](pid_t) {
+      auto s = weak.lock();
+      if (!s) return;
+      s->state = State::Starting;
+      s->control.watch = loop_.watch(s->control.get(), EPOLLIN, [this, weak](std::uint32_t) {
+        if (auto locked = weak.lock()) on_control(locked, kMaxMessagesPerEvent);
+      });
+      if (!s->control.watch) {
+        SPAWND_LOG_ERROR("fork: epoll_ctl: %s", std::strerror(errno));
+        s->control.close();
+        s->process->kill();
+      }
+    };
+    hooks.on_exited = [this, weak](int) {
+      if (auto s = weak.lock()) on_server_exit(s);
+    };
+    server->process = std::make_unique<SupervisedProcess>(*handler.supervisor, "fork server", std::move(hooks));
+    slot = std::move(server);
   }
-  auto server = std::make_shared<Server>();
-  server->script = script;
-  server->control.fd.reset(pair[0]);
-  Fd theirs(pair[1]);
-  ::fcntl(server->control.get(), F_SETFL, O_NONBLOCK);
-
-  SpawnSpec spec;
-  spec.path = directory_ + "/" + script;
-  spec.argv = {spec.path};
-  spec.envp = base_env_;
-  spec.envp.push_back(std::string(fp::kForkServerEnv) + "=" + std::to_string(fp::kControlFd));
-  spec.cwd = directory_;
-  spec.stdin_fd = dev_null_;
-  spec.stdout_fd = dev_null_;
-  spec.stderr_fd = STDERR_FILENO;  // its own log lines ("handler NAME: ...") go to our error log
-  spec.fd3 = theirs.get();
-  auto child = spawn_process(spec);
-  if (!child) {
-    SPAWND_LOG_ERROR("fork: cannot start a fork server for %s: %s", script.c_str(), child.error().message().c_str());
-    return;
-  }
-  server->pid = child->pid;
-  std::weak_ptr<Server> weak = server;
-  if (!children_.watch(std::move(*child), [this, weak](int status) {
-        if (auto s = weak.lock()) on_server_exit(s, status);
-      })) {
-    return;  // logged by the table, which killed it
-  }
-  server->control.watch = loop_.watch(server->control.get(), EPOLLIN, [this, weak](std::uint32_t) {
-    if (auto s = weak.lock()) on_control(s, kMaxMessagesPerEvent);
-  });
-  if (!server->control.watch) {
-    SPAWND_LOG_ERROR("fork: epoll_ctl: %s", std::strerror(errno));
-    ::kill(server->pid, SIGKILL);
-    server->control.close();
-  }
-  SPAWND_LOG_DEBUG("fork: started fork server %d for %s", static_cast<int>(server->pid), script.c_str());
-  handler.servers[slot] = std::move(server);
+  // Started only once all are in place: a start may fail and be retried later, never re-entering here.
+  for (auto& server : handler.servers) server->process->start();
 }
 
 void ForkServers::fail_pending(Server& server) {
@@ -179,18 +184,18 @@ void ForkServers::fail_pending(Server& server) {
 }
 
 void ForkServers::retire(const std::shared_ptr<Server>& server) {
-  if (server->state == State::Dead) return;
   // The answers it has sent already: the children they report exist, and are ours to watch like any other.
-  on_control(server, std::numeric_limits<int>::max());
+  if (server->state != State::Dead) on_control(server, std::numeric_limits<int>::max());
+  server->state = State::Dead;
   // Its control socket leaves the loop and closes now, whatever is pending: the caller drops the Server, and an fd
   // left registered would outlive it (a new socketpair could reuse the number while the loop still tracks it).
   server->control.close();
-  // Its unanswered Spawns fail with ECONNRESET (the CGI gateway lets their pipes decide). The Spawns still queued
-  // to it must then never fork, or a request already given up would run after all: SIGKILL, which also ends a
-  // stopped fork server at once, so the pipe ends it holds close and their requests get their answer (502) now.
-  // It is our child and not yet reaped (not Dead), so its pid is still it. Its own children live on.
+  // The Spawns still queued to it must never fork, or a request given up below would run after all: SIGKILL to its
+  // group, which also ends a stopped fork server at once, so the pipe ends it holds close and their requests get
+  // their answer (502) now. Its own children live on (each is in a group of its own). It is never restarted.
+  server->process->retire();
+  // Its unanswered Spawns fail with ECONNRESET (the CGI gateway lets their pipes decide).
   fail_pending(*server);
-  if (server->pid > 0) ::kill(server->pid, SIGKILL);
 }
 
 void ForkServers::on_control(const std::shared_ptr<Server>& server, int max_messages) {
@@ -215,11 +220,11 @@ void ForkServers::on_control(const std::shared_ptr<Server>& server, int max_mess
     if (n != static_cast<ssize_t>(sizeof header) || !has_right_fds) {
       if (n != 0)
         SPAWND_LOG_WARN("fork: %s: fork server %d sent a malformed message (%zd bytes, %d fds)", server->script.c_str(),
-                        server->pid, n, fd_count);
-      // EOF or garbage: stop talking to it; its exit (or a kill) follows.
+                        server->process->pid(), n, fd_count);
+      // EOF or garbage: stop talking to it; its exit (or our SIGKILL, then its exit) follows, then its restart.
       server->control.close();
+      if (n != 0) server->process->kill();
       fail_pending(*server);
-      if (n != 0 && server->pid > 0 && server->state != State::Dead) ::kill(server->pid, SIGKILL);  // not once reaped
       return;
     }
     switch (header.type) {
@@ -227,7 +232,7 @@ void ForkServers::on_control(const std::shared_ptr<Server>& server, int max_mess
         if (server->state == State::Starting) server->state = State::Ready;
         // (Not from the last words of one that died: its death still counts for the back-off.)
         if (auto it = handlers_.find(server->script); it != handlers_.end() && server->state != State::Dead)
-          it->second.backoff.reset();
+          it->second.supervisor->healthy();
         break;
       case fp::MessageType::Spawned:
         if (server->pending.erase(header.token) == 0) break;
@@ -236,7 +241,7 @@ void ForkServers::on_control(const std::shared_ptr<Server>& server, int max_mess
         } else if (header.pid > 0) {
           // It could not take the child's pidfd, and killed the child: we cannot watch it, its pipes decide.
           SPAWND_LOG_WARN("fork: %s: fork server %d could not give us child %d (killed)", server->script.c_str(),
-                          server->pid, header.pid);
+                          server->process->pid(), header.pid);
           on_spawned_(header.token, errno_code(ECONNRESET));
         } else {
           on_spawned_(header.token, errno_code(header.pid < 0 ? -header.pid : EIO));
@@ -254,34 +259,13 @@ void ForkServers::on_control(const std::shared_ptr<Server>& server, int max_mess
   }
 }
 
-void ForkServers::on_server_exit(const std::shared_ptr<Server>& server, int status) {
+void ForkServers::on_server_exit(const std::shared_ptr<Server>& server) {
   server->state = State::Dead;
   // What it sent before dying is still queued on the control socket (its exit may be seen first): the pids of
   // children it forked (Spawned), which are ours to watch (init reaps them now). Read it all; EOF ends it.
   on_control(server, std::numeric_limits<int>::max());
   server->control.close();
   fail_pending(*server);  // the Spawns it never answered
-
-  auto hit = handlers_.find(server->script);
-  if (hit == handlers_.end()) return;
-  Handler& h = hit->second;
-  auto slot_it = std::find(h.servers.begin(), h.servers.end(), server);
-  if (slot_it == h.servers.end()) return;  // replaced meanwhile
-  std::size_t slot = static_cast<std::size_t>(slot_it - h.servers.begin());
-  const std::int64_t delay = h.backoff.next_delay_ms();
-  SPAWND_LOG_WARN("fork: fork server %d for %s ended (%s %d); restarting in %lld ms", server->pid,
-                  server->script.c_str(), WIFSIGNALED(status) ? "signal" : "exit status",
-                  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), static_cast<long long>(delay));
-  std::string script = server->script;
-  const HandlerVersion version = h.version;
-  loop_.add_timer(delay, [this, script, version, slot, server] {
-    auto it = handlers_.find(script);
-    // Only if nothing replaced the handler or this slot in the meantime.
-    if (it == handlers_.end() || !(it->second.version == version) || slot >= it->second.servers.size() ||
-        it->second.servers[slot] != server)
-      return;
-    start_one(script, it->second, slot);
-  });
 }
 
 }  // namespace spawnd::server

@@ -12,9 +12,9 @@
 // plain CGI). Every spawn() stats the file: when it was replaced (supervisor.h's reload rule) the old servers
 // retire and new ones start, so the next request runs the new version: deploy by copying, as with CGI. Retiring a
 // fork server reads the answers it has already sent, then takes its control socket out of the loop and closes it,
-// fails the Spawns it has not answered, and SIGKILLs it (so that none of them forks after all; its children live
-// on). A fork server that dies is restarted as supervisor.h says (at once, then back-off from 100 ms up to 10 s)
-// and logged; requests meanwhile fall back to plain CGI spawning. Spawns a dead or retired fork server had been sent but not answered
+// SIGKILLs it (so that none of them forks after all; its children live on), and fails the Spawns it has not
+// answered. Each fork server is a SupervisedProcess: one that dies is restarted as supervisor.h says (at once, then
+// back-off from 100 ms up to 10 s) and logged; requests meanwhile fall back to plain CGI spawning. Spawns a dead or retired fork server had been sent but not answered
 // are reported with ECONNRESET, and never hang: the CGI gateway then lets the pipes decide, since a child may have
 // been forked (and be answering) without its Spawned ever reaching us; if none was, the pipes close empty: 502.
 // Such a request is not spawned again: it may have run already (a POST would run twice).
@@ -67,29 +67,30 @@ class ForkServers {
   [[nodiscard]] bool spawn(const std::string& script, const SpawnPool::Job& job);
 
  private:
+  // Dead: not running (between an exit and its restart, or retired).
   enum class State { Starting, Ready, Dead };
   struct Server {
     std::string script;
-    pid_t pid = -1;  // our child: signalled by pid only while not Dead (not reaped)
     EventLoop::WatchedFd control;
-    State state = State::Starting;
+    State state = State::Dead;
     std::unordered_set<std::uint64_t> pending;  // Spawn sent, Spawned not yet received
+    std::unique_ptr<SupervisedProcess> process;  // started, watched and restarted by its handler's supervisor
   };
   struct Handler {
-    HandlerVersion version;
+    std::unique_ptr<Supervisor> supervisor;  // the version and back-off (before servers: outlives them)
     bool is_sdk = false;
-    RestartBackoff backoff;  // deaths before Ready
     std::vector<std::shared_ptr<Server>> servers;
     std::size_t next = 0;
   };
 
+  // The handler's fork servers, started.
   void start_servers(const std::string& script, Handler& handler);
-  void start_one(const std::string& script, Handler& handler, std::size_t slot);
   // Ends `server`'s service for good (see the header comment); the caller drops it.
   void retire(const std::shared_ptr<Server>& server);
   // Reads and handles up to `max_messages` messages from the server's control socket.
   void on_control(const std::shared_ptr<Server>& server, int max_messages);
-  void on_server_exit(const std::shared_ptr<Server>& server, int status);
+  // The fork server exited (its supervisor restarts it).
+  void on_server_exit(const std::shared_ptr<Server>& server);
   void fail_pending(Server& server);
 
   EventLoop& loop_;

@@ -298,6 +298,17 @@ void ChildTable::terminate_group(ChildId id) {
   });
 }
 
+void ChildTable::kill_group(ChildId id) {
+  auto it = children_.find(id);
+  if (it == children_.end() || it->second.signal_sent == SIGKILL) return;
+  if (it->second.kill_timer) {
+    loop_.cancel(it->second.kill_timer);
+    it->second.kill_timer = 0;
+  }
+  it->second.signal_sent = SIGKILL;
+  signal_group(it->second, SIGKILL);
+}
+
 void ChildTable::terminate_group_after(ChildId id, std::int64_t delay_ms) {
   auto it = children_.find(id);
   if (it == children_.end() || it->second.signal_sent || it->second.kill_timer) return;

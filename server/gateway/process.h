@@ -103,6 +103,9 @@ class ChildTable {
   // Sends SIGTERM to the child's process group, and SIGKILL to the group kill_grace_ms later if the child has not
   // exited by then. Idempotent; a no-op for an id that has exited.
   void terminate_group(ChildId id);
+  // Sends SIGKILL to the child's process group at once (and again to what is left of it when the leader has
+  // exited). Idempotent; a no-op for an id that has exited.
+  void kill_group(ChildId id);
   // terminate_group() `delay_ms` from now, unless the child has exited by then.
   void terminate_group_after(ChildId id, std::int64_t delay_ms);
   [[nodiscard]] std::size_t size() const noexcept { return children_.size(); }
