@@ -69,9 +69,13 @@ bool Admission::withdraw(Waiter& waiter) noexcept {
 
 bool Admission::expire(Waiter& waiter, std::int64_t waited_ms) {
   if (!withdraw(waiter)) return false;
-  SPAWND_LOG_WARN("%s[%llu] %s: waited %lld ms for a free %s: 503", mode_.c_str(), ull(waiter.request_id_),
-                  waiter.name_.c_str(), static_cast<long long>(waited_ms), slot_.c_str());
+  log_expired(waiter.request_id_, waiter.name_, waited_ms);
   return true;
+}
+
+void Admission::log_expired(std::uint64_t request_id, std::string_view name, std::int64_t waited_ms) const {
+  SPAWND_LOG_WARN("%s[%llu] %.*s: waited %lld ms for a free %s: 503", mode_.c_str(), ull(request_id),
+                  static_cast<int>(name.size()), name.data(), static_cast<long long>(waited_ms), slot_.c_str());
 }
 
 }  // namespace spawnd::server

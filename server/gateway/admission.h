@@ -75,6 +75,9 @@ class Admission {
   // --handler-timeout expired for a queued `waiter` after `waited_ms`: it leaves the queue, with the log line.
   // Returns false if it was not queued (it is running: the caller's timeout is a 504).
   bool expire(Waiter& waiter, std::int64_t waited_ms);
+  // The same log line for a request of this gateway that expired after admission but before it reached a handler
+  // (an in-process job still in the workers' queue): it is answered 503 as well.
+  void log_expired(std::uint64_t request_id, std::string_view name, std::int64_t waited_ms) const;
 
   [[nodiscard]] std::size_t queued() const noexcept { return queue_.size(); }
 

@@ -31,6 +31,17 @@ namespace {
 constexpr int kNoContext = 1;   // context_new() failed
 constexpr int kNoResponse = 2;  // handle() returned nonzero
 
+// Places in the workers' queue: up to one job per worker waits there, handed over, so that a worker that finishes
+// takes its next job at once instead of sleeping until the loop has seen the completion and admitted the next
+// request (a futex wake-up and a loop round trip per request; measured: 0.88x the read rate without them). They
+// are taken from --queue, so that no more requests wait than it allows (--queue 0: none).
+std::size_t handover_places(const InProcConfig& config) { return std::min(config.workers, config.cgi.max_queue); }
+
+InProcConfig with_a_worker(InProcConfig config) {
+  if (config.workers == 0) config.workers = 1;
+  return config;
+}
+
 unsigned long long ull(std::uint64_t v) { return static_cast<unsigned long long>(v); }
 
 struct LoadedHandler {
@@ -62,10 +73,10 @@ struct InProcGateway::Job {
   // Written by the worker; read by the loop once the job is on the completion list (the pool's mutex orders them).
   std::string output;
   int result = 0;  // 0: `output` holds the handler's CGI response; else kNoContext or kNoResponse
-  // Set by the loop when nobody wants the response any more (client gone, timed out): a worker that has not called
-  // the handler yet skips it.
-  std::atomic<bool> is_cancelled{false};
-  bool was_called = false;  // written by the worker, read by the loop after the completion was posted
+  // Queued → Called by the worker that takes it, or Queued → Cancelled by the loop when nobody wants the response
+  // any more (client gone, timed out); a worker skips a cancelled job. Whoever changes it first wins.
+  enum class State { Queued, Called, Cancelled };
+  std::atomic<State> state{State::Queued};
   // Loop thread only.
   InProcExchange* exchange = nullptr;  // null once the exchange is gone or has given up on the job
   std::uint64_t request_id = 0;
@@ -84,7 +95,7 @@ struct InProcGateway::Pool {
   std::mutex mutex;
   std::condition_variable has_work;    // `queue` is not empty, or `is_stopping`
   std::condition_variable has_exited;  // `live` went down
-  std::deque<std::shared_ptr<Job>> queue;  // admitted jobs (admission.h), at most `workers`, for the next free worker
+  std::deque<std::shared_ptr<Job>> queue;  // admitted jobs (admission.h), for the next free worker
   std::size_t live = 0;  // worker threads that have not finished
   bool is_stopping = false;  // no completion is posted once it is set (the loop may be going away)
 
@@ -116,10 +127,8 @@ struct InProcGateway::Pool {
       std::shared_ptr<Job> job = std::move(pool.queue.front());
       pool.queue.pop_front();
       lock.unlock();
-      if (!job->is_cancelled.load(std::memory_order_relaxed)) {
-        job->was_called = true;
+      if (Job::State queued = Job::State::Queued; job->state.compare_exchange_strong(queued, Job::State::Called))
         pool.call(*job, contexts);
-      }
       lock.lock();
       if (pool.is_stopping) break;
       // Under the pool's mutex, so that no completion is posted once stop_workers() has set is_stopping.
@@ -235,6 +244,12 @@ class InProcExchange final : public Exchange, public Admission::Waiter {
       finish(GatewayError::ServiceUnavailable);
       return;
     }
+    if (is_running_ && cancel_if_queued()) {
+      // Handed over but still in the workers' queue: it never reached a handler, as if it had expired in admission.
+      gw_.admission_.log_expired(request_.id, target_.name, ms);
+      finish(GatewayError::ServiceUnavailable);
+      return;
+    }
     if (!is_running_) {
       SPAWND_LOG_ERROR("inproc[%llu] %s: the request body was not complete within %lld ms: 504", ull(request_.id),
                        script(), ms);
@@ -254,8 +269,14 @@ class InProcExchange final : public Exchange, public Admission::Waiter {
     (void)gw_.admission_.withdraw(*this);
     if (!job_) return;
     job_->exchange = nullptr;
-    job_->is_cancelled.store(true, std::memory_order_relaxed);
+    (void)cancel_if_queued();
     job_.reset();
+  }
+
+  // True if no worker had taken the job yet: none will call its handler now.
+  bool cancel_if_queued() noexcept {
+    InProcGateway::Job::State queued = InProcGateway::Job::State::Queued;
+    return job_ && job_->state.compare_exchange_strong(queued, InProcGateway::Job::State::Cancelled);
   }
 
   void finish(std::optional<GatewayError> error) {
@@ -280,17 +301,17 @@ class InProcExchange final : public Exchange, public Admission::Waiter {
 
 InProcGateway::InProcGateway(EventLoop& loop, InProcConfig config, std::unique_ptr<Gateway> fallback)
     : loop_(loop),
-      config_(std::move(config)),
+      config_(with_a_worker(std::move(config))),
       fallback_(std::move(fallback)),
-      admission_("inproc", "worker", config_.cgi.max_queue,
+      max_busy_(config_.workers + handover_places(config_)),
+      admission_("inproc", "worker", config_.cgi.max_queue - handover_places(config_),
                  [this](Admission::Waiter& waiter) {
-                   if (busy_ >= config_.workers) return false;
+                   if (busy_ >= max_busy_) return false;
                    ++busy_;
                    static_cast<InProcExchange&>(waiter).run();
                    return true;
                  }),
       pool_(std::make_shared<Pool>()) {
-  if (config_.workers == 0) config_.workers = 1;
   load_handlers();
   pool_->workers = config_.workers;
   for (const std::string& entry : config_.cgi.base_env) {
@@ -426,7 +447,7 @@ void InProcGateway::on_completion(const Job& job) {
   --busy_;
   if (job.exchange != nullptr) {
     job.exchange->on_complete(job);
-  } else if (job.is_timed_out && job.was_called) {
+  } else if (job.is_timed_out && job.state.load() == Job::State::Called) {
     SPAWND_LOG_WARN("inproc[%llu] %s: the handler returned after its request got 504; response dropped",
                     ull(job.request_id), pool_->handlers[job.handler].name.c_str());
   }

@@ -83,7 +83,10 @@ class InProcGateway final : public Gateway {
   EventLoop& loop_;
   InProcConfig config_;
   std::unique_ptr<Gateway> fallback_;
-  std::size_t busy_ = 0;  // jobs handed to the workers and not yet completed (a timed-out one until its handler returns)
+  // Jobs handed to the workers and not yet completed (a timed-out one until its handler returns): at most
+  // max_busy_, one per worker and the places of the workers' queue (handover_places, inproc_gateway.cpp).
+  std::size_t busy_ = 0;
+  std::size_t max_busy_;
   Admission admission_;
   std::unordered_map<std::string, std::size_t> handlers_;  // name → index into Pool::handlers
   std::shared_ptr<Pool> pool_;

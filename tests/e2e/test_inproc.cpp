@@ -319,6 +319,34 @@ TEST_CASE("in inproc mode a request beyond the busy workers and --queue gets 503
   CHECK(get(s.port(), "/cgi-bin/slow?ms=0").status == 200);
 }
 
+TEST_CASE("in inproc mode a request handed to the workers' queue that expires there gets 503, not 504, and is "
+          "never called",
+          "[e2e][inproc]") {
+  TempDir dir;
+  // One worker and one queue place: the second request is handed over to the workers' queue behind a slow call.
+  Spawnd s(args(dir, kInProc, kFixtures, {"--workers", "1", "--queue", "1", "--handler-timeout", "0.4"}));
+  Fd first = connect_to(s.port());
+  REQUIRE(send_all(first, bare("GET", "/cgi-bin/slow?ms=1200")));
+  std::this_thread::sleep_for(100ms);  // the first call has started
+  auto waited = get(s.port(), "/cgi-bin/slow?ms=0");
+  CHECK(waited.status == 503);
+  CHECK(waited.field("Retry-After") == std::optional<std::string>("1"));
+  CHECK(read_response(first).status == 504);
+  INFO("spawnd's stderr:\n" << s.stderr_text());
+  CHECK(wait_until([&] { return s.stderr_text().find("waited 400 ms for a free worker: 503") != std::string::npos; },
+                   5s));
+  // The expired request never reached the handler: only the slow call's late response is reported.
+  CHECK(wait_until([&] { return s.stderr_text().find("returned after its request got 504") != std::string::npos; },
+                   5s));
+  CHECK(get(s.port(), "/cgi-bin/slow?ms=0").status == 200);
+  const std::string err = s.stderr_text();
+  std::size_t late = 0;
+  for (auto at = err.find("returned after its request got 504"); at != std::string::npos;
+       at = err.find("returned after its request got 504", at + 1))
+    ++late;
+  CHECK(late == 1);
+}
+
 TEST_CASE("a client that disconnects during an in-process call leaves the server serving", "[e2e][inproc]") {
   TempDir dir;
   Spawnd s(args(dir, kInProc, kFixtures, {"--workers", "2"}));
