@@ -127,6 +127,15 @@ std::int64_t ms_between(Clock::time_point a, Clock::time_point b) {
 
 bool is_alive(pid_t pid) { return ::kill(pid, 0) == 0; }
 
+// What every SupervisedProcess test needs: a handler file, a loop, the ChildTable, one Supervisor and a Recorder.
+struct SupervisedFixture {
+  HandlerFile file;
+  EventLoop loop;
+  ChildTable children{loop};
+  Supervisor group{loop, children, "test", file.path};
+  Recorder rec;
+};
+
 }  // namespace
 
 TEST_CASE("supervisor: a restart is at once the first time, then backs off from 100 ms to 10 s", "[unit][supervisor]") {
@@ -171,13 +180,9 @@ TEST_CASE("supervisor: a handler's version changes when it is replaced or rewrit
   fs::remove_all(dir);
 }
 
-TEST_CASE("supervisor: a process that keeps ending is restarted at once, then after 100 ms, then 200 ms",
-          "[unit][supervisor]") {
-  HandlerFile file;
-  EventLoop loop;
-  ChildTable children(loop);
-  Supervisor group(loop, children, "test", file.path);
-  Recorder rec;
+TEST_CASE_METHOD(SupervisedFixture,
+                 "supervisor: a process that keeps ending is restarted at once, then after 100 ms, then 200 ms",
+                 "[unit][supervisor]") {
   rec.script = "exit 3";
   SupervisedProcess process(group, "worker", rec.hooks());
   process.start();
@@ -194,13 +199,9 @@ TEST_CASE("supervisor: a process that keeps ending is restarted at once, then af
   CHECK(ms_between(rec.exited_at[2], rec.started_at[3]) >= 195);
 }
 
-TEST_CASE("supervisor: healthy() resets the back-off, and a recycled process restarts at once without counting",
-          "[unit][supervisor]") {
-  HandlerFile file;
-  EventLoop loop;
-  ChildTable children(loop);
-  Supervisor group(loop, children, "test", file.path);
-  Recorder rec;
+TEST_CASE_METHOD(SupervisedFixture,
+                 "supervisor: healthy() resets the back-off, and a recycled process restarts at once without counting",
+                 "[unit][supervisor]") {
   rec.script = "exec sleep 30";
   SupervisedProcess process(group, "worker", rec.hooks());
   process.start();
@@ -229,13 +230,9 @@ TEST_CASE("supervisor: healthy() resets the back-off, and a recycled process res
   CHECK(ms_between(rec.exited_at[6], rec.started_at[7]) < 100);
 }
 
-TEST_CASE("supervisor: a retired process is killed at once, never restarted, and no hook runs for it",
-          "[unit][supervisor]") {
-  HandlerFile file;
-  EventLoop loop;
-  ChildTable children(loop);
-  Supervisor group(loop, children, "test", file.path);
-  Recorder rec;
+TEST_CASE_METHOD(SupervisedFixture,
+                 "supervisor: a retired process is killed at once, never restarted, and no hook runs for it",
+                 "[unit][supervisor]") {
   rec.script = "trap '' TERM; while :; do sleep 1; done";  // would outlive a SIGTERM
   SupervisedProcess process(group, "fork server", rec.hooks());
   process.start();
@@ -254,12 +251,8 @@ TEST_CASE("supervisor: a retired process is killed at once, never restarted, and
   CHECK(rec.spawns == 1);
 }
 
-TEST_CASE("supervisor: a start that fails is retried after the back-off", "[unit][supervisor]") {
-  HandlerFile file;
-  EventLoop loop;
-  ChildTable children(loop);
-  Supervisor group(loop, children, "test", file.path);
-  Recorder rec;
+TEST_CASE_METHOD(SupervisedFixture,
+                 "supervisor: a start that fails is retried after the back-off", "[unit][supervisor]") {
   rec.script = "exec sleep 30";
   rec.spawn_failures_left = 2;
   SupervisedProcess process(group, "worker", rec.hooks());
@@ -273,13 +266,9 @@ TEST_CASE("supervisor: a start that fails is retried after the back-off", "[unit
   CHECK(process.is_running());
 }
 
-TEST_CASE("supervisor: a replaced handler makes running processes stale until they restart from the new version",
-          "[unit][supervisor]") {
-  HandlerFile file;
-  EventLoop loop;
-  ChildTable children(loop);
-  Supervisor group(loop, children, "test", file.path);
-  Recorder rec;
+TEST_CASE_METHOD(SupervisedFixture,
+                 "supervisor: a replaced handler makes running processes stale until they restart from the new version",
+                 "[unit][supervisor]") {
   rec.script = "exec sleep 30";
   SupervisedProcess process(group, "worker", rec.hooks());
   process.start();
@@ -303,13 +292,9 @@ TEST_CASE("supervisor: a replaced handler makes running processes stale until th
   CHECK(process.is_current());
 }
 
-TEST_CASE("supervisor: destroying a SupervisedProcess stops its process and cancels a pending restart",
-          "[unit][supervisor]") {
-  HandlerFile file;
-  EventLoop loop;
-  ChildTable children(loop);
-  Supervisor group(loop, children, "test", file.path);
-  Recorder rec;
+TEST_CASE_METHOD(SupervisedFixture,
+                 "supervisor: destroying a SupervisedProcess stops its process and cancels a pending restart",
+                 "[unit][supervisor]") {
   rec.script = "exec sleep 30";
   pid_t pid = -1;
   {
