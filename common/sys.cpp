@@ -43,7 +43,8 @@ ssize_t send_with_fds(int sock, std::span<const char> bytes, std::span<const int
   if (!fds.empty()) {
     msg.msg_control = control;
     msg.msg_controllen = CMSG_SPACE(fds.size() * sizeof(int));
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    // CMSG_FIRSTHDR(&msg), which is never null here (msg_controllen holds a header): the buffer's start.
+    auto* c = reinterpret_cast<cmsghdr*>(control);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
     c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));

@@ -3,6 +3,7 @@
 // gives the child.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <span>
@@ -24,9 +25,9 @@ std::vector<char> message(fp::MessageType type, std::string_view env, std::uint3
   header.type = type;
   header.env_bytes = env_bytes;
   header.token = 42;
-  std::vector<char> m(sizeof header);
+  std::vector<char> m(sizeof header + env.size());
   std::memcpy(m.data(), &header, sizeof header);
-  m.insert(m.end(), env.begin(), env.end());
+  std::copy(env.begin(), env.end(), m.begin() + sizeof header);
   return m;
 }
 
