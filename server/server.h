@@ -29,6 +29,7 @@ namespace spawnd::server {
 class Connection;
 class DbKeeper;
 struct FastCgiPass;
+class FastCgiApps;
 
 class Server {
  public:
@@ -88,6 +89,7 @@ class Server {
   EventLoop::WatchedFd signal_fd_;
   std::unique_ptr<DbKeeper> db_keeper_;  // with --db: holds a connection and checkpoints; outlives the gateways
   ChildTable children_;  // every child process of the server, whichever gateway started it; outlives the gateways
+  std::unique_ptr<FastCgiApps> fastcgi_apps_;  // --fastcgi-pass: one connection pool per address; outlives the gateways
   std::string bound_address_;
   Router router_;
   std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;

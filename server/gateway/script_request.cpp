@@ -18,6 +18,17 @@ Result<ScriptTarget> map_script(std::string_view request_path, std::string_view 
   if (normalize_request_path(request_path, path) != PathStatus::Ok) return no_script;
   std::string_view rest = path;
   ScriptTarget target;
+  if (prefix.starts_with("*.")) {
+    // "*.php": "/dir/a.php/extra" → SCRIPT_NAME "/dir/a.php", PATH_INFO "/extra" (static_path.h).
+    const std::size_t length = script_path_length(rest, prefix.substr(1));
+    if (length == std::string_view::npos) return no_script;
+    target.script_name = std::string(rest.substr(0, length));
+    target.name = target.script_name.substr(target.script_name.rfind('/') + 1);
+    rest.remove_prefix(length);
+    target.path_info = std::string(rest);
+    target.script_filename = directory + target.script_name;
+    return target;  // the Router checked that the file exists (router.h); the application runs it
+  }
   if (!prefix.empty() && prefix.back() == '/') {
     // "/cgi-bin/NAME/extra": the prefix itself, or a path that climbed out of it with "..", names no script.
     if (rest.substr(0, prefix.size()) != prefix) return no_script;
