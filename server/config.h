@@ -69,6 +69,7 @@ struct Config {
   std::vector<std::string> fastcgi_pass;  // PREFIX=ADDR[@DIR]: external FastCGI applications (checked by main.cpp)
   std::size_t fastcgi_keep_conn = 0;      // idle connections kept per external application; 0: one per request
   std::int64_t fastcgi_idle_timeout_ms = 10'000;  // a kept idle connection is closed after this long
+  std::vector<std::string> cgi_extensions;  // --cgi-ext: ".cgi": files with it under the root run as CGI
   std::string cgi_bin;                    // absolute after main.cpp resolved it
   std::string cgi_prefix = "/cgi-bin/";
   std::int64_t cgi_timeout_ms = 30'000;   // --handler-timeout: a handler's whole response must be complete

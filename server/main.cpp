@@ -154,6 +154,16 @@ int main(int argc, char** argv) {
                  "example handlers), if it exists")
       ->check(CLI::ExistingDirectory);
   app.add_option("--cgi-prefix", cfg.cgi_prefix, "URL prefix where --cgi-bin is mounted")->capture_default_str();
+  app.add_option("--cgi-ext", cfg.cgi_extensions,
+                 "Run every executable file under --root whose name ends in .EXT as a CGI program, with PATH_INFO "
+                 "after it (Apache's AddHandler cgi-script; repeatable; off by default)")
+      ->type_name("EXT")
+      ->check([](const std::string& ext) {
+        const auto first = ext.find_first_not_of("*.");
+        return first == std::string::npos || ext.find_first_of("/*", first) != std::string::npos
+                   ? std::string("expected an extension, e.g. cgi")
+                   : std::string();
+      });
   add_seconds(app, "--handler-timeout,--cgi-timeout", cfg.cgi_timeout_ms,
               "Time a handler has to complete its response (504 beyond; a process's group is killed, an in-process "
               "call is abandoned)");
@@ -207,6 +217,7 @@ int main(int argc, char** argv) {
   if (!cfg.db_path.empty()) cfg.db_path = std::filesystem::absolute(cfg.db_path).lexically_normal().string();
   if (cfg.pragmas.find('/') != std::string::npos || cfg.pragmas.ends_with(".sql"))
     cfg.pragmas = std::filesystem::absolute(cfg.pragmas).lexically_normal().string();
+  for (std::string& ext : cfg.cgi_extensions) ext = "." + ext.substr(ext.find_first_not_of("*."));  // "*.cgi" → ".cgi"
   if (!cfg.cgi_prefix.starts_with("/")) cfg.cgi_prefix.insert(0, "/");
   if (!cfg.cgi_prefix.ends_with("/")) cfg.cgi_prefix += "/";
   try {

@@ -97,6 +97,15 @@ Server::Server(Config config)
   // First match wins: the external FastCGI applications' prefixes before the cgi-bin mount.
   fastcgi_apps_ = std::make_unique<FastCgiApps>(loop_);
   for (const std::string& spec : config_.fastcgi_pass) mount_fastcgi_pass(parse_fastcgi_pass(spec));
+  // --cgi-ext: programs anywhere under the root run as CGI by their extension (Apache's AddHandler cgi-script),
+  // always as plain CGI, whatever --mode says.
+  for (const std::string& extension : config_.cgi_extensions) {
+    CgiConfig cgi = cgi_config("*" + extension, std::string());
+    cgi.directory = cgi.document_root;
+    SPAWND_LOG_INFO("cgi: *%s under %s", extension.c_str(), cgi.directory.c_str());
+    std::string prefix = cgi.prefix;
+    mount(std::move(prefix), std::make_unique<CgiGateway>(loop_, children_, std::move(cgi)));
+  }
   if (!config_.cgi_bin.empty()) mount(config_.cgi_prefix, make_cgi_gateway());
 }
 
@@ -113,10 +122,10 @@ MountConfig Server::mount_config(std::string prefix) const {
   return mount;
 }
 
-std::unique_ptr<Gateway> Server::make_cgi_gateway() {
+CgiConfig Server::cgi_config(std::string prefix, std::string directory) const {
   CgiConfig cgi;
-  static_cast<MountConfig&>(cgi) = mount_config(config_.cgi_prefix);
-  cgi.directory = config_.cgi_bin;
+  static_cast<MountConfig&>(cgi) = mount_config(std::move(prefix));
+  cgi.directory = std::move(directory);
   // A clean environment (RFC 3875 §4.1 plus what the operator names): PATH, so that "#!/usr/bin/env perl" works.
   const char* path = std::getenv("PATH");
   cgi.base_env.push_back(std::string("PATH=") + (path ? path : "/usr/local/bin:/usr/bin:/bin"));
@@ -128,8 +137,13 @@ std::unique_ptr<Gateway> Server::make_cgi_gateway() {
   cgi.max_children = config_.max_children;
   cgi.argv_from_query = config_.cgi_argv;
   cgi.spawn_method = config_.spawn_method;
-  if (config_.mode == Mode::Fork) cgi.fork_servers = config_.fork_servers;
   cgi.spawn_threads = static_cast<std::size_t>(config_.spawn_threads);
+  return cgi;
+}
+
+std::unique_ptr<Gateway> Server::make_cgi_gateway() {
+  CgiConfig cgi = cgi_config(config_.cgi_prefix, config_.cgi_bin);
+  if (config_.mode == Mode::Fork) cgi.fork_servers = config_.fork_servers;
   if (config_.mode == Mode::InProc) {
     // The handlers' shared objects run in-process; every other program of the directory still runs as CGI.
     InProcConfig inproc;

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <optional>
 
 #include "common/cgi_env.h"
@@ -27,7 +28,10 @@ Result<ScriptTarget> map_script(std::string_view request_path, std::string_view 
     rest.remove_prefix(length);
     target.path_info = std::string(rest);
     target.script_filename = directory + target.script_name;
-    return target;  // the Router checked that the file exists (router.h); the application runs it
+    // The Router checked that the file exists (router.h); a CGI program must be executable too.
+    if (check == ScriptCheck::Executable && ::access(target.script_filename.c_str(), X_OK) != 0)
+      return errno_code(errno == ENOENT ? ENOENT : EACCES);
+    return target;
   }
   if (!prefix.empty() && prefix.back() == '/') {
     // "/cgi-bin/NAME/extra": the prefix itself, or a path that climbed out of it with "..", names no script.

@@ -333,3 +333,33 @@ TEST_CASE("an application that does not take a request in time gets 504 for that
   CHECK(fetch(s.port(), "/sleep.php").status == 200);
   check_clean_end(s);
 }
+
+// ============================================ CGI by extension =====================================================
+
+TEST_CASE("CGI by extension runs executable *.cgi files under the root, in their directory", "[e2e][php-site][cgi]") {
+  TempDir root;
+  constexpr std::string_view kScript =
+      "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\n'\n"
+      "echo \"SCRIPT_NAME=$SCRIPT_NAME\"\necho \"PATH_INFO=$PATH_INFO\"\necho \"PWD=$(pwd)\"\n";
+  root.write("sub/a.cgi", kScript, /*is_executable=*/true);
+  root.write("plain.cgi", kScript, /*is_executable=*/false);
+  const std::string real_root = fs::canonical(root.path()).string();
+  {
+    Spawnd s({"--root", root.path(), "--quiet", "--cgi-ext", "cgi"});
+    const HttpResponse r = fetch(s.port(), "/sub/a.cgi/x/y?q=1");
+    REQUIRE(r.status == 200);
+    INFO(r.body);
+    const auto out = parse_lines(r.body);
+    CHECK(value_of(out, "SCRIPT_NAME") == std::optional<std::string>("/sub/a.cgi"));
+    CHECK(value_of(out, "PATH_INFO") == std::optional<std::string>("/x/y"));
+    CHECK(value_of(out, "PWD") == std::optional<std::string>(real_root + "/sub"));
+    CHECK(fetch(s.port(), "/plain.cgi").status == 403);  // not executable
+    CHECK(fetch(s.port(), "/missing.cgi").status == 404);
+    check_clean_end(s);
+  }
+  // Off by default: the file is just a file.
+  Spawnd plain({"--root", root.path(), "--quiet"});
+  const HttpResponse source = fetch(plain.port(), "/sub/a.cgi");
+  CHECK(source.status == 200);
+  CHECK(source.body == kScript);
+}
