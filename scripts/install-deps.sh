@@ -3,13 +3,14 @@
 # Idempotent: when everything is present it does nothing and needs no network.
 #
 #   scripts/install-deps.sh           build + test dependencies (nginx, php-fpm and fcgiwrap are test
-#                                     dependencies: the FastCGI interop tests start them on loopback)
+#                                     dependencies: the FastCGI interop tests start them on loopback; dokuwiki
+#                                     is the PHP application the PHP-site tests serve through php-fpm)
 #   scripts/install-deps.sh --bench   also the benchmark's other peers (lighttpd, Apache) and slowhttptest
 #   scripts/install-deps.sh --fuzz    also clang-14 and its libFuzzer/sanitizer runtimes (`make fuzz`)
 set -eu
 
 packages="build-essential cmake pkg-config libsqlite3-dev sqlite3 node-llhttp libcli11-dev catch2
-nlohmann-json3-dev wrk curl perl python3 php-cgi nginx-light php-fpm fcgiwrap"
+nlohmann-json3-dev wrk curl perl python3 php-cgi nginx-light php-fpm fcgiwrap dokuwiki"
 
 for arg in "$@"; do
 	case "$arg" in

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "server/gateway/process.h"
+#include "server/static_files.h"
 
 namespace spawnd::server {
 
@@ -38,6 +39,9 @@ struct Config {
 
   // Static files.
   std::string root = "www";  // document root
+  std::vector<std::string> index_names{"index.html"};     // --index: a directory's index files, tried in order
+  SymlinkPolicy follow_symlinks = SymlinkPolicy::Owner;  // --follow-symlinks (static_files.h)
+  std::vector<std::string> deny;                          // --deny: path prefixes answered with 403
 
   // Limits (each a command-line flag).
   std::size_t max_header_bytes = 16 * 1024;         // request line + header fields → 414 / 431 beyond
@@ -63,6 +67,9 @@ struct Config {
                                           // handler; 0: one per online CPU
   std::uint64_t max_requests = 0;         // --mode fastcgi: replace a worker after this many requests; 0: never
   std::vector<std::string> fastcgi_pass;  // PREFIX=ADDR[@DIR]: external FastCGI applications (checked by main.cpp)
+  std::size_t fastcgi_keep_conn = 0;      // idle connections kept per external application; 0: one per request
+  std::int64_t fastcgi_idle_timeout_ms = 10'000;  // a kept idle connection is closed after this long
+  std::vector<std::string> cgi_extensions;  // --cgi-ext: ".cgi": files with it under the root run as CGI
   std::string cgi_bin;                    // absolute after main.cpp resolved it
   std::string cgi_prefix = "/cgi-bin/";
   std::int64_t cgi_timeout_ms = 30'000;   // --handler-timeout: a handler's whole response must be complete

@@ -355,11 +355,16 @@ void Connection::on_request_head() {
 // is buffered.
 void Connection::dispatch(Route route) {
   Request& r = *req_.request;
-  if (route.is_static()) {
+  if (!route.path.empty()) r.path = std::move(route.path);  // a directory's index file; REQUEST_URI stays r.target
+  if (route.gateway == nullptr) {
     req_.is_discarding_body = true;
     // We answer without reading a body the client holds back for "100 Continue": it may never come (RFC 9110
     // §10.1.1), so the connection cannot be reused.
     if (r.expects_continue && r.has_body && !req_.has_continued) req_.is_keep_alive = false;
+    if (route.status != 0) {
+      send_error(route.status, false);  // --deny, or an extension-routed script that does not exist
+      return;
+    }
     send_static();
     return;
   }

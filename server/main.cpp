@@ -71,6 +71,18 @@ int main(int argc, char** argv) {
   app.add_option("--listen", cfg.listen, "Address to listen on, HOST:PORT or [IPV6]:PORT; port 0 picks a free port")
       ->capture_default_str();
   app.add_option("--root", cfg.root, "Document root for static files")->capture_default_str();
+  app.add_option("--index", cfg.index_names,
+                 "A directory's index file, tried in order (repeatable; default index.html); one that an extension "
+                 "mount claims (index.php with --fastcgi-pass '*.php=...') runs as that script")
+      ->type_name("NAME");
+  add_choice(app, "--follow-symlinks", cfg.follow_symlinks, spawnd::server::kSymlinkPolicyNames,
+             "Which symbolic links under --root are followed: never, owner (only a link owned by the owner of what "
+             "it points to, like Apache's SymLinksIfOwnerMatch) or always (also out of the root); a refused one is "
+             "403");
+  app.add_option("--deny", cfg.deny,
+                 "Answer 403 for every path at or below PREFIX, before any mount (repeatable; e.g. an application's "
+                 "/conf/ and /data/ that .htaccess files protect under Apache)")
+      ->type_name("PREFIX");
   app.add_option("--max-header-bytes", cfg.max_header_bytes,
                  "Largest request line + header fields, in bytes (414 / 431 beyond)")
       ->capture_default_str()
@@ -125,14 +137,33 @@ int main(int argc, char** argv) {
                  "--mode fastcgi: replace a worker process after this many requests (default: never)");
   app.add_option("--fastcgi-pass", cfg.fastcgi_pass,
                  "Route URL PREFIX to an external FastCGI application at ADDR (unix:PATH or HOST:PORT); with @DIR "
-                 "the path after PREFIX names a script in DIR, else the path is resolved under --root (repeatable)")
+                 "the path after PREFIX names a script in DIR, else the path is resolved under --root. PREFIX '*.EXT' "
+                 "('*.php') routes every path naming an existing *.EXT file under --root (PATH_INFO after it; a "
+                 "missing file is 404). Mounts naming one ADDR share its connections (repeatable)")
       ->type_name("PREFIX=ADDR[@DIR]");
+  app.add_option("--fastcgi-keep-conn", cfg.fastcgi_keep_conn,
+                 "--fastcgi-pass: idle connections kept open per application address and reused (FCGI_KEEP_CONN); 0, "
+                 "the default: a connection per request (each kept one holds a php-fpm process while idle)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 16));
+  add_seconds(app, "--fastcgi-idle-timeout", cfg.fastcgi_idle_timeout_ms,
+              "With --fastcgi-keep-conn: an idle kept connection is closed after this long");
   std::string cgi_bin;
   app.add_option("--cgi-bin", cgi_bin,
                  "Directory of CGI programs; default: the cgi-bin directory beside the spawnd executable (the built "
                  "example handlers), if it exists")
       ->check(CLI::ExistingDirectory);
   app.add_option("--cgi-prefix", cfg.cgi_prefix, "URL prefix where --cgi-bin is mounted")->capture_default_str();
+  app.add_option("--cgi-ext", cfg.cgi_extensions,
+                 "Run every executable file under --root whose name ends in .EXT as a CGI program, with PATH_INFO "
+                 "after it (Apache's AddHandler cgi-script; repeatable; off by default)")
+      ->type_name("EXT")
+      ->check([](const std::string& ext) {
+        const auto first = ext.find_first_not_of("*.");
+        return first == std::string::npos || ext.find_first_of("/*", first) != std::string::npos
+                   ? std::string("expected an extension, e.g. cgi")
+                   : std::string();
+      });
   add_seconds(app, "--handler-timeout,--cgi-timeout", cfg.cgi_timeout_ms,
               "Time a handler has to complete its response (504 beyond; a process's group is killed, an in-process "
               "call is abandoned)");
@@ -186,6 +217,7 @@ int main(int argc, char** argv) {
   if (!cfg.db_path.empty()) cfg.db_path = std::filesystem::absolute(cfg.db_path).lexically_normal().string();
   if (cfg.pragmas.find('/') != std::string::npos || cfg.pragmas.ends_with(".sql"))
     cfg.pragmas = std::filesystem::absolute(cfg.pragmas).lexically_normal().string();
+  for (std::string& ext : cfg.cgi_extensions) ext = "." + ext.substr(ext.find_first_not_of("*."));  // "*.cgi" → ".cgi"
   if (!cfg.cgi_prefix.starts_with("/")) cfg.cgi_prefix.insert(0, "/");
   if (!cfg.cgi_prefix.ends_with("/")) cfg.cgi_prefix += "/";
   try {

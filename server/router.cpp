@@ -1,13 +1,24 @@
 #include "server/router.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
+
 #include "common/log.h"
+#include "server/static_files.h"
 #include "server/static_path.h"
 
 namespace spawnd::server {
 
 void Router::mount(std::string prefix, std::unique_ptr<Gateway> gateway) {
+  if (prefix.starts_with("*.")) {
+    extension_mounts_.emplace_back(prefix.substr(1), std::move(gateway));
+    return;
+  }
   mounts_.emplace_back(std::move(prefix), std::move(gateway));
 }
+
+void Router::deny(std::string prefix) { denied_.push_back(std::move(prefix)); }
 
 Gateway* Router::match(std::string_view path) const noexcept {
   for (const auto& [prefix, gateway] : mounts_) {
@@ -24,10 +35,43 @@ Gateway* Router::match(std::string_view path) const noexcept {
 }
 
 Route Router::route(std::string_view raw_path) const {
-  if (Gateway* gateway = match(raw_path)) return Route{gateway};
   std::string normalized;
-  if (normalize_request_path(raw_path, normalized) != PathStatus::Ok) return Route{};  // static files refuse it too
-  return Route{match(normalized)};
+  const bool is_normal = normalize_request_path(raw_path, normalized) == PathStatus::Ok;
+  if (is_normal) {
+    for (const std::string& prefix : denied_)
+      if (is_under_prefix(normalized, prefix)) return Route::error(403);
+  }
+  if (Gateway* gateway = match(raw_path)) return Route::to(gateway);
+  if (!is_normal) return Route{};  // the static files refuse it too
+  if (Gateway* gateway = match(normalized)) return Route::to(gateway);
+  if (std::optional<Route> by_extension = route_by_extension(normalized)) return std::move(*by_extension);
+  return Route{};
+}
+
+std::optional<Route> Router::route_by_extension(const std::string& path) const {
+  if (extension_mounts_.empty() || static_files_ == nullptr) return std::nullopt;
+  std::string index;
+  if (path.back() == '/') {
+    std::optional<std::string> found = static_files_->find_index(path);
+    if (!found) return std::nullopt;  // the static files answer (404, or 403 for a refused symlink)
+    index = std::move(*found);
+    for (const std::string& prefix : denied_)
+      if (is_under_prefix(index, prefix)) return Route::error(403);
+  }
+  const std::string& target = index.empty() ? path : index;
+  for (const auto& [extension, gateway] : extension_mounts_) {
+    const std::size_t length = script_path_length(target, extension);
+    if (length == std::string_view::npos) continue;
+    Result<struct stat> st = static_files_->stat(std::string_view(target).substr(0, length));
+    if (!st) {
+      const int err = st.error().value();
+      return Route::error(err == ELOOP || err == EACCES ? 403 : 404);
+    }
+    if (!S_ISREG(st->st_mode)) return Route::error(404);
+    return Route::to(gateway.get(), index);
+  }
+  if (!index.empty()) return Route::to(nullptr, std::move(index));  // "/docs/" → "/docs/index.html", a static file
+  return std::nullopt;
 }
 
 std::optional<Route> Router::route_local_redirect(Request& request, std::string_view location, int& redirects) const {

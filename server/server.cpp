@@ -55,7 +55,7 @@ Fd open_listener(const std::string& addr, int backlog, std::string& bound) {
 
 Server::Server(Config config)
     : config_(std::move(config)),
-      static_files_(config_.root),
+      static_files_(config_.root, config_.follow_symlinks, config_.index_names),
       access_log_(config_.access_log, !config_.is_quiet),
       body_budget_(config_.body_memory_limit, config_.max_buffered_body_bytes),
       children_(loop_, config_.kill_grace_ms) {
@@ -92,8 +92,20 @@ Server::Server(Config config)
         .checkpoint_interval = std::chrono::milliseconds(config_.checkpoint_interval_ms),
     });
   }
+  router_.set_static_files(&static_files_);
+  for (const std::string& prefix : config_.deny) router_.deny(prefix);
   // First match wins: the external FastCGI applications' prefixes before the cgi-bin mount.
+  fastcgi_apps_ = std::make_unique<FastCgiApps>(loop_);
   for (const std::string& spec : config_.fastcgi_pass) mount_fastcgi_pass(parse_fastcgi_pass(spec));
+  // --cgi-ext: programs anywhere under the root run as CGI by their extension (Apache's AddHandler cgi-script),
+  // always as plain CGI, whatever --mode says.
+  for (const std::string& extension : config_.cgi_extensions) {
+    CgiConfig cgi = cgi_config("*" + extension, std::string());
+    cgi.directory = cgi.document_root;
+    SPAWND_LOG_INFO("cgi: *%s under %s", extension.c_str(), cgi.directory.c_str());
+    std::string prefix = cgi.prefix;
+    mount(std::move(prefix), std::make_unique<CgiGateway>(loop_, children_, std::move(cgi)));
+  }
   if (!config_.cgi_bin.empty()) mount(config_.cgi_prefix, make_cgi_gateway());
 }
 
@@ -110,10 +122,10 @@ MountConfig Server::mount_config(std::string prefix) const {
   return mount;
 }
 
-std::unique_ptr<Gateway> Server::make_cgi_gateway() {
+CgiConfig Server::cgi_config(std::string prefix, std::string directory) const {
   CgiConfig cgi;
-  static_cast<MountConfig&>(cgi) = mount_config(config_.cgi_prefix);
-  cgi.directory = config_.cgi_bin;
+  static_cast<MountConfig&>(cgi) = mount_config(std::move(prefix));
+  cgi.directory = std::move(directory);
   // A clean environment (RFC 3875 §4.1 plus what the operator names): PATH, so that "#!/usr/bin/env perl" works.
   const char* path = std::getenv("PATH");
   cgi.base_env.push_back(std::string("PATH=") + (path ? path : "/usr/local/bin:/usr/bin:/bin"));
@@ -125,8 +137,13 @@ std::unique_ptr<Gateway> Server::make_cgi_gateway() {
   cgi.max_children = config_.max_children;
   cgi.argv_from_query = config_.cgi_argv;
   cgi.spawn_method = config_.spawn_method;
-  if (config_.mode == Mode::Fork) cgi.fork_servers = config_.fork_servers;
   cgi.spawn_threads = static_cast<std::size_t>(config_.spawn_threads);
+  return cgi;
+}
+
+std::unique_ptr<Gateway> Server::make_cgi_gateway() {
+  CgiConfig cgi = cgi_config(config_.cgi_prefix, config_.cgi_bin);
+  if (config_.mode == Mode::Fork) cgi.fork_servers = config_.fork_servers;
   if (config_.mode == Mode::InProc) {
     // The handlers' shared objects run in-process; every other program of the directory still runs as CGI.
     InProcConfig inproc;
@@ -156,17 +173,23 @@ std::unique_ptr<Gateway> Server::make_cgi_gateway() {
 void Server::mount_fastcgi_pass(const FastCgiPass& pass) {
   FastCgiConfig fcgi;
   static_cast<MountConfig&>(fcgi) = mount_config(pass.prefix);
-  // Without DIR, scripts are resolved under --root: "/php/" → <root>/php/NAME, "/app.php" → <root>/app.php.
+  // Without DIR, scripts are resolved under --root: "/php/" → <root>/php/NAME, "/app.php" → <root>/app.php,
+  // "*.php" → <root>/PATH.
   if (!pass.directory.empty()) {
     fcgi.directory = pass.directory;
+  } else if (pass.prefix.starts_with("*.")) {
+    fcgi.directory = fcgi.document_root;
   } else {
     const std::string_view prefix = pass.prefix;
     fcgi.directory = fcgi.document_root + std::string(prefix.substr(0, prefix.rfind('/')));
   }
   fcgi.max_connections = config_.max_children;
+  fcgi.keep_conn = config_.fastcgi_keep_conn;
+  fcgi.idle_timeout_ms = config_.fastcgi_idle_timeout_ms;
   SPAWND_LOG_INFO("fastcgi: %s → %s (scripts in %s)", pass.prefix.c_str(), pass.address.c_str(),
                   fcgi.directory.c_str());
-  mount(pass.prefix, std::make_unique<FastCgiGateway>(loop_, std::move(fcgi), parse_fastcgi_address(pass.address)));
+  const FastCgiAddress address = parse_fastcgi_address(pass.address);
+  mount(pass.prefix, std::make_unique<FastCgiGateway>(loop_, std::move(fcgi), *fastcgi_apps_, address));
 }
 
 Server::~Server() {

@@ -17,6 +17,7 @@
 #include "server/access_log.h"
 #include "server/config.h"
 #include "server/event_loop.h"
+#include "server/gateway/cgi_gateway.h"
 #include "server/gateway/gateway.h"
 #include "server/gateway/mount_config.h"
 #include "server/gateway/process.h"
@@ -29,6 +30,7 @@ namespace spawnd::server {
 class Connection;
 class DbKeeper;
 struct FastCgiPass;
+class FastCgiApps;
 
 class Server {
  public:
@@ -74,6 +76,9 @@ class Server {
   // The settings every mount shares, from the command line: document root, limits, timeouts (no directory and no
   // base_env: those are the mount's own).
   [[nodiscard]] MountConfig mount_config(std::string prefix) const;
+  // A CGI mount's settings: the mount's, the clean environment (PATH, --pass-env, SPAWND_DB, SPAWND_PRAGMAS) and
+  // the spawn limits (no fork servers).
+  [[nodiscard]] CgiConfig cgi_config(std::string prefix, std::string directory) const;
   // The --cgi-bin mount: the gateway --mode names (fastcgi and inproc with a CGI gateway for other programs).
   std::unique_ptr<Gateway> make_cgi_gateway();
   // Mounts a --fastcgi-pass application at its prefix. Throws spawnd::ConfigError if its address does not resolve.
@@ -88,6 +93,7 @@ class Server {
   EventLoop::WatchedFd signal_fd_;
   std::unique_ptr<DbKeeper> db_keeper_;  // with --db: holds a connection and checkpoints; outlives the gateways
   ChildTable children_;  // every child process of the server, whichever gateway started it; outlives the gateways
+  std::unique_ptr<FastCgiApps> fastcgi_apps_;  // --fastcgi-pass: one connection pool per address; outlives the gateways
   std::string bound_address_;
   Router router_;
   std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;

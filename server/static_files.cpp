@@ -22,14 +22,19 @@ namespace spawnd::server {
 
 namespace {
 
-// openat2(2) has no glibc wrapper before 2.39.
-int open_beneath(int dirfd, const char* rel) {
+// openat2(2) has no glibc wrapper before 2.39. `resolve`: RESOLVE_* flags.
+int open_at2(int dirfd, const char* rel, int flags, std::uint64_t resolve) {
   open_how how{};
-  how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
-  // RESOLVE_BENEATH refuses ".." above dirfd, absolute symlinks and symlinks that climb out (EXDEV).
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  // O_NONBLOCK: opening a FIFO cannot hang the loop. openat2 refuses any flag but O_CLOEXEC, O_DIRECTORY and
+  // O_NOFOLLOW beside O_PATH (EINVAL).
+  const int extra = (flags & O_PATH) != 0 ? O_CLOEXEC : O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+  how.flags = static_cast<std::uint64_t>(flags | extra);
+  how.resolve = resolve;
   return static_cast<int>(sys::retry_eintr([&] { return ::syscall(SYS_openat2, dirfd, rel, &how, sizeof how); }));
 }
+
+// The errno of a refused path as a status: a symlink the policy refuses (ELOOP) or no permission → 403, else 404.
+int status_of(int err) { return err == ELOOP || err == EACCES ? 403 : 404; }
 
 // A normalised path (as normalize_request_path() makes it: decoded, starting with '/', without empty, "." or ".."
 // segments) percent-encoded for a Location field: every byte but RFC 3986 pchar and '/' is encoded, so the
@@ -70,8 +75,71 @@ std::string error_page(int status) {
          reason + "</h1><hr><p>spawnd</p></body></html>\n";
 }
 
-StaticFiles::StaticFiles(const std::string& root) : root_(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)) {
+StaticFiles::StaticFiles(const std::string& root, SymlinkPolicy symlinks, std::vector<std::string> index_names)
+    : root_(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)),
+      symlinks_(symlinks),
+      index_names_(std::move(index_names)) {
   if (!root_) throw Error(errno, "document root " + root);
+}
+
+Result<Fd> StaticFiles::open(std::string_view normalized_path, int flags) const {
+  // openat2 wants a relative path; "/" is the root itself. The path has no "." or ".." segments (static_path.h).
+  const std::string rel = normalized_path.size() > 1 ? std::string(normalized_path.substr(1)) : std::string(".");
+  // No symlink on the way: the one call that serves nearly every request, whatever the policy.
+  Fd fd(open_at2(root_.get(), rel.c_str(), flags, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS));
+  if (fd) return fd;
+  if (errno != ELOOP || symlinks_ == SymlinkPolicy::Never) return errno_code();
+  if (symlinks_ == SymlinkPolicy::Owner) return open_if_owner_matches(rel, flags);
+  // Always: wherever the links point (the path itself still cannot climb out: it has no "..").
+  fd.reset(open_at2(root_.get(), rel.c_str(), flags, RESOLVE_NO_MAGICLINKS));
+  if (!fd) return errno_code();
+  return fd;
+}
+
+Result<Fd> StaticFiles::open_if_owner_matches(std::string_view relative, int flags) const {
+  // Segment by segment from the root: a segment that is a symlink is followed only if the link's owner owns what it
+  // points to (the whole chain resolved, as stat(2) sees it). Another process could swap a checked link before the
+  // open that follows it; the policy protects against links users leave in a tree, not against a race with a
+  // writer of the tree (as in Apache and nginx).
+  Fd dir;
+  int at = root_.get();
+  std::size_t pos = 0;
+  for (;;) {
+    const std::size_t slash = relative.find('/', pos);
+    const bool is_last = slash == std::string_view::npos;
+    const std::string segment(relative.substr(pos, is_last ? std::string_view::npos : slash - pos));
+    struct stat link{};
+    if (::fstatat(at, segment.c_str(), &link, AT_SYMLINK_NOFOLLOW) != 0) return errno_code();
+    if (S_ISLNK(link.st_mode)) {
+      struct stat target{};
+      if (::fstatat(at, segment.c_str(), &target, 0) != 0) return errno_code();
+      if (target.st_uid != link.st_uid) return errno_code(ELOOP);
+    }
+    Fd next(open_at2(at, segment.c_str(), is_last ? flags : O_PATH | O_DIRECTORY, RESOLVE_NO_MAGICLINKS));
+    if (!next) return errno_code();
+    if (is_last) return next;
+    dir = std::move(next);
+    at = dir.get();
+    pos = slash + 1;
+  }
+}
+
+Result<struct stat> StaticFiles::stat(std::string_view normalized_path) const {
+  Result<Fd> fd = open(normalized_path, O_PATH);
+  if (!fd) return fd.error();
+  struct stat st{};
+  if (::fstat(fd->get(), &st) != 0) return errno_code();
+  return st;
+}
+
+std::optional<std::string> StaticFiles::find_index(std::string_view directory_path) const {
+  if (directory_path.empty() || directory_path.back() != '/') return std::nullopt;
+  for (const std::string& name : index_names_) {
+    std::string path = std::string(directory_path) + name;
+    Result<struct stat> st = stat(path);
+    if (st && S_ISREG(st->st_mode)) return path;
+  }
+  return std::nullopt;
 }
 
 StaticResponse StaticFiles::serve(const Request& request) const {
@@ -87,10 +155,9 @@ StaticResponse StaticFiles::serve(const Request& request) const {
     case PathStatus::NotFound: return status_only(404);
   }
 
-  // openat2 wants a relative path; "/" is the root itself.
-  std::string rel = path.size() > 1 ? path.substr(1) : std::string(".");
-  Fd file(open_beneath(root_.get(), rel.c_str()));
-  if (!file) return status_only(errno == EACCES ? 403 : 404);
+  Result<Fd> opened = open(path, O_RDONLY);
+  if (!opened) return status_only(status_of(opened.error().value()));
+  Fd file = std::move(*opened);
   struct stat st{};
   if (::fstat(file.get(), &st) != 0) return status_only(404);
 
@@ -105,10 +172,14 @@ StaticResponse StaticFiles::serve(const Request& request) const {
       r.fields.emplace_back("Location", location);
       return r;
     }
-    std::string index = (rel == "." ? std::string() : rel) + "index.html";
-    file.reset(open_beneath(root_.get(), index.c_str()));
-    if (!file || ::fstat(file.get(), &st) != 0) return status_only(file || errno != EACCES ? 404 : 403);
-    path += "index.html";
+    // The first index name that is a regular file (--index; the Router has sent a script's to its gateway).
+    const std::optional<std::string> index = find_index(path);
+    if (!index) return status_only(404);
+    opened = open(*index, O_RDONLY);
+    if (!opened) return status_only(status_of(opened.error().value()));
+    file = std::move(*opened);
+    if (::fstat(file.get(), &st) != 0) return status_only(404);
+    path = *index;
   }
   if (!S_ISREG(st.st_mode)) return status_only(404);
   // O_NONBLOCK (set so that opening a FIFO cannot hang the loop) has no effect on reading a regular file.

@@ -2,20 +2,40 @@
 //
 // Decides the whole response for one request: status, fields, and either a small in-memory body (redirects, error
 // pages) or an open file and a byte range that the connection sends with sendfile(2), so large files are never
-// loaded into memory. Symlinks are followed only while they stay below the root (openat2 with RESOLVE_BENEATH);
-// anything else is 404. Runs on the loop thread; file-system calls are the blocking kind every static server
-// makes (open, fstat), never reads of file contents.
+// loaded into memory. Which symbolic links are followed is the SymlinkPolicy (--follow-symlinks); whatever it is, a
+// request path cannot climb out of the root with ".." or name a dotfile (static_path.h). Runs on the loop thread;
+// file-system calls are the blocking kind every static server makes (open, fstat), never reads of file contents.
+//
+// The Router asks the same object whether an extension-routed script exists (stat()) and which index file a
+// directory has (find_index()), so that symlinks and index names mean the same for scripts as for files.
 #pragma once
 
+#include <sys/stat.h>
+
+#include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "common/fd.h"
+#include "common/result.h"
 #include "server/http_request.h"
 
 namespace spawnd::server {
+
+// Which symbolic links under the document root are followed (--follow-symlinks). Every symlink in the path counts,
+// directories included.
+enum class SymlinkPolicy {
+  Never,   // none: a path through any symlink is 403 (nginx `disable_symlinks on`)
+  Owner,   // a link whose owner is the owner of what it points to (Apache SymLinksIfOwnerMatch, nginx
+           // `disable_symlinks if_not_owner`); another link is 403. The default.
+  Always,  // every link, wherever it points, also outside the root (Apache FollowSymLinks)
+};
+inline constexpr std::array<std::pair<std::string_view, SymlinkPolicy>, 3> kSymlinkPolicyNames{{
+    {"never", SymlinkPolicy::Never}, {"owner", SymlinkPolicy::Owner}, {"always", SymlinkPolicy::Always}}};
 
 struct StaticResponse {
   int status = 200;
@@ -28,15 +48,33 @@ struct StaticResponse {
 
 class StaticFiles {
  public:
-  // Opens the document root. Throws spawnd::Error if it is not a readable directory.
-  explicit StaticFiles(const std::string& root);
+  // Opens the document root. `index_names`: the files a directory's URL ("/docs/") serves, tried in order
+  // (--index). Throws spawnd::Error if the root is not a readable directory.
+  explicit StaticFiles(const std::string& root, SymlinkPolicy symlinks = SymlinkPolicy::Owner,
+                       std::vector<std::string> index_names = {"index.html"});
 
   // Answers `request` (any method; non-GET/HEAD → 405 with Allow). Never throws for a bad request; every failure
-  // is a status: 400, 403, 404, 405, 412, 416, 301 (directory without trailing '/'), 304, 206 or 200.
+  // is a status: 400, 403 (no permission, or a symlink the policy refuses), 404, 405, 412, 416, 301 (directory
+  // without trailing '/'), 304, 206 or 200.
   [[nodiscard]] StaticResponse serve(const Request& request) const;
 
+  // Opens `normalized_path` (normalize_request_path()'s output: "/a/b", "/" for the root) with `flags` (O_RDONLY or
+  // O_PATH; O_CLOEXEC is added), following symlinks as the policy allows. Errors: ELOOP if a symlink on the way is
+  // refused (403), EACCES (403), ENOENT or ENOTDIR (404), or another errno.
+  [[nodiscard]] Result<Fd> open(std::string_view normalized_path, int flags) const;
+  // The status of the file `normalized_path` names, through open(); the same errors.
+  [[nodiscard]] Result<struct stat> stat(std::string_view normalized_path) const;
+  // For a directory's path ending in '/' ("/docs/"), the path of its first index name that is a regular file
+  // ("/docs/index.php"), or nullopt if none is (or the path is no directory).
+  [[nodiscard]] std::optional<std::string> find_index(std::string_view directory_path) const;
+
  private:
+  // The SymlinkPolicy::Owner walk, one path segment at a time (open() tries the no-symlink case in one call first).
+  [[nodiscard]] Result<Fd> open_if_owner_matches(std::string_view relative, int flags) const;
+
   Fd root_;
+  SymlinkPolicy symlinks_;
+  std::vector<std::string> index_names_;
 };
 
 // A small HTML page for an error status, e.g. "<h1>404 Not Found</h1>".

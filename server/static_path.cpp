@@ -34,8 +34,8 @@ PathStatus normalize_request_path(std::string_view raw_path, std::string& out) {
       if (segments.empty()) return PathStatus::NotFound;  // would climb above the root
       segments.pop_back();
       ends_as_directory = is_last;
-    } else if (decoded.front() == '.') {
-      return PathStatus::NotFound;  // dotfiles (.git, .htpasswd) are never served
+    } else if (decoded.front() == '.' && !(decoded == ".well-known" && segments.empty())) {
+      return PathStatus::NotFound;  // dotfiles (.git, .htpasswd) are never served; /.well-known/ is (RFC 8615)
     } else {
       segments.push_back(decoded);
       ends_as_directory = false;
@@ -52,6 +52,26 @@ PathStatus normalize_request_path(std::string_view raw_path, std::string& out) {
   }
   if (out.empty() || ends_as_directory) out.push_back('/');
   return PathStatus::Ok;
+}
+
+std::size_t script_path_length(std::string_view normalized_path, std::string_view extension) {
+  if (extension.empty()) return std::string_view::npos;
+  std::size_t start = 1;  // after the '/' that begins the segment
+  while (start < normalized_path.size()) {
+    std::size_t end = normalized_path.find('/', start);
+    if (end == std::string_view::npos) end = normalized_path.size();
+    const std::string_view segment = normalized_path.substr(start, end - start);
+    if (segment.size() > extension.size() && segment.ends_with(extension)) return end;
+    start = end + 1;
+  }
+  return std::string_view::npos;
+}
+
+bool is_under_prefix(std::string_view normalized_path, std::string_view prefix) {
+  while (prefix.size() > 1 && prefix.back() == '/') prefix.remove_suffix(1);
+  if (prefix.empty() || prefix == "/") return true;
+  if (!normalized_path.starts_with(prefix)) return false;
+  return normalized_path.size() == prefix.size() || normalized_path[prefix.size()] == '/';
 }
 
 }  // namespace spawnd::server

@@ -103,7 +103,9 @@ class CgiExchange final : public Exchange, public Admission::Waiter {
     const ScriptServerInfo server{.document_root = cfg.document_root, .pass_authorization = cfg.pass_authorization};
     for (auto& [name, value] : script_meta_variables(request_, target_, server))
       spec.envp.push_back(name + "=" + value);
-    spec.cwd = cfg.directory;
+    // The script's own directory (RFC 3875 §7.2 leaves it to the server; Apache's choice): `directory` for a
+    // --cgi-bin program, the file's directory under the root for one run by extension (--cgi-ext).
+    spec.cwd = target_.script_filename.substr(0, target_.script_filename.rfind('/'));
     spec.stdin_fd = has_body ? job.child_stdin.get() : gw_.dev_null_.get();
     spec.stdout_fd = job.child_stdout.get();
     spec.stderr_fd = job.child_stderr.get();

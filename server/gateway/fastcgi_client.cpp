@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 
@@ -15,15 +16,18 @@ namespace spawnd::server {
 
 // ---- FastCgiApp ------------------------------------------------------------------------------------------------------
 
-FastCgiApp::FastCgiApp(FastCgiGateway& gw, std::size_t id, std::string name, std::string program,
-                       const FastCgiAddress* address, std::size_t slots)
-    : gw_(gw),
+FastCgiApp::FastCgiApp(EventLoop& loop, const FastCgiConfig& config, FastCgiGateway* managed, std::size_t id,
+                       std::string name, std::string program, const FastCgiAddress* address, std::size_t slots)
+    : loop_(loop),
+      config_(config),
+      gw_(managed),
       id_(id),
       name_(std::move(name)),
       program_(std::move(program)),
-      admission_("fastcgi", "connection", gw.config_.max_queue,
+      admission_("fastcgi", "connection", config.max_queue,
                  [this](Admission::Waiter& waiter) { return try_start(static_cast<FastCgiExchange&>(waiter)); }) {
-  if (!program_.empty()) supervisor_ = std::make_unique<Supervisor>(gw_.loop_, *gw_.children_, "fastcgi " + name_, program_);
+  assert((gw_ != nullptr) == !program_.empty());
+  if (!program_.empty()) supervisor_ = std::make_unique<Supervisor>(loop_, *gw_->children_, "fastcgi " + name_, program_);
   for (std::size_t i = 0; i < slots; ++i) {
     auto slot = std::make_unique<FastCgiSlot>();
     slot->index = i;
@@ -40,8 +44,10 @@ FastCgiApp::FastCgiApp(FastCgiGateway& gw, std::size_t id, std::string name, std
 
 FastCgiApp::~FastCgiApp() {
   // Each slot's worker stops with it (SupervisedProcess's destructor).
-  for (auto& slot : slots_)
-    if (slot->abort_timer) gw_.loop_.cancel(slot->abort_timer);
+  for (auto& slot : slots_) {
+    if (slot->abort_timer) loop_.cancel(slot->abort_timer);
+    if (slot->idle_timer) loop_.cancel(slot->idle_timer);
+  }
 }
 
 bool FastCgiApp::admit(FastCgiExchange& ex) {
@@ -99,7 +105,7 @@ std::error_code FastCgiApp::connect(FastCgiSlot& slot) {
   slot.out.clear();
   slot.out_pos = 0;
   slot.events = EPOLLIN | EPOLLOUT;
-  slot.sock.watch = gw_.loop_.watch(slot.sock.get(), slot.events, [this, s = &slot](std::uint32_t ev) { on_io(*s, ev); });
+  slot.sock.watch = loop_.watch(slot.sock.get(), slot.events, [this, s = &slot](std::uint32_t ev) { on_io(*s, ev); });
   if (!slot.sock.watch) {
     const std::error_code err = errno_code();
     SPAWND_LOG_ERROR("fastcgi %s: epoll_ctl: %s", name_.c_str(), err.message().c_str());
@@ -111,6 +117,10 @@ std::error_code FastCgiApp::connect(FastCgiSlot& slot) {
 }
 
 void FastCgiApp::attach(FastCgiSlot& slot, FastCgiExchange& ex) {
+  if (slot.idle_timer) {
+    loop_.cancel(slot.idle_timer);
+    slot.idle_timer = 0;
+  }
   ex.slot = &slot;
   slot.ex = &ex;
   slot.is_stdin_ended = false;
@@ -145,7 +155,7 @@ void FastCgiApp::watch(FastCgiSlot& slot) {
   }
   if (!slot.sock.watch) {
     slot.events = events;
-    slot.sock.watch = gw_.loop_.watch(slot.sock.get(), events, [this, s = &slot](std::uint32_t ev) { on_io(*s, ev); });
+    slot.sock.watch = loop_.watch(slot.sock.get(), events, [this, s = &slot](std::uint32_t ev) { on_io(*s, ev); });
     if (!slot.sock.watch) drop(slot, "epoll_ctl failed", false);
     return;
   }
@@ -286,7 +296,7 @@ void FastCgiApp::on_end_request(FastCgiSlot& slot, fcgi::ProtocolStatus status) 
   slot.is_reused = true;
   slot.is_paused = false;
   if (slot.abort_timer) {
-    gw_.loop_.cancel(slot.abort_timer);
+    loop_.cancel(slot.abort_timer);
     slot.abort_timer = 0;
   }
   ++slot.served;
@@ -295,12 +305,19 @@ void FastCgiApp::on_end_request(FastCgiSlot& slot, fcgi::ProtocolStatus status) 
     ex->slot = nullptr;
     ex->on_end_request(status);
   }
-  if (!is_clean && slot.sock) {
-    drop(slot, nullptr, false);
+  if ((!is_clean || !should_keep(slot)) && slot.sock) {
+    drop(slot, nullptr, false);  // gives the slot back to the queue (admission_.slot_freed())
     return;
   }
+  if (!slot.sock) return;  // dropped while the exchange ended (drop() gave the slot back already)
+  if (!slot.worker) {
+    slot.idle_timer = loop_.add_timer(config_.idle_timeout_ms, [this, s = &slot] {
+      s->idle_timer = 0;
+      if (s->state == FastCgiSlot::State::Idle) drop(*s, nullptr, false);
+    });
+  }
   if (slot.worker && slot.worker->is_running()) {
-    if (gw_.config_.max_requests > 0 && slot.served >= gw_.config_.max_requests) {
+    if (config_.max_requests > 0 && slot.served >= config_.max_requests) {
       SPAWND_LOG_INFO("fastcgi %s: worker %d served %llu requests: replacing it", name_.c_str(),
                       static_cast<int>(slot.worker->pid()), fcgi_ull(slot.served));
       recycle(slot);
@@ -313,6 +330,23 @@ void FastCgiApp::on_end_request(FastCgiSlot& slot, fcgi::ProtocolStatus status) 
   }
   watch(slot);
   admission_.slot_freed();
+}
+
+bool FastCgiApp::should_keep(const FastCgiSlot& slot) const {
+  if (slot.worker) return true;  // managed: the worker's own socket; nobody else waits for it
+  if (config_.keep_conn == 0) return false;
+  std::size_t idle = 0;
+  for (const auto& other : slots_) {
+    if (other.get() == &slot) continue;
+    if (other->state == FastCgiSlot::State::Idle) ++idle;
+    // A request of ours that has heard nothing back may sit in the application's listen backlog, waiting for the
+    // very process this idle connection would hold (php-fpm: one connection per process): the deadlock of issue 19.
+    const bool may_wait_for_accept =
+        other->state == FastCgiSlot::State::Connecting ||
+        (other->state == FastCgiSlot::State::Busy && other->ex != nullptr && !other->ex->has_output());
+    if (may_wait_for_accept) return false;
+  }
+  return idle < config_.keep_conn;
 }
 
 void FastCgiApp::log_stderr(FastCgiSlot& slot, std::string_view bytes, bool flush_partial) {
@@ -328,8 +362,12 @@ void FastCgiApp::drop(FastCgiSlot& slot, const char* why, bool kill_worker) {
   if (why) SPAWND_LOG_ERROR("fastcgi %s: %s: %s", name_.c_str(), slot.address.text.c_str(), why);
   slot.sock.close();
   if (slot.abort_timer) {
-    gw_.loop_.cancel(slot.abort_timer);
+    loop_.cancel(slot.abort_timer);
     slot.abort_timer = 0;
+  }
+  if (slot.idle_timer) {
+    loop_.cancel(slot.idle_timer);
+    slot.idle_timer = 0;
   }
   // Retrying is for an external application that closed a kept-open connection while idle. A managed worker
   // never closes its connection: if it is gone, the worker died, maybe of this very request.
@@ -373,12 +411,12 @@ void FastCgiApp::withdraw(FastCgiExchange& ex, bool kill_worker) {
   slot->state = FastCgiSlot::State::Aborting;
   slot->is_paused = false;
   watch(*slot);
-  slot->abort_timer = gw_.loop_.add_timer(0, [this, slot] {
+  slot->abort_timer = loop_.add_timer(0, [this, slot] {
     slot->abort_timer = 0;
     on_readable(*slot);  // may end the request (Idle, maybe Busy again) or drop the connection (Closed)
     if (!slot->sock || slot->state != FastCgiSlot::State::Aborting) return;
     fcgi::append_abort_request(slot->out, kFcgiRequestId);
-    slot->abort_timer = gw_.loop_.add_timer(gw_.config_.timeout_ms, [this, slot] {
+    slot->abort_timer = loop_.add_timer(config_.timeout_ms, [this, slot] {
       slot->abort_timer = 0;
       drop(*slot, "no FCGI_END_REQUEST after FCGI_ABORT_REQUEST", true);
     });
@@ -406,7 +444,7 @@ std::unique_ptr<SupervisedProcess> FastCgiApp::make_worker(FastCgiSlot& slot) {
   SupervisedProcess::Hooks hooks;
   hooks.spawn = [this, s = &slot]() -> Result<ChildProcess> {
     // "<app>.<worker>": short whatever the handler's name (a unix socket path has at most 107 bytes).
-    const std::string path = gw_.socket_dir_ + "/" + std::to_string(id_) + "." + std::to_string(s->index);
+    const std::string path = gw_->socket_dir_ + "/" + std::to_string(id_) + "." + std::to_string(s->index);
     Result<net::SockAddr> address = net::unix_address(path);
     if (!address) return address.error();
     Result<Fd> listener = net::listen_on(*address, {.backlog = kFcgiListenBacklog, .stale = net::StaleSocket::Remove});
@@ -415,10 +453,10 @@ std::unique_ptr<SupervisedProcess> FastCgiApp::make_worker(FastCgiSlot& slot) {
     SpawnSpec spec;
     spec.path = program_;
     spec.argv.push_back(program_);
-    spec.envp = gw_.config_.base_env;
-    spec.cwd = gw_.config_.directory;
+    spec.envp = config_.base_env;
+    spec.cwd = config_.directory;
     spec.stdin_fd = listener->get();  // FCGI_LISTENSOCK_FILENO
-    spec.stdout_fd = gw_.dev_null_.get();
+    spec.stdout_fd = gw_->dev_null_.get();
     spec.stderr_fd = STDERR_FILENO;  // the SDK writes whole lines ("handler NAME: ...") with one write each
     return spawn_process(spec);
   };

@@ -60,16 +60,22 @@ struct FastCgiSlot {
   FastCgiExchange* ex = nullptr;
   StderrLines stderr_lines;
   EventLoop::TimerId abort_timer = 0;
+  EventLoop::TimerId idle_timer = 0;  // external, kept open and Idle: closes the connection after idle_timeout_ms
 };
 
 class FastCgiApp {
  public:
-  // Managed: `program` is the handler's path, started as `slots` workers. External: `address` for every slot.
-  FastCgiApp(FastCgiGateway& gw, std::size_t id, std::string name, std::string program, const FastCgiAddress* address,
-             std::size_t slots);
+  // Managed: `managed` is the gateway (its socket directory, /dev/null and child table), `program` the handler's
+  // path, started as `slots` workers. External: `managed` is null and `address` is every slot's. `config` gives the
+  // limits (max_queue, timeout_ms, max_requests, keep_conn, idle_timeout_ms).
+  FastCgiApp(EventLoop& loop, const FastCgiConfig& config, FastCgiGateway* managed, std::size_t id, std::string name,
+             std::string program, const FastCgiAddress* address, std::size_t slots);
   ~FastCgiApp();
 
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
+  // Whether requests ask the application to keep the connection open (FCGI_KEEP_CONN): managed workers always,
+  // an external application with keep_conn > 0.
+  [[nodiscard]] bool keeps_connections() const noexcept { return !program_.empty() || config_.keep_conn > 0; }
   // Starts `ex` on a free connection, or queues it. Returns false (nothing started) if the queue is full.
   bool admit(FastCgiExchange& ex);
   [[nodiscard]] Admission& admission() noexcept { return admission_; }
@@ -107,10 +113,15 @@ class FastCgiApp {
   void drop(FastCgiSlot& slot, const char* why, bool kill_worker);
   // Stops the slot's worker on purpose (supervisor.h's recycle rule): it is restarted at once when it has exited.
   void recycle(FastCgiSlot& slot);
+  // External, after FCGI_END_REQUEST on `slot`: whether to keep its connection open for the next request (see
+  // fastcgi_gateway.h, "Connections"), else it is closed.
+  [[nodiscard]] bool should_keep(const FastCgiSlot& slot) const;
   // Managed: the slot's worker (not started): a listening socket of its own and the handler on it.
   std::unique_ptr<SupervisedProcess> make_worker(FastCgiSlot& slot);
 
-  FastCgiGateway& gw_;
+  EventLoop& loop_;
+  FastCgiConfig config_;
+  FastCgiGateway* gw_;  // managed: the gateway whose workers these are; external: null
   std::size_t id_;  // names the workers' sockets
   std::string name_;
   std::string program_;  // managed: the executable; empty: external
@@ -134,7 +145,8 @@ class FastCgiExchange final : public Exchange, public Admission::Waiter {
         relay_(sink, gw.config_.max_header_bytes, request.is_head()),
         has_body_(request.has_body || request.content_length.value_or(0) > 0),
         is_idempotent_(request.method == "GET" || request.method == "HEAD" || request.method == "OPTIONS") {
-    fcgi::append_begin_request(preamble_, kFcgiRequestId, fcgi::Role::Responder, fcgi::kKeepConn);
+    fcgi::append_begin_request(preamble_, kFcgiRequestId, fcgi::Role::Responder,
+                               app.keeps_connections() ? fcgi::kKeepConn : std::uint8_t{0});
     std::string params;
     // Managed workers get the whole environment a CGI child would (PATH, --pass-env, SPAWND_DB, ...) before the
     // request's meta-variables; an external application keeps its own.
@@ -256,6 +268,7 @@ class FastCgiExchange final : public Exchange, public Admission::Waiter {
   [[nodiscard]] std::uint64_t request_id() const noexcept { return request_id_; }
   [[nodiscard]] bool is_finished() const noexcept { return is_finished_; }
   [[nodiscard]] bool is_stdin_done() const noexcept { return is_stdin_done_; }
+  [[nodiscard]] bool has_output() const noexcept { return has_output_; }
 
   FastCgiSlot* slot = nullptr;  // the connection serving this request, while it does
 
@@ -267,10 +280,17 @@ class FastCgiExchange final : public Exchange, public Admission::Waiter {
     }
     // Waiting on the client (its body still arriving, or it reads our response slowly) is not the application's
     // fault: abort the request, keep the worker. Otherwise the worker is hung: stop and replace it.
-    const bool is_waiting_on_client = slot != nullptr && (slot->is_paused || !is_stdin_done_);
+    const bool is_connecting = slot != nullptr && slot->state == FastCgiSlot::State::Connecting;
+    const bool is_waiting_on_client = slot != nullptr && !is_connecting && (slot->is_paused || !is_stdin_done_);
+    // Nothing at all from the application: it most likely never accepted the connection (every one of its processes
+    // busy, e.g. each holding a kept-open connection of someone else) rather than being slow to answer.
+    const char* why = is_waiting_on_client ? " (the client is slow)"
+                      : is_connecting      ? " (the application did not accept the connection)"
+                      : !has_output_ ? " (nothing received from the application: it did not accept the request, or "
+                                       "all its processes are busy)"
+                                     : "";
     SPAWND_LOG_ERROR("fastcgi[%llu] %s: no complete response within %lld ms%s", fcgi_ull(request_id_), app_.name().c_str(),
-                     static_cast<long long>(gw_.config_.timeout_ms),
-                     is_waiting_on_client ? " (the client is slow)" : "");
+                     static_cast<long long>(gw_.config_.timeout_ms), why);
     finish(GatewayError::GatewayTimeout, !is_waiting_on_client);
   }
 

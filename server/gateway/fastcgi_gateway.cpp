@@ -31,8 +31,13 @@ FastCgiAddress parse_fastcgi_address(std::string_view text) {
 
 FastCgiPass parse_fastcgi_pass(std::string_view spec) {
   const auto eq = spec.find('=');
-  if (eq == std::string_view::npos || eq == 0 || spec.front() != '/')
-    throw ConfigError("--fastcgi-pass '" + std::string(spec) + "': expected PREFIX=ADDR[@DIR], PREFIX starting with /");
+  const std::string_view prefix = spec.substr(0, eq == std::string_view::npos ? 0 : eq);
+  // "*.php": an extension, one or more bytes after the dot, none of them '/' or '*'.
+  const bool is_extension = prefix.starts_with("*.") && prefix.size() > 2 &&
+                            prefix.find_first_of("/*", 1) == std::string_view::npos;
+  if (eq == std::string_view::npos || eq == 0 || (spec.front() != '/' && !is_extension))
+    throw ConfigError("--fastcgi-pass '" + std::string(spec) +
+                      "': expected PREFIX=ADDR[@DIR], PREFIX starting with / or of the form *.EXT");
   FastCgiPass pass;
   pass.prefix = std::string(spec.substr(0, eq));
   std::string_view rest = spec.substr(eq + 1);
@@ -73,10 +78,20 @@ FastCgiGateway::FastCgiGateway(EventLoop& loop, ChildTable& children, FastCgiCon
   }
 }
 
-FastCgiGateway::FastCgiGateway(EventLoop& loop, FastCgiConfig config, FastCgiAddress address)
-    : loop_(loop), config_(std::move(config)), is_managed_(false) {
-  apps_.emplace("", std::make_unique<FastCgiApp>(*this, 0, address.text, std::string(), &address,
-                                                 std::max<std::size_t>(1, config_.max_connections)));
+FastCgiGateway::FastCgiGateway(EventLoop& loop, FastCgiConfig config, FastCgiApps& apps, const FastCgiAddress& address)
+    : loop_(loop), config_(std::move(config)), is_managed_(false), external_app_(&apps.get(address, config_)) {}
+
+// ---- FastCgiApps -----------------------------------------------------------------------------------------------------
+
+FastCgiApps::FastCgiApps(EventLoop& loop) : loop_(loop) {}
+FastCgiApps::~FastCgiApps() = default;
+
+FastCgiApp& FastCgiApps::get(const FastCgiAddress& address, const FastCgiConfig& config) {
+  const std::string key = net::to_string(address.addr);
+  if (auto it = apps_.find(key); it != apps_.end()) return *it->second;
+  auto app = std::make_unique<FastCgiApp>(loop_, config, nullptr, apps_.size(), address.text, std::string(), &address,
+                                          std::max<std::size_t>(1, config.max_connections));
+  return *apps_.emplace(key, std::move(app)).first->second;
 }
 
 FastCgiGateway::~FastCgiGateway() {
@@ -102,8 +117,8 @@ FastCgiApp* FastCgiGateway::managed_app(const std::string& name) {
   }
   if (!known->second) return nullptr;
   SPAWND_LOG_INFO("fastcgi: %s: %zu workers", name.c_str(), config_.workers);
-  auto app = std::make_unique<FastCgiApp>(*this, apps_.size(), name, config_.directory + "/" + name, nullptr,
-                                          std::max<std::size_t>(1, config_.workers));
+  auto app = std::make_unique<FastCgiApp>(loop_, config_, this, apps_.size(), name, config_.directory + "/" + name,
+                                          nullptr, std::max<std::size_t>(1, config_.workers));
   return apps_.emplace(name, std::move(app)).first->second.get();
 }
 
@@ -119,7 +134,7 @@ std::unique_ptr<Exchange> FastCgiGateway::start(const Request& request, Response
     return nullptr;
   }
   ScriptTarget& target = *mapped;
-  FastCgiApp* app = is_managed_ ? managed_app(target.name) : apps_.begin()->second.get();
+  FastCgiApp* app = is_managed_ ? managed_app(target.name) : external_app_;
   if (app && is_managed_) app->reload_if_replaced();
   if (!app) {
     if (fallback_) return fallback_->start(request, sink, body);

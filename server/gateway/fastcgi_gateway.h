@@ -3,13 +3,24 @@
 // did not start (php-fpm, fcgiwrap, any libfcgi program).
 //
 // Per request: the same meta-variables as CGI mode (script_request.h) go out as FCGI_PARAMS after an
-// FCGI_BEGIN_REQUEST (responder role, FCGI_KEEP_CONN), the request body streams as FCGI_STDIN records as it arrives,
-// FCGI_STDOUT is parsed with the CGI response parser (common/cgi_response.h) and streamed to the client with
-// backpressure, FCGI_STDERR lines go to the error log, FCGI_END_REQUEST ends the response. One request at a time per
-// connection (request id 1, no multiplexing); connections are kept open and reused. Errors: malformed records, an
-// application that closes before FCGI_END_REQUEST or answers with a bad header block → 502; no complete response
-// within `timeout_ms` → 504; no free connection and a full queue → 503 with Retry-After. A client that goes away
-// gets FCGI_ABORT_REQUEST sent for its request; the connection is reused once the application ends the request.
+// FCGI_BEGIN_REQUEST (responder role), the request body streams as FCGI_STDIN records as it arrives, FCGI_STDOUT is
+// parsed with the CGI response parser (common/cgi_response.h) and streamed to the client with backpressure,
+// FCGI_STDERR lines go to the error log, FCGI_END_REQUEST ends the response. One request at a time per connection
+// (request id 1, no multiplexing). Errors: malformed records, an application that closes before FCGI_END_REQUEST or
+// answers with a bad header block → 502; no complete response within `timeout_ms` → 504 (logged with why: nothing
+// came back at all, e.g. the application never accepted the connection, or the response did not end); no free
+// connection and a full queue → 503 with Retry-After. A client that goes away gets FCGI_ABORT_REQUEST sent for its
+// request.
+//
+// Connections (issue 19). An external application (--fastcgi-pass) has ONE pool of connections per address
+// (FastCgiApps), shared by every mount that names the address, so that mounts cannot starve each other of the
+// application's processes. By default each request has a connection of its own, closed at FCGI_END_REQUEST (no
+// FCGI_KEEP_CONN: nginx's `fastcgi_keep_conn off`). A process of php-fpm serves one connection at a time, so a
+// kept-open idle connection holds a process; with keep_conn N > 0 spawnd sets FCGI_KEEP_CONN, reuses idle
+// connections first, keeps at most N idle (closed after idle_timeout_ms), and closes rather than keeps one while
+// another of its requests has heard nothing back yet (it may wait in the application's listen backlog for the very
+// process the idle connection would hold). Managed workers (--mode fastcgi) always keep their connection: each
+// worker has its own socket and serves only spawnd.
 //
 // Managed mode (`--mode fastcgi`): every SDK handler in the directory (an executable carrying the SDK's marker, see
 // is_sdk_handler() in fork_server.h) gets `workers` processes. Each process has a listening unix socket of its own
@@ -58,12 +69,14 @@ struct FastCgiAddress {
 
 // One --fastcgi-pass PREFIX=ADDR[@DIR].
 struct FastCgiPass {
-  std::string prefix;     // URL prefix: "/php/" (a directory of scripts) or "/app.php" (one script)
+  // URL prefix: "/php/" (a directory of scripts) or "/app.php" (one script); or "*.php": every request path naming
+  // an existing *.php file under --root (extension routing, router.h)
+  std::string prefix;
   std::string address;    // ADDR as given
   std::string directory;  // DIR: scripts live here on the application's side; empty: under --root
 };
-// Parses "PREFIX=ADDR[@DIR]". Throws spawnd::ConfigError if PREFIX does not start with '/', DIR is not absolute or
-// ADDR is empty.
+// Parses "PREFIX=ADDR[@DIR]". Throws spawnd::ConfigError if PREFIX neither starts with '/' nor is "*.EXT", DIR is
+// not absolute or ADDR is empty.
 [[nodiscard]] FastCgiPass parse_fastcgi_pass(std::string_view spec);
 
 // The mount (mount_config.h; timeout_ms counts from start(): 504, or 503 if still queued; max_queue is per
@@ -72,12 +85,32 @@ struct FastCgiConfig : MountConfig {
   // Managed mode only:
   std::size_t workers = 2;            // processes per SDK handler
   std::uint64_t max_requests = 0;     // replace a process after this many requests; 0: never
-  // External mode only: connections kept to the application at most (requests beyond wait in the queue).
-  std::size_t max_connections = 8;
+  // External mode only (server-wide: the pool of an address takes them from the first mount naming it):
+  std::size_t max_connections = 8;     // connections to the application at once (requests beyond wait in the queue)
+  std::size_t keep_conn = 0;           // idle connections kept open per address (FCGI_KEEP_CONN); 0: one per request
+  std::int64_t idle_timeout_ms = 10'000;  // an idle kept connection is closed after this long
 };
 
 class FastCgiApp;
 class FastCgiExchange;
+
+// The external FastCGI applications of one server, one FastCgiApp (connection pool and admission queue) per address
+// (keyed by the resolved address, net::to_string), shared by every --fastcgi-pass mount naming that address. Owned
+// by the Server; must outlive every gateway that uses it. Loop thread only.
+class FastCgiApps {
+ public:
+  explicit FastCgiApps(EventLoop& loop);
+  ~FastCgiApps();
+  FastCgiApps(const FastCgiApps&) = delete;
+  FastCgiApps& operator=(const FastCgiApps&) = delete;
+  // The pool of `address`, created on first use with the limits of `config` (max_connections, keep_conn,
+  // idle_timeout_ms, max_queue, timeout_ms).
+  [[nodiscard]] FastCgiApp& get(const FastCgiAddress& address, const FastCgiConfig& config);
+
+ private:
+  EventLoop& loop_;
+  std::unordered_map<std::string, std::unique_ptr<FastCgiApp>> apps_;
+};
 
 class FastCgiGateway final : public Gateway {
  public:
@@ -86,9 +119,11 @@ class FastCgiGateway final : public Gateway {
   // the same directory). Throws spawnd::Error if the socket directory cannot be created.
   // `children`: the server's child table, which watches and reaps the workers.
   FastCgiGateway(EventLoop& loop, ChildTable& children, FastCgiConfig config, std::unique_ptr<Gateway> fallback);
-  // External mode: every request under config.prefix goes to the application at `address`; scripts are not checked
-  // on our side (they belong to the application's host).
-  FastCgiGateway(EventLoop& loop, FastCgiConfig config, FastCgiAddress address);
+  // External mode: every request under config.prefix (or, for a prefix "*.EXT", every path the Router sends here:
+  // an existing *.EXT file under the root, router.h) goes to the application at `address`, through its pool in
+  // `apps`; scripts are not checked here (the Router checked an extension mount's; a prefix mount's belong to the
+  // application's host).
+  FastCgiGateway(EventLoop& loop, FastCgiConfig config, FastCgiApps& apps, const FastCgiAddress& address);
   ~FastCgiGateway() override;
 
   [[nodiscard]] std::unique_ptr<Exchange> start(const Request& request, ResponseSink& sink,
@@ -107,7 +142,8 @@ class FastCgiGateway final : public Gateway {
   std::string socket_dir_;  // managed: the workers' listening sockets
   ChildTable* children_ = nullptr;  // managed: the server's child table (external mode starts no process)
   Fd dev_null_;  // managed: the workers' stdout
-  std::unordered_map<std::string, std::unique_ptr<FastCgiApp>> apps_;  // managed: by handler name; external: ""
+  std::unordered_map<std::string, std::unique_ptr<FastCgiApp>> apps_;  // managed: by handler name
+  FastCgiApp* external_app_ = nullptr;  // external: the address's pool (owned by FastCgiApps)
   std::unordered_map<std::string, bool> is_sdk_;                        // managed: handler name → has the marker
 };
 

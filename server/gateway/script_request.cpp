@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <optional>
 
 #include "common/cgi_env.h"
@@ -18,6 +19,20 @@ Result<ScriptTarget> map_script(std::string_view request_path, std::string_view 
   if (normalize_request_path(request_path, path) != PathStatus::Ok) return no_script;
   std::string_view rest = path;
   ScriptTarget target;
+  if (prefix.starts_with("*.")) {
+    // "*.php": "/dir/a.php/extra" → SCRIPT_NAME "/dir/a.php", PATH_INFO "/extra" (static_path.h).
+    const std::size_t length = script_path_length(rest, prefix.substr(1));
+    if (length == std::string_view::npos) return no_script;
+    target.script_name = std::string(rest.substr(0, length));
+    target.name = target.script_name.substr(target.script_name.rfind('/') + 1);
+    rest.remove_prefix(length);
+    target.path_info = std::string(rest);
+    target.script_filename = directory + target.script_name;
+    // The Router checked that the file exists (router.h); a CGI program must be executable too.
+    if (check == ScriptCheck::Executable && ::access(target.script_filename.c_str(), X_OK) != 0)
+      return errno_code(errno == ENOENT ? ENOENT : EACCES);
+    return target;
+  }
   if (!prefix.empty() && prefix.back() == '/') {
     // "/cgi-bin/NAME/extra": the prefix itself, or a path that climbed out of it with "..", names no script.
     if (rest.substr(0, prefix.size()) != prefix) return no_script;

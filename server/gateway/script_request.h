@@ -37,6 +37,9 @@ enum class ScriptCheck {
 // encoded '/', no dotfiles), so nothing outside `directory` can be named. Returns the target, or ENOENT (the path
 // names no script, or with ScriptCheck::Executable no regular file: 404) or EACCES (not executable: 403); see
 // answer_script_error().
+// A prefix "*.EXT" ("*.php", extension routing) splits the path after its first segment ending in ".EXT"
+// (static_path.h's script_path_length, as nginx's fastcgi_split_path_info): SCRIPT_NAME "/dir/a.php", PATH_INFO the
+// rest, SCRIPT_FILENAME `directory` + SCRIPT_NAME (`directory` is then the document root, or --fastcgi-pass's @DIR).
 [[nodiscard]] Result<ScriptTarget> map_script(std::string_view request_path, std::string_view prefix,
                                               const std::string& directory, ScriptCheck check);
 // Answers map_script()'s error from inside Gateway::start(): EACCES → 403, anything else → 404.

@@ -6,7 +6,7 @@
 //   - tests/fastcgi/bad_app.py, a scripted responder that misbehaves on request (see its header), and logs what it
 //     receives to a file the tests read.
 // fcgiwrap and php-fpm are test dependencies (scripts/install-deps.sh): a missing one fails the test, never skips it.
-// Every wait is bounded; no test asserts how fast anything is.
+// Every wait is bounded; no test asserts how fast anything is. Starting and stopping the applications: daemon.h.
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
@@ -41,10 +41,10 @@
 #include <utility>
 #include <vector>
 
+#include "daemon.h"
 #include "harness.h"
 #include "proc.h"
 
-extern char** environ;
 
 using namespace spawnd::e2e;
 using spawnd::Fd;
@@ -58,7 +58,6 @@ const std::string kCgiDir = fs::path(SPAWND_SOURCE_DIR "/tests/cgi").lexically_n
 const std::string kBadApp = fs::path(SPAWND_SOURCE_DIR "/tests/fastcgi/bad_app.py").lexically_normal().string();
 const std::string kFcgiwrap = "/usr/sbin/fcgiwrap";
 constexpr int kReplyTimeoutMs = 15'000;     // generous: 2 cores shared with other suites under ctest -j2
-constexpr milliseconds kStartTimeout{10'000};  // for an application's socket to appear
 constexpr milliseconds kEventTimeout{5'000};   // for something to show up in a log
 
 bool contains(std::string_view haystack, std::string_view needle) { return haystack.find(needle) != std::string::npos; }
@@ -67,103 +66,6 @@ std::size_t count_of(std::string_view haystack, std::string_view needle) {
   std::size_t n = 0;
   for (auto at = haystack.find(needle); at != std::string_view::npos; at = haystack.find(needle, at + 1)) ++n;
   return n;
-}
-
-// Fails the test (never skips it) when a test dependency is missing.
-void require_executable(const std::string& path, const char* package) {
-  INFO(path << " is missing or not executable: install the Debian package '" << package
-            << "' (scripts/install-deps.sh installs it); the FastCGI interop tests need it");
-  REQUIRE(::access(path.c_str(), X_OK) == 0);
-}
-
-// A program the test runs in the background (a FastCGI application), in a process group of its own, with stdin from
-// /dev/null and stdout and stderr appended to `log_path`. The destructor sends SIGTERM to the group, waits up to
-// 3 s for the program to exit, then SIGKILLs the group, and reaps the program: nothing is left running, whatever
-// path the test took.
-class Daemon {
- public:
-  Daemon(std::vector<std::string> argv, const std::string& log_path) : name_(argv.at(0)) {
-    std::vector<char*> av;
-    for (auto& s : argv) av.push_back(s.data());
-    av.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none, defaults;
-    sigemptyset(&none);
-    sigemptyset(&defaults);
-    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2}) sigaddset(&defaults, sig);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &defaults);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-    const int rc = ::posix_spawnp(&pid_, av[0], &fa, &attr, av.data(), environ);
-    posix_spawnattr_destroy(&attr);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) throw std::runtime_error("posix_spawn " + name_ + ": " + std::strerror(rc));
-  }
-  ~Daemon() {
-    if (pid_ <= 0) return;
-    ::kill(-pid_, SIGTERM);
-    int status = 0;
-    const bool has_exited = wait_until([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, milliseconds(3000));
-    ::kill(-pid_, SIGKILL);  // what is left of the group: stragglers of a clean exit, or all of a hung one
-    if (!has_exited) ::waitpid(pid_, &status, 0);
-  }
-  Daemon(const Daemon&) = delete;
-  Daemon& operator=(const Daemon&) = delete;
-
-  [[nodiscard]] pid_t pid() const noexcept { return pid_; }
-  // True while the program runs (it has not exited; an exit is reaped here).
-  [[nodiscard]] bool is_running() {
-    if (pid_ <= 0) return false;
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      ::kill(-pid_, SIGKILL);
-      pid_ = -1;
-      return false;
-    }
-    return true;
-  }
-
- private:
-  std::string name_;
-  pid_t pid_ = -1;
-};
-
-// True once something accepts connections on unix socket `path`.
-bool accepts_connections(const std::string& path) {
-  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un sun{};
-  sun.sun_family = AF_UNIX;
-  std::snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path.c_str());
-  return ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&sun), sizeof sun) == 0;
-}
-
-// Waits (bounded) for `daemon` to listen on `path` (probe: by connecting; else: the path exists); fails the test with
-// its logs if it exits or never listens.
-void wait_listening(Daemon& daemon, const std::string& path, const std::vector<std::string>& log_paths,
-                    bool probe = true) {
-  bool has_died = false;
-  const bool is_up = wait_until(
-      [&] {
-        if (!daemon.is_running()) {
-          has_died = true;
-          return true;
-        }
-        return probe ? accepts_connections(path) : fs::exists(path);
-      },
-      kStartTimeout);
-  std::string logs;
-  for (const auto& log_path : log_paths) logs += log_path + ":\n" + read_file(log_path) + "\n";
-  INFO("the application's logs:\n" << logs);
-  REQUIRE_FALSE(has_died);
-  REQUIRE(is_up);
 }
 
 // The CPU time (user + system, in clock ticks) process `pid` has used so far: fields 14 and 15 of /proc/PID/stat.
@@ -291,18 +193,6 @@ struct FcgiwrapSite {
 
 // ---- php-fpm ----------------------------------------------------------------------------------------------------
 
-// The newest /usr/sbin/php-fpm* (php-fpm8.2 on Debian 12), or "" if there is none.
-std::string find_php_fpm() {
-  std::string best;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/usr/sbin", ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.starts_with("php-fpm") && ::access(entry.path().c_str(), X_OK) == 0 && entry.path().string() > best)
-      best = entry.path().string();
-  }
-  return best;
-}
-
 // What app.php prints: its SCRIPT_FILENAME, SCRIPT_NAME, PATH_INFO and method, then "GET:k=v" and "POST:k=v" lines.
 // ?redirect sends only a Location header; ?missing answers http_response_code(404).
 constexpr std::string_view kAppPhp = R"php(<?php
@@ -321,29 +211,15 @@ foreach ($_POST as $k => $v) echo "POST:$k=$v\n";
 struct PhpFpmSite {
   TempDir dir;   // configuration, pid file, logs, socket
   TempDir root;  // spawnd's --root, with app.php
-  std::string sock = dir.path() + "/fpm.sock";
-  std::string log = dir.path() + "/fpm.out";
-  std::unique_ptr<Daemon> fpm;
+  std::unique_ptr<PhpFpm> fpm;
   std::unique_ptr<Spawnd> server;
 
   PhpFpmSite() {
-    const std::string binary = find_php_fpm();
-    INFO("no /usr/sbin/php-fpm*: install the Debian package 'php-fpm' (scripts/install-deps.sh installs it)");
-    REQUIRE_FALSE(binary.empty());
     root.write("app.php", kAppPhp);
     root.write("index.html", "static index\n");
-    const bool is_root = ::geteuid() == 0;
-    std::string conf = "[global]\npid = " + dir.path() + "/fpm.pid\nerror_log = " + dir.path() +
-                       "/fpm-error.log\ndaemonize = no\n\n[www]\nlisten = " + sock +
-                       "\npm = static\npm.max_children = 2\nclear_env = no\n";
-    if (is_root) conf += "user = root\n";
-    const std::string conf_path = dir.write("php-fpm.conf", conf);
-    std::vector<std::string> argv{binary, "-n", "-y", conf_path, "-F"};
-    if (is_root) argv.emplace_back("-R");
-    fpm = std::make_unique<Daemon>(argv, log);
-    wait_listening(*fpm, sock, {log, dir.path() + "/fpm-error.log"});
+    fpm = std::make_unique<PhpFpm>(dir, 2);
     server = std::make_unique<Spawnd>(std::vector<std::string>{
-        "--root", root.path(), "--quiet", "--fastcgi-pass", "/app.php=unix:" + sock});
+        "--root", root.path(), "--quiet", "--fastcgi-pass", "/app.php=unix:" + fpm->sock});
   }
   [[nodiscard]] std::uint16_t port() const { return server->port(); }
 };
@@ -351,7 +227,7 @@ struct PhpFpmSite {
 // ---- tests/fastcgi/bad_app.py --------------------------------------------------------------------------------------
 
 // bad_app.py on <tmp>/bad.sock (state and log in <tmp>), and spawnd with --fastcgi-pass /bad/=unix:<tmp>/bad.sock@DIR
-// plus `extra` flags.
+// plus `extra` flags ("@SOCK" in one stands for the socket's path); with `keep_conn` (most tests: they are about kept-open connections) --fastcgi-keep-conn 8.
 struct BadAppSite {
   TempDir dir;
   TempDir root;
@@ -360,14 +236,18 @@ struct BadAppSite {
   std::unique_ptr<Daemon> app;
   std::unique_ptr<Spawnd> server;
 
-  explicit BadAppSite(std::vector<std::string> extra = {}) {
+  explicit BadAppSite(std::vector<std::string> extra = {}, bool keep_conn = true) {
     require_executable("/usr/bin/python3", "python3");
     root.write("index.html", "static index\n");
     app = std::make_unique<Daemon>(std::vector<std::string>{"/usr/bin/python3", kBadApp, sock, dir.path()}, output);
     wait_listening(*app, sock, {output}, /*probe=*/false);  // bad_app.py renames its socket into place once listening
     std::vector<std::string> args{"--root", root.path(), "--quiet", "--fastcgi-pass",
                                   "/bad/=unix:" + sock + "@/srv/bad"};
-    args.insert(args.end(), extra.begin(), extra.end());
+    if (keep_conn) args.insert(args.end(), {"--fastcgi-keep-conn", "8"});
+    for (std::string& arg : extra) {  // "@SOCK" in an argument names the application's socket
+      if (const auto at = arg.find("@SOCK"); at != std::string::npos) arg.replace(at, 5, sock);
+      args.push_back(arg);
+    }
     server = std::make_unique<Spawnd>(args);
   }
   [[nodiscard]] std::uint16_t port() const { return server->port(); }
@@ -934,4 +814,71 @@ TEST_CASE("a mount for one script owns its path and what follows a slash, not it
   CHECK(docs.status == 200);
   CHECK(docs.body == "<p>docs</p>\n");
   CHECK(get(server.port(), "/api.txt").status == 200);
+}
+
+// ============================================ connections (issue 19) ==============================================
+
+TEST_CASE("by default each request has a FastCGI connection of its own, without FCGI_KEEP_CONN",
+          "[e2e][fastcgi-pass][fastcgi-pool]") {
+  BadAppSite site({}, /*keep_conn=*/false);
+  CHECK(fetch(site.port(), "/bad/ok").body == "ok conn=1 req=1\n");
+  CHECK(fetch(site.port(), "/bad/ok").body == "ok conn=2 req=1\n");
+  // Also on one keep-alive client connection: the client's connection is not the application's.
+  Fd c = open_connection(site.port());
+  std::string leftover;
+  REQUIRE(send_all(c, keep_alive_get("/bad/ok") + keep_alive_get("/bad/ok")));
+  CHECK(read_response(c, leftover, false, kReplyTimeoutMs).body == "ok conn=3 req=1\n");
+  CHECK(read_response(c, leftover, false, kReplyTimeoutMs).body == "ok conn=4 req=1\n");
+  INFO("bad_app.py's log:\n" << site.app_log());
+  CHECK(site.wait_logged("conn=4 req=1 mode=ok method=GET keep=0"));
+  CHECK_FALSE(contains(site.app_log(), "keep=1"));
+  c.reset();
+  check_clean_end(*site.server);
+}
+
+TEST_CASE("mounts naming one address share its kept connections, reused first", "[e2e][fastcgi-pass][fastcgi-pool]") {
+  // Three mounts of the one application (BadAppSite's /bad/, and /other/ and /one/ok here: "@SOCK" is its socket).
+  BadAppSite site({"--fastcgi-pass", "/other/=unix:@SOCK@/srv/bad", "--fastcgi-pass", "/one/ok=unix:@SOCK"});
+  int n = 0;
+  for (const char* target : {"/bad/ok", "/other/ok", "/one/ok", "/bad/ok", "/other/ok/x", "/one/ok"}) {
+    CAPTURE(target);
+    const HttpResponse r = fetch(site.port(), target);
+    CHECK(r.status == 200);
+    CHECK(r.body == "ok conn=1 req=" + std::to_string(++n) + "\n");  // one connection for all three mounts
+  }
+  INFO("bad_app.py's log:\n" << site.app_log());
+  CHECK(count_of(site.app_log(), " accepted") == 1);
+  CHECK(site.wait_logged("conn=1 req=6 mode=ok method=GET keep=1"));
+  check_clean_end(*site.server);
+}
+
+TEST_CASE("an idle kept connection is closed after --fastcgi-idle-timeout, and the next request opens a new one",
+          "[e2e][fastcgi-pass][fastcgi-pool]") {
+  BadAppSite site({"--fastcgi-idle-timeout", "0.3"});
+  CHECK(fetch(site.port(), "/bad/ok").body == "ok conn=1 req=1\n");
+  CHECK(site.wait_logged("conn=1 eof"));  // spawnd closed it, idle
+  CHECK(fetch(site.port(), "/bad/ok").body == "ok conn=2 req=1\n");
+  check_clean_end(*site.server);
+}
+
+TEST_CASE("with --fastcgi-keep-conn 1 a second idle connection is closed, the first kept",
+          "[e2e][fastcgi-pass][fastcgi-pool]") {
+  BadAppSite site({"--fastcgi-keep-conn", "1"}, /*keep_conn=*/false);
+  // A holds a connection (wait mode); B needs a second one meanwhile. Both end; only one stays open.
+  Fd a = open_connection(site.port());
+  REQUIRE(send_all(a, keep_alive_get("/bad/wait")));
+  REQUIRE(site.wait_logged("conn=1 req=1 mode=wait"));
+  // B's answer comes while A's request has heard nothing back: spawnd must not keep B's connection then (A may wait
+  // for the process it would hold); it closes it.
+  CHECK(fetch(site.port(), "/bad/ok").body == "ok conn=2 req=1\n");
+  CHECK(site.wait_logged("conn=2 eof"));
+  site.dir.write("release", "");
+  std::string la;
+  CHECK(read_response(a, la, false, kReplyTimeoutMs).body == "ok conn=1 req=1\n");
+  // A's connection is the one kept: the next request reuses it.
+  CHECK(fetch(site.port(), "/bad/ok").body == "ok conn=1 req=2\n");
+  INFO("bad_app.py's log:\n" << site.app_log());
+  CHECK(count_of(site.app_log(), " accepted") == 2);
+  a.reset();
+  check_clean_end(*site.server);
 }

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "harness.h"
@@ -187,35 +188,107 @@ TEST_CASE("Dotfiles and dot-directories are never served", "[e2e][static]") {
   }
 }
 
-TEST_CASE("A symlink leading outside the root yields 404 while one inside the root is followed", "[e2e][static]") {
+// A root with symbolic links of every kind (issue 19, --follow-symlinks). Owners: everything is the test's user,
+// except foreign.txt (a link owned by `nobody`, to a file of ours) and to-foreign.txt (our link to a file owned by
+// `nobody`), which need root to create (lchown); has_foreign says whether they exist.
+struct LinkTree {
   TempDir root;
   TempDir outside;
-  std::string secret = outside.write("secret.txt", "outside the root");
-  root.write("real.txt", "real content");
-  root.write("sub/keep", "");
-  namespace fs = std::filesystem;
-  fs::create_symlink("/etc/passwd", root.path() + "/passwd");
-  fs::create_symlink(secret, root.path() + "/secret.txt");
-  fs::create_symlink("../" + fs::path(outside.path()).filename().string() + "/secret.txt",
-                     root.path() + "/relative-escape.txt");
-  fs::create_symlink("/etc", root.path() + "/etc");
-  fs::create_symlink("real.txt", root.path() + "/alias.txt");
-  fs::create_symlink("../real.txt", root.path() + "/sub/up.txt");
-  Spawnd s(static_args(root));
+  bool has_foreign = ::geteuid() == 0;
+  LinkTree() {
+    namespace fs = std::filesystem;
+    root.write("real.txt", "real content");
+    root.write("sub/keep", "");
+    outside.write("secret.txt", "outside the root");
+    fs::create_symlink("real.txt", root.path() + "/alias.txt");
+    fs::create_symlink("../real.txt", root.path() + "/sub/up.txt");
+    fs::create_symlink(outside.path() + "/secret.txt", root.path() + "/out.txt");
+    fs::create_symlink(outside.path(), root.path() + "/outdir");  // a directory link, as Debian's lib/tpl
+    if (has_foreign) {
+      constexpr uid_t kNobody = 65534;
+      fs::create_symlink("real.txt", root.path() + "/foreign.txt");
+      REQUIRE(::lchown((root.path() + "/foreign.txt").c_str(), kNobody, kNobody) == 0);
+      const std::string theirs = outside.write("theirs.txt", "owned by nobody");
+      REQUIRE(::chown(theirs.c_str(), kNobody, kNobody) == 0);
+      fs::create_symlink(theirs, root.path() + "/to-foreign.txt");
+      fs::create_symlink(outside.path(), root.path() + "/foreign-dir");
+      REQUIRE(::lchown((root.path() + "/foreign-dir").c_str(), kNobody, kNobody) == 0);
+    }
+  }
+  [[nodiscard]] std::vector<std::string> args(const char* policy) const {
+    std::vector<std::string> a{"--root", root.path(), "--quiet"};
+    if (policy != nullptr) a.insert(a.end(), {"--follow-symlinks", policy});
+    return a;
+  }
+};
 
-  for (const char* target : {"/passwd", "/secret.txt", "/relative-escape.txt", "/etc/passwd"}) {
+TEST_CASE("symlink policy never refuses every symlink with 403", "[e2e][static][symlinks]") {
+  LinkTree tree;
+  Spawnd s(tree.args("never"));
+  CHECK(get(s.port(), "/real.txt").status == 200);
+  for (const char* target : {"/alias.txt", "/sub/up.txt", "/out.txt", "/outdir/secret.txt", "/foreign.txt"}) {
     INFO(target);
-    auto r = get(s.port(), target);
-    CHECK(r.status == 404);
-    CHECK(r.body.find("root:") == std::string::npos);
+    const auto r = get(s.port(), target);
+    CHECK((r.status == 403 || (r.status == 404 && std::string_view(target) == "/foreign.txt" && !tree.has_foreign)));
+    CHECK(r.body.find("content") == std::string::npos);
+  }
+}
+
+TEST_CASE("symlink policy owner (the default) follows a link only to a file of the link's owner",
+          "[e2e][static][symlinks]") {
+  LinkTree tree;
+  const char* policy = GENERATE(as<const char*>{}, nullptr, "owner");
+  CAPTURE(policy == nullptr ? "(default)" : policy);
+  Spawnd s(tree.args(policy));
+  CHECK(get(s.port(), "/alias.txt").body == "real content");
+  CHECK(get(s.port(), "/sub/up.txt").body == "real content");
+  // Out of the root, as Debian's packages link into /var/lib and /etc: followed, the owner being the same.
+  CHECK(get(s.port(), "/out.txt").body == "outside the root");
+  CHECK(get(s.port(), "/outdir/secret.txt").body == "outside the root");
+  if (!tree.has_foreign) {
+    WARN("not root: the links of another owner could not be made (lchown)");
+    return;
+  }
+  for (const char* target : {"/foreign.txt", "/to-foreign.txt", "/foreign-dir/secret.txt"}) {
+    INFO(target);
+    const auto r = get(s.port(), target);
+    CHECK(r.status == 403);
+    CHECK(r.body.find("content") == std::string::npos);
+    CHECK(r.body.find("owned by nobody") == std::string::npos);
     CHECK(r.body.find("outside the root") == std::string::npos);
   }
-  auto alias = get(s.port(), "/alias.txt");
-  CHECK(alias.status == 200);
-  CHECK(alias.body == "real content");
-  auto up = get(s.port(), "/sub/up.txt");
-  CHECK(up.status == 200);
-  CHECK(up.body == "real content");
+}
+
+TEST_CASE("symlink policy always follows every link, but a path still cannot climb out or name a dotfile",
+          "[e2e][static][symlinks]") {
+  LinkTree tree;
+  tree.root.write(".hidden", "hidden");
+  Spawnd s(tree.args("always"));
+  CHECK(get(s.port(), "/alias.txt").body == "real content");
+  CHECK(get(s.port(), "/out.txt").body == "outside the root");
+  CHECK(get(s.port(), "/outdir/secret.txt").body == "outside the root");
+  if (tree.has_foreign) {
+    CHECK(get(s.port(), "/foreign.txt").body == "real content");
+    CHECK(get(s.port(), "/to-foreign.txt").body == "owned by nobody");
+  }
+  const std::string up = "/../" + std::filesystem::path(tree.outside.path()).filename().string() + "/secret.txt";
+  for (const std::string& target : {up, std::string("/.hidden"), std::string("/%2e%2e/etc/passwd"),
+                                    std::string("/outdir/../../etc/passwd")}) {
+    INFO(target);
+    const auto r = get(s.port(), target);
+    CHECK(r.status == 404);
+    CHECK(r.body.find("root:") == std::string::npos);
+  }
+}
+
+TEST_CASE("/.well-known/ is served although other dot segments are not (RFC 8615)", "[e2e][static]") {
+  TempDir root;
+  root.write(".well-known/security.txt", "Contact: mailto:x@example.org\n");
+  root.write(".git/config", "[core]\n");
+  Spawnd s({"--root", root.path(), "--quiet"});
+  CHECK(get(s.port(), "/.well-known/security.txt").status == 200);
+  CHECK(get(s.port(), "/.git/config").status == 404);
+  CHECK(get(s.port(), "/a/.well-known/x").status == 404);
 }
 
 // ---- directories ----

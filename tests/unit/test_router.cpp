@@ -1,10 +1,17 @@
 // Unit tests for server/router.h: prefix matching and the re-routing of CGI local redirects (RFC 3875 §6.2.2).
 #include <catch2/catch.hpp>
 
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "server/router.h"
+#include "server/static_files.h"
 
 using spawnd::server::Exchange;
 using spawnd::server::Gateway;
@@ -132,4 +139,69 @@ TEST_CASE("router: a chain of local redirects ends after kMaxLocalRedirects", "[
   r.path = "/unchanged";
   CHECK_FALSE(m.router.route_local_redirect(r, "/cgi-bin/loop", redirects));
   CHECK(r.path == "/unchanged");  // left as it was
+}
+
+// ---- issue 19: --deny, extension mounts and index files (a real directory: the Router stats through StaticFiles) ----
+
+namespace {
+
+// A directory removed at the end of the test, with `files` (relative path → content) in it.
+struct TreeDir {
+  std::string path;
+  explicit TreeDir(std::initializer_list<std::pair<const char*, const char*>> files) {
+    char tmpl[] = "/tmp/spawnd-router-XXXXXX";
+    path = ::mkdtemp(tmpl);
+    for (const auto& [rel, content] : files) {
+      const std::filesystem::path p = std::filesystem::path(path) / rel;
+      std::filesystem::create_directories(p.parent_path());
+      std::ofstream(p) << content;
+    }
+  }
+  ~TreeDir() { std::filesystem::remove_all(path); }
+};
+
+}  // namespace
+
+TEST_CASE("router: --deny refuses the prefix and below with 403, whatever the spelling, before any mount",
+          "[unit][router]") {
+  Mounted m;
+  m.router.deny("/cgi-bin/secret");
+  m.router.deny("/conf/");
+  for (const char* path : {"/conf", "/conf/", "/conf/x", "//conf/x", "/%63onf/x", "/a/../conf/x",
+                           "/cgi-bin/secret", "/cgi-bin/secret/x"}) {
+    CAPTURE(path);
+    const spawnd::server::Route r = m.router.route(path);
+    CHECK(r.status == 403);
+    CHECK(r.gateway == nullptr);
+  }
+  CHECK(m.router.route("/conference").is_static());
+  CHECK(m.router.route("/cgi-bin/secretary").gateway == m.cgi);
+}
+
+TEST_CASE("router: an extension mount takes existing scripts only, and a directory's index script", "[unit][router]") {
+  TreeDir tree({{"a.php", "<?php"}, {"sub/b.php", "<?php"}, {"index.php", "<?php"}, {"docs/index.html", "docs"},
+                {"dir.php/x", ""}, {"text.txt", "t"}});
+  spawnd::server::StaticFiles files(tree.path, spawnd::server::SymlinkPolicy::Owner, {"index.php", "index.html"});
+  Router router;
+  router.set_static_files(&files);
+  auto php = std::make_unique<NullGateway>();
+  Gateway* php_ptr = php.get();
+  router.mount("*.php", std::move(php));
+  CHECK(router.route("/a.php").gateway == php_ptr);
+  CHECK(router.route("/a.php/extra/x").gateway == php_ptr);
+  CHECK(router.route("/sub/b.php").gateway == php_ptr);
+  CHECK(router.route("/%61.php").gateway == php_ptr);
+  CHECK(router.route("/missing.php").status == 404);
+  CHECK(router.route("/missing.php/x").status == 404);
+  CHECK(router.route("/dir.php").status == 404);  // a directory, not a script
+  CHECK(router.route("/text.txt").is_static());
+  // Directories: "/" has index.php (a script), "/docs/" index.html (static, its path rewritten), "/sub/" none.
+  const spawnd::server::Route top = router.route("/");
+  CHECK(top.gateway == php_ptr);
+  CHECK(top.path == "/index.php");
+  const spawnd::server::Route docs = router.route("/docs/");
+  CHECK(docs.is_static());
+  CHECK(docs.path == "/docs/index.html");
+  CHECK(router.route("/sub/").is_static());
+  CHECK(router.route("/sub/").path.empty());
 }

@@ -108,7 +108,45 @@ TEST_CASE("dotfiles and dot directories are not found", "[unit][static_path]") {
       {"/%2ehtpasswd", PathStatus::NotFound, ""},
       {"/a/.well/b", PathStatus::NotFound, ""},
       {"/...", PathStatus::NotFound, ""},
+      {"/a/.well-known/x", PathStatus::NotFound, ""},
+      {"/.well-known2/x", PathStatus::NotFound, ""},
   });
+}
+
+TEST_CASE("/.well-known/ is the one dot segment allowed, and only first (RFC 8615)", "[unit][static_path]") {
+  check_cases({
+      {"/.well-known/security.txt", PathStatus::Ok, "/.well-known/security.txt"},
+      {"/.well-known/", PathStatus::Ok, "/.well-known/"},
+      {"/%2ewell-known/acme-challenge/t", PathStatus::Ok, "/.well-known/acme-challenge/t"},
+      {"/.well-known/.git", PathStatus::NotFound, ""},
+  });
+}
+
+TEST_CASE("script_path_length splits after the first segment ending in the extension", "[unit][static_path]") {
+  using spawnd::server::script_path_length;
+  constexpr auto npos = std::string_view::npos;
+  CHECK(script_path_length("/a.php", ".php") == 6);
+  CHECK(script_path_length("/a.php/extra", ".php") == 6);
+  CHECK(script_path_length("/x/b.php/y/c.php", ".php") == 8);
+  CHECK(script_path_length("/lib/exe/css.php", ".php") == 16);
+  CHECK(script_path_length("/a.phpx", ".php") == npos);
+  CHECK(script_path_length("/a.php.bak", ".php") == npos);
+  CHECK(script_path_length("/.php", ".php") == npos);  // a name that is only the extension
+  CHECK(script_path_length("/", ".php") == npos);
+  CHECK(script_path_length("/dir/", ".php") == npos);
+  CHECK(script_path_length("/a.cgi/x", ".cgi") == 6);
+}
+
+TEST_CASE("is_under_prefix matches at segment boundaries only", "[unit][static_path]") {
+  using spawnd::server::is_under_prefix;
+  CHECK(is_under_prefix("/conf", "/conf"));
+  CHECK(is_under_prefix("/conf/", "/conf"));
+  CHECK(is_under_prefix("/conf/x/y", "/conf/"));
+  CHECK(is_under_prefix("/conf", "/conf/"));
+  CHECK_FALSE(is_under_prefix("/conference", "/conf"));
+  CHECK_FALSE(is_under_prefix("/conference", "/conf/"));
+  CHECK_FALSE(is_under_prefix("/a/conf", "/conf"));
+  CHECK(is_under_prefix("/anything", "/"));
 }
 
 TEST_CASE("an encoded slash or NUL is not found", "[unit][static_path]") {
