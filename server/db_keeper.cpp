@@ -197,9 +197,27 @@ void DbKeeper::run(db::Connection conn) {
     lock.lock();
   }
   lock.unlock();
-  if (is_wal_) log_stats();
-  // `conn` closes here, on the thread that used it. If it is the last connection, SQLite checkpoints the WAL and
-  // removes the -wal and -shm files.
+  if (!is_wal_) return;  // `conn` closes here, on the thread that used it
+  log_stats();
+  const std::string wal = wal_path_of(conn);
+  // Closing here, on the thread that used it. If it is the last connection, SQLite checkpoints the WAL and removes
+  // the -wal and -shm files.
+  { db::Connection closing = std::move(conn); }
+  // It was not the last if a handler process was still attached: a fork-mode child is not spawnd's, so its request
+  // can end (the response complete) while the child is still closing its connection and exiting. Give such
+  // stragglers a moment and close once more: a connection that opens, reads and closes as the last one does the
+  // final checkpoint and removes the WAL. A process that really stays (an sqlite3 shell) keeps it, as it must.
+  constexpr int kLastCloseTries = 20;
+  for (int i = 0; i < kLastCloseTries && file_bytes(wal) >= 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    try {
+      db::Connection again = db::Connection::open(config_.path, pragmas::find_preset(config_.pragmas));
+      (void)query_int(again, "PRAGMA schema_version");
+    } catch (const std::exception& e) {
+      SPAWND_LOG_DEBUG("db: closing %s once more: %s", config_.path.c_str(), e.what());
+      break;
+    }
+  }
 }
 
 void DbKeeper::log_stats() const {

@@ -92,7 +92,9 @@ class DbKeeper {
   DbKeeper& operator=(const DbKeeper&) = delete;
 
   // Wakes the thread, waits for the round in progress (if any), logs the Stats, closes the connection and joins.
-  // Idempotent.
+  // If that close was not the last one (the -wal is still there: a handler process was still attached), it opens
+  // and closes the file again every 10 ms, at most 20 times, so that the final checkpoint and the WAL's removal
+  // still happen once the straggler has gone. Idempotent.
   void stop() noexcept;
 
   // True if the file is in WAL mode, so the keeper checkpoints it.
