@@ -30,6 +30,7 @@
 #include "bench/report.h"
 #include "bench/runner.h"
 #include "bench/site_db.h"
+#include "common/log.h"
 
 namespace fs = std::filesystem;
 using namespace spawnd::bench;
@@ -53,6 +54,7 @@ struct Options {
   bool db_on_tmpfs = false;
   bool no_limit = false;
   int seed_rows = 1000;
+  std::int64_t wal_max_bytes = 16 << 20;
   int workers = 0;
   int limit_spawners = 0;
   int wrk_threads = 0;
@@ -150,6 +152,7 @@ nlohmann::json options_json(const Options& o, const BenchEnv& env) {
           {"repetitions", o.repetitions},        {"pragmas", o.pragmas},
           {"peers", o.peers},                    {"db_on_tmpfs", o.db_on_tmpfs},
           {"seed_rows", o.seed_rows},            {"workers", env.workers},
+          {"wal_max_bytes", env.wal_max_bytes},
           {"limit_spawners", env.limit_spawners},
           {"load", o.sweep ? "sweep" : o.rate > 0 ? "open loop" : "closed loop (wrk)"},
           {"rate", o.rate},
@@ -183,6 +186,7 @@ int run(const Options& o, const std::string& command_line) {
   env.workers = o.workers > 0 ? o.workers : static_cast<int>(env.cores);
   env.limit_spawners = o.limit_spawners > 0 ? static_cast<unsigned>(o.limit_spawners) : env.cores;
   env.seed_rows = o.seed_rows;
+  env.wal_max_bytes = o.wal_max_bytes;
   env.load = o.sweep ? LoadMode::Sweep : o.rate > 0 ? LoadMode::OpenLoop : LoadMode::ClosedLoop;
   env.rate = o.rate;
   env.sweep = o.sweep_spec;
@@ -334,6 +338,9 @@ int run(const Options& o, const std::string& command_line) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The driver's database keeper (spawnd's, for the peers) logs its start and its stats at Info: not between the
+  // progress lines. Warnings still show.
+  spawnd::log::set_level(spawnd::log::Level::Warn);
   Options o;
   CLI::App app{
       "spawnd-bench: runs the guestbook and hello handlers under every spawnd mode (and, with --peers, under\n"
@@ -362,6 +369,10 @@ int main(int argc, char** argv) {
   app.add_flag("--no-limit", o.no_limit, "Skip the limit row (raw posix_spawn+wait rate of the handler)");
   app.add_option("--seed-rows", o.seed_rows, "Guestbook rows in each fresh database")->capture_default_str()
       ->check(CLI::Range(0, 10'000'000));
+  app.add_option("--wal-max-bytes", o.wal_max_bytes,
+                 "The WAL bound of every server: spawnd --wal-max-bytes (passed only when not its default), and the "
+                 "driver's keeper for the peers and the limit row, which is spawnd's own")
+      ->capture_default_str()->check(CLI::Range(std::int64_t{64 * 1024}, std::int64_t{1} << 40));
   app.add_option("--workers", o.workers, "spawnd --workers for fastcgi/inproc, and FastCGI processes for the nginx "
                                          "peer (default: one per CPU)")->check(CLI::Range(1, 1024));
   app.add_option("--limit-spawners", o.limit_spawners, "Spawning threads of the limit row (default: one per CPU)")

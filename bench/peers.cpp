@@ -68,7 +68,7 @@ std::string lighttpd_config(const PeerSetup& s) {
          "alias.url = (\"/cgi-bin/\" => \"" + s.cgi_bin + "/\")\n"
          "$HTTP[\"url\"] =~ \"^/cgi-bin/\" { cgi.assign = (\"\" => \"\") }\n"
          "setenv.set-environment = (\"SPAWND_DB\" => \"" + s.db_path + "\", \"SPAWND_PRAGMAS\" => \"" + s.pragmas +
-         "\")\n";
+         "\", \"SPAWND_WAL_MAX_BYTES\" => \"" + std::to_string(s.wal_max_bytes) + "\")\n";
 }
 
 std::string apache_config(const PeerSetup& s) {
@@ -91,7 +91,8 @@ std::string apache_config(const PeerSetup& s) {
        "ScriptAlias /cgi-bin/ \"" + s.cgi_bin + "/\"\n"
        "<Directory \"" + s.cgi_bin + "\">\n  Require all granted\n</Directory>\n"
        "SetEnv SPAWND_DB \"" + s.db_path + "\"\n"
-       "SetEnv SPAWND_PRAGMAS \"" + s.pragmas + "\"\n";
+       "SetEnv SPAWND_PRAGMAS \"" + s.pragmas + "\"\n"
+       "SetEnv SPAWND_WAL_MAX_BYTES \"" + std::to_string(s.wal_max_bytes) + "\"\n";
   return c;
 }
 
@@ -130,6 +131,7 @@ std::string nginx_config(const PeerSetup& s, const std::string& mode, const std:
       c += std::string("      fastcgi_param ") + p + ";\n";
     c += "      fastcgi_param SPAWND_DB " + s.db_path + ";\n"
          "      fastcgi_param SPAWND_PRAGMAS " + s.pragmas + ";\n"
+         "      fastcgi_param SPAWND_WAL_MAX_BYTES " + std::to_string(s.wal_max_bytes) + ";\n"
          "    }\n";
   }
   c += "  }\n}\n";
@@ -170,7 +172,8 @@ std::vector<Process> start_peer(const Target& t, const PeerSetup& s) {
       Fd listener = listen_unix(socket);
       for (int i = 0; i < s.workers; ++i)
         start({s.cgi_bin + "/" + s.handler}, "fastcgi-app-" + std::to_string(i) + ".stderr", listener.get(),
-              {"SPAWND_DB=" + s.db_path, "SPAWND_PRAGMAS=" + s.pragmas, "PATH=/usr/local/bin:/usr/bin:/bin"});
+              {"SPAWND_DB=" + s.db_path, "SPAWND_PRAGMAS=" + s.pragmas,
+               "SPAWND_WAL_MAX_BYTES=" + std::to_string(s.wal_max_bytes), "PATH=/usr/local/bin:/usr/bin:/bin"});
     }
     const std::string conf = s.work_dir + "/nginx.conf";
     write_file(conf, nginx_config(s, t.mode, socket));

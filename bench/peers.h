@@ -33,6 +33,7 @@ struct PeerSetup {
   unsigned cores = 1;
   int workers = 1;          // FastCGI application processes
   bool is_root = false;
+  std::int64_t wal_max_bytes = 16 << 20;  // SPAWND_WAL_MAX_BYTES for the handlers (their writers' WAL backstop)
 };
 
 // The generated configuration files (pure functions of the setup, for tests and for reading).

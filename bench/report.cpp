@@ -41,7 +41,7 @@ bool any_sweep(const std::vector<Summary>& summaries) {
 std::vector<std::string> header(const std::vector<Summary>& summaries) {
   std::vector<std::string> h = {"workload", "c", "server / mode", any_sweep(summaries) ? "max req/s" : "req/s",
                                 "min–max", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "CPU µs/req", "errors",
-                                "non-2xx/3xx", "× limit", "rows"};
+                                "non-2xx/3xx", "× limit", "WAL max MiB", "rows"};
   if (any_open_loop(summaries)) h.insert(h.begin() + 5, {"offered", "late"});
   return h;
 }
@@ -68,6 +68,7 @@ std::vector<Row> rows_of(const std::vector<Summary>& summaries) {
                http ? std::to_string(s.socket_errors) : "",
                http ? std::to_string(s.non_2xx_3xx) : "",
                s.ratio_to_limit && !s.is_limit() ? fixed(*s.ratio_to_limit, 2) : "",
+               s.write_checks > 0 ? fixed(static_cast<double>(s.wal_bytes_max) / (1024.0 * 1024.0), 1) : "",
                rows_cell};
     if (open_loop) {
       std::string offered = s.offered_rps ? rate(*s.offered_rps) : "";
@@ -279,7 +280,10 @@ nlohmann::json Summary::to_json() const {
   if (offered_rps) j["offered_rps"] = *offered_rps;
   if (offered_rps || sweep) j["late_sends"] = late_sends;
   if (sweep) j["max_sustainable_rps"] = rps.median;
-  if (write_checks > 0) j["write_checks"] = {{"runs", write_checks}, {"ok", write_checks_ok}};
+  if (write_checks > 0) {
+    j["write_checks"] = {{"runs", write_checks}, {"ok", write_checks_ok}};
+    j["wal_bytes_max"] = wal_bytes_max;
+  }
   return j;
 }
 
@@ -325,6 +329,7 @@ std::vector<Summary> summarize(const std::vector<RunResult>& runs, const std::ve
       if (r.write_check) {
         ++s.write_checks;
         if (r.write_check->is_ok()) ++s.write_checks_ok;
+        s.wal_bytes_max = std::max(s.wal_bytes_max, r.write_check->wal_bytes_max);
       }
     }
     if (rps.empty()) continue;

@@ -30,6 +30,7 @@ struct Summary {
   std::optional<double> ratio_to_limit;  // rps.median / the limit's median for this workload
   int write_checks = 0;              // repetitions whose rows were counted
   int write_checks_ok = 0;           // ... and were right (WriteCheck::is_ok)
+  std::int64_t wal_bytes_max = 0;  // write runs: the largest -wal file seen in any of them (WriteCheck), bytes
   std::optional<double> offered_rps; // --rate: the open loop's offered rate
   std::int64_t late_sends = 0;       // --rate, --sweep: summed over the repetitions (a sweep: its best step's)
   std::optional<SweepResult> sweep;  // --sweep: the sweep of the first repetition, for the chart; its percentiles

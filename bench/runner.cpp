@@ -23,6 +23,7 @@
 #include "bench/site_db.h"
 #include "bench/wrk_scripts.h"
 #include "common/fd.h"
+#include "server/db_keeper.h"
 
 namespace spawnd::bench {
 
@@ -174,6 +175,17 @@ void wait_ready(const Target& t, std::vector<Process>& procs, std::uint16_t port
                            "): " + tail_of(log));
 }
 
+// spawnd's own database keeper (server/db_keeper.h) with spawnd's default poll and the run's bound: what the driver
+// runs for servers that have none (the peers) and for the limit row, so that every write row is checkpointed by the
+// same policy.
+server::DbKeeperConfig keeper_config(const BenchEnv& env, const std::string& db_path, const std::string& pragmas) {
+  server::DbKeeperConfig c;
+  c.path = db_path;
+  c.pragmas = pragmas;
+  c.policy.wal_max_bytes = env.wal_max_bytes;
+  return c;
+}
+
 std::string fresh_db(const BenchEnv& env, const Target& t) {
   const std::string path = env.db_dir + "/run.db";
   copy_db(env.seeds.at(t.pragmas), path);
@@ -185,7 +197,7 @@ std::string fresh_db(const BenchEnv& env, const Target& t) {
 RunResult run_limit(const BenchEnv& env, const Target& t, int repetition) {
   const std::string handler = workload_handler(t.workload);
   const std::string db_path = fresh_db(env, t);
-  DbKeeper keeper(db_path, t.pragmas);
+  server::DbKeeper keeper(keeper_config(env, db_path, t.pragmas));
   SpawnRateSpec spec;
   spec.program = env.cgi_bin + "/" + handler;
   const bool is_post = t.workload == "write";
@@ -193,7 +205,8 @@ RunResult run_limit(const BenchEnv& env, const Target& t, int repetition) {
   if (is_post) spec.stdin_path = env.work_dir + "/post-body.txt";
   spec.env = cgi_environment(spec.program, "/cgi-bin/" + handler, is_post ? "POST" : "GET",
                              is_post ? "application/x-www-form-urlencoded" : "", is_post ? body.size() : 0,
-                             {"SPAWND_DB=" + db_path, "SPAWND_PRAGMAS=" + t.pragmas});
+                             {"SPAWND_DB=" + db_path, "SPAWND_PRAGMAS=" + t.pragmas,
+                              "SPAWND_WAL_MAX_BYTES=" + std::to_string(env.wal_max_bytes)});
   spec.parallel = env.limit_spawners;
   spec.seconds = env.duration_s;
   RunResult r;
@@ -288,7 +301,8 @@ nlohmann::json RunResult::to_json() const {
     const WriteCheck& c = *write_check;
     j["write_check"] = {{"rows_before", c.rows_before}, {"rows_after", c.rows_after},
                         {"posts_ok", c.posts_ok},       {"posts_sent", c.posts_sent},
-                        {"integrity", c.integrity},     {"ok", c.is_ok()}};
+                        {"integrity", c.integrity},     {"ok", c.is_ok()},
+                        {"wal_bytes_max", c.wal_bytes_max}};
   }
   return j;
 }
@@ -329,7 +343,7 @@ RunResult run_target(const BenchEnv& env, const Target& t, int repetition) {
   const std::string db_path = is_custom ? "" : fresh_db(env, t);
   const std::string docroot = env.work_dir + "/www";
   const std::uint16_t port = is_custom ? env.custom->parsed.port : free_port();
-  std::optional<DbKeeper> keeper;
+  std::optional<server::DbKeeper> keeper;
   std::vector<Process> procs;
   std::string log;
   if (t.server == "spawnd") {
@@ -341,17 +355,25 @@ RunResult run_target(const BenchEnv& env, const Target& t, int repetition) {
       spec.argv.push_back("--workers");
       spec.argv.push_back(std::to_string(env.workers));
     }
+    // Only when it is not spawnd's default, so that an older spawnd (--spawnd, a "before" run) still starts.
+    if (env.wal_max_bytes != server::CheckpointPolicyConfig{}.wal_max_bytes) {
+      spec.argv.push_back("--wal-max-bytes");
+      spec.argv.push_back(std::to_string(env.wal_max_bytes));
+    }
     log = spec.stderr_path = env.work_dir + "/spawnd.stderr";
     procs.emplace_back(spec);
   } else if (!is_custom) {
-    // spawnd keeps the database open and checkpoints it; the peers get the same service from the driver.
-    keeper.emplace(db_path, t.pragmas);
+    // spawnd keeps the database open and checkpoints it; the peers get the same keeper, policy and bound from the
+    // driver, and their handlers the same writer backstop (SPAWND_WAL_MAX_BYTES).
+    keeper.emplace(keeper_config(env, db_path, t.pragmas));
     PeerSetup s{env.work_dir, docroot, env.cgi_bin, db_path, t.pragmas, workload_handler(t.workload),
-                port,         env.cores, env.workers, geteuid() == 0};
+                port,         env.cores, env.workers, geteuid() == 0, env.wal_max_bytes};
     procs = start_peer(t, s);
     log = env.work_dir + "/" + t.server + "-error.log";
   }
   if (!is_custom) wait_ready(t, procs, port, log);
+  std::optional<WalSampler> wal;  // the WAL's high-water mark over warm-up and run
+  if (t.writes() && !is_custom) wal.emplace(db_path);
 
   RunResult r;
   r.target = t;
@@ -429,6 +451,8 @@ RunResult run_target(const BenchEnv& env, const Target& t, int repetition) {
   r.server_cpu_s = cpu_after.seconds - cpu_before.seconds;
   r.is_server_cpu_complete = cpu_after.is_complete && !is_custom;
   // Stop in reverse order of start: the front server before the FastCGI application behind it.
+  const std::int64_t wal_bytes_max = wal ? wal->largest_bytes() : 0;
+  wal.reset();
   for (auto it = procs.rbegin(); it != procs.rend(); ++it) it->stop(15'000);
   keeper.reset();
   if (t.writes() && !is_custom) {
@@ -438,6 +462,7 @@ RunResult run_target(const BenchEnv& env, const Target& t, int repetition) {
     c.rows_after = after.rows;
     c.integrity = after.integrity;
     c.posts_ok = posts_ok;
+    c.wal_bytes_max = wal_bytes_max;
     c.posts_sent = posts_sent;
     r.write_check = c;
   }

@@ -72,6 +72,9 @@ struct BenchEnv {
   unsigned cores = 1;
   unsigned limit_spawners = 1;  // spawning threads of the limit row (one per core by default)
   int workers = 0;              // --workers for spawnd's fastcgi/inproc modes and the FastCGI peer's processes
+  // The WAL bound of every server (spawnd --wal-max-bytes; for the peers and the limit row, spawnd's own keeper run by
+  // the driver with the same policy, and SPAWND_WAL_MAX_BYTES for their handlers): bytes.
+  std::int64_t wal_max_bytes = 16 << 20;
   LoadMode load = LoadMode::ClosedLoop;
   double rate = 0;              // OpenLoop: requests per second; connections are the target's concurrency
   bool connection_per_request = false;  // OpenLoop and Sweep: a new connection per request
@@ -84,6 +87,7 @@ struct WriteCheck {
   std::int64_t posts_ok = 0;    // POSTs answered 303, warm-up included
   std::int64_t posts_sent = 0;  // POSTs started, warm-up included
   std::string integrity;        // "ok" or what integrity_check found
+  std::int64_t wal_bytes_max = 0;  // the largest -wal file seen during warm-up and run (WalSampler), bytes
 
   // Rows added must equal the POSTs answered 303, plus at most the POSTs still in flight when wrk stopped (wrk
   // closes those connections unread; the server may have committed them): nothing lost, nothing doubled.

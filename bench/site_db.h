@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <thread>
@@ -28,20 +29,21 @@ struct DbCheck {
 // Counts the guestbook rows and runs PRAGMA integrity_check. Throws spawnd::db::DbError.
 [[nodiscard]] DbCheck check_site_db(const std::string& path, const std::string& pragmas);
 
-// What spawnd's database keeper does, for servers that have none (the peers) and for the limit row: one connection
-// held open for the keeper's life, so that no handler's close is the last one (which would checkpoint and delete
-// the WAL at every request), and a PASSIVE checkpoint every second on a thread of its own (the handlers run with
-// wal_autocheckpoint=0 and leave checkpoints to the server).
-class DbKeeper {
+// The largest size the -wal file next to `db_path` reaches while a WalSampler lives: a thread stats it every
+// `period` (10 ms by default). The -wal only grows between samples, never shrinks and grows back within one, unless
+// a TRUNCATE checkpoint and 10 ms of writes both fall between two samples, so the figure is a close lower bound.
+class WalSampler {
  public:
-  DbKeeper(const std::string& path, const std::string& pragmas);
-  ~DbKeeper();
-  DbKeeper(const DbKeeper&) = delete;
-  DbKeeper& operator=(const DbKeeper&) = delete;
+  explicit WalSampler(const std::string& db_path, std::chrono::milliseconds period = std::chrono::milliseconds(10));
+  ~WalSampler();
+  WalSampler(const WalSampler&) = delete;
+  WalSampler& operator=(const WalSampler&) = delete;
+  // Bytes; 0 if the -wal never existed while sampling.
+  [[nodiscard]] std::int64_t largest_bytes() const noexcept { return largest_.load(); }
 
  private:
-  db::Connection conn_;
   std::atomic<bool> stop_{false};
+  std::atomic<std::int64_t> largest_{0};
   std::thread thread_;
 };
 

@@ -6,11 +6,14 @@
 #include <unistd.h>
 
 #include <cassert>
+#include <algorithm>
+#include <cerrno>
 #include <climits>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <thread>
 
 #include "common/error.h"
 
@@ -69,6 +72,7 @@ std::int64_t query_int(Connection& conn, std::string_view sql) {
 struct FileState {
   std::string journal_mode;
   std::int64_t page_count = -1;
+  std::int64_t busy_timeout_ms = -1;  // from the preset's `PRAGMA busy_timeout = N;` (its row is named "timeout")
 };
 
 // sqlite3_exec callback: records the last `journal_mode` and `page_count` result rows. Earlier PRAGMAs of the preset
@@ -81,6 +85,8 @@ int record_file_state(void* out, int columns, char** values, char** names) noexc
       state->journal_mode.assign(values[i]);  // a few bytes: short-string storage, no allocation
     } else if (std::strcmp(names[i], "page_count") == 0) {
       state->page_count = std::strtoll(values[i], nullptr, 10);
+    } else if (std::strcmp(names[i], "timeout") == 0) {
+      state->busy_timeout_ms = std::strtoll(values[i], nullptr, 10);
     }
   }
   return 0;
@@ -288,6 +294,16 @@ void Connection::CloseV2::operator()(sqlite3* db) const noexcept {
   sqlite3_close_v2(db);
 }
 
+struct Connection::Hooks {
+  std::chrono::milliseconds busy_timeout{0};
+  std::chrono::steady_clock::time_point busy_since{};
+  std::int64_t wal_max_bytes = 0;
+  int writer_checkpoint_frames = INT_MAX;  // a commit that leaves this many WAL frames or more checkpoints
+  WriterCheckpoints writer;
+};
+
+void Connection::HooksDelete::operator()(Hooks* hooks) const noexcept { delete hooks; }
+
 Connection::Connection(std::unique_ptr<sqlite3, CloseV2> db, std::string path) noexcept
     : db_(std::move(db)), path_(std::move(path)) {}
 
@@ -296,7 +312,8 @@ Connection::Connection(Connection&& other) noexcept = default;
 Connection& Connection::operator=(Connection&& other) noexcept {
   if (this != &other) {
     cache_.clear();  // finalize our statements before our handle goes
-    db_ = std::move(other.db_);
+    db_ = std::move(other.db_);  // closes our handle, the last user of our hooks
+    hooks_ = std::move(other.hooks_);
     cache_ = std::move(other.cache_);
     path_ = std::move(other.path_);
   }
@@ -320,6 +337,7 @@ Connection Connection::open(const std::string& path, const pragmas::Preset& pres
   if (rc != SQLITE_OK) throw DbError(rc, errmsg(raw, rc) + ": " + path, "");
 
   Connection conn(std::move(db), path);
+  conn.hooks_.reset(new Hooks);
   // busy_timeout first, so that the PRAGMAs below already wait for locks as the caller asked.
   if (options.busy_timeout) conn.set_busy_timeout(*options.busy_timeout);
   const bool may_create = !options.read_only && !preset.on_create_sql.empty();
@@ -331,16 +349,22 @@ Connection Connection::open(const std::string& path, const pragmas::Preset& pres
   if (!sql.empty()) {
     // ONE sqlite3_exec: one call, nothing kept prepared.
     char* msg = nullptr;
-    rc = sqlite3_exec(raw, sql.c_str(), may_create ? record_file_state : nullptr, &state, &msg);
+    rc = sqlite3_exec(raw, sql.c_str(), record_file_state, &state, &msg);
     if (rc != SQLITE_OK) {
       std::string text = msg != nullptr ? msg : sqlite3_errstr(rc);
       sqlite3_free(msg);
       throw DbError(rc, text + " (preset " + preset.name + ", per-connection)", preset.per_connection_sql);
     }
   }
-  // The preset's own busy_timeout ran in the block above; the caller's override wins.
-  if (options.busy_timeout) conn.set_busy_timeout(*options.busy_timeout);
+  // The preset's own busy_timeout ran in the block above (installing SQLite's handler); ours replaces it with the same
+  // timeout, and the caller's override wins.
+  if (options.busy_timeout) {
+    conn.set_busy_timeout(*options.busy_timeout);
+  } else if (state.busy_timeout_ms >= 0) {
+    conn.set_busy_timeout(std::chrono::milliseconds(state.busy_timeout_ms));
+  }
   if (may_create && needs_on_create(state, preset)) apply_on_create(conn, preset);
+  if (options.wal_max_bytes > 0) conn.set_wal_max_bytes(options.wal_max_bytes);
   return conn;
 }
 
@@ -402,9 +426,65 @@ std::int64_t Connection::changes() const noexcept { return sqlite3_changes64(db_
 bool Connection::in_transaction() const noexcept { return sqlite3_get_autocommit(db_.get()) == 0; }
 
 void Connection::set_busy_timeout(std::chrono::milliseconds timeout) noexcept {
-  auto ms = timeout.count();
-  sqlite3_busy_timeout(db_.get(), ms < 0 ? 0 : ms > INT_MAX ? INT_MAX : static_cast<int>(ms));
+  if (timeout.count() <= 0) {
+    hooks_->busy_timeout = std::chrono::milliseconds(0);
+    sqlite3_busy_handler(db_.get(), nullptr, nullptr);  // SQLITE_BUSY at once
+    return;
+  }
+  hooks_->busy_timeout = timeout;
+  // `count` is 0 at the first retry of each lock wait and grows by one per retry.
+  sqlite3_busy_handler(db_.get(), [](void* arg, int count) noexcept -> int {
+    auto* hooks = static_cast<Hooks*>(arg);
+    const auto now = std::chrono::steady_clock::now();
+    if (count == 0) hooks->busy_since = now;
+    const auto left = hooks->busy_timeout - (now - hooks->busy_since);
+    if (left <= std::chrono::steady_clock::duration::zero()) return 0;  // give up: SQLITE_BUSY
+    std::chrono::steady_clock::duration delay = std::chrono::microseconds(100) * (1 << std::min(count, 4));
+    delay = std::min({delay, std::chrono::steady_clock::duration(std::chrono::milliseconds(2)), left});
+    std::this_thread::sleep_for(delay);
+    return 1;
+  }, hooks_.get());
 }
+
+std::chrono::milliseconds Connection::busy_timeout() const noexcept { return hooks_->busy_timeout; }
+
+void Connection::set_wal_max_bytes(std::int64_t bytes) {
+  if (bytes <= 0) {
+    hooks_->wal_max_bytes = 0;
+    hooks_->writer_checkpoint_frames = INT_MAX;
+    sqlite3_wal_hook(db_.get(), nullptr, nullptr);
+    return;
+  }
+  // A WAL is a 32-byte header and, per frame, a 24-byte frame header and one page (sqlite.org/fileformat.html#wal).
+  const std::int64_t page_bytes = query_int(*this, "PRAGMA page_size");
+  const auto share = static_cast<std::int64_t>(static_cast<double>(bytes) * kWriterCheckpointShare);
+  const std::int64_t frames = std::max<std::int64_t>(1, (share - 32) / (page_bytes + 24));
+  hooks_->wal_max_bytes = bytes;
+  hooks_->writer_checkpoint_frames = static_cast<int>(std::min<std::int64_t>(frames, INT_MAX));
+  // Runs after every commit of this connection, with the WAL's frame count; the write lock is already released.
+  sqlite3_wal_hook(db_.get(), [](void* arg, sqlite3* db, const char* schema, int frames_now) noexcept -> int {
+    auto* hooks = static_cast<Hooks*>(arg);
+    if (frames_now < hooks->writer_checkpoint_frames) return SQLITE_OK;
+    ++hooks->writer.tried;
+    const auto deadline = std::chrono::steady_clock::now() + hooks->busy_timeout;
+    for (;;) {
+      // RESTART waits (busy handler) for the writer and then for readers; the checkpoint lock it does not wait for.
+      const int rc = sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
+      if (rc == SQLITE_OK) {
+        ++hooks->writer.done;
+        break;
+      }
+      if ((rc & 0xff) != SQLITE_BUSY || std::chrono::steady_clock::now() >= deadline) break;
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    // Always OK: the commit has happened, and an error here would make the caller think it had not (and retry it).
+    return SQLITE_OK;
+  }, hooks_.get());
+}
+
+std::int64_t Connection::wal_max_bytes() const noexcept { return hooks_->wal_max_bytes; }
+
+Connection::WriterCheckpoints Connection::writer_checkpoints() const noexcept { return hooks_->writer; }
 
 Connection open_from_env(const OpenOptions& options) {
   const char* path = std::getenv("SPAWND_DB");
@@ -413,7 +493,19 @@ Connection open_from_env(const OpenOptions& options) {
   }
   const char* pragmas_env = std::getenv("SPAWND_PRAGMAS");
   pragmas::Preset preset = pragmas::find_preset(pragmas_env != nullptr ? pragmas_env : "");
-  return Connection::open(path, preset, options);
+  OpenOptions with_bound = options;
+  if (with_bound.wal_max_bytes == 0) with_bound.wal_max_bytes = wal_max_bytes_from_env();
+  return Connection::open(path, preset, with_bound);
+}
+
+std::int64_t wal_max_bytes_from_env() noexcept {
+  const char* text = std::getenv("SPAWND_WAL_MAX_BYTES");
+  if (text == nullptr || *text == '\0') return 0;
+  char* end = nullptr;
+  errno = 0;
+  const long long value = std::strtoll(text, &end, 10);
+  if (errno != 0 || *end != '\0' || value < 0) return 0;
+  return value;
 }
 
 // ---------------------------------------------------------------------------------------------------------------------

@@ -201,6 +201,9 @@ struct OpenOptions {
   // Overrides the preset's busy_timeout after its per-connection PRAGMAs ran (sqlite3_busy_timeout). Milliseconds;
   // 0 disables waiting (SQLITE_BUSY at once).
   std::optional<std::chrono::milliseconds> busy_timeout;
+  // The WAL bound this connection's writes help to keep (set_wal_max_bytes), in bytes; 0: none. open_from_env
+  // takes it from SPAWND_WAL_MAX_BYTES, which spawnd passes to its handlers (--wal-max-bytes).
+  std::int64_t wal_max_bytes = 0;
 };
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -261,8 +264,33 @@ class Connection {
   [[nodiscard]] std::int64_t changes() const noexcept;
   // True while a transaction is open on this connection (not in autocommit mode).
   [[nodiscard]] bool in_transaction() const noexcept;
-  // Sets how long a lock wait may last before SQLITE_BUSY (sqlite3_busy_timeout). 0 disables waiting. Never throws.
+  // Sets how long a lock wait may last before SQLITE_BUSY. 0 disables waiting. Never throws. Unlike SQLite's own
+  // sqlite3_busy_timeout handler, which sleeps 1, 2, 5, 10, ... up to 100 ms between tries (so a writer that waited
+  // behind one 20 ms checkpoint wakes up to 100 ms late), ours retries after 100 us, doubling to at most 2 ms: a
+  // waiter gets the lock within ~2 ms of its release. open() installs it with the preset's busy_timeout.
   void set_busy_timeout(std::chrono::milliseconds timeout) noexcept;
+  [[nodiscard]] std::chrono::milliseconds busy_timeout() const noexcept;
+
+  // Writer backpressure for a bounded WAL (0 turns it off; negative counts as 0). With a bound B in bytes, every
+  // commit of this connection that leaves the WAL at kWriterCheckpointShare of B or more (WAL bytes = the 32-byte
+  // header + frames x (page size + 24)) runs a RESTART checkpoint itself before the commit returns to the caller
+  // (sqlite3_wal_hook): it copies the remaining frames into the database and waits for readers, so that the next
+  // writer starts the WAL again from its beginning instead of growing the file. While another connection's
+  // checkpoint holds the checkpoint lock (SQLITE_BUSY at once, without the busy handler), it retries every 200 us.
+  // It gives up after busy_timeout; the commit has happened whatever the checkpoint does, so nothing is reported as
+  // an error (the counter below says how often it ran). A normal site never gets there: the front end's keeper
+  // (server/db_keeper.h) checkpoints long before; this is the backstop that makes the bound hard when the keeper
+  // falls behind (a slow fsync, a busy round). It replaces SQLite's wal_autocheckpoint on this connection (both use
+  // the one WAL hook), and only makes sense in WAL mode. Needs the page size, so it reads PRAGMA page_size once.
+  void set_wal_max_bytes(std::int64_t bytes);
+  [[nodiscard]] std::int64_t wal_max_bytes() const noexcept;
+  static constexpr double kWriterCheckpointShare = 0.75;
+  // Checkpoints run by this connection's commits under set_wal_max_bytes, and how many of them finished.
+  struct WriterCheckpoints {
+    std::uint64_t tried = 0;
+    std::uint64_t done = 0;
+  };
+  [[nodiscard]] WriterCheckpoints writer_checkpoints() const noexcept;
 
   // The path given to open().
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
@@ -284,6 +312,12 @@ class Connection {
   Connection(std::unique_ptr<sqlite3, CloseV2> db, std::string path) noexcept;
   Statement prepare_with_flags(std::string_view sql, unsigned flags);
 
+  struct Hooks;  // what the busy handler and the WAL hook read: heap-held, so it stays put when the Connection moves
+  struct HooksDelete {
+    void operator()(Hooks* hooks) const noexcept;
+  };
+  // Declared before db_ so it is destroyed after it: SQLite may call the hooks until the handle closes.
+  std::unique_ptr<Hooks, HooksDelete> hooks_;
   // Declared before cache_ so it is destroyed after it: statements are finalized before the connection closes.
   std::unique_ptr<sqlite3, CloseV2> db_;
   std::unordered_map<std::string, CacheEntry, StringHash, std::equal_to<>> cache_;
@@ -291,10 +325,13 @@ class Connection {
 };
 
 // Opens the database named by the environment, the way handlers do: SPAWND_DB is the path (required), SPAWND_PRAGMAS
-// a built-in preset name or a preset file path (optional, "default" if unset or empty). Throws spawnd::Error (EINVAL)
+// a built-in preset name or a preset file path (optional, "default" if unset or empty), SPAWND_WAL_MAX_BYTES the WAL
+// bound for options.wal_max_bytes when the caller left it 0 (optional; see wal_max_bytes_from_env). Throws spawnd::Error (EINVAL)
 // if SPAWND_DB is unset or empty, spawnd::Error as pragmas::find_preset() for a bad SPAWND_PRAGMAS, and DbError as
 // Connection::open.
 [[nodiscard]] Connection open_from_env(const OpenOptions& options = {});
+// SPAWND_WAL_MAX_BYTES as a byte count: 0 if unset, empty, not a whole decimal number, or negative.
+[[nodiscard]] std::int64_t wal_max_bytes_from_env() noexcept;
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Transaction: BEGIN on construction; ROLLBACK on destruction unless commit() succeeded. Not copyable or movable.

@@ -39,12 +39,11 @@ inline constexpr std::array<std::string_view, 2> kSchema = {
     ");",
 };
 
-// The site's database with the schema applied: ctx.db() (opened lazily) migrated to the last step. Throws
+// The site's database with the schema applied: ctx.db() (opened lazily) migrated to the last step, once per
+// connection (so a FastCGI or in-process worker reads user_version once, not at every request). Throws
 // spawnd::db::DbError as ctx.db() and db::migrate do (the SDK maps a busy database to 503).
 inline spawnd::db::Connection& open_site_db(spawnd::sdk::Context& ctx) {
-  spawnd::db::Connection& conn = ctx.db();
-  spawnd::db::migrate(conn, kSchema);
-  return conn;
+  return ctx.db(+[](spawnd::db::Connection& conn) { spawnd::db::migrate(conn, kSchema); });
 }
 
 // Wall-clock time in milliseconds since the Unix epoch (the unit of guestbook.created and kv.updated).

@@ -84,7 +84,9 @@ struct Config {
   bool cgi_argv = false;                  // RFC 3875 §4.4 argv from a query without '=' (CVE-2012-1823: off)
   std::string db_path;                    // SPAWND_DB for handlers (absolute); empty: unset
   std::string pragmas = "default";        // SPAWND_PRAGMAS: a preset name or a .sql file
-  std::int64_t checkpoint_interval_ms = 1'000;  // with db_path: the front end's WAL checkpoint period (db_keeper.h)
+  std::int64_t checkpoint_interval_ms = 5;  // with db_path: the front end's WAL checkpoint poll period (db_keeper.h)
+  std::int64_t wal_max_bytes = 16 << 20;   // with db_path: the -wal file's bound (checkpoint_policy.h), passed to
+                                           // handlers as SPAWND_WAL_MAX_BYTES
 
   // Logging.
   std::string access_log = "-";  // "-" for stdout, or a file path (appended to)

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <exception>
 #include <filesystem>
@@ -41,6 +42,11 @@ std::int64_t query_int(db::Connection& conn, std::string_view sql) {
   return st.step() ? st.column_int64(0) : 0;
 }
 
+// The WAL file format (sqlite.org/fileformat.html#the_write_ahead_log): a 32-byte header, then frames of a 24-byte
+// header and one page each.
+constexpr std::int64_t kWalHeaderBytes = 32;
+constexpr std::int64_t kWalFrameHeaderBytes = 24;
+
 // The errno that best explains a failed open, for spawnd::Error (whose message ends with strerror of it).
 // SQLITE_CANTOPEN says nothing about why, so look at the directory and the file ourselves.
 int errno_for(const db::DbError& e, const std::string& path) {
@@ -66,26 +72,41 @@ int errno_for(const db::DbError& e, const std::string& path) {
 
 }  // namespace
 
-CheckpointRound checkpoint_round(db::Connection& conn, std::int64_t wal_limit_bytes) {
+CheckpointRound checkpoint_round(db::Connection& conn, CheckpointPolicy& policy) {
   CheckpointRound round;
   round.passive = db::wal_checkpoint(conn, db::CheckpointMode::Passive);
+  if (round.passive.log_frames > 0) {
+    const std::int64_t page_bytes = query_int(conn, "PRAGMA page_size");
+    round.wal_frame_bytes = kWalHeaderBytes + std::int64_t{round.passive.log_frames} * (page_bytes + kWalFrameHeaderBytes);
+  }
   const std::string wal = wal_path_of(conn);
   round.wal_bytes = file_bytes(wal);
   round.wal_bytes_after = round.wal_bytes;
-  // The PASSIVE checkpoint never shrinks the file: a writer restarts the WAL from its start once every frame is
-  // copied and no reader still uses it, and only then (at its commit) cuts the file to journal_size_limit. Readers
-  // that always hold some frame prevent that restart, so past the limit we wait for them, briefly, ourselves.
-  if (round.wal_bytes > wal_limit_bytes) {
-    round.is_truncate_tried = true;
-    round.is_truncate_busy = db::wal_checkpoint(conn, db::CheckpointMode::Truncate).busy;
-    round.wal_bytes_after = file_bytes(wal);
+  const CheckpointDecision next = policy.after_passive(round.wal_frame_bytes, round.wal_bytes);
+  if (next.escalation == Escalation::None) return round;
+  round.escalation = next.escalation;
+  // Both escalations hold the write lock while they wait for readers, so writers wait too: keep it short.
+  const std::chrono::milliseconds saved = conn.busy_timeout();
+  conn.set_busy_timeout(next.busy_wait);
+  try {
+    round.is_escalation_busy = db::wal_checkpoint(conn, next.escalation == Escalation::Restart
+                                                            ? db::CheckpointMode::Restart
+                                                            : db::CheckpointMode::Truncate)
+                                   .busy;
+  } catch (...) {
+    conn.set_busy_timeout(saved);
+    throw;
   }
+  conn.set_busy_timeout(saved);
+  policy.on_escalation(next.escalation, round.is_escalation_busy);
+  round.wal_bytes_after = file_bytes(wal);
   return round;
 }
 
 DbKeeper::DbKeeper(DbKeeperConfig config) : config_(std::move(config)) {
   using std::chrono::milliseconds;
   if (config_.checkpoint_interval < milliseconds(1)) config_.checkpoint_interval = milliseconds(1);
+  if (config_.policy.wal_max_bytes < 1) config_.policy.wal_max_bytes = CheckpointPolicyConfig{}.wal_max_bytes;
   // Parsing the preset needs no SQLite, so it happens here; it throws spawnd::Error naming the preset.
   pragmas::Preset preset = pragmas::find_preset(config_.pragmas);
 
@@ -102,16 +123,11 @@ DbKeeper::DbKeeper(DbKeeperConfig config) : config_(std::move(config)) {
       db::Statement mode = conn->prepare("PRAGMA journal_mode");
       is_wal_ = mode.step() && mode.column_text(0) == "wal";
       mode.reset();
-      wal_limit_bytes_ = config_.wal_limit_bytes;
-      if (wal_limit_bytes_ < 0) wal_limit_bytes_ = query_int(*conn, "PRAGMA journal_size_limit");
-      if (wal_limit_bytes_ < 0) wal_limit_bytes_ = kDefaultWalLimitBytes;
-      // From now on the connection only checkpoints; a TRUNCATE waits for locks this long, no longer.
-      conn->set_busy_timeout(config_.truncate_wait);
     } catch (...) {
       opened.set_exception(std::current_exception());
       return;
     }
-    opened.set_value();  // publishes is_wal_ and wal_limit_bytes_ to the constructor
+    opened.set_value();  // publishes is_wal_ to the constructor
     run(std::move(*conn));
   };
 
@@ -139,10 +155,10 @@ DbKeeper::DbKeeper(DbKeeperConfig config) : config_(std::move(config)) {
     throw;
   }
   if (is_wal_) {
-    SPAWND_LOG_INFO("db: %s kept open (WAL; preset %s); checkpoint every %lld ms, TRUNCATE beyond %lld bytes",
+    SPAWND_LOG_INFO("db: %s kept open (WAL; preset %s); checkpoint poll every %lld ms, WAL bound %lld bytes",
                     config_.path.c_str(), config_.pragmas.c_str(),
                     static_cast<long long>(config_.checkpoint_interval.count()),
-                    static_cast<long long>(wal_limit_bytes_));
+                    static_cast<long long>(config_.policy.wal_max_bytes));
   } else {
     SPAWND_LOG_INFO("db: %s kept open (not WAL: no checkpoints needed; preset %s)", config_.path.c_str(),
                     config_.pragmas.c_str());
@@ -166,6 +182,7 @@ DbKeeper::Stats DbKeeper::stats() const {
 }
 
 void DbKeeper::run(db::Connection conn) {
+  CheckpointPolicy policy(config_.policy);
   std::unique_lock lock(mutex_);
   for (;;) {
     // Not a sleep: stop() wakes us at once. Outside WAL mode there is nothing to do but hold the connection.
@@ -176,50 +193,86 @@ void DbKeeper::run(db::Connection conn) {
     }
     if (stop_requested_) break;
     lock.unlock();
-    run_round(conn);
+    run_round(conn, policy);
     lock.lock();
   }
   lock.unlock();
-  // `conn` closes here, on the thread that used it. If it is the last connection, SQLite checkpoints the WAL and
-  // removes the -wal and -shm files.
+  if (!is_wal_) return;  // `conn` closes here, on the thread that used it
+  log_stats();
+  const std::string wal = wal_path_of(conn);
+  // Closing here, on the thread that used it. If it is the last connection, SQLite checkpoints the WAL and removes
+  // the -wal and -shm files.
+  { db::Connection closing = std::move(conn); }
+  // It was not the last if a handler process was still attached: a fork-mode child is not spawnd's, so its request
+  // can end (the response complete) while the child is still closing its connection and exiting. Give such
+  // stragglers a moment and close once more: a connection that opens, reads and closes as the last one does the
+  // final checkpoint and removes the WAL. A process that really stays (an sqlite3 shell) keeps it, as it must.
+  constexpr int kLastCloseTries = 20;
+  for (int i = 0; i < kLastCloseTries && file_bytes(wal) >= 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    try {
+      db::Connection again = db::Connection::open(config_.path, pragmas::find_preset(config_.pragmas));
+      (void)query_int(again, "PRAGMA schema_version");
+    } catch (const std::exception& e) {
+      SPAWND_LOG_DEBUG("db: closing %s once more: %s", config_.path.c_str(), e.what());
+      break;
+    }
+  }
 }
 
-void DbKeeper::run_round(db::Connection& conn) {
+void DbKeeper::log_stats() const {
+  const Stats s = stats();
+  SPAWND_LOG_INFO("db: %s: WAL %lld bytes (largest seen %lld, bound %lld); %llu checkpoints (%llu RESTART, %llu "
+                  "TRUNCATE), %llu frames backfilled, %llu busy rounds, %llu errors in %llu polls",
+                  config_.path.c_str(), static_cast<long long>(s.wal_bytes), static_cast<long long>(s.wal_bytes_max),
+                  static_cast<long long>(config_.policy.wal_max_bytes), static_cast<unsigned long long>(s.checkpoints),
+                  static_cast<unsigned long long>(s.restarts), static_cast<unsigned long long>(s.truncations),
+                  static_cast<unsigned long long>(s.frames_backfilled),
+                  static_cast<unsigned long long>(s.busy_rounds), static_cast<unsigned long long>(s.errors),
+                  static_cast<unsigned long long>(s.rounds));
+}
+
+void DbKeeper::run_round(db::Connection& conn, CheckpointPolicy& policy) {
   CheckpointRound r;
   bool is_error = false;
   try {
-    r = checkpoint_round(conn, wal_limit_bytes_);
+    r = checkpoint_round(conn, policy);
   } catch (const std::exception& e) {
     // An I/O error, a full disk, ...: nothing the keeper can repair. Say so and try again next round.
     SPAWND_LOG_ERROR("db: checkpoint of %s failed: %s", config_.path.c_str(), e.what());
     is_error = true;
   }
+  std::uint64_t copied = 0;
   if (!is_error) {
     if (r.passive.busy) {
       SPAWND_LOG_DEBUG("db: checkpoint: another connection is checkpointing %s", config_.path.c_str());
-    } else if (r.passive.checkpointed_frames < r.passive.log_frames) {
-      SPAWND_LOG_DEBUG("db: checkpoint: %d of %d WAL frames copied (readers still use the rest)",
-                       r.passive.checkpointed_frames, r.passive.log_frames);
+    } else {
+      // pnCkpt counts from the WAL's first frame; a WAL restarted since the last poll counts from 0 again.
+      const int before = r.passive.log_frames < last_log_frames_ ? 0 : last_checkpointed_frames_;
+      if (r.passive.checkpointed_frames > before) copied = static_cast<std::uint64_t>(r.passive.checkpointed_frames - before);
+      last_log_frames_ = r.passive.log_frames;
+      last_checkpointed_frames_ = r.passive.checkpointed_frames;
     }
-    if (r.is_truncate_tried && r.is_truncate_busy) {
-      // Warn once per episode: under steady load this can repeat every round until the readers let go.
-      if (!is_truncate_failing_) {
-        SPAWND_LOG_WARN("db: the WAL of %s is %lld bytes, over its limit of %lld, and a TRUNCATE checkpoint did not "
-                        "get past readers and writers within %lld ms; trying again every round",
-                        config_.path.c_str(), static_cast<long long>(r.wal_bytes),
-                        static_cast<long long>(wal_limit_bytes_),
-                        static_cast<long long>(config_.truncate_wait.count()));
+    if (r.escalation != Escalation::None) {
+      const char* what = r.escalation == Escalation::Restart ? "RESTART" : "TRUNCATE";
+      if (r.is_escalation_busy) {
+        // Warn once per episode: a reader that keeps its snapshot can make this repeat for a while.
+        if (!is_failing_ && ++busy_streak_ >= 20) {
+          SPAWND_LOG_WARN("db: the WAL of %s is %lld bytes (bound %lld) and %s checkpoints keep meeting readers or "
+                          "the writer; writers now wait for it at 3/4 of the bound",
+                          config_.path.c_str(), static_cast<long long>(r.wal_bytes),
+                          static_cast<long long>(config_.policy.wal_max_bytes), what);
+          is_failing_ = true;
+        }
+        SPAWND_LOG_DEBUG("db: %s checkpoint busy (WAL %lld bytes)", what, static_cast<long long>(r.wal_bytes));
       } else {
-        SPAWND_LOG_DEBUG("db: TRUNCATE checkpoint still busy (WAL %lld bytes)", static_cast<long long>(r.wal_bytes));
+        if (is_failing_) SPAWND_LOG_INFO("db: the WAL of %s is checkpointed again", config_.path.c_str());
+        is_failing_ = false;
+        busy_streak_ = 0;
+        // The escalation backfilled the rest and the next writer starts the WAL from frame 1.
+        last_log_frames_ = 0;
+        last_checkpointed_frames_ = 0;
       }
-      is_truncate_failing_ = true;
-    } else if (r.is_truncate_tried) {
-      if (is_truncate_failing_) {
-        SPAWND_LOG_INFO("db: the WAL of %s is truncated again", config_.path.c_str());
-      } else {
-        SPAWND_LOG_DEBUG("db: WAL truncated from %lld bytes", static_cast<long long>(r.wal_bytes));
-      }
-      is_truncate_failing_ = false;
     }
   }
   std::lock_guard lock(mutex_);
@@ -228,8 +281,14 @@ void DbKeeper::run_round(db::Connection& conn) {
     return;
   }
   ++stats_.rounds;
-  if (r.passive.busy || r.is_truncate_busy) ++stats_.busy_rounds;
-  if (r.is_truncate_tried && !r.is_truncate_busy) ++stats_.truncations;
+  stats_.frames_backfilled += copied;
+  const bool is_escalated = r.escalation != Escalation::None && !r.is_escalation_busy;
+  if (copied > 0 || is_escalated) ++stats_.checkpoints;
+  if (is_escalated && r.escalation == Escalation::Restart) ++stats_.restarts;
+  if (is_escalated && r.escalation == Escalation::Truncate) ++stats_.truncations;
+  if (r.passive.busy || r.is_escalation_busy) ++stats_.busy_rounds;
+  stats_.wal_bytes = r.wal_bytes_after;
+  stats_.wal_bytes_max = std::max({stats_.wal_bytes_max, r.wal_bytes, r.wal_bytes_after});
 }
 
 }  // namespace spawnd::server

@@ -9,21 +9,22 @@
 //
 // What it does. The constructor opens the database with the configured preset on the keeper thread, creating the
 // file and applying the on-create PRAGMAs (so the file exists, in WAL mode, before the first handler runs), and
-// waits for that open to finish. Then, if the file is in WAL mode, the thread runs one checkpoint round every
-// `checkpoint_interval` (checkpoint_round() below): a PASSIVE checkpoint, which copies what it can without waiting
-// for anyone, and, when the -wal file has grown past `wal_limit_bytes`, a TRUNCATE checkpoint, which waits (at most
-// `truncate_wait`) for readers to leave the WAL and then cuts it to 0 bytes. Without that, a steady stream of
-// readers that always hold some part of the WAL would keep any writer from restarting it, and it would grow without
-// bound. In any other journal mode (the `baseline` preset: rollback journal) there is nothing to checkpoint: the
-// thread only holds the connection. A checkpoint that meets a lock is logged (Debug; Warn when a TRUNCATE the
-// WAL needs keeps failing) and tried again next round; other SQLite errors are logged and retried the same way. At
-// destruction the thread is woken (condition variable), joined, and closes the connection; if it is then the last
-// one, SQLite checkpoints and removes the WAL as usual.
+// waits for that open to finish. Then, if the file is in WAL mode, the thread polls every `checkpoint_interval`
+// (5 ms by default) and runs checkpoint_round() below: a PASSIVE checkpoint, then whatever CheckpointPolicy
+// (server/checkpoint_policy.h) asks for to keep the -wal file under `policy.wal_max_bytes` (B): a RESTART with a
+// 5 ms busy wait once the WAL's frames take B/2, a TRUNCATE when the file itself passed 3B/4, PASSIVE only for a
+// few polls after one of those met a lock. Writers help at 3B/4 (spawnd passes B to handlers as
+// SPAWND_WAL_MAX_BYTES, see db::Connection::set_wal_max_bytes), which is what makes B a hard bound when a
+// checkpoint's fsync is slow. In any other journal mode (the `baseline` preset: rollback journal) there is nothing
+// to checkpoint: the thread only holds the connection. A checkpoint that meets a lock is counted (busy_rounds),
+// logged at Debug and tried again by the policy; other SQLite errors are logged and retried the same way. At
+// destruction the thread is woken (condition variable), joined, logs its Stats in one line and closes the
+// connection; if it is then the last one, SQLite checkpoints and removes the WAL as usual.
 //
 // Threads. All SQLite work happens on the keeper thread, which owns the connection (opened there, used and closed
 // only there). The event loop never waits on it: the only calls from other threads are the constructor (which waits
 // for the open, at start-up), the destructor/stop() (which wait for at most the round in progress: a PASSIVE
-// checkpoint, or a TRUNCATE bounded by truncate_wait) and stats(). The thread starts with every signal blocked, so
+// checkpoint, or an escalation bounded by its busy wait) and stats(). The thread starts with every signal blocked, so
 // SIGTERM and friends keep arriving at the server's signalfd whatever the caller's mask was.
 //
 // fork(): the connection belongs to this process. A child forked from spawnd must not use or close it (db/database.h);
@@ -38,48 +39,48 @@
 #include <thread>
 
 #include "db/database.h"
+#include "server/checkpoint_policy.h"
 
 namespace spawnd::server {
 
 struct DbKeeperConfig {
   std::string path;                // the database file (absolute); created if missing, its directory is not
   std::string pragmas = "default"; // preset name or .sql file, as SPAWND_PRAGMAS: the same one the handlers use
-  // Time between two checkpoint rounds. Values below 1 ms count as 1 ms.
-  std::chrono::milliseconds checkpoint_interval{1000};
-  // A -wal file larger than this many bytes after the PASSIVE checkpoint gets a TRUNCATE checkpoint. -1: the
-  // preset's journal_size_limit, or kDefaultWalLimitBytes if the preset sets none (journal_size_limit < 0).
-  std::int64_t wal_limit_bytes = -1;
-  // How long a TRUNCATE checkpoint may wait for the writer and for readers (the keeper connection's busy_timeout).
-  // While it waits, new writers wait too, so keep it short.
-  std::chrono::milliseconds truncate_wait{200};
+  // Time between two polls (checkpoint rounds): --checkpoint-interval. Values below 1 ms count as 1 ms.
+  std::chrono::milliseconds checkpoint_interval{5};
+  // The bound (wal_max_bytes, --wal-max-bytes) and the escalations' busy waits.
+  CheckpointPolicyConfig policy;
 };
 
 // What one checkpoint round did.
 struct CheckpointRound {
   db::CheckpointResult passive;        // the PASSIVE checkpoint's frame counts (busy: another checkpoint was running)
+  std::int64_t wal_frame_bytes = 0;    // bytes of the frames in the WAL after it (header + frames x (page + 24))
   std::int64_t wal_bytes = -1;         // size of the -wal file after the PASSIVE checkpoint; -1 if there is none
-  bool is_truncate_tried = false;      // wal_bytes exceeded the limit, so a TRUNCATE checkpoint ran
-  bool is_truncate_busy = false;       // ... and it could not finish within the connection's busy_timeout
+  Escalation escalation = Escalation::None;  // what the policy ran next
+  bool is_escalation_busy = false;     // ... and it could not finish within its busy wait
   std::int64_t wal_bytes_after = -1;   // size of the -wal file at the end of the round; -1 if there is none
 };
 
 // One round of the keeper's work on `conn`, which must be a connection to a WAL database: a PASSIVE checkpoint, then
-// a TRUNCATE checkpoint if the -wal file (`conn.path()` + "-wal") is larger than `wal_limit_bytes` (>= 0). A
-// TRUNCATE waits for locks up to `conn`'s busy_timeout. A checkpoint stopped by a lock is reported, not thrown.
-// Throws db::DbError for any other SQLite error. Blocking; never call it on the event loop. Exposed for tests.
-[[nodiscard]] CheckpointRound checkpoint_round(db::Connection& conn, std::int64_t wal_limit_bytes);
+// the escalation `policy` decides on, if any, with `conn`'s busy timeout set to its wait for the time it runs (and
+// restored after). A checkpoint stopped by a lock is reported, not thrown. Throws db::DbError for any other SQLite
+// error. Blocking; never call it on the event loop. Exposed for tests.
+[[nodiscard]] CheckpointRound checkpoint_round(db::Connection& conn, CheckpointPolicy& policy);
 
 class DbKeeper {
  public:
-  // Used for wal_limit_bytes when neither the config nor the preset gives a limit: 64 MiB, as the WAL presets.
-  static constexpr std::int64_t kDefaultWalLimitBytes = 64 * 1024 * 1024;
-
-  // Counters since start-up, for tests and logging.
+  // Counters since start-up, for the shutdown log line, tests and the benchmark.
   struct Stats {
-    std::uint64_t rounds = 0;          // checkpoint rounds run (0 forever when the file is not in WAL mode)
-    std::uint64_t busy_rounds = 0;     // rounds where a checkpoint met a lock (PASSIVE busy or TRUNCATE busy)
-    std::uint64_t truncations = 0;     // TRUNCATE checkpoints that finished
-    std::uint64_t errors = 0;          // rounds that failed with another SQLite error
+    std::uint64_t rounds = 0;             // polls run (0 forever when the file is not in WAL mode)
+    std::uint64_t checkpoints = 0;        // checkpoints that copied frames or restarted/truncated the WAL
+    std::uint64_t frames_backfilled = 0;  // WAL frames the keeper's checkpoints copied into the database
+    std::uint64_t restarts = 0;           // RESTART checkpoints that finished
+    std::uint64_t truncations = 0;        // TRUNCATE checkpoints that finished
+    std::uint64_t busy_rounds = 0;        // rounds where a checkpoint met a lock (PASSIVE or escalation busy)
+    std::uint64_t errors = 0;             // rounds that failed with another SQLite error
+    std::int64_t wal_bytes = -1;          // the -wal file's size at the last round; -1: none
+    std::int64_t wal_bytes_max = 0;       // the largest -wal file size a round saw
   };
 
   // Starts the keeper thread, which opens the database; returns once it is open. Throws spawnd::Error naming
@@ -90,23 +91,29 @@ class DbKeeper {
   DbKeeper(const DbKeeper&) = delete;
   DbKeeper& operator=(const DbKeeper&) = delete;
 
-  // Wakes the thread, waits for the round in progress (if any), closes the connection and joins. Idempotent.
+  // Wakes the thread, waits for the round in progress (if any), logs the Stats, closes the connection and joins.
+  // If that close was not the last one (the -wal is still there: a handler process was still attached), it opens
+  // and closes the file again every 10 ms, at most 20 times, so that the final checkpoint and the WAL's removal
+  // still happen once the straggler has gone. Idempotent.
   void stop() noexcept;
 
   // True if the file is in WAL mode, so the keeper checkpoints it.
   [[nodiscard]] bool is_wal() const noexcept { return is_wal_; }
-  // The WAL size limit in effect (after resolving -1 from the preset).
-  [[nodiscard]] std::int64_t wal_limit_bytes() const noexcept { return wal_limit_bytes_; }
+  // The bound in effect, bytes.
+  [[nodiscard]] std::int64_t wal_max_bytes() const noexcept { return config_.policy.wal_max_bytes; }
   [[nodiscard]] Stats stats() const;
 
  private:
   void run(db::Connection conn);
-  void run_round(db::Connection& conn);
+  void run_round(db::Connection& conn, CheckpointPolicy& policy);
+  void log_stats() const;
 
   DbKeeperConfig config_;
   bool is_wal_ = false;               // set before the constructor returns; read-only afterwards
-  std::int64_t wal_limit_bytes_ = -1; // likewise
-  bool is_truncate_failing_ = false;  // keeper thread only: the last TRUNCATE was busy (warn once per episode)
+  bool is_failing_ = false;           // keeper thread only: the last escalation was busy (warn once per episode)
+  std::uint64_t busy_streak_ = 0;     // keeper thread only: busy escalations in a row
+  int last_log_frames_ = 0;           // keeper thread only: the previous PASSIVE's frame counts, for frames_backfilled
+  int last_checkpointed_frames_ = 0;
 
   mutable std::mutex mutex_;          // guards stop_requested_ and stats_
   std::condition_variable wake_;

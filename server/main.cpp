@@ -23,7 +23,9 @@ CLI::Option* add_seconds(CLI::App& app, const char* name, std::int64_t& ms, cons
   auto* opt = app.add_option_function<double>(
       name, [&ms](double s) { ms = static_cast<std::int64_t>(std::llround(s * 1000.0)); }, help);
   opt->check(CLI::PositiveNumber)->type_name("SECONDS");
-  opt->default_str(std::to_string(static_cast<double>(ms) / 1000.0).substr(0, std::to_string(ms / 1000).size() + 2));
+  char shown[32];
+  std::snprintf(shown, sizeof shown, "%g", static_cast<double>(ms) / 1000.0);
+  opt->default_str(shown);
   return opt;
 }
 
@@ -190,7 +192,13 @@ int main(int argc, char** argv) {
                  "PRAGMA preset for the database: default, durable, baseline, or a .sql file (passed as SPAWND_PRAGMAS)")
       ->capture_default_str();
   add_seconds(app, "--checkpoint-interval", cfg.checkpoint_interval_ms,
-              "With --db: how often spawnd checkpoints the database's WAL (handlers leave checkpoints to it)");
+              "With --db: how often spawnd polls the database's WAL and checkpoints it (PASSIVE; RESTART from half "
+              "of --wal-max-bytes)");
+  app.add_option("--wal-max-bytes", cfg.wal_max_bytes,
+                 "With --db: the bound of the -wal file; handlers' commits checkpoint themselves from 3/4 of it "
+                 "(passed as SPAWND_WAL_MAX_BYTES)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t{64 * 1024}, std::int64_t{1} << 40));
 
   app.add_option("--access-log", cfg.access_log, "Access log (Combined Log Format): '-' for stdout, or a file")
       ->capture_default_str();

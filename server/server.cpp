@@ -90,6 +90,7 @@ Server::Server(Config config)
         .path = config_.db_path,
         .pragmas = config_.pragmas,
         .checkpoint_interval = std::chrono::milliseconds(config_.checkpoint_interval_ms),
+        .policy = {.wal_max_bytes = config_.wal_max_bytes},
     });
   }
   router_.set_static_files(&static_files_);
@@ -134,6 +135,8 @@ CgiConfig Server::cgi_config(std::string prefix, std::string directory) const {
   }
   if (!config_.db_path.empty()) cgi.base_env.push_back("SPAWND_DB=" + config_.db_path);
   if (!config_.pragmas.empty()) cgi.base_env.push_back("SPAWND_PRAGMAS=" + config_.pragmas);
+  // The handlers' commits keep the WAL under the same bound as the keeper (db::Connection::set_wal_max_bytes).
+  if (!config_.db_path.empty()) cgi.base_env.push_back("SPAWND_WAL_MAX_BYTES=" + std::to_string(config_.wal_max_bytes));
   cgi.max_children = config_.max_children;
   cgi.argv_from_query = config_.cgi_argv;
   cgi.spawn_method = config_.spawn_method;

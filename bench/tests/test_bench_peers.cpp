@@ -31,6 +31,8 @@ TEST_CASE("lighttpd runs the cgi-bin directory as CGI on loopback, with the data
   CHECK_THAT(c, Catch::Contains("server.bind = \"127.0.0.1\"\nserver.port = 18080\n"));
   CHECK_THAT(c, Catch::Contains("\"/cgi-bin/\" => \"/opt/cgi-bin/\""));
   CHECK_THAT(c, Catch::Contains("\"SPAWND_DB\" => \"/tmp/db/run.db\", \"SPAWND_PRAGMAS\" => \"baseline\""));
+  // The handlers' writer backstop gets the same WAL bound as spawnd's handlers (16 MiB unless the run says).
+  CHECK_THAT(c, Catch::Contains("\"SPAWND_WAL_MAX_BYTES\" => \"16777216\""));
   CHECK_THAT(c, !Catch::Contains("accesslog"));
 }
 
@@ -41,6 +43,7 @@ TEST_CASE("Apache uses mpm_event and mod_cgid, and a non-root user only when sta
   CHECK_THAT(c, Catch::Contains("mod_cgid.so"));
   CHECK_THAT(c, Catch::Contains("ScriptAlias /cgi-bin/ \"/opt/cgi-bin/\""));
   CHECK_THAT(c, Catch::Contains("SetEnv SPAWND_DB \"/tmp/db/run.db\""));
+  CHECK_THAT(c, Catch::Contains("SetEnv SPAWND_WAL_MAX_BYTES \"16777216\""));
   CHECK_THAT(c, !Catch::Contains("CustomLog"));
   CHECK_THAT(c, !Catch::Contains("\nUser "));
   CHECK_THAT(apache_config(setup(true)), Catch::Contains("\nUser "));
@@ -54,6 +57,7 @@ TEST_CASE("nginx passes /cgi-bin/NAME to the FastCGI socket with SCRIPT_FILENAME
   CHECK_THAT(c, Catch::Contains("fastcgi_pass unix:/tmp/w/fastcgi.sock;"));
   CHECK_THAT(c, Catch::Contains("fastcgi_param SCRIPT_FILENAME /opt/cgi-bin/$script;"));
   CHECK_THAT(c, Catch::Contains("fastcgi_param SPAWND_PRAGMAS baseline;"));
+  CHECK_THAT(c, Catch::Contains("fastcgi_param SPAWND_WAL_MAX_BYTES 16777216;"));
   CHECK_THAT(c, !Catch::Contains("user root"));
   CHECK_THAT(nginx_config(setup(true), "fcgiwrap", "/s"), Catch::Contains("user root;"));
 }

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -302,7 +303,7 @@ TEST_CASE("Each preset's PRAGMAs read back from a connection", "[unit][db][pragm
     if (open_no == 1) conn.exec("CREATE TABLE t(x)");
     CHECK(pragma_text(conn, "journal_mode") == e.journal_mode);
     CHECK(pragma_int(conn, "synchronous") == e.synchronous);
-    CHECK(pragma_int(conn, "busy_timeout") == e.busy_timeout);
+    CHECK(conn.busy_timeout() == std::chrono::milliseconds(e.busy_timeout));  // our handler; PRAGMA busy_timeout reads 0
     CHECK(pragma_int(conn, "foreign_keys") == e.foreign_keys);
     CHECK(pragma_int(conn, "temp_store") == e.temp_store);
     CHECK(pragma_int(conn, "cache_size") == e.cache_size);
@@ -319,9 +320,11 @@ TEST_CASE("OpenOptions::busy_timeout overrides the preset's", "[unit][db]") {
   OpenOptions options;
   options.busy_timeout = 25ms;
   Connection conn = Connection::open(dir.file("t.db"), builtin_preset("default"), options);
-  CHECK(pragma_int(conn, "busy_timeout") == 25);
+  CHECK(conn.busy_timeout() == 25ms);
   conn.set_busy_timeout(40ms);
-  CHECK(pragma_int(conn, "busy_timeout") == 40);
+  CHECK(conn.busy_timeout() == 40ms);
+  // Our handler replaces SQLite's, whose timeout is all `PRAGMA busy_timeout` reads back.
+  CHECK(pragma_int(conn, "busy_timeout") == 0);
 }
 
 TEST_CASE("On-create PRAGMAs run when the file is new, not at later opens", "[unit][db][pragmas]") {
@@ -746,4 +749,110 @@ TEST_CASE("wal_checkpoint(Full) reports busy, without throwing, while a writer h
   Connection checkpointer = Connection::open(path, builtin_preset("default"), options);
   auto r = spawnd::db::wal_checkpoint(checkpointer, CheckpointMode::Full);
   CHECK(r.busy);
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Busy handler and the writers' WAL bound
+
+TEST_CASE("A writer waiting for the lock gets it within a few ms of its release, not SQLite's 100 ms steps",
+          "[unit][db]") {
+  TempDir dir;
+  std::string path = dir.file("t.db");
+  Connection holder = Connection::open(path, builtin_preset("default"));
+  holder.exec("CREATE TABLE t(x)");
+  auto lock = std::make_unique<Transaction>(holder);
+  std::atomic<std::int64_t> acquired_ns{0};
+  std::thread writer([&] {
+    Connection conn = Connection::open(path, builtin_preset("default"));  // the preset's busy_timeout: 5000 ms
+    CHECK(conn.busy_timeout() == 5000ms);
+    spawnd::db::with_write_transaction(conn, [](Connection& c) { c.exec("INSERT INTO t VALUES(1)"); });
+    acquired_ns = std::chrono::steady_clock::now().time_since_epoch().count();
+  });
+  // Long enough that SQLite's own handler would be sleeping 100 ms at a time by now.
+  std::this_thread::sleep_for(300ms);
+  lock->commit();
+  const std::int64_t released_ns = std::chrono::steady_clock::now().time_since_epoch().count();
+  writer.join();
+  const auto late = std::chrono::nanoseconds(acquired_ns - released_ns);
+  CAPTURE(late.count());
+  CHECK(late < 20ms);  // ours retries at most 2 ms apart; the rest is scheduling on a loaded machine
+  CHECK(count_rows(holder, "t") == 1);
+}
+
+TEST_CASE("set_wal_max_bytes: commits restart the WAL themselves, so the -wal never outgrows the bound",
+          "[unit][db]") {
+  TempDir dir;
+  std::string path = dir.file("t.db");
+  constexpr std::int64_t kBound = 256 * 1024;
+  Connection keeper = Connection::open(path, builtin_preset("default"));  // holds the WAL open, checkpoints nothing
+  keeper.exec("CREATE TABLE t(x)");
+  const bool is_bounded = GENERATE(true, false);
+  CAPTURE(is_bounded);
+  OpenOptions options;
+  options.wal_max_bytes = is_bounded ? kBound : 0;
+  Connection writer = Connection::open(path, builtin_preset("default"), options);
+  CHECK(writer.wal_max_bytes() == (is_bounded ? kBound : 0));
+  std::int64_t largest = 0;
+  for (int i = 0; i < 400; ++i) {
+    spawnd::db::with_write_transaction(writer, [](Connection& c) { c.exec("INSERT INTO t VALUES(randomblob(3000))"); });
+    largest = std::max<std::int64_t>(largest, static_cast<std::int64_t>(std::filesystem::file_size(path + "-wal")));
+  }
+  CAPTURE(largest);
+  CHECK(count_rows(keeper, "t") == 400);
+  if (is_bounded) {
+    CHECK(largest <= kBound);
+    CHECK(writer.writer_checkpoints().done >= 1);
+    CHECK(writer.writer_checkpoints().done == writer.writer_checkpoints().tried);
+  } else {
+    CHECK(largest > 3 * kBound);  // 400 commits of ~2 pages, nobody checkpointing: what the bound prevents
+    CHECK(writer.writer_checkpoints().tried == 0);
+  }
+  CHECK(spawnd::db::integrity_check(keeper) == "ok");
+}
+
+TEST_CASE("set_wal_max_bytes: a reader that outlasts busy_timeout makes the writer's checkpoint give up, and the "
+          "commit stands", "[unit][db]") {
+  TempDir dir;
+  std::string path = dir.file("t.db");
+  Connection keeper = Connection::open(path, builtin_preset("default"));
+  keeper.exec("CREATE TABLE t(x)");
+  OpenOptions options;
+  options.wal_max_bytes = 64 * 1024;
+  options.busy_timeout = 50ms;
+  Connection writer = Connection::open(path, builtin_preset("default"), options);
+  // A reader holds its snapshot: RESTART cannot finish while it lasts.
+  Connection reader = Connection::open(path, builtin_preset("default"));
+  Transaction snapshot(reader, TxnKind::Deferred);
+  CHECK(count_rows(reader, "t") == 0);
+  auto start = std::chrono::steady_clock::now();
+  // One commit of ~20 pages (~80 KiB of WAL): past 3/4 of the bound at once. No throw.
+  spawnd::db::with_write_transaction(writer, [](Connection& c) {
+    for (int i = 0; i < 20; ++i) c.exec("INSERT INTO t VALUES(randomblob(3000))");
+  });
+  auto took = std::chrono::steady_clock::now() - start;
+  CHECK(took >= 50ms);                                      // it waited for the reader, as long as busy_timeout
+  CHECK(took < 2s);                                         // and then gave up
+  CHECK(writer.writer_checkpoints().tried == 1);
+  CHECK(writer.writer_checkpoints().done == 0);             // the checkpoint did not finish...
+  snapshot.commit();
+  CHECK(count_rows(keeper, "t") == 20);                     // ... but the rows are committed, once, not retried
+}
+
+TEST_CASE("open_from_env reads the WAL bound from SPAWND_WAL_MAX_BYTES; junk means none", "[unit][db]") {
+  struct Case {
+    const char* value;
+    std::int64_t bytes;
+  } cases[] = {{"1048576", 1048576}, {"", 0}, {"12k", 0}, {"-5", 0}, {"99999999999999999999", 0}};
+  for (const Case& c : cases) {
+    CAPTURE(c.value);
+    ::setenv("SPAWND_WAL_MAX_BYTES", c.value, 1);
+    CHECK(spawnd::db::wal_max_bytes_from_env() == c.bytes);
+  }
+  TempDir dir;
+  ::setenv("SPAWND_DB", dir.file("t.db").c_str(), 1);
+  ::setenv("SPAWND_WAL_MAX_BYTES", "1048576", 1);
+  CHECK(spawnd::db::open_from_env().wal_max_bytes() == 1048576);
+  ::unsetenv("SPAWND_WAL_MAX_BYTES");
+  CHECK(spawnd::db::open_from_env().wal_max_bytes() == 0);
+  ::unsetenv("SPAWND_DB");
 }

@@ -19,7 +19,10 @@ Context::Context(const HandlerInfo& info, std::string name, DbConfig db_config)
 
 Context::~Context() = default;
 
-void Context::close_db() noexcept { db_.reset(); }
+void Context::close_db() noexcept {
+  db_.reset();
+  is_db_set_up_ = false;
+}
 
 Response Context::error(int status, std::string_view message) const {
   return info_->error_format == ErrorFormat::Json ? Response::json_error(status, message)

@@ -9,6 +9,8 @@
 
 #include <spawnd/handler.h>
 
+#include <cstdlib>
+
 #include "common/error.h"
 #include "db/database.h"
 #include "pragmas/presets.h"
@@ -46,8 +48,28 @@ db::Connection& Context::db() {
   // Installed before opening: opening may already meet a lock (the on-create PRAGMAs of a new file).
   classify_db_error_ = &classify_db_error;
   pragmas::Preset preset = pragmas::find_preset(db_config_.pragmas);
-  db_ = {new db::Connection(db::Connection::open(db_config_.path, preset)), &destroy_connection};
+  db::OpenOptions options;
+  if (!db_config_.wal_max_bytes.empty()) {
+    char* end = nullptr;
+    const long long bytes = std::strtoll(db_config_.wal_max_bytes.c_str(), &end, 10);
+    if (*end == '\0' && bytes > 0) options.wal_max_bytes = bytes;
+  }
+  db_ = {new db::Connection(db::Connection::open(db_config_.path, preset, options)), &destroy_connection};
+  is_db_set_up_ = false;
   return *db_;
+}
+
+db::Connection& Context::db(void (*set_up)(db::Connection&)) {
+  db::Connection& conn = db();
+  if (is_db_set_up_) return conn;
+  try {
+    set_up(conn);
+  } catch (...) {
+    close_db();
+    throw;
+  }
+  is_db_set_up_ = true;
+  return conn;
 }
 
 }  // namespace spawnd::sdk

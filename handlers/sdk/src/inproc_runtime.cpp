@@ -20,7 +20,7 @@ std::string_view view(const char* data, size_t size) noexcept {
   return size == 0 ? std::string_view() : std::string_view(data, size);
 }
 
-// SPAWND_DB and SPAWND_PRAGMAS from the server's base variables only: unlike db_config_from(), never from spawnd's
+// SPAWND_DB, SPAWND_PRAGMAS and SPAWND_WAL_MAX_BYTES from the server's base variables only: unlike db_config_from(), never from spawnd's
 // own environment, which a CGI child would not have seen either.
 Context::DbConfig db_config_of(const spawnd_inproc_var* base, size_t count) {
   Context::DbConfig config;
@@ -28,6 +28,7 @@ Context::DbConfig db_config_of(const spawnd_inproc_var* base, size_t count) {
     std::string_view name = view(base[i].name, base[i].name_size);
     if (name == "SPAWND_DB") config.path = view(base[i].value, base[i].value_size);
     if (name == "SPAWND_PRAGMAS") config.pragmas = view(base[i].value, base[i].value_size);
+    if (name == "SPAWND_WAL_MAX_BYTES") config.wal_max_bytes = view(base[i].value, base[i].value_size);
   }
   return config;
 }

@@ -127,7 +127,7 @@ Context::DbConfig db_config_from(const MetaVars& meta) {
     const char* env = std::getenv(name);
     return env != nullptr ? std::string(env) : std::string();
   };
-  return Context::DbConfig{lookup("SPAWND_DB"), lookup("SPAWND_PRAGMAS")};
+  return Context::DbConfig{lookup("SPAWND_DB"), lookup("SPAWND_PRAGMAS"), lookup("SPAWND_WAL_MAX_BYTES")};
 }
 
 std::string handler_name(const HandlerInfo& info, const char* argv0) {

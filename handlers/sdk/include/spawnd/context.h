@@ -36,6 +36,8 @@ class Context {
   struct DbConfig {
     std::string path;     // SPAWND_DB: path of the SQLite file
     std::string pragmas;  // SPAWND_PRAGMAS: a preset name ("default", "durable", ...) or a .sql file path; "" = default
+    std::string wal_max_bytes;  // SPAWND_WAL_MAX_BYTES: the WAL bound in bytes the connection's commits help keep
+                                // (db::Connection::set_wal_max_bytes); "" or not a number: none
   };
 
   // `name` appears in log lines ("handler NAME: ..."); `info` outlives the Context (it is a static).
@@ -52,6 +54,12 @@ class Context {
   // open; the runtime answers 500 (503 if it was busy). Handlers that never call db() never open SQLite, and in a
   // static build do not even link it (see context_db.cpp).
   [[nodiscard]] db::Connection& db();
+  // db(), and `set_up` run once on each connection it opens, before the connection is first handed out: the place
+  // for work that belongs to a connection's start rather than to each request (a schema migration, which reads
+  // user_version), since under FastCGI and in-process one connection serves many requests. Pass the same `set_up`
+  // every time. If it throws, the connection is closed and the exception propagates, so the next call opens and
+  // sets up afresh.
+  [[nodiscard]] db::Connection& db(void (*set_up)(db::Connection&));
   [[nodiscard]] bool has_open_db() const noexcept { return db_ != nullptr; }
   // Closes the connection if open. A fork server that opened one must close it before it forks. Never throws.
   void close_db() noexcept;
@@ -77,6 +85,7 @@ class Context {
   // db() links no SQLite at all.
   std::unique_ptr<db::Connection, void (*)(db::Connection*) noexcept> db_{nullptr, nullptr};
   bool (*classify_db_error_)(const std::exception_ptr&, ErrorClass&) noexcept = nullptr;
+  bool is_db_set_up_ = false;  // db(set_up) ran set_up on the open connection
 };
 
 }  // namespace spawnd::sdk
