@@ -20,9 +20,11 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <catch2/catch.hpp>
 #include <sqlite3.h>
 
 #include "common/ascii.h"
+#include "proc.h"
 
 extern char** environ;
 
@@ -461,6 +463,45 @@ long long count_rows(const std::string& db, const char* table) {
   sqlite3_close(conn);
   if (n < 0) throw std::runtime_error(sql + " in " + db + ": " + why);
   return n;
+}
+
+std::string query_text(const std::string& db, const std::string& sql, int busy_ms) {
+  sqlite3* conn = nullptr;
+  int rc = sqlite3_open_v2(db.c_str(), &conn, SQLITE_OPEN_READWRITE, nullptr);
+  std::string out;
+  if (rc == SQLITE_OK) {
+    sqlite3_busy_timeout(conn, busy_ms);
+    sqlite3_stmt* st = nullptr;
+    rc = sqlite3_prepare_v2(conn, sql.c_str(), -1, &st, nullptr);
+    if (rc == SQLITE_OK) {
+      rc = sqlite3_step(st);
+      if (rc == SQLITE_ROW) {
+        const unsigned char* text = sqlite3_column_text(st, 0);
+        out = text != nullptr ? reinterpret_cast<const char*>(text) : "";
+        rc = SQLITE_OK;
+      } else if (rc == SQLITE_DONE) {
+        rc = SQLITE_OK;
+      }
+    }
+    sqlite3_finalize(st);
+  }
+  if (rc != SQLITE_OK) out = std::string("error: ") + sqlite3_errmsg(conn);
+  sqlite3_close(conn);
+  return out;
+}
+
+void check_clean_end(Spawnd& s) {
+  const bool has_no_zombies =
+      wait_until([&] { return zombie_children_of(s.pid()).empty(); }, std::chrono::milliseconds(5'000));
+  INFO("zombie children of spawnd: " << zombie_children_of(s.pid()).size());
+  CHECK(has_no_zombies);
+  const int status = s.stop();
+  const std::string log = s.stderr_text();
+  INFO("spawnd's stderr:\n" << log);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(log.find("Sanitizer") == std::string::npos);
+  CHECK(log.find("runtime error:") == std::string::npos);
 }
 
 }  // namespace spawnd::e2e

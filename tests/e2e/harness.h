@@ -129,7 +129,16 @@ bool send_all(const Fd& fd, std::string_view data);
 // SELECT count(*) FROM `table` in the SQLite database `db` (opened read-write: a read-only connection cannot recover a
 // WAL whose last writer has just gone), waiting up to 5 s on a lock. Throws std::runtime_error on any SQLite error.
 [[nodiscard]] long long count_rows(const std::string& db, const char* table);
+// The first column of the first row `sql` gives on the SQLite database `db` (opened read-write, as count_rows),
+// as text ("" for no row or NULL), waiting up to `busy_ms` on a lock; "error: MESSAGE" on any SQLite error, so that
+// it can be polled while another process is still changing the file.
+[[nodiscard]] std::string query_text(const std::string& db, const std::string& sql, int busy_ms = 5000);
 // Polls `done` every 10 ms until it returns true or `timeout` passes; returns its last value.
 bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout);
+
+// Where a test that ran spawnd ends: spawnd has reaped all its children (a child that just exited may be a zombie
+// for an instant, until the loop reaps it, hence a poll of up to 5 s), exits 0 on SIGTERM, and its stderr has no
+// sanitizer report (under the asan-ubsan preset, UBSan's recoverable ones included). Catch2 checks.
+void check_clean_end(Spawnd& s);
 
 }  // namespace spawnd::e2e

@@ -181,22 +181,6 @@ std::vector<std::string> cgi_args(const TempDir& root, std::vector<std::string> 
   return args;
 }
 
-// Every test ends here: spawnd has reaped all its children (a child that just exited may be a zombie for an
-// instant, until the loop reaps it, hence the bounded poll), and exits 0 on SIGTERM.
-void check_clean_end(Spawnd& s) {
-  const bool has_no_zombies = wait_until([&] { return zombie_children_of(s.pid()).empty(); }, kProcessTimeout);
-  INFO("zombie children of spawnd: " << zombie_children_of(s.pid()).size());
-  CHECK(has_no_zombies);
-  const int status = s.stop();
-  const std::string log = s.stderr_text();
-  INFO("spawnd's stderr:\n" << log);
-  REQUIRE(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
-  // Under the asan-ubsan preset: any report (UBSan's recoverable ones included) fails the test that caused it.
-  CHECK(log.find("Sanitizer") == std::string::npos);
-  CHECK(log.find("runtime error:") == std::string::npos);
-}
-
 }  // namespace
 
 // ---- the CGI environment ----

@@ -61,41 +61,13 @@ std::int64_t file_bytes(const std::string& path) {
   return ec ? -1 : static_cast<std::int64_t>(n);
 }
 
-// The first column of the first row of `sql` on the database at `path` as text, or "error: ..." (never throws, so
-// that it can be polled while another process is still changing the file).
-std::string query(const std::string& path, const std::string& sql) {
-  sqlite3* conn = nullptr;
-  // Read-write: a read-only connection cannot recover a WAL file whose last writer has just gone.
-  int rc = sqlite3_open_v2(path.c_str(), &conn, SQLITE_OPEN_READWRITE, nullptr);
-  std::string out;
-  if (rc == SQLITE_OK) {
-    sqlite3_busy_timeout(conn, 5000);
-    sqlite3_stmt* st = nullptr;
-    rc = sqlite3_prepare_v2(conn, sql.c_str(), -1, &st, nullptr);
-    if (rc == SQLITE_OK) {
-      rc = sqlite3_step(st);
-      if (rc == SQLITE_ROW) {
-        const unsigned char* text = sqlite3_column_text(st, 0);
-        out = text != nullptr ? reinterpret_cast<const char*>(text) : "";
-        rc = SQLITE_OK;
-      } else if (rc == SQLITE_DONE) {
-        rc = SQLITE_OK;
-      }
-    }
-    sqlite3_finalize(st);
-  }
-  if (rc != SQLITE_OK) out = std::string("error: ") + sqlite3_errmsg(conn);
-  sqlite3_close(conn);
-  return out;
-}
-
 // Rows of the guestbook in the database FILE ALONE: copies the file (not its -wal or -shm) and counts in the copy.
 // "error: ..." while the table has not reached the file (or a checkpoint was writing the file as we copied it).
 std::string rows_in_file_alone(const TempDir& dir, const std::string& db) {
   std::string copy = dir.path() + "/copy.db";
   for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(copy + suffix);
   fs::copy_file(db, copy);
-  return query(copy, "SELECT count(*) FROM guestbook");
+  return query_text(copy, "SELECT count(*) FROM guestbook");
 }
 
 // Runs spawnd with `args` on an ephemeral port to its exit, for start-up failures a running Spawnd cannot show.
@@ -113,8 +85,8 @@ TEST_CASE("spawnd creates the --db file in WAL mode at start-up, before any requ
   Spawnd s(keeper_args(dir, db, {}));
   // No request yet: the file exists because spawnd opened it, with the preset's on-create PRAGMAs.
   REQUIRE(fs::exists(db));
-  CHECK(query(db, "PRAGMA journal_mode") == "wal");
-  CHECK(query(db, "PRAGMA page_size") == "4096");
+  CHECK(query_text(db, "PRAGMA journal_mode") == "wal");
+  CHECK(query_text(db, "PRAGMA page_size") == "4096");
   int status = s.stop();
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
@@ -125,11 +97,11 @@ TEST_CASE("with --pragmas baseline the file is created as a rollback-journal fil
   std::string db = dir.path() + "/site.db";
   Spawnd s(keeper_args(dir, db, {"--pragmas", "baseline"}));
   REQUIRE(fs::exists(db));
-  CHECK(query(db, "PRAGMA journal_mode") == "delete");
+  CHECK(query_text(db, "PRAGMA journal_mode") == "delete");
   CHECK(sign_and_wait(s.port(), 1) == 303);
   CHECK_FALSE(fs::exists(db + "-wal"));
   CHECK(s.stop() == 0);  // exited with status 0
-  CHECK(query(db, "SELECT count(*) FROM guestbook") == "1");
+  CHECK(query_text(db, "SELECT count(*) FROM guestbook") == "1");
 }
 
 TEST_CASE("guestbook POSTs keep the -wal between requests, and spawnd checkpoints it every interval", "[e2e][db]") {
@@ -168,14 +140,14 @@ TEST_CASE("guestbook POSTs keep the -wal between requests, and spawnd checkpoint
   for (int i = kRows + 1; i <= kRows + extra; ++i) CHECK(sign_and_wait(s.port(), i) == 303);
   CHECK(file_bytes(db + "-wal") == wal_bytes);
 
-  CHECK(query(db, "SELECT count(*) FROM guestbook") == std::to_string(kRows + extra));
+  CHECK(query_text(db, "SELECT count(*) FROM guestbook") == std::to_string(kRows + extra));
   int status = s.stop();
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
   // spawnd's connection closed last: SQLite checkpointed and removed the WAL, and the file is sound.
   CHECK_FALSE(fs::exists(db + "-wal"));
-  CHECK(query(db, "PRAGMA integrity_check") == "ok");
-  CHECK(query(db, "SELECT count(*) FROM guestbook") == std::to_string(kRows + extra));
+  CHECK(query_text(db, "PRAGMA integrity_check") == "ok");
+  CHECK(query_text(db, "SELECT count(*) FROM guestbook") == std::to_string(kRows + extra));
 }
 
 TEST_CASE("handlers never checkpoint: with a long interval the rows reach the file only at shutdown", "[e2e][db]") {
@@ -188,7 +160,7 @@ TEST_CASE("handlers never checkpoint: with a long interval the rows reach the fi
   std::this_thread::sleep_for(300ms);
   // Not one handler checkpointed, not even the guestbook table's creation: it is all still in the WAL.
   CHECK_THAT(rows_in_file_alone(dir, db), Catch::StartsWith("error: no such table"));
-  CHECK(query(db, "SELECT count(*) FROM guestbook") == "20");
+  CHECK(query_text(db, "SELECT count(*) FROM guestbook") == "20");
   auto started = std::chrono::steady_clock::now();
   int status = s.stop();
   // The keeper thread waits on a condition variable, not in a sleep: shutdown does not wait for the interval.
@@ -214,10 +186,10 @@ TEST_CASE("a -wal file past 3/4 of --wal-max-bytes is truncated by spawnd's keep
   Spawnd s(keeper_args(dir, db, {"--wal-max-bytes", "65536"}));
   CHECK(wait_until([&] { return file_bytes(db + "-wal") == 0; }, 5s));
   CHECK(fs::exists(db + "-wal"));  // truncated, not removed: spawnd's connection still has it open
-  CHECK(query(db, "SELECT count(*) FROM big") == "300");
+  CHECK(query_text(db, "SELECT count(*) FROM big") == "300");
   sqlite3_close(other);
   CHECK(s.stop() == 0);
-  CHECK(query(db, "PRAGMA integrity_check") == "ok");
+  CHECK(query_text(db, "PRAGMA integrity_check") == "ok");
 }
 
 TEST_CASE("a --db in a directory that does not exist stops spawnd at start-up with a message", "[e2e][db]") {

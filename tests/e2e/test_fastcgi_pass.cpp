@@ -155,19 +155,6 @@ std::string random_bytes(std::size_t n, unsigned seed) {
   return s;
 }
 
-// Every test ends here: spawnd exits 0 on SIGTERM, with no sanitizer report (under the asan-ubsan preset).
-void check_clean_end(Spawnd& s) {
-  const bool has_no_zombies = wait_until([&] { return zombie_children_of(s.pid()).empty(); }, kEventTimeout);
-  CHECK(has_no_zombies);
-  const int status = s.stop();
-  const std::string log = s.stderr_text();
-  INFO("spawnd's stderr:\n" << log);
-  REQUIRE(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
-  CHECK_FALSE(contains(log, "Sanitizer"));
-  CHECK_FALSE(contains(log, "runtime error:"));
-}
-
 // ---- fcgiwrap ---------------------------------------------------------------------------------------------------
 
 // fcgiwrap on <tmp>/fw.sock, and spawnd with --fastcgi-pass /fcgi-bin/=unix:<tmp>/fw.sock@tests/cgi.

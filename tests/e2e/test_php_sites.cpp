@@ -75,17 +75,6 @@ std::size_t fpm_requests(const std::string& access_log) {
   return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
 }
 
-// Every test ends here: spawnd exits 0 on SIGTERM, with no sanitizer report.
-void check_clean_end(Spawnd& s) {
-  const int status = s.stop();
-  const std::string log = s.stderr_text();
-  INFO("spawnd's stderr:\n" << log);
-  REQUIRE(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
-  CHECK_FALSE(contains(log, "Sanitizer"));
-  CHECK_FALSE(contains(log, "runtime error:"));
-}
-
 // php-fpm with `children` static workers and an access log, and a --root with PHP scripts; spawnd is started by the
 // test with site.args() plus its own flags.
 struct PhpSite {
