@@ -82,14 +82,7 @@ pid_t spawn_piped(std::vector<std::string> argv, std::vector<std::string> env, F
   posix_spawn_file_actions_adddup2(&fa, err_w.get(), 2);
   posix_spawn_file_actions_addclosefrom_np(&fa, 3);
   posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  sigemptyset(&defaults);
-  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2}) sigaddset(&defaults, sig);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  init_shell_like_spawnattr(attr, false);
   pid_t pid = -1;
   int rc = posix_spawn(&pid, av[0], &fa, &attr, av.data(), ev.data());
   posix_spawnattr_destroy(&attr);
@@ -463,6 +456,22 @@ long long count_rows(const std::string& db, const char* table) {
   sqlite3_close(conn);
   if (n < 0) throw std::runtime_error(sql + " in " + db + ": " + why);
   return n;
+}
+
+void init_shell_like_spawnattr(posix_spawnattr_t& attr, bool new_group) {
+  posix_spawnattr_init(&attr);
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigemptyset(&defaults);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2}) sigaddset(&defaults, sig);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+  if (new_group) {
+    posix_spawnattr_setpgroup(&attr, 0);
+    flags |= POSIX_SPAWN_SETPGROUP;
+  }
+  posix_spawnattr_setflags(&attr, flags);
 }
 
 std::string query_text(const std::string& db, const std::string& sql, int busy_ms) {

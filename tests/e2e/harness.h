@@ -5,6 +5,7 @@
 // so a broken server fails a test instead of hanging it.
 #pragma once
 
+#include <spawn.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -133,6 +134,10 @@ bool send_all(const Fd& fd, std::string_view data);
 // as text ("" for no row or NULL), waiting up to `busy_ms` on a lock; "error: MESSAGE" on any SQLite error, so that
 // it can be polled while another process is still changing the file.
 [[nodiscard]] std::string query_text(const std::string& db, const std::string& sql, int busy_ms = 5000);
+// Initialises `attr` to start a process as a shell would: an empty signal mask and default dispositions whatever
+// the test runner inherited; with `new_group`, in a process group of its own. Destroy it with
+// posix_spawnattr_destroy.
+void init_shell_like_spawnattr(posix_spawnattr_t& attr, bool new_group);
 // Polls `done` every 10 ms until it returns true or `timeout` passes; returns its last value.
 bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout);
 
