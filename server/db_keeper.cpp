@@ -72,12 +72,12 @@ int errno_for(const db::DbError& e, const std::string& path) {
 
 }  // namespace
 
-CheckpointRound checkpoint_round(db::Connection& conn, CheckpointPolicy& policy) {
+CheckpointRound checkpoint_round(db::Connection& conn, std::int64_t page_bytes, CheckpointPolicy& policy) {
   CheckpointRound round;
   round.passive = db::wal_checkpoint(conn, db::CheckpointMode::Passive);
   if (round.passive.log_frames > 0) {
-    const std::int64_t page_bytes = query_int(conn, "PRAGMA page_size");
-    round.wal_frame_bytes = kWalHeaderBytes + std::int64_t{round.passive.log_frames} * (page_bytes + kWalFrameHeaderBytes);
+    round.wal_frame_bytes =
+        kWalHeaderBytes + std::int64_t{round.passive.log_frames} * (page_bytes + kWalFrameHeaderBytes);
   }
   const std::string wal = wal_path_of(conn);
   round.wal_bytes = file_bytes(wal);
@@ -123,11 +123,12 @@ DbKeeper::DbKeeper(DbKeeperConfig config) : config_(std::move(config)) {
       db::Statement mode = conn->prepare("PRAGMA journal_mode");
       is_wal_ = mode.step() && mode.column_text(0) == "wal";
       mode.reset();
+      if (is_wal_) page_bytes_ = query_int(*conn, "PRAGMA page_size");
     } catch (...) {
       opened.set_exception(std::current_exception());
       return;
     }
-    opened.set_value();  // publishes is_wal_ to the constructor
+    opened.set_value();  // publishes is_wal_ and page_bytes_ to the constructor
     run(std::move(*conn));
   };
 
@@ -236,7 +237,7 @@ void DbKeeper::run_round(db::Connection& conn, CheckpointPolicy& policy) {
   CheckpointRound r;
   bool is_error = false;
   try {
-    r = checkpoint_round(conn, policy);
+    r = checkpoint_round(conn, page_bytes_, policy);
   } catch (const std::exception& e) {
     // An I/O error, a full disk, ...: nothing the keeper can repair. Say so and try again next round.
     SPAWND_LOG_ERROR("db: checkpoint of %s failed: %s", config_.path.c_str(), e.what());

@@ -62,11 +62,12 @@ struct CheckpointRound {
   std::int64_t wal_bytes_after = -1;   // size of the -wal file at the end of the round; -1 if there is none
 };
 
-// One round of the keeper's work on `conn`, which must be a connection to a WAL database: a PASSIVE checkpoint, then
+// One round of the keeper's work on `conn`, which must be a connection to a WAL database whose pages are
+// `page_bytes` long (PRAGMA page_size, read once: it cannot change in WAL mode): a PASSIVE checkpoint, then
 // the escalation `policy` decides on, if any, with `conn`'s busy timeout set to its wait for the time it runs (and
 // restored after). A checkpoint stopped by a lock is reported, not thrown. Throws db::DbError for any other SQLite
 // error. Blocking; never call it on the event loop. Exposed for tests.
-[[nodiscard]] CheckpointRound checkpoint_round(db::Connection& conn, CheckpointPolicy& policy);
+[[nodiscard]] CheckpointRound checkpoint_round(db::Connection& conn, std::int64_t page_bytes, CheckpointPolicy& policy);
 
 class DbKeeper {
  public:
@@ -110,6 +111,7 @@ class DbKeeper {
 
   DbKeeperConfig config_;
   bool is_wal_ = false;               // set before the constructor returns; read-only afterwards
+  std::int64_t page_bytes_ = 0;       // PRAGMA page_size, likewise (WAL mode only)
   bool is_failing_ = false;           // keeper thread only: the last escalation was busy (warn once per episode)
   std::uint64_t busy_streak_ = 0;     // keeper thread only: busy escalations in a row
   int last_log_frames_ = 0;           // keeper thread only: the previous PASSIVE's frame counts, for frames_backfilled

@@ -97,10 +97,11 @@ TEST_CASE("checkpoint_round copies what readers allow, and escalates past the po
   writer.exec("CREATE TABLE t(x)");
   insert_rows(writer, 20);
   Connection keeper = Connection::open(path, builtin_preset("default"));
+  const std::int64_t kPageBytes = 4096;  // the default preset's page_size
 
   SECTION("without readers everything is copied, and a WAL under the thresholds is left alone") {
     CheckpointPolicy policy(CheckpointPolicyConfig{});
-    auto r = checkpoint_round(keeper, policy);
+    auto r = checkpoint_round(keeper, kPageBytes, policy);
     CHECK_FALSE(r.passive.busy);
     CHECK(r.passive.log_frames > 0);
     CHECK(r.passive.checkpointed_frames == r.passive.log_frames);
@@ -113,10 +114,10 @@ TEST_CASE("checkpoint_round copies what readers allow, and escalates past the po
 
   SECTION("past B/2 of frames a RESTART makes the next writer start the WAL again at frame 1") {
     CheckpointPolicy policy(CheckpointPolicyConfig{.wal_max_bytes = 1 << 30});
-    auto r = checkpoint_round(keeper, policy);
+    auto r = checkpoint_round(keeper, kPageBytes, policy);
     REQUIRE(r.escalation == Escalation::None);
     CheckpointPolicy small(CheckpointPolicyConfig{.wal_max_bytes = 2 * r.wal_frame_bytes});
-    r = checkpoint_round(keeper, small);
+    r = checkpoint_round(keeper, kPageBytes, small);
     CHECK(r.escalation == Escalation::Restart);
     CHECK_FALSE(r.is_escalation_busy);
     CHECK(keeper.busy_timeout() == 5000ms);  // restored after the escalation's 5 ms
@@ -134,7 +135,7 @@ TEST_CASE("checkpoint_round copies what readers allow, and escalates past the po
     insert_rows(writer, 20);  // frames past the reader's snapshot: they cannot be copied while it lasts
 
     CheckpointPolicy policy(CheckpointPolicyConfig{.wal_max_bytes = 8, .backoff_polls = 0});
-    auto r = checkpoint_round(keeper, policy);
+    auto r = checkpoint_round(keeper, kPageBytes, policy);
     CHECK_FALSE(r.passive.busy);
     CHECK(r.passive.checkpointed_frames < r.passive.log_frames);
     CHECK(r.escalation == Escalation::Truncate);
@@ -144,7 +145,7 @@ TEST_CASE("checkpoint_round copies what readers allow, and escalates past the po
 
     count.reset();
     snapshot.commit();
-    auto after = checkpoint_round(keeper, policy);
+    auto after = checkpoint_round(keeper, kPageBytes, policy);
     CHECK_FALSE(after.passive.busy);
     CHECK(after.passive.checkpointed_frames == after.passive.log_frames);
     CHECK(after.escalation == Escalation::Truncate);
