@@ -429,28 +429,36 @@ std::string render_chart_svg(const std::vector<Summary>& summaries, const std::s
   std::string bars;
   int y = 76;
   for (const auto& [name, members] : groups) {
-    // Each group has its own scale: the bars compare targets within a group, not static files with CGI.
-    double max_rps = 1;
-    for (const Summary* s : members) max_rps = std::max(max_rps, s->rps.max);
-    bars += "<text x=\"10\" y=\"" + std::to_string(y + 12) + "\" font-weight=\"bold\">" + xml_escape(name) + "</text>\n";
-    y += 18;
+    // Each group has its own log scale: process-per-request rows (hundreds of req/s) stay visible next to FastCGI and
+    // static rows (tens of thousands), and equal ratios are equal distances.
+    double lo = 1e12, hi = 1;
+    for (const Summary* s : members) {
+      if (s->rps.min > 0) lo = std::min(lo, s->rps.min);
+      hi = std::max(hi, s->rps.max);
+    }
+    const LogAxis axis(std::min(lo, hi) / 10, hi);  // a decade below the slowest: its bar is never empty
+    auto x_of = [&](double v) { return label_w + plot_w - axis.at(v, plot_w, plot_w); };
+    bars += svg_text(10, y + 12, name, "font-weight=\"bold\"");
+    const int group_top = y + 18;
+    y = group_top;
     for (const Summary* s : members) {
       const std::string l = s->target.label();
-      auto x_of = [&](double v) { return label_w + static_cast<int>(v / max_rps * plot_w); };
-      const int w = x_of(s->rps.median) - label_w;
-      bars += "<text x=\"" + std::to_string(label_w - 6) + "\" y=\"" + std::to_string(y + 12) +
-              "\" text-anchor=\"end\">" + xml_escape(l) + "</text>\n";
-      bars += "<rect x=\"" + std::to_string(label_w) + "\" y=\"" + std::to_string(y) + "\" width=\"" +
-              std::to_string(std::max(w, 1)) + "\" height=\"" + std::to_string(bar_h) + "\" fill=\"" + colour[l] +
-              "\"/>\n";
+      const double w = x_of(s->rps.median) - label_w;
+      bars += svg_text(label_w - 6, y + 12, l, "text-anchor=\"end\"");
+      bars += "<rect x=\"" + num(label_w) + "\" y=\"" + num(y) + "\" width=\"" + num(std::max(w, 1.0)) +
+              "\" height=\"" + num(bar_h) + "\" fill=\"" + colour[l] + "\"/>\n";
       const int ym = y + bar_h / 2;
-      bars += "<line x1=\"" + std::to_string(x_of(s->rps.min)) + "\" x2=\"" + std::to_string(x_of(s->rps.max)) +
-              "\" y1=\"" + std::to_string(ym) + "\" y2=\"" + std::to_string(ym) + "\" stroke=\"#000\"/>\n";
-      bars += "<text x=\"" + std::to_string(x_of(s->rps.max) + 6) + "\" y=\"" + std::to_string(y + 12) + "\">" +
-              rate(s->rps.median) + "</text>\n";
+      bars += svg_line(x_of(s->rps.min), ym, x_of(s->rps.max), ym, "#000");
+      bars += svg_text(x_of(s->rps.max) + 6, y + 12, rate(s->rps.median));
       y += bar_h + gap;
     }
-    y += group_gap - gap;
+    // Decade grid lines behind the group's bars, labelled below them.
+    for (double d = axis.llo; d <= axis.llo + axis.span; d += 1) {
+      const double x = x_of(std::pow(10.0, d));
+      bars += svg_line(x, group_top - 2, x, y - gap + 2, "#ccc", "stroke-dasharray=\"2 2\"");
+      bars += svg_text(x, y + 8, rate(std::pow(10.0, d)), "text-anchor=\"middle\" font-size=\"9\" fill=\"#777\"");
+    }
+    y += group_gap - gap + 6;
   }
 
   // Latency: one panel per HTTP group, x = percentile, y = ms on a log scale shared by all panels.
@@ -466,23 +474,20 @@ std::string render_chart_svg(const std::vector<Summary>& summaries, const std::s
   int panels = 0;
   const int lat_top = y + 20;
   if (hi > 0) {
-    const double llo = std::floor(std::log10(lo)), lhi = std::ceil(std::log10(hi));
-    const double span = std::max(lhi - llo, 1.0);
+    const LogAxis axis(lo, hi);
     lat += "<text x=\"10\" y=\"" + std::to_string(lat_top - 8) +
            "\" font-weight=\"bold\" font-size=\"15\">Latency percentiles (ms, log scale; median of the repetitions)</text>\n";
     for (const auto& [name, members] : groups) {
       const int px = 50 + (panels % per_row) * (panel_w + 10);
       const int py = lat_top + 10 + (panels / per_row) * (panel_h + 50);
       ++panels;
-      auto yv = [&](double v) {
-        return py + panel_h - static_cast<int>((std::log10(std::max(v, std::pow(10.0, llo))) - llo) / span * panel_h);
-      };
+      auto yv = [&](double v) { return static_cast<int>(axis.at(v, py + panel_h, panel_h)); };
       lat += "<rect x=\"" + std::to_string(px) + "\" y=\"" + std::to_string(py) + "\" width=\"" +
              std::to_string(panel_w - 40) + "\" height=\"" + std::to_string(panel_h) +
              "\" fill=\"none\" stroke=\"#999\"/>\n";
       lat += "<text x=\"" + std::to_string(px) + "\" y=\"" + std::to_string(py - 4) + "\" font-weight=\"bold\">" +
              xml_escape(name) + "</text>\n";
-      for (double d = llo; d <= lhi; d += 1) {
+      for (double d = axis.llo; d <= axis.llo + axis.span; d += 1) {
         const int yy = yv(std::pow(10.0, d));
         lat += "<text x=\"" + std::to_string(px - 4) + "\" y=\"" + std::to_string(yy + 4) +
                "\" text-anchor=\"end\" font-size=\"10\">" + ms(std::pow(10.0, d)) + "</text>\n";
@@ -524,7 +529,7 @@ std::string render_chart_svg(const std::vector<Summary>& summaries, const std::s
          "<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>\n" + "<text x=\"10\" y=\"22\" font-size=\"16\" font-weight=\"bold\">" +
          xml_escape(title) + "</text>\n" + "<text x=\"10\" y=\"40\">" + xml_escape(subtitle) + "</text>\n" +
          "<text x=\"10\" y=\"62\" font-weight=\"bold\" font-size=\"15\">Requests per second (bar: median of the "
-         "repetitions; line: min–max; each group on its own scale)</text>\n" + bars +
+         "repetitions; line: min–max; each group on its own log scale)</text>\n" + bars +
          lat + legend + "</svg>\n";
 }
 

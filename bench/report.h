@@ -47,7 +47,8 @@ struct Summary {
 [[nodiscard]] std::string format_table(const std::vector<Summary>& summaries);
 // The same table in Markdown (for results.md and the README).
 [[nodiscard]] std::string format_markdown_table(const std::vector<Summary>& summaries);
-// chart.svg: requests per second per target (median bar, min–max whisker), grouped by workload and concurrency,
+// chart.svg: requests per second per target (median bar, min–max whisker), grouped by workload and concurrency, each
+// group on its own log scale (so a CGI row of hundreds of req/s shows next to a FastCGI row of tens of thousands),
 // with the workload's limit row as the reference, and a latency percentile plot (p50, p90, p99, p99.9 on a log
 // scale) for each group. With sweeps, a panel per target of latency percentiles (log scale) against the offered
 // rate, with the objective and the max sustainable rate marked (the knee); with closed-loop runs at two or more

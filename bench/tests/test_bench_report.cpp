@@ -2,6 +2,7 @@
 // table and chart built from them (bench/report.h, bench/runner.h).
 #include <catch2/catch.hpp>
 
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -123,4 +124,23 @@ TEST_CASE("the table shows median with min–max, the ratio and the write check"
   CHECK_THAT(svg, Catch::StartsWith("<svg"));
   CHECK_THAT(svg, Catch::Contains("fork [pragmas baseline]"));
   CHECK_THAT(svg, Catch::EndsWith("</svg>\n"));
+}
+
+TEST_CASE("the chart draws each group's bars on a log scale, so a slow row stays visible beside a fast one",
+          "[unit][bench]") {
+  const Target cgi{"spawnd", "cgi", "read", 16, "default"};
+  const Target fastcgi{"spawnd", "fastcgi", "read", 16, "default"};
+  auto sums = summarize({http_run(cgi, 1, 100, 1), http_run(fastcgi, 1, 10'000, 1)}, {cgi, fastcgi});
+  const std::string svg = render_chart_svg(sums, "title", "machine");
+  // The bars are the rects after the background; in row order: cgi, then fastcgi.
+  std::vector<int> widths;
+  const std::regex bar(R"re(<rect x="\d+" y="\d+" width="(\d+)" height="16")re");
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), bar); it != std::sregex_iterator(); ++it)
+    widths.push_back(std::stoi((*it)[1]));
+  REQUIRE(widths.size() == 2);
+  // Linear, 100 req/s beside 10000 would be 1 % of the bar; on the log axis from 10 to 10^4 it is a third.
+  CHECK(widths[0] * 4 > widths[1]);
+  CHECK(widths[0] < widths[1]);
+  CHECK_THAT(svg, Catch::Contains(">10000</text>"));  // the decade grid's labels
+  CHECK_THAT(svg, Catch::Contains(">100.0</text>"));
 }
