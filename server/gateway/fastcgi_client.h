@@ -147,14 +147,9 @@ class FastCgiExchange final : public Exchange, public Admission::Waiter {
         is_idempotent_(request.method == "GET" || request.method == "HEAD" || request.method == "OPTIONS") {
     fcgi::append_begin_request(preamble_, kFcgiRequestId, fcgi::Role::Responder,
                                app.keeps_connections() ? fcgi::kKeepConn : std::uint8_t{0});
-    std::string params;
     // Managed workers get the whole environment a CGI child would (PATH, --pass-env, SPAWND_DB, ...) before the
-    // request's meta-variables; an external application keeps its own.
-    for (const std::string& entry : gw.config_.base_env) {
-      const auto eq = entry.find('=');
-      fcgi::append_name_value(params, std::string_view(entry).substr(0, eq),
-                              eq == std::string::npos ? std::string_view() : std::string_view(entry).substr(eq + 1));
-    }
+    // request's meta-variables; an external application keeps its own (its base_env is empty).
+    std::string params = gw.base_params_;
     const ScriptServerInfo server{.document_root = gw.config_.document_root,
                                   .pass_authorization = gw.config_.pass_authorization};
     for (const auto& [name, value] : script_meta_variables(request, target_, server))

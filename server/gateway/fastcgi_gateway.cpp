@@ -17,6 +17,21 @@
 
 namespace spawnd::server {
 
+namespace {
+
+// NAME=VALUE entries as FastCGI name-value pairs (§3.4); an entry without '=' is a name with an empty value.
+std::string encode_base_env(const std::vector<std::string>& env) {
+  std::string params;
+  for (const std::string& entry : env) {
+    const auto eq = entry.find('=');
+    fcgi::append_name_value(params, std::string_view(entry).substr(0, eq),
+                            eq == std::string::npos ? std::string_view() : std::string_view(entry).substr(eq + 1));
+  }
+  return params;
+}
+
+}  // namespace
+
 FastCgiAddress parse_fastcgi_address(std::string_view text) {
   Result<net::SockAddr> addr = net::resolve_endpoint(text);
   if (!addr) {
@@ -59,6 +74,7 @@ FastCgiGateway::FastCgiGateway(EventLoop& loop, ChildTable& children, FastCgiCon
                                std::unique_ptr<Gateway> fallback)
     : loop_(loop),
       config_(std::move(config)),
+      base_params_(encode_base_env(config_.base_env)),
       is_managed_(true),
       fallback_(std::move(fallback)),
       children_(&children),
@@ -79,7 +95,11 @@ FastCgiGateway::FastCgiGateway(EventLoop& loop, ChildTable& children, FastCgiCon
 }
 
 FastCgiGateway::FastCgiGateway(EventLoop& loop, FastCgiConfig config, FastCgiApps& apps, const FastCgiAddress& address)
-    : loop_(loop), config_(std::move(config)), is_managed_(false), external_app_(&apps.get(address, config_)) {}
+    : loop_(loop),
+      config_(std::move(config)),
+      base_params_(encode_base_env(config_.base_env)),
+      is_managed_(false),
+      external_app_(&apps.get(address, config_)) {}
 
 // ---- FastCgiApps -----------------------------------------------------------------------------------------------------
 

@@ -137,6 +137,8 @@ class FastCgiGateway final : public Gateway {
 
   EventLoop& loop_;
   FastCgiConfig config_;
+  // config_.base_env as FastCGI name-value pairs (§3.4), encoded once: every request's PARAMS stream starts with it.
+  std::string base_params_;
   bool is_managed_;
   std::unique_ptr<Gateway> fallback_;
   std::string socket_dir_;  // managed: the workers' listening sockets
