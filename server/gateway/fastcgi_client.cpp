@@ -64,7 +64,54 @@ bool FastCgiApp::try_start(FastCgiExchange& ex) {
     ex.fail_unreachable();
     return true;
   }
+  if (FastCgiSlot* slot = pipeline_slot(ex)) {
+    pipeline(*slot, ex);
+    return true;
+  }
   return false;
+}
+
+FastCgiSlot* FastCgiApp::pipeline_slot(const FastCgiExchange& ex) {
+  if (!supervisor_ || !ex.can_send_whole(kFcgiPipelineMaxBodyBytes)) return nullptr;
+  FastCgiSlot* chosen = nullptr;
+  for (auto& slot : slots_) {
+    const bool is_eligible = slot->state == FastCgiSlot::State::Busy && slot->ex && !slot->next &&
+                             !slot->is_next_orphaned && slot->is_stdin_ended && slot->worker->is_current() &&
+                             (config_.max_requests == 0 || slot->served + 2 <= config_.max_requests);
+    if (!is_eligible) continue;
+    // Prefer a worker whose request is answering already: it is likely to end first.
+    if (slot->ex->has_output()) return slot.get();
+    if (!chosen) chosen = slot.get();
+  }
+  return chosen;
+}
+
+void FastCgiApp::pipeline(FastCgiSlot& slot, FastCgiExchange& ex) {
+  std::string bytes;
+  ex.fill(bytes, 0);
+  assert(ex.is_stdin_done());
+  if (slot.out_pos == slot.out.size()) {
+    slot.out.clear();
+    slot.out_pos = 0;
+  }
+  slot.next_offset = slot.out.size();
+  slot.out += bytes;
+  ex.keep_for_replay(std::move(bytes));
+  slot.next = &ex;  // ex.slot stays null until it runs: resume() and on_request_body() concern the running one
+  flush(slot);
+}
+
+void FastCgiApp::release_next(FastCgiSlot& slot, bool is_unstarted) {
+  slot.is_next_orphaned = false;
+  FastCgiExchange* next = slot.next;
+  if (!next) return;
+  slot.next = nullptr;
+  if (is_unstarted || next->is_idempotent()) {
+    next->rewind();
+    admission_.requeue_first(*next);
+    return;
+  }
+  next->on_connection_lost(false);  // 502: it may have run
 }
 
 FastCgiSlot* FastCgiApp::free_slot(bool& is_unreachable) {
@@ -223,6 +270,7 @@ void FastCgiApp::on_readable(FastCgiSlot& slot) {
     if (n < 0 && errno == EAGAIN) return;
     if (n <= 0) {
       const bool was_idle = slot.state == FastCgiSlot::State::Idle;
+      slot.is_peer_closed = true;
       drop(slot, was_idle ? nullptr : (n == 0 ? "connection closed before FCGI_END_REQUEST" : std::strerror(errno)),
            false);
       return;
@@ -290,7 +338,11 @@ void FastCgiApp::on_end_request(FastCgiSlot& slot, fcgi::ProtocolStatus status) 
   FastCgiExchange* ex = slot.ex;
   // An application may end a request before reading all of it (a body over its limit). The rest of the request,
   // still in `out` or not yet sent, would reach it where it expects the next FCGI_BEGIN_REQUEST: not reusable.
-  const bool is_clean = slot.is_stdin_ended && slot.out_pos == slot.out.size();
+  // A pipelined request's bytes behind it do not count: they are the next request's.
+  const bool has_next = slot.next || slot.is_next_orphaned;
+  const bool is_clean = slot.is_stdin_ended && (slot.out_pos == slot.out.size() || (has_next && slot.out_pos >= slot.next_offset));
+  // The worker reads the next request only after this one: it cannot have started it if this one did not end clean.
+  if (!is_clean) release_next(slot, true);
   slot.ex = nullptr;
   slot.state = FastCgiSlot::State::Idle;
   slot.is_reused = true;
@@ -301,6 +353,27 @@ void FastCgiApp::on_end_request(FastCgiSlot& slot, fcgi::ProtocolStatus status) 
   }
   ++slot.served;
   if (supervisor_) supervisor_->healthy();
+  if (slot.next || slot.is_next_orphaned) {
+    // The pipelined request runs now, before anything below can see this slot Idle (ex's end may start a request).
+    FastCgiExchange* next = slot.next;
+    slot.next = nullptr;
+    slot.is_next_orphaned = false;
+    slot.ex = next;
+    slot.state = FastCgiSlot::State::Busy;
+    slot.is_stdin_ended = true;
+    if (next) {
+      next->slot = &slot;
+      next->started();
+    } else {
+      abort_running(slot);  // its exchange went away while it waited
+    }
+    if (ex) {
+      ex->slot = nullptr;
+      ex->on_end_request(status);
+    }
+    if (slot.sock) watch(slot);
+    return;
+  }
   if (ex) {
     ex->slot = nullptr;
     ex->on_end_request(status);
@@ -372,6 +445,10 @@ void FastCgiApp::drop(FastCgiSlot& slot, const char* why, bool kill_worker) {
   // Retrying is for an external application that closed a kept-open connection while idle. A managed worker
   // never closes its connection: if it is gone, the worker died, maybe of this very request.
   const bool was_reused = slot.is_reused && program_.empty();
+  // A pipelined request behind the running one: with every record read (EOF), the running one had not ended, so
+  // the worker never began the next; otherwise unread records may hold that end, and the next may be running.
+  const bool is_next_unstarted = slot.is_peer_closed;
+  slot.is_peer_closed = false;
   slot.state = FastCgiSlot::State::Closed;
   slot.out.clear();
   slot.out_pos = 0;
@@ -381,6 +458,7 @@ void FastCgiApp::drop(FastCgiSlot& slot, const char* why, bool kill_worker) {
     slot.is_available = false;  // its exit restarts it; until then nothing connects to it
     slot.worker->terminate();
   }
+  release_next(slot, is_next_unstarted);  // queued first, then the running one before it: it is older
   if (FastCgiExchange* ex = slot.ex) {
     slot.ex = nullptr;
     ex->slot = nullptr;
@@ -392,7 +470,21 @@ void FastCgiApp::drop(FastCgiSlot& slot, const char* why, bool kill_worker) {
 void FastCgiApp::withdraw(FastCgiExchange& ex, bool kill_worker) {
   if (admission_.withdraw(ex)) return;
   FastCgiSlot* slot = ex.slot;
-  if (!slot) return;
+  if (!slot) {
+    // Pipelined behind another request: its records are sent, so the worker will run it; its output is discarded.
+    for (auto& s : slots_) {
+      if (s->next != &ex) continue;
+      s->next = nullptr;
+      s->is_next_orphaned = true;
+      if (kill_worker) {
+        // It waited its whole timeout behind the running request: that one is hung.
+        SPAWND_LOG_ERROR("fastcgi %s: stopping worker %d", name_.c_str(), static_cast<int>(s->worker->pid()));
+        drop(*s, nullptr, true);
+      }
+      return;
+    }
+    return;
+  }
   ex.slot = nullptr;
   slot->ex = nullptr;
   if (kill_worker || slot->state != FastCgiSlot::State::Busy) {
@@ -402,6 +494,11 @@ void FastCgiApp::withdraw(FastCgiExchange& ex, bool kill_worker) {
     drop(*slot, nullptr, kill_worker);
     return;
   }
+  abort_running(*slot);
+}
+
+void FastCgiApp::abort_running(FastCgiSlot& slot_ref) {
+  FastCgiSlot* slot = &slot_ref;
   // The client went away, or we answered already (a local redirect): FCGI_ABORT_REQUEST (spec §5.4); the
   // connection is free again at FCGI_END_REQUEST. Not at once: the application may have ended the request already,
   // its FCGI_END_REQUEST among the records being handled now (a local redirect and the end in one write) or left in
@@ -415,6 +512,8 @@ void FastCgiApp::withdraw(FastCgiExchange& ex, bool kill_worker) {
     slot->abort_timer = 0;
     on_readable(*slot);  // may end the request (Idle, maybe Busy again) or drop the connection (Closed)
     if (!slot->sock || slot->state != FastCgiSlot::State::Aborting) return;
+    // With a request pipelined behind it, the worker reads this abort only after that one has run (the SDK runs a
+    // handler as soon as its FCGI_STDIN ends): it ends nothing then, and is ignored (§3.3).
     fcgi::append_abort_request(slot->out, kFcgiRequestId);
     slot->abort_timer = loop_.add_timer(config_.timeout_ms, [this, slot] {
       slot->abort_timer = 0;
@@ -469,6 +568,9 @@ std::unique_ptr<SupervisedProcess> FastCgiApp::make_worker(FastCgiSlot& slot) {
   hooks.on_exited = [this, s = &slot](int) {
     s->is_available = false;
     // Its connection ends with it: a request on it gets 502 (drop() decides; the socket may have reported EOF first).
+    // What it wrote before it died is read first: with its EOF seen, a request pipelined behind the one it died in
+    // is known never to have started, and runs on another worker.
+    if (s->sock && !s->is_paused) on_readable(*s);
     if (s->sock) drop(*s, nullptr, false);
   };
   return std::make_unique<SupervisedProcess>(*supervisor_, "worker", std::move(hooks));

@@ -34,6 +34,9 @@ inline constexpr int kFcgiMaxReadsPerEvent = 4;
 inline constexpr std::size_t kFcgiMaxUnsentBytes = 256 * 1024;  // stop taking request body bytes while this much is unsent
 inline constexpr std::uint16_t kFcgiRequestId = 1;  // one request per connection at a time
 inline constexpr int kFcgiListenBacklog = 64;
+// A request is pipelined behind a managed worker's running one (FastCgiApp::pipeline) only if its body, already
+// received whole, is at most this long: the whole request is then kept for a retry elsewhere.
+inline constexpr std::size_t kFcgiPipelineMaxBodyBytes = 16 * 1024;
 
 inline unsigned long long fcgi_ull(std::uint64_t v) { return static_cast<unsigned long long>(v); }
 
@@ -58,6 +61,13 @@ struct FastCgiSlot {
   std::string out;
   std::size_t out_pos = 0;
   FastCgiExchange* ex = nullptr;
+  // Managed: the request sent behind `ex` (pipelined, see FastCgiApp::pipeline), which the worker reads when it has
+  // ended `ex`; its bytes start at out[next_offset] while they are in `out`. `is_next_orphaned`: that request's
+  // exchange went away, but its records are sent: the worker will still run it, and its output is discarded.
+  FastCgiExchange* next = nullptr;
+  bool is_next_orphaned = false;
+  std::size_t next_offset = 0;
+  bool is_peer_closed = false;  // the drop under way comes from reading EOF or an error: every record was handled
   StderrLines stderr_lines;
   EventLoop::TimerId abort_timer = 0;
   EventLoop::TimerId idle_timer = 0;  // external, kept open and Idle: closes the connection after idle_timeout_ms
@@ -91,10 +101,25 @@ class FastCgiApp {
   // An idle connection, or a new one to an available address. nullptr when none is free; then `is_unreachable` says
   // whether a connection attempt failed (the application is not listening: 502 rather than waiting).
   FastCgiSlot* free_slot(bool& is_unreachable);
-  // Admission's try_start: `ex` on a free connection (true), or answered 502 if the application is unreachable
-  // (true), or false if it has to wait.
+  // Admission's try_start: `ex` on a free connection (true), pipelined behind a managed worker's running request
+  // (true), or answered 502 if the application is unreachable (true), or false if it has to wait.
   bool try_start(FastCgiExchange& ex);
   void attach(FastCgiSlot& slot, FastCgiExchange& ex);
+  // Managed workers: a busy slot `ex` can be sent behind (nullptr if none). Pipelining: a worker serves one
+  // connection's requests in order, so the request it reads right after ending the running one needs no round
+  // trip through our loop; without it every worker idles between two requests until we have read its
+  // FCGI_END_REQUEST and sent the next (issue 12: 0.86x nginx fastcgi_pass, whose requests wait in the shared
+  // socket's backlog). Only a request that is sent whole at once (no body, or a complete one of at most
+  // kFcgiPipelineMaxBodyBytes), to a worker of the current handler version that may serve one more request.
+  [[nodiscard]] FastCgiSlot* pipeline_slot(const FastCgiExchange& ex);
+  void pipeline(FastCgiSlot& slot, FastCgiExchange& ex);
+  // The slot's running request is no longer wanted (its exchange went away): FCGI_ABORT_REQUEST once the records at
+  // hand are handled, and the worker is stopped if no FCGI_END_REQUEST follows within the handler timeout.
+  void abort_running(FastCgiSlot& slot);
+  // The pipelined request behind the slot's running one leaves the slot (the connection is being dropped, or the
+  // running request ended unclean): it runs again on another connection if it cannot have started (`is_unstarted`)
+  // or is idempotent, else it gets 502.
+  void release_next(FastCgiSlot& slot, bool is_unstarted);
   // Opens a connection for `slot`: no error, or the errno of the failure (ECONNREFUSED/ENOENT: nobody listens
   // there; EAGAIN: a unix socket's backlog is full), logged.
   [[nodiscard]] std::error_code connect(FastCgiSlot& slot);
@@ -174,9 +199,27 @@ class FastCgiExchange final : public Exchange, public Admission::Waiter {
     if (slot) app_.pump(*slot);
   }
 
+  // Whether fill() would move the whole request at once: no body, or a complete one of at most `max_body_bytes`.
+  [[nodiscard]] bool can_send_whole(std::size_t max_body_bytes) const {
+    return !is_preamble_sent_ && replay_.empty() &&
+           (!has_body_ || (body_.is_complete() && body_.available().size() <= max_body_bytes));
+  }
+  // Pipelined: `bytes` is the whole request as sent (fill()'s output). Kept until started(), so that the request can
+  // go out again on another connection (rewind()) although its body bytes are consumed.
+  void keep_for_replay(std::string bytes) { replay_ = std::move(bytes); }
+  // The worker has it: the copy is not needed any more.
+  void started() { replay_ = std::string(); }
+  // It never reached a worker: fill() sends the kept copy again.
+  void rewind() { is_replay_pending_ = true; }
+
   // Moves the request (first the preamble, then body bytes as STDIN records) into `out`, keeping at most
   // kFcgiMaxUnsentBytes unsent. Called whenever the connection drained or body bytes arrived.
   void fill(std::string& out, std::size_t unsent) {
+    if (is_replay_pending_) {
+      is_replay_pending_ = false;
+      out += replay_;
+      return;
+    }
     if (!is_preamble_sent_) {
       out += preamble_;
       unsent += preamble_.size();
@@ -264,6 +307,7 @@ class FastCgiExchange final : public Exchange, public Admission::Waiter {
   [[nodiscard]] bool is_finished() const noexcept { return is_finished_; }
   [[nodiscard]] bool is_stdin_done() const noexcept { return is_stdin_done_; }
   [[nodiscard]] bool has_output() const noexcept { return has_output_; }
+  [[nodiscard]] bool is_idempotent() const noexcept { return is_idempotent_; }
 
   FastCgiSlot* slot = nullptr;  // the connection serving this request, while it does
 
@@ -308,6 +352,8 @@ class FastCgiExchange final : public Exchange, public Admission::Waiter {
   ScriptTarget target_;
   CgiOutputRelay relay_;
   std::string preamble_;  // FCGI_BEGIN_REQUEST and the FCGI_PARAMS stream
+  std::string replay_;    // pipelined and not started yet: the whole request as sent (keep_for_replay())
+  bool is_replay_pending_ = false;  // rewound: fill() sends replay_ again
   bool has_body_;
   bool is_idempotent_;
   EventLoop::TimerId timer_ = 0;

@@ -1,7 +1,8 @@
 // `spawnd --mode fastcgi` end to end: SDK handlers run as persistent FastCGI workers (children of spawnd, a
 // listening socket as fd 0), the same process serves request after request, a worker killed with SIGKILL in the
 // middle of a load is replaced and later requests succeed, a crash is a 502 and a restart, a hang is a 504 and a
-// replaced worker, --max-requests recycles workers, a handler replaced on disk is served in its new version from the
+// replaced worker, --max-requests recycles workers, a request pipelined behind a busy worker's running one is served
+// right after it (and survives that one's crash, or its own client leaving), a handler replaced on disk is served in its new version from the
 // next request, scripts that are not SDK handlers still run as CGI, and on
 // SIGTERM spawnd stops every worker and exits 0. Fixtures: tests/fixtures/ (whoami, crash, hang, leak). Every wait is
 // bounded.
@@ -282,4 +283,71 @@ TEST_CASE("fastcgi mode: guestbook POSTs through persistent workers all land in 
   CHECK(page.status == 200);
   CHECK(page.body.find("m24") != std::string::npos);
   stop_cleanly(server, workers(server.pid(), kHandlers + "/guestbook"));
+}
+
+// Pipelining (fastcgi_client.h, FastCgiApp::pipeline): with every worker busy, a request that can be sent whole goes
+// out behind a running one on the same connection, and the worker reads it as soon as it has ended that one.
+TEST_CASE("fastcgi mode: a request sent behind a busy worker's running one is served by it right after",
+          "[e2e][fastcgi]") {
+  TempDir dir;
+  Spawnd server(args(dir, kFixtures, {"--workers", "1"}));
+  REQUIRE(get(server.port(), "/cgi-bin/slow?ms=0").status == 200);  // the worker is up
+  HttpResponse first;
+  std::thread slow([&] { first = get(server.port(), "/cgi-bin/slow?ms=400"); });
+  std::this_thread::sleep_for(100ms);
+  const auto start = std::chrono::steady_clock::now();
+  const HttpResponse second = get(server.port(), "/cgi-bin/slow?ms=0");
+  const auto waited = std::chrono::steady_clock::now() - start;
+  slow.join();
+  CHECK(first.status == 200);
+  CHECK(second.status == 200);
+  CHECK(second.body == "slept 0 ms\n");
+  CHECK(waited >= 200ms);  // it ran after the first one, on the one worker
+  CHECK(get(server.port(), "/cgi-bin/slow?ms=0").status == 200);  // the connection is in step afterwards
+  stop_cleanly(server, workers(server.pid(), kFixtures + "/slow"));
+}
+
+TEST_CASE("fastcgi mode: a POST sent behind a request whose worker crashes runs on the restarted worker, once",
+          "[e2e][fastcgi]") {
+  TempDir dir;
+  Spawnd server(args(dir, kFixtures, {"--workers", "1"}));
+  REQUIRE(get(server.port(), "/cgi-bin/crash?ok").status == 200);
+  HttpResponse crashed;
+  std::thread crashing([&] { crashed = get(server.port(), "/cgi-bin/crash?ms=400"); });
+  std::this_thread::sleep_for(100ms);
+  // Not idempotent, so never retried once it may have run: here it provably had not (the worker died in the request
+  // before it, and spawnd read its end of the connection to the last byte), so it runs once, and succeeds.
+  const HttpResponse behind = request(server.port(),
+                                      "POST /cgi-bin/crash?ok HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                                      "Content-Type: text/plain\r\nConnection: close\r\n\r\nabc");
+  crashing.join();
+  CHECK(crashed.status == 502);
+  CHECK(behind.status == 200);
+  CHECK(behind.body == "alive\n");
+  stop_cleanly(server, workers(server.pid(), kFixtures + "/crash"));
+}
+
+TEST_CASE("fastcgi mode: a request whose client leaves while it waits behind a running one leaves the worker serving",
+          "[e2e][fastcgi]") {
+  TempDir dir;
+  Spawnd server(args(dir, kFixtures, {"--workers", "1"}));
+  REQUIRE(get(server.port(), "/cgi-bin/slow?ms=0").status == 200);
+  const std::set<pid_t> before = workers(server.pid(), kFixtures + "/slow");
+  REQUIRE(before.size() == 1);
+  HttpResponse first;
+  std::thread slow([&] { first = get(server.port(), "/cgi-bin/slow?ms=300"); });
+  std::this_thread::sleep_for(100ms);
+  {
+    // Sent, queued behind the slow one on its worker (the slow fixture's app), then abandoned.
+    const auto fd = connect_to(server.port());
+    const std::string raw = "GET /cgi-bin/slow?ms=0 HTTP/1.1\r\nHost: x\r\n\r\n";
+    REQUIRE(::send(fd.get(), raw.data(), raw.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(raw.size()));
+    std::this_thread::sleep_for(50ms);
+  }
+  slow.join();
+  CHECK(first.status == 200);
+  // The abandoned request's output was discarded and the connection stays in step: the next ones are served.
+  for (int i = 0; i < 3; ++i) CHECK(get(server.port(), "/cgi-bin/slow?ms=0").status == 200);
+  CHECK(workers(server.pid(), kFixtures + "/slow") == before);  // not stopped, not replaced
+  stop_cleanly(server, workers(server.pid(), kFixtures + "/slow"));
 }
