@@ -312,7 +312,6 @@ void Server::keep_restart_only(Config& fresh) const {
     ignored += ignored.empty() ? key : std::string(", ") + key;
   };
   keep(fresh.listen, config_.listen, "listen");
-  keep(fresh.backlog, config_.backlog, "backlog");
   keep(fresh.body_memory_limit, config_.body_memory_limit, "body-memory-limit");
   keep(fresh.max_buffered_body_bytes, config_.max_buffered_body_bytes, "max-buffered-body-bytes");
   keep(fresh.body_temp_dir, body_temp_dir_given_, "body-temp-dir");
