@@ -269,13 +269,23 @@ void finish(spawnd::server::Config& cfg, bool is_top_level) {
   if (!cfg.cgi_prefix.ends_with("/")) cfg.cgi_prefix += "/";
 }
 
+// The command line was --help (status 0, the help printed) or wrong (status 2, the error printed).
+struct UsageExit {
+  int status;
+};
+
 // The configuration the command line and, with --config, the file give: what the server runs, and what SIGHUP
-// reloads. Throws CLI::ParseError for a bad command line (or --help), spawnd::ConfigError for a bad file.
+// reloads. Throws UsageExit for --help or a bad command line, spawnd::ConfigError for a bad file.
 spawnd::server::Config load_config(int argc, char** argv, CommandOptions& command) {
   using spawnd::server::Config;
   Config cfg;
   std::unique_ptr<CLI::App> app = make_app(cfg, command);
-  app->parse(argc, argv);
+  try {
+    app->parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // CLI11 exits 0 for --help; any real parse error is a usage error: exit 2.
+    throw UsageExit{app->exit(e) == 0 ? 0 : 2};
+  }
   std::optional<spawnd::server::ConfigFile> file;
   if (!command.config_file.empty()) {
     file.emplace(command.config_file);
@@ -333,11 +343,8 @@ int main(int argc, char** argv) {
   Config cfg;
   try {
     cfg = load_config(argc, argv, command);
-  } catch (const CLI::ParseError& e) {
-    // CLI11 exits 0 for --help; any real parse error is a usage error: exit 2.
-    CLI::App app;
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
+  } catch (const UsageExit& e) {
+    return e.status;
   } catch (const spawnd::Error& e) {
     std::fprintf(stderr, "spawnd: %s\n", e.what());
     return 2;
@@ -366,8 +373,8 @@ int main(int argc, char** argv) {
         CommandOptions reload;
         try {
           return load_config(argc, argv, reload);
-        } catch (const CLI::Error& e) {
-          throw spawnd::ConfigError(e.what());
+        } catch (const UsageExit&) {
+          throw spawnd::ConfigError("the command line no longer parses");  // it parsed at start-up: cannot happen
         }
       });
     }

@@ -162,6 +162,11 @@ TEST_CASE("spawnd --version prints spawnd's version and those of SQLite and llht
   CHECK(std::regex_search(r.stdout_text, std::regex(R"(^spawnd \d+\.\d+\.\d+\n)")));
   CHECK(std::regex_search(r.stdout_text, std::regex(R"(\nSQLite 3\.\d+\.\d+\n)")));
   CHECK(std::regex_search(r.stdout_text, std::regex(R"(\nllhttp \d+\.\d+\.\d+\n)")));
+  // --help lists --config and the site options.
+  const ExitResult help = run_spawnd({"--help"});
+  CHECK(exit_code(help) == 0);
+  CHECK_THAT(help.stdout_text, Catch::Contains("--config FILE"));
+  CHECK_THAT(help.stdout_text, Catch::Contains("Site options (also keys of a [[site]] table in --config):\n  --root"));
 }
 
 TEST_CASE("[[site]] tables: each host list gets its root; any other host the top-level site", "[e2e][config]") {

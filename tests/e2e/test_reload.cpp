@@ -145,6 +145,29 @@ TEST_CASE("Reload under load: wrk -c16 across two SIGHUPs sees no failed request
   check_clean_end(s);
 }
 
+TEST_CASE("A request in flight during a reload finishes on the old configuration, which then retires",
+          "[e2e][reload]") {
+  TempDir dir;
+  dir.write("www/index.html", "hi");
+  const std::string cgi_dir = fs::path(SPAWND_SOURCE_DIR "/tests/cgi").lexically_normal().string();
+  const std::string config =
+      dir.write("spawnd.toml", "root = \"" + dir.path() + "/www\"\ncgi-bin = \"" + cgi_dir + "\"\n");
+  Spawnd s({"--config", config});
+  spawnd::Fd slow = connect_to(s.port());
+  REQUIRE(send_all(slow, "GET /cgi-bin/sleep.sh?1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));
+  std::this_thread::sleep_for(300ms);  // its script is running
+  // The new configuration mounts the example handlers instead (the default cgi-bin): no sleep.sh there.
+  dir.write("spawnd.toml", "root = \"" + dir.path() + "/www\"\n");
+  REQUIRE(hang_up_and_wait(s, 1));
+  CHECK(get(s.port(), "/cgi-bin/sleep.sh?0").status == 404);
+  CHECK(get(s.port(), "/cgi-bin/hello").status == 200);
+  const HttpResponse r = read_response(slow);
+  CHECK(r.status == 200);
+  CHECK(r.body == "slept 1\n");
+  CHECK(wait_until([&] { return s.stderr_text().find("configuration 1 retired") != std::string::npos; }, 5s));
+  check_clean_end(s);
+}
+
 TEST_CASE("A bad configuration on SIGHUP keeps the running one, and logs why", "[e2e][reload]") {
   TempDir dir;
   dir.write("www/index.html", "running");
