@@ -49,6 +49,13 @@ Fd open_listener(const std::string& addr, int backlog, std::string& bound) {
   throw Error(last_error ? last_error.value() : EADDRNOTAVAIL, "--listen " + addr);
 }
 
+// --body-temp-dir as given, or its default: $TMPDIR, else /tmp.
+std::string body_temp_dir_of(const std::string& given) {
+  if (!given.empty()) return given;
+  const char* tmp = std::getenv("TMPDIR");
+  return tmp && *tmp ? tmp : "/tmp";
+}
+
 }  // namespace
 
 Server::Server(Config config)
@@ -57,10 +64,7 @@ Server::Server(Config config)
       access_log_(config_.access_log, !config_.is_quiet),
       body_budget_(config_.body_memory_limit, config_.max_buffered_body_bytes),
       children_(loop_, config_.kill_grace_ms) {
-  if (config_.body_temp_dir.empty()) {
-    const char* tmp = std::getenv("TMPDIR");
-    config_.body_temp_dir = tmp && *tmp ? tmp : "/tmp";
-  }
+  config_.body_temp_dir = body_temp_dir_of(config_.body_temp_dir);
   // Request bodies past --body-buffer-bytes go to unlinked files there: find out now, not at the first large POST.
   if (!open_unlinked_temp_file(config_.body_temp_dir))
     throw ConfigError("--body-temp-dir " + config_.body_temp_dir + ": cannot create a temporary file there: " +
@@ -91,11 +95,7 @@ Server::Server(Config config)
 void Server::check(const Config& config) {
   Result<net::HostPort> hp = net::split_host_port(config.listen);
   if (!hp) throw ConfigError("listen " + config.listen + ": " + hp.error().message());
-  std::string temp_dir = config.body_temp_dir;
-  if (temp_dir.empty()) {
-    const char* tmp = std::getenv("TMPDIR");
-    temp_dir = tmp && *tmp ? tmp : "/tmp";
-  }
+  const std::string temp_dir = body_temp_dir_of(config.body_temp_dir);
   if (!open_unlinked_temp_file(temp_dir))
     throw ConfigError("body-temp-dir " + temp_dir + ": cannot create a temporary file there: " + std::strerror(errno));
   // The logs are opened (and created) only when spawnd runs: here their directories must exist.
@@ -268,6 +268,10 @@ void Server::on_hangup() {
   access_log_.reopen(access_log);
   if (!load_config_) {
     SPAWND_LOG_INFO("SIGHUP: logs reopened (no --config to reload)");
+    return;
+  }
+  if (is_shutting_down_) {
+    SPAWND_LOG_INFO("SIGHUP: logs reopened; no reload while shutting down");
     return;
   }
   reload();
