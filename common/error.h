@@ -20,9 +20,14 @@ class Error : public std::system_error {
 // A start-up failure that is the configuration's fault rather than the system's, found only once spawnd looks at
 // what it was given (e.g. a handler shared object that does not load or speaks another ABI version). main() exits
 // with status 2 for it, as for a bad flag, instead of 1.
+// Its what() is the message alone: there is no errno to append.
 class ConfigError : public Error {
  public:
-  explicit ConfigError(const std::string& what) : Error(what) {}
+  explicit ConfigError(const std::string& what) : Error(what), message_(what) {}
+  [[nodiscard]] const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  std::string message_;
 };
 
 }  // namespace spawnd

@@ -10,7 +10,7 @@
 set -eu
 
 packages="build-essential cmake pkg-config libsqlite3-dev sqlite3 node-llhttp libcli11-dev catch2
-nlohmann-json3-dev wrk curl perl python3 php-cgi nginx-light php-fpm fcgiwrap dokuwiki"
+nlohmann-json3-dev libtomlplusplus-dev wrk curl perl python3 php-cgi nginx-light php-fpm fcgiwrap dokuwiki"
 
 for arg in "$@"; do
 	case "$arg" in

@@ -45,7 +45,25 @@ AccessLog::AccessLog(const std::string& destination, bool is_enabled) : is_enabl
 
 AccessLog::~AccessLog() { flush(); }
 
-void AccessLog::record(const Request& request, int status, std::uint64_t body_bytes) {
+void AccessLog::reopen(const std::string& destination) {
+  if (!is_enabled_) return;
+  flush();
+  if (destination == "-") {
+    file_.reset();
+    fd_ = STDOUT_FILENO;
+    return;
+  }
+  Fd file(::open(destination.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  if (!file) {
+    SPAWND_LOG_ERROR("access log %s: %s: still writing to the old file", destination.c_str(), std::strerror(errno));
+    return;
+  }
+  file_ = std::move(file);
+  fd_ = file_.get();
+  has_reported_failure_ = false;
+}
+
+void AccessLog::record(const Request& request, std::string_view site, int status, std::uint64_t body_bytes) {
   if (!is_enabled_) return;
   std::time_t now = std::time(nullptr);
   if (now != cached_second_) {
@@ -55,6 +73,12 @@ void AccessLog::record(const Request& request, int status, std::uint64_t body_by
     char t[64];
     std::strftime(t, sizeof t, "[%d/%b/%Y:%H:%M:%S %z]", &tm);
     cached_time_ = t;
+  }
+  if (has_virtual_hosts_) {
+    buf_ += site;
+    buf_ += ':';
+    buf_ += std::to_string(request.local_port);
+    buf_ += ' ';
   }
   buf_ += request.remote_addr;
   buf_ += " - - ";

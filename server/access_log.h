@@ -1,5 +1,8 @@
 // server/access_log.h — one line per response in the Combined Log Format (Apache's "combined"):
 //   127.0.0.1 - - [21/Nov/2026:05:25:27 +0000] "GET /index.html HTTP/1.1" 200 1043 "-" "curl/7.88.1"
+// or, when the configuration has virtual hosts ([[site]] tables), in Apache's "vhost_combined" (%v:%p first: the
+// site's first host name, "-" for the default site, and the port the request came to):
+//   example.org:80 127.0.0.1 - - [21/Nov/2026:05:25:27 +0000] "GET / HTTP/1.1" 200 1043 "-" "curl/7.88.1"
 //
 // Lines are collected in memory and written with one write(2) per loop turn (flush() from the loop's before-sleep
 // point) or when 64 KiB have gathered, so logging costs no syscall per request. Loop thread only.
@@ -8,6 +11,7 @@
 #include <cstdint>
 #include <ctime>
 #include <string>
+#include <string_view>
 
 #include "common/fd.h"
 #include "server/http_request.h"
@@ -21,8 +25,15 @@ class AccessLog {
   AccessLog(const std::string& destination, bool is_enabled);
   ~AccessLog();
 
-  // Records one response: `status` sent and `body_bytes` of message body sent (the %b field: "-" when 0).
-  void record(const Request& request, int status, std::uint64_t body_bytes);
+  // Records one response to a request for `site` (Site::name(); used with set_virtual_hosts(true)): `status` sent
+  // and `body_bytes` of message body sent (the %b field: "-" when 0).
+  void record(const Request& request, std::string_view site, int status, std::uint64_t body_bytes);
+  // true: vhost_combined lines from now on; false: combined.
+  void set_virtual_hosts(bool is_on) noexcept { has_virtual_hosts_ = is_on; }
+  // Flushes, then writes to `destination` (as the constructor takes it) from now on: the file is opened anew, so
+  // that after logrotate renamed it the next lines go to a new file. If it cannot be opened, logs why and keeps
+  // the old one.
+  void reopen(const std::string& destination);
   // Writes what is buffered. Failures are reported once on the error log, never thrown.
   void flush() noexcept;
   [[nodiscard]] bool is_enabled() const noexcept { return is_enabled_; }
@@ -31,6 +42,7 @@ class AccessLog {
   Fd file_;
   int fd_ = -1;
   bool is_enabled_;
+  bool has_virtual_hosts_ = false;
   bool has_reported_failure_ = false;
   std::string buf_;
   std::time_t cached_second_ = 0;

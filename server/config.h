@@ -1,5 +1,7 @@
-// server/config.h — every setting of a spawnd process, with its default. Filled from the command line by main.cpp,
-// which then calls resolve_cpu_defaults() once: past that, no setting means "per CPU" any more.
+// server/config.h — every setting of a spawnd process, with its default. Filled from the command line and the
+// --config file by main.cpp (config_file.h), which then calls resolve_cpu_defaults() once: past that, no setting
+// means "per CPU" any more. A Config also holds the virtual hosts of the file's [[site]] tables (SiteConfig), each
+// with a Config of its own whose site-level settings (root, cgi-bin, db, ...) are that site's.
 #pragma once
 
 #include <array>
@@ -14,6 +16,8 @@
 #include "server/static_files.h"
 
 namespace spawnd::server {
+
+struct SiteConfig;
 
 // How the handlers of --cgi-bin run (--mode). Every other program of the directory runs as CGI in every mode.
 enum class Mode {
@@ -89,8 +93,22 @@ struct Config {
                                            // handlers as SPAWND_WAL_MAX_BYTES
 
   // Logging.
-  std::string access_log = "-";  // "-" for stdout, or a file path (appended to)
+  std::string access_log = "-";  // "-" for stdout, or a file path (appended to; reopened on SIGHUP)
+  std::string error_log;         // empty: stderr as inherited; else a file that stderr is redirected to (appended
+                                 // to; reopened on SIGHUP), so that handlers' stderr lands there too
   bool is_quiet = false;         // no access log, errors only
+
+  // Virtual hosts: the [[site]] tables of the configuration file, in file order. A request whose Host names none
+  // of their hosts goes to the top-level site (this Config's own root, cgi-bin, db...). Empty: one site.
+  std::vector<SiteConfig> sites;
+  std::string config_file;  // --config: the file this came from (for reloads and log lines); empty: none
+};
+
+// One [[site]] table (RFC 9112 §3.2: chosen by the Host field, or by an absolute-form target's authority).
+struct SiteConfig {
+  std::vector<std::string> hosts;  // lower-case host names without port, e.g. {"example.org", "www.example.org"}
+  int line = 0;                    // where its table starts in the configuration file, for messages
+  Config settings;                 // the site's settings: root, cgi_bin, db_path... (its `sites` is empty)
 };
 
 // The number of online CPUs (sysconf), at least 1.

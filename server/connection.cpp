@@ -319,7 +319,7 @@ void Connection::process_input() {
       if (!take_decoded_body()) return;
       decoded_.clear();
       if (is_new_head) {
-        dispatch(server_.router().route(req_.request->path));
+        dispatch(req_.site->router().route(req_.request->path));
         if (state_ == State::Closed) return;
       }
       if (has_progress) after_body_progress();
@@ -346,6 +346,8 @@ void Connection::on_request_head() {
   r.remote_port = remote_port_;
   r.local_addr = local_addr_;
   r.local_port = local_port_;
+  req_.sites = server_.sites();
+  req_.site = &req_.sites->select(r);
   arm_timer(server_.config().io_timeout_ms);  // the head is in: from now on the I/O timeout applies
   req_.is_keep_alive = r.is_keep_alive && !is_shutting_down_ && !server_.is_shutting_down();
   req_.response = ResponseWriter(r.is_head(), r.version_minor);

@@ -4,7 +4,8 @@
 // Exchange (a dynamic request in flight). Requests on one connection are handled one at a time: a pipelined request
 // is parsed only once the previous response has been written (RFC 9112 §9.3.2 requires answering in order). It is a
 // state machine (State below); the request being answered lives in one RequestState, reset by assignment for the
-// next request. The Router (router.h) says who answers a request, and re-routes a CGI local redirect; the
+// next request. Each request runs on the sites (site.h) that were current when its head was complete, and on the site
+// its Host names; the site's Router (router.h) says who answers the request, and re-routes a CGI local redirect; the
 // ResponseWriter (response_writer.h) frames the response; the connection moves the bytes and keeps the time.
 //
 // A request's message body is read whole before the handler starts (request buffering, request_body_buffer.h), unless
@@ -36,6 +37,7 @@
 #include "server/request_body_buffer.h"
 #include "server/response_writer.h"
 #include "server/router.h"
+#include "server/site.h"
 
 namespace spawnd::server {
 
@@ -108,6 +110,10 @@ class Connection final : public ResponseSink, public RequestBody {
   // retired and destroyed before the reset.
   struct RequestState {
     std::optional<Request> request;      // the head; made up by send_error() for a head that could not be parsed
+    // The configuration the request runs on, taken when its head is complete (a reload does not change it under
+    // the request), and its site (Sites::select). Null for a head that could not be parsed.
+    std::shared_ptr<Sites> sites;
+    Site* site = nullptr;
     Gateway* buffering_for = nullptr;    // BufferingBody: the gateway that starts once the body is whole
     bool is_keep_alive = true;           // reuse the connection after this response
     bool has_continued = false;          // "100 Continue" sent

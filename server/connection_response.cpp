@@ -87,7 +87,7 @@ void Connection::on_end(std::optional<GatewayError> error) {
 void Connection::on_local_redirect(std::string location) {
   if (state_ != State::Responding) return;
   end_exchange();
-  std::optional<Route> route = server_.router().route_local_redirect(*req_.request, location, req_.local_redirects);
+  std::optional<Route> route = req_.site->router().route_local_redirect(*req_.request, location, req_.local_redirects);
   if (!route) {
     send_error(500, false);  // a redirect loop (the router logged it)
     return;
@@ -126,7 +126,7 @@ void Connection::write_head(const ResponseHead& head) {
 }
 
 void Connection::send_static() {
-  StaticResponse r = server_.static_files().serve(*req_.request);
+  StaticResponse r = req_.site->static_files().serve(*req_.request);
   if (r.file) {
     write_head(ResponseHead{r.status, {}, std::move(r.fields), r.length});
     if (r.length > 0 && req_.response.count_body(r.length)) out_.set_file(std::move(r.file), r.offset, r.length);
@@ -151,6 +151,8 @@ void Connection::send_error(int status, bool must_close) {
     req_.request->id = server_.next_request_id();
     req_.request->remote_addr = remote_addr_;
     req_.request->remote_port = remote_port_;
+    req_.request->local_addr = local_addr_;
+    req_.request->local_port = local_port_;
   }
   if (must_close) req_.is_keep_alive = false;
   req_.is_discarding_body = true;
@@ -186,7 +188,8 @@ void Connection::on_response_written() {
   if (!out_.is_empty()) return;
   if (!req_.is_logged) {
     req_.is_logged = true;
-    server_.access_log().record(*req_.request, req_.response.status(), req_.response.body_bytes());
+    server_.access_log().record(*req_.request, req_.site ? std::string_view(req_.site->name()) : std::string_view("-"),
+                                req_.response.status(), req_.response.body_bytes());
   }
   if (!req_.is_keep_alive) {
     if (!is_read_eof_ && (!parser_.is_message_done() || in_pos_ < in_.size())) {

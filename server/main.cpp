@@ -1,19 +1,27 @@
-// server/main.cpp — the spawnd executable: command line (CLI11) → Config → Server::run(). Nothing else.
+// server/main.cpp — the spawnd executable: command line (CLI11) and --config file (config_file.h) → Config →
+// Server::run(), or --check-config / --version. Nothing else.
 #include <CLI/CLI.hpp>
 
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <algorithm>
 #include <exception>
 #include <filesystem>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include <llhttp.h>
+#include <sqlite3.h>
+
 #include "common/error.h"
 #include "common/log.h"
 #include "server/config.h"
+#include "server/config_file.h"
 #include "server/server.h"
 
 namespace {
@@ -58,33 +66,56 @@ constexpr std::array<std::pair<std::string_view, spawnd::server::SpawnMethod>, 3
     {"fork", spawnd::server::SpawnMethod::Fork},
 }};
 
-}  // namespace
+// The options that say how to read the configuration rather than what it is (never keys: config_file.h).
+struct CommandOptions {
+  std::string config_file;    // --config FILE
+  bool is_check = false;      // --check-config
+  bool is_version = false;    // --version
+};
 
-int main(int argc, char** argv) {
-  using spawnd::server::Config;
-  Config cfg;
-  CLI::App app{
+// Every flag of spawnd, bound to `cfg`: the one definition of the command line and of the configuration file's keys
+// (config_file.h). The flags that are also keys of a [[site]] table are in the group kSiteOptions.
+std::unique_ptr<CLI::App> make_app(spawnd::server::Config& cfg, CommandOptions& command) {
+  using spawnd::server::kSiteOptions;
+  auto app_owner = std::make_unique<CLI::App>(
       "spawnd — a small, fast web server: static files from --root, and a fresh process per dynamic request for\n"
       "the programs in --cgi-bin (CGI, RFC 3875; or forked from warm fork servers with --mode fork; or, with\n"
       "--mode inproc, no process: handlers loaded as shared objects). Runs in the foreground; stop it with\n"
-      "SIGTERM or Ctrl-C (graceful: in-flight responses finish within --shutdown-grace)."};
+      "SIGTERM or Ctrl-C (graceful: in-flight responses finish within --shutdown-grace); SIGHUP reopens the logs\n"
+      "and reloads --config. Every long flag is also a key of the --config file (TOML): --handler-timeout 30 is\n"
+      "handler-timeout = 30; flags on the command line override the file.");
+  CLI::App& app = *app_owner;
   app.get_formatter()->column_width(40);
+  app.add_option("--config", command.config_file,
+                 "Read settings from this TOML file: each key is a long flag without its dashes, [[site]] tables are "
+                 "virtual hosts (see README, Configuration file); reloaded on SIGHUP")
+      ->type_name("FILE");
+  app.add_flag("--check-config", command.is_check,
+               "Check the configuration (flags, --config file, roots, directories, addresses) and exit: 0 and "
+               "\"configuration ok\", or 2 and the error; binds and starts nothing");
+  app.add_flag("--version", command.is_version,
+               "Print the version of spawnd and of the libraries it is built with, and exit");
 
   app.add_option("--listen", cfg.listen, "Address to listen on, HOST:PORT or [IPV6]:PORT; port 0 picks a free port")
       ->capture_default_str();
-  app.add_option("--root", cfg.root, "Document root for static files")->capture_default_str();
+  app.add_option("--root", cfg.root, "Document root for static files")
+      ->capture_default_str()
+      ->group(kSiteOptions);
   app.add_option("--index", cfg.index_names,
                  "A directory's index file, tried in order (repeatable; default index.html); one that an extension "
                  "mount claims (index.php with --fastcgi-pass '*.php=...') runs as that script")
-      ->type_name("NAME");
+      ->type_name("NAME")
+      ->group(kSiteOptions);
   add_choice(app, "--follow-symlinks", cfg.follow_symlinks, spawnd::server::kSymlinkPolicyNames,
              "Which symbolic links under --root are followed: never, owner (only a link owned by the owner of what "
              "it points to, like Apache's SymLinksIfOwnerMatch) or always (also out of the root); a refused one is "
-             "403");
+             "403")
+      ->group(kSiteOptions);
   app.add_option("--deny", cfg.deny,
                  "Answer 403 for every path at or below PREFIX, before any mount (repeatable; e.g. an application's "
                  "/conf/ and /data/ that .htaccess files protect under Apache)")
-      ->type_name("PREFIX");
+      ->type_name("PREFIX")
+      ->group(kSiteOptions);
   app.add_option("--max-header-bytes", cfg.max_header_bytes,
                  "Largest request line + header fields, in bytes (414 / 431 beyond)")
       ->capture_default_str()
@@ -128,7 +159,8 @@ int main(int argc, char** argv) {
              "How handlers run: cgi (exec a fresh process per request), fork (SDK handlers: a warm fork "
              "server forks a fresh process per request; other programs as cgi), fastcgi (SDK handlers: "
              "persistent worker processes speaking FastCGI; other programs as cgi) or inproc (SDK handlers: "
-             "their NAME.so is loaded into spawnd and called on worker threads; other programs as cgi)");
+             "their NAME.so is loaded into spawnd and called on worker threads; other programs as cgi)")
+      ->group(kSiteOptions);
   app.add_option("--fork-servers", cfg.fork_servers, "--mode fork: fork servers per SDK handler (default: one per CPU)")
       ->check(CLI::Range(1, 256));
   app.add_option("--workers", cfg.workers,
@@ -142,7 +174,8 @@ int main(int argc, char** argv) {
                  "the path after PREFIX names a script in DIR, else the path is resolved under --root. PREFIX '*.EXT' "
                  "('*.php') routes every path naming an existing *.EXT file under --root (PATH_INFO after it; a "
                  "missing file is 404). Mounts naming one ADDR share its connections (repeatable)")
-      ->type_name("PREFIX=ADDR[@DIR]");
+      ->type_name("PREFIX=ADDR[@DIR]")
+      ->group(kSiteOptions);
   app.add_option("--fastcgi-keep-conn", cfg.fastcgi_keep_conn,
                  "--fastcgi-pass: idle connections kept open per application address and reused (FCGI_KEEP_CONN); 0, "
                  "the default: a connection per request (each kept one holds a php-fpm process while idle)")
@@ -150,12 +183,14 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 1 << 16));
   add_seconds(app, "--fastcgi-idle-timeout", cfg.fastcgi_idle_timeout_ms,
               "With --fastcgi-keep-conn: an idle kept connection is closed after this long");
-  std::string cgi_bin;
-  app.add_option("--cgi-bin", cgi_bin,
+  app.add_option("--cgi-bin", cfg.cgi_bin,
                  "Directory of CGI programs; default: the cgi-bin directory beside the spawnd executable (the built "
                  "example handlers), if it exists")
-      ->check(CLI::ExistingDirectory);
-  app.add_option("--cgi-prefix", cfg.cgi_prefix, "URL prefix where --cgi-bin is mounted")->capture_default_str();
+      ->check(CLI::ExistingDirectory)
+      ->group(kSiteOptions);
+  app.add_option("--cgi-prefix", cfg.cgi_prefix, "URL prefix where --cgi-bin is mounted")
+      ->capture_default_str()
+      ->group(kSiteOptions);
   app.add_option("--cgi-ext", cfg.cgi_extensions,
                  "Run every executable file under --root whose name ends in .EXT as a CGI program, with PATH_INFO "
                  "after it (Apache's AddHandler cgi-script; repeatable; off by default)")
@@ -165,7 +200,8 @@ int main(int argc, char** argv) {
         return first == std::string::npos || ext.find_first_of("/*", first) != std::string::npos
                    ? std::string("expected an extension, e.g. cgi")
                    : std::string();
-      });
+      })
+      ->group(kSiteOptions);
   add_seconds(app, "--handler-timeout,--cgi-timeout", cfg.cgi_timeout_ms,
               "Time a handler has to complete its response (504 beyond; a process's group is killed, an in-process "
               "call is abandoned)");
@@ -187,10 +223,12 @@ int main(int argc, char** argv) {
                "Pass the Authorization field to handlers as HTTP_AUTHORIZATION");
   app.add_flag("--cgi-argv", cfg.cgi_argv,
                "Turn a query string without '=' into command-line arguments (RFC 3875 4.4; off: CVE-2012-1823)");
-  app.add_option("--db", cfg.db_path, "SQLite database file of the handlers (passed as SPAWND_DB)");
+  app.add_option("--db", cfg.db_path, "SQLite database file of the handlers (passed as SPAWND_DB)")
+      ->group(kSiteOptions);
   app.add_option("--pragmas", cfg.pragmas,
                  "PRAGMA preset for the database: default, durable, baseline, or a .sql file (passed as SPAWND_PRAGMAS)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->group(kSiteOptions);
   add_seconds(app, "--checkpoint-interval", cfg.checkpoint_interval_ms,
               "With --db: how often spawnd polls the database's WAL and checkpoints it (PASSIVE; RESTART from half "
               "of --wal-max-bytes)");
@@ -198,38 +236,148 @@ int main(int argc, char** argv) {
                  "With --db: the bound of the -wal file; handlers' commits checkpoint themselves from 3/4 of it "
                  "(passed as SPAWND_WAL_MAX_BYTES)")
       ->capture_default_str()
-      ->check(CLI::Range(std::int64_t{64 * 1024}, std::int64_t{1} << 40));
+      ->check(CLI::Range(std::int64_t{64 * 1024}, std::int64_t{1} << 40))
+      ->group(kSiteOptions);
 
-  app.add_option("--access-log", cfg.access_log, "Access log (Combined Log Format): '-' for stdout, or a file")
+  app.add_option("--access-log", cfg.access_log, "Access log (Combined Log Format; with [[site]] tables, Apache's vhost_combined: the site and port first): "
+                 "'-' for stdout, or a file (reopened on SIGHUP)")
       ->capture_default_str();
   app.add_flag("--quiet,-q", cfg.is_quiet, "No access log, and only warnings and errors on stderr (for benchmarks)");
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    // CLI11 exits 0 for --help; any real parse error is a usage error: exit 2.
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
-  }
+  app.add_option("--error-log", cfg.error_log,
+                 "Error log file (appended to; default: stderr); stderr is redirected to it once spawnd listens, so "
+                 "handlers' stderr lands there too; reopened on SIGHUP (logrotate)")
+      ->type_name("FILE");
+  return app_owner;
+}
 
-  if (cfg.is_quiet) spawnd::log::set_level(spawnd::log::Level::Warn);
-  // "0: per CPU" defaults become numbers here, once; nothing after this counts CPUs.
-  spawnd::server::resolve_cpu_defaults(cfg, spawnd::server::online_cpus());
-  if (cgi_bin.empty()) {
+// What is derived from the flags after parsing: absolute paths, "*.cgi" → ".cgi", a cgi-prefix with its slashes.
+// `is_top_level`: the top-level site, whose --cgi-bin defaults to the cgi-bin directory beside the executable.
+void finish(spawnd::server::Config& cfg, bool is_top_level) {
+  if (cfg.cgi_bin.empty() && is_top_level) {
     // Default: the example handlers built next to this executable (build/<preset>/cgi-bin).
     std::error_code ec;
     auto beside = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path() / "cgi-bin";
-    if (!ec && std::filesystem::is_directory(beside, ec)) cgi_bin = beside.string();
+    if (!ec && std::filesystem::is_directory(beside, ec)) cfg.cgi_bin = beside.string();
   }
-  if (!cgi_bin.empty()) cfg.cgi_bin = std::filesystem::absolute(cgi_bin).lexically_normal().string();
+  if (!cfg.cgi_bin.empty()) cfg.cgi_bin = std::filesystem::absolute(cfg.cgi_bin).lexically_normal().string();
   if (!cfg.db_path.empty()) cfg.db_path = std::filesystem::absolute(cfg.db_path).lexically_normal().string();
   if (cfg.pragmas.find('/') != std::string::npos || cfg.pragmas.ends_with(".sql"))
     cfg.pragmas = std::filesystem::absolute(cfg.pragmas).lexically_normal().string();
   for (std::string& ext : cfg.cgi_extensions) ext = "." + ext.substr(ext.find_first_not_of("*."));  // "*.cgi" → ".cgi"
   if (!cfg.cgi_prefix.starts_with("/")) cfg.cgi_prefix.insert(0, "/");
   if (!cfg.cgi_prefix.ends_with("/")) cfg.cgi_prefix += "/";
+}
+
+// The command line was --help (status 0, the help printed) or wrong (status 2, the error printed).
+struct UsageExit {
+  int status;
+};
+
+// The configuration the command line and, with --config, the file give: what the server runs, and what SIGHUP
+// reloads. Throws UsageExit for --help or a bad command line, spawnd::ConfigError for a bad file.
+spawnd::server::Config load_config(int argc, char** argv, CommandOptions& command) {
+  using spawnd::server::Config;
+  Config cfg;
+  std::unique_ptr<CLI::App> app = make_app(cfg, command);
+  try {
+    app->parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // CLI11 exits 0 for --help; any real parse error is a usage error: exit 2.
+    throw UsageExit{app->exit(e) == 0 ? 0 : 2};
+  }
+  std::optional<spawnd::server::ConfigFile> file;
+  if (!command.config_file.empty()) {
+    file.emplace(command.config_file);
+    file->apply_top_level(*app);
+    cfg.config_file = std::filesystem::absolute(command.config_file).lexically_normal().string();
+  }
+  // "0: per CPU" defaults become numbers here, once; nothing after this counts CPUs.
+  spawnd::server::resolve_cpu_defaults(cfg, spawnd::server::online_cpus());
+  finish(cfg, true);
+  if (!file) return cfg;
+  for (std::size_t i = 0; i < file->site_count(); ++i) {
+    // A site starts from the top level's settings, but not from its content: root, cgi-bin, db, fastcgi-pass and
+    // deny are the site's own (README: Configuration file).
+    spawnd::server::SiteConfig site;
+    site.settings = cfg;
+    site.settings.sites.clear();
+    site.settings.root.clear();
+    site.settings.cgi_bin.clear();
+    site.settings.db_path.clear();
+    site.settings.fastcgi_pass.clear();
+    site.settings.deny.clear();
+    CommandOptions unused;
+    std::unique_ptr<CLI::App> site_app = make_app(site.settings, unused);
+    site.hosts = file->apply_site(i, *site_app, site.line);
+    const std::string where = file->path() + ":" + std::to_string(site.line) + ": [[site]]";
+    if (site.settings.root.empty()) throw spawnd::ConfigError(where + ": needs root");
+    for (const std::string& host : site.hosts)
+      for (const spawnd::server::SiteConfig& other : cfg.sites)
+        if (std::find(other.hosts.begin(), other.hosts.end(), host) != other.hosts.end())
+          throw spawnd::ConfigError(where + ": host " + host + " is a host of the [[site]] of line " +
+                                    std::to_string(other.line) + " already");
+    finish(site.settings, false);
+    cfg.sites.push_back(std::move(site));
+  }
+  return cfg;
+}
+
+// --version: spawnd's and its libraries' versions, one per line ("NAME VERSION").
+void print_version() {
+  const std::pair<const char*, std::string> versions[] = {
+      {"spawnd", SPAWND_VERSION},
+      {"SQLite", sqlite3_libversion()},
+      {"llhttp", std::to_string(LLHTTP_VERSION_MAJOR) + "." + std::to_string(LLHTTP_VERSION_MINOR) + "." +
+                     std::to_string(LLHTTP_VERSION_PATCH)},
+      // With TLS: {"OpenSSL", OpenSSL_version(OPENSSL_VERSION_STRING)},
+  };
+  for (const auto& [name, version] : versions) std::printf("%s %s\n", name, version.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using spawnd::server::Config;
+  CommandOptions command;
+  Config cfg;
+  try {
+    cfg = load_config(argc, argv, command);
+  } catch (const UsageExit& e) {
+    return e.status;
+  } catch (const spawnd::Error& e) {
+    std::fprintf(stderr, "spawnd: %s\n", e.what());
+    return 2;
+  }
+  if (command.is_version) {
+    print_version();
+    return 0;
+  }
+  if (command.is_check) {
+    try {
+      spawnd::server::Server::check(cfg);
+    } catch (const spawnd::Error& e) {
+      std::fprintf(stderr, "spawnd: %s\n", e.what());
+      return 2;
+    }
+    std::printf("configuration ok\n");
+    return 0;
+  }
+
+  if (cfg.is_quiet) spawnd::log::set_level(spawnd::log::Level::Warn);
   try {
     spawnd::server::Server server(cfg);
+    if (!command.config_file.empty()) {
+      // SIGHUP reloads: the same command line over the file as it is now (the command line still overrides it).
+      server.set_config_loader([argc, argv] {
+        CommandOptions reload;
+        try {
+          return load_config(argc, argv, reload);
+        } catch (const UsageExit&) {
+          throw spawnd::ConfigError("the command line no longer parses");  // it parsed at start-up: cannot happen
+        }
+      });
+    }
     server.run();
   } catch (const spawnd::ConfigError& e) {
     std::fprintf(stderr, "spawnd: %s\n", e.what());

@@ -6,23 +6,21 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 #include "common/error.h"
 #include "common/log.h"
 #include "common/net_addr.h"
 #include "common/result.h"
 #include "common/sys.h"
-#include "server/gateway/cgi_gateway.h"
-#include "server/gateway/fastcgi_gateway.h"
-#include "server/gateway/inproc_gateway.h"
 #include "server/connection.h"
-#include "server/db_keeper.h"
 #include "server/http_date.h"
 
 namespace spawnd::server {
@@ -51,22 +49,28 @@ Fd open_listener(const std::string& addr, int backlog, std::string& bound) {
   throw Error(last_error ? last_error.value() : EADDRNOTAVAIL, "--listen " + addr);
 }
 
+// --body-temp-dir as given, or its default: $TMPDIR, else /tmp.
+std::string body_temp_dir_of(const std::string& given) {
+  if (!given.empty()) return given;
+  const char* tmp = std::getenv("TMPDIR");
+  return tmp && *tmp ? tmp : "/tmp";
+}
+
 }  // namespace
 
 Server::Server(Config config)
     : config_(std::move(config)),
-      static_files_(config_.root, config_.follow_symlinks, config_.index_names),
+      body_temp_dir_given_(config_.body_temp_dir),
       access_log_(config_.access_log, !config_.is_quiet),
       body_budget_(config_.body_memory_limit, config_.max_buffered_body_bytes),
       children_(loop_, config_.kill_grace_ms) {
-  if (config_.body_temp_dir.empty()) {
-    const char* tmp = std::getenv("TMPDIR");
-    config_.body_temp_dir = tmp && *tmp ? tmp : "/tmp";
-  }
+  config_.body_temp_dir = body_temp_dir_of(config_.body_temp_dir);
   // Request bodies past --body-buffer-bytes go to unlinked files there: find out now, not at the first large POST.
   if (!open_unlinked_temp_file(config_.body_temp_dir))
     throw ConfigError("--body-temp-dir " + config_.body_temp_dir + ": cannot create a temporary file there: " +
                       std::strerror(errno));
+  if (!config_.error_log.empty() && !open_error_log(config_.error_log))
+    throw Error(errno, "--error-log " + config_.error_log);
   listener_.fd = open_listener(config_.listen, config_.backlog, bound_address_);
 
   // Signals arrive through a signalfd, so that handling them is ordinary loop work. SIGPIPE is ignored: a client
@@ -84,127 +88,35 @@ Server::Server(Config config)
   signal_fd_.fd.reset(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
   if (!signal_fd_) throw Error(errno, "signalfd");
 
-  // Before any gateway exists: the database file is created, in WAL mode, before the first handler runs.
-  if (!config_.db_path.empty()) {
-    db_keeper_ = std::make_unique<DbKeeper>(DbKeeperConfig{
-        .path = config_.db_path,
-        .pragmas = config_.pragmas,
-        .checkpoint_interval = std::chrono::milliseconds(config_.checkpoint_interval_ms),
-        .policy = {.wal_max_bytes = config_.wal_max_bytes},
-    });
-  }
-  router_.set_static_files(&static_files_);
-  for (const std::string& prefix : config_.deny) router_.deny(prefix);
-  // First match wins: the external FastCGI applications' prefixes before the cgi-bin mount.
-  fastcgi_apps_ = std::make_unique<FastCgiApps>(loop_);
-  for (const std::string& spec : config_.fastcgi_pass) mount_fastcgi_pass(parse_fastcgi_pass(spec));
-  // --cgi-ext: programs anywhere under the root run as CGI by their extension (Apache's AddHandler cgi-script),
-  // always as plain CGI, whatever --mode says.
-  for (const std::string& extension : config_.cgi_extensions) {
-    CgiConfig cgi = cgi_config("*" + extension, std::string());
-    cgi.directory = cgi.document_root;
-    SPAWND_LOG_INFO("cgi: *%s under %s", extension.c_str(), cgi.directory.c_str());
-    std::string prefix = cgi.prefix;
-    mount(std::move(prefix), std::make_unique<CgiGateway>(loop_, children_, std::move(cgi)));
-  }
-  if (!config_.cgi_bin.empty()) mount(config_.cgi_prefix, make_cgi_gateway());
+  sites_ = std::make_shared<Sites>(loop_, children_, config_, 1);
+  access_log_.set_virtual_hosts(sites_->has_virtual_hosts());
 }
 
-MountConfig Server::mount_config(std::string prefix) const {
-  MountConfig mount;
-  mount.prefix = std::move(prefix);
-  char* root = ::realpath(config_.root.c_str(), nullptr);
-  mount.document_root = root ? root : config_.root;
-  std::free(root);
-  mount.pass_authorization = config_.pass_authorization;
-  mount.timeout_ms = config_.cgi_timeout_ms;
-  mount.kill_grace_ms = config_.kill_grace_ms;
-  mount.max_queue = config_.max_queue;
-  return mount;
-}
-
-CgiConfig Server::cgi_config(std::string prefix, std::string directory) const {
-  CgiConfig cgi;
-  static_cast<MountConfig&>(cgi) = mount_config(std::move(prefix));
-  cgi.directory = std::move(directory);
-  // A clean environment (RFC 3875 §4.1 plus what the operator names): PATH, so that "#!/usr/bin/env perl" works.
-  const char* path = std::getenv("PATH");
-  cgi.base_env.push_back(std::string("PATH=") + (path ? path : "/usr/local/bin:/usr/bin:/bin"));
-  for (const auto& name : config_.pass_env) {
-    if (const char* v = std::getenv(name.c_str())) cgi.base_env.push_back(name + "=" + v);
+void Server::check(const Config& config) {
+  Result<net::HostPort> hp = net::split_host_port(config.listen);
+  if (!hp) throw ConfigError("listen " + config.listen + ": " + hp.error().message());
+  const std::string temp_dir = body_temp_dir_of(config.body_temp_dir);
+  if (!open_unlinked_temp_file(temp_dir))
+    throw ConfigError("body-temp-dir " + temp_dir + ": cannot create a temporary file there: " + std::strerror(errno));
+  // The logs are opened (and created) only when spawnd runs: here their directories must exist.
+  for (const auto& [key, path] : {std::pair<const char*, std::string>{"access-log", config.access_log},
+                                  std::pair<const char*, std::string>{"error-log", config.error_log}}) {
+    if (path.empty() || path == "-") continue;
+    std::error_code ec;
+    const std::filesystem::path dir = std::filesystem::absolute(path, ec).parent_path();
+    if (!std::filesystem::is_directory(dir, ec))
+      throw ConfigError(std::string(key) + " " + path + ": its directory does not exist");
   }
-  if (!config_.db_path.empty()) cgi.base_env.push_back("SPAWND_DB=" + config_.db_path);
-  if (!config_.pragmas.empty()) cgi.base_env.push_back("SPAWND_PRAGMAS=" + config_.pragmas);
-  // The handlers' commits keep the WAL under the same bound as the keeper (db::Connection::set_wal_max_bytes).
-  if (!config_.db_path.empty()) cgi.base_env.push_back("SPAWND_WAL_MAX_BYTES=" + std::to_string(config_.wal_max_bytes));
-  cgi.max_children = config_.max_children;
-  cgi.argv_from_query = config_.cgi_argv;
-  cgi.spawn_method = config_.spawn_method;
-  cgi.spawn_threads = static_cast<std::size_t>(config_.spawn_threads);
-  return cgi;
-}
-
-std::unique_ptr<Gateway> Server::make_cgi_gateway() {
-  CgiConfig cgi = cgi_config(config_.cgi_prefix, config_.cgi_bin);
-  if (config_.mode == Mode::Fork) cgi.fork_servers = config_.fork_servers;
-  if (config_.mode == Mode::InProc) {
-    // The handlers' shared objects run in-process; every other program of the directory still runs as CGI.
-    InProcConfig inproc;
-    inproc.cgi = cgi;
-    inproc.workers = config_.workers;
-    auto gateway = std::make_unique<InProcGateway>(loop_, std::move(inproc),
-                                                   std::make_unique<CgiGateway>(loop_, children_, std::move(cgi)));
-    SPAWND_LOG_INFO("inproc: %s mounted at %s (%zu handler shared objects, %zu worker threads, %zu queued; other "
-                    "programs as cgi)",
-                    config_.cgi_bin.c_str(), config_.cgi_prefix.c_str(), gateway->handler_count(), config_.workers,
-                    config_.max_queue);
-    return gateway;
-  }
-  SPAWND_LOG_INFO("%s: %s mounted at %s (%zu children at most, %zu queued)", mode_name(config_.mode),
-                  cgi.directory.c_str(), cgi.prefix.c_str(), cgi.max_children, cgi.max_queue);
-  if (config_.mode != Mode::FastCgi) return std::make_unique<CgiGateway>(loop_, children_, std::move(cgi));
-
-  // --mode fastcgi: SDK handlers as persistent workers; every other program still runs as CGI.
-  FastCgiConfig fcgi;
-  static_cast<MountConfig&>(fcgi) = cgi;
-  fcgi.workers = config_.workers;
-  fcgi.max_requests = config_.max_requests;
-  return std::make_unique<FastCgiGateway>(loop_, children_, std::move(fcgi),
-                                          std::make_unique<CgiGateway>(loop_, children_, std::move(cgi)));
-}
-
-void Server::mount_fastcgi_pass(const FastCgiPass& pass) {
-  FastCgiConfig fcgi;
-  static_cast<MountConfig&>(fcgi) = mount_config(pass.prefix);
-  // Without DIR, scripts are resolved under --root: "/php/" → <root>/php/NAME, "/app.php" → <root>/app.php,
-  // "*.php" → <root>/PATH.
-  if (!pass.directory.empty()) {
-    fcgi.directory = pass.directory;
-  } else if (pass.prefix.starts_with("*.")) {
-    fcgi.directory = fcgi.document_root;
-  } else {
-    const std::string_view prefix = pass.prefix;
-    fcgi.directory = fcgi.document_root + std::string(prefix.substr(0, prefix.rfind('/')));
-  }
-  fcgi.max_connections = config_.max_children;
-  fcgi.keep_conn = config_.fastcgi_keep_conn;
-  fcgi.idle_timeout_ms = config_.fastcgi_idle_timeout_ms;
-  SPAWND_LOG_INFO("fastcgi: %s → %s (scripts in %s)", pass.prefix.c_str(), pass.address.c_str(),
-                  fcgi.directory.c_str());
-  const FastCgiAddress address = parse_fastcgi_address(pass.address);
-  mount(pass.prefix, std::make_unique<FastCgiGateway>(loop_, std::move(fcgi), *fastcgi_apps_, address));
+  Sites::check(config);
 }
 
 Server::~Server() {
-  // Connections reference the loop and the gateways: drop them first.
+  // Connections reference the loop and the sites' gateways: drop them first.
   connections_.clear();
   loop_.run_deferred();  // cancelled exchanges still reference their gateways
-  router_.unmount_all();
+  retired_sites_.clear();
+  sites_.reset();
   access_log_.flush();
-}
-
-void Server::mount(std::string prefix, std::unique_ptr<Gateway> gateway) {
-  router_.mount(std::move(prefix), std::move(gateway));
 }
 
 const std::string& Server::http_date() {
@@ -231,11 +143,17 @@ void Server::run() {
   signal_fd_.watch = loop_.watch(signal_fd_.get(), EPOLLIN, [this](std::uint32_t) { on_signal(); });
   if (!signal_fd_.watch)
     throw Error(errno, "epoll_ctl(signalfd)");
-  // Printed even with --quiet: tests and scripts read the port from this line when they asked for port 0.
+  // Printed even with --quiet: tests and scripts read the port from this line when they asked for port 0. It goes
+  // to the stderr spawnd was started with; from here on, with --error-log, stderr is that file.
   std::fprintf(stderr, "spawnd: info: listening on http://%s\n", bound_address_.c_str());
-  // The access log is written once per loop turn rather than once per request.
+  if (error_log_) {
+    std::fprintf(stderr, "spawnd: info: error log: %s\n", config_.error_log.c_str());
+    redirect_stderr();
+  }
+  // The access log is written every 200 ms rather than once per request; retired sites are checked as often.
   std::function<void()> flush_log = [this, &flush_log] {
     access_log_.flush();
+    drop_retired_sites();
     loop_.add_timer(200, flush_log);
   };
   loop_.add_timer(200, flush_log);
@@ -285,7 +203,7 @@ void Server::on_accept() {
       return;
     }
     Fd socket(fd);
-    if (connections_.size() >= config_.max_connections) {
+    if (connections_.size() >= config().max_connections) {
       // Over --max-connections: a short 503 on the fresh socket (its send buffer is empty, so this cannot block).
       static constexpr char kBusy[] =
           "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\n"
@@ -316,22 +234,119 @@ void Server::on_signal() {
       }
       begin_shutdown();
     } else if (info.ssi_signo == SIGHUP) {
-      SPAWND_LOG_INFO("SIGHUP: reopening nothing (no configuration files to reload)");
+      on_hangup();
     }
   }
+}
+
+bool Server::open_error_log(const std::string& path) {
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  if (!fd) return false;
+  error_log_ = std::move(fd);
+  return true;
+}
+
+void Server::redirect_stderr() noexcept {
+  // dup2 leaves fd 2 without close-on-exec: programs that inherit spawnd's stderr write into the file too.
+  if (error_log_ && ::dup2(error_log_.get(), STDERR_FILENO) < 0)
+    SPAWND_LOG_ERROR("--error-log: dup2: %s", std::strerror(errno));
+}
+
+void Server::on_hangup() {
+  // The logs first (logrotate renamed them and sends SIGHUP from postrotate): what the reload logs lands in the new
+  // error log.
+  const std::string error_log = config().error_log;
+  if (!error_log.empty()) {
+    if (open_error_log(error_log)) {
+      redirect_stderr();
+    } else {
+      SPAWND_LOG_ERROR("SIGHUP: --error-log %s: %s: still writing to the old file", error_log.c_str(),
+                       std::strerror(errno));
+    }
+  }
+  const std::string access_log = config().access_log;
+  access_log_.reopen(access_log);
+  if (!load_config_) {
+    SPAWND_LOG_INFO("SIGHUP: logs reopened (no --config to reload)");
+    return;
+  }
+  if (is_shutting_down_) {
+    SPAWND_LOG_INFO("SIGHUP: logs reopened; no reload while shutting down");
+    return;
+  }
+  reload();
+}
+
+void Server::reload() {
+  const std::uint64_t running = sites_->generation();
+  const std::string error_log = config().error_log;
+  const std::string access_log = config().access_log;
+  try {
+    Config fresh = load_config_();
+    keep_restart_only(fresh);
+    Sites::check(fresh);
+    auto next = std::make_shared<Sites>(loop_, children_, std::move(fresh), running + 1);
+    retired_sites_.push_back(std::move(sites_));
+    sites_ = std::move(next);
+  } catch (const std::exception& e) {
+    SPAWND_LOG_ERROR("reload: %s; still serving configuration %llu", e.what(), static_cast<unsigned long long>(running));
+    return;
+  }
+  access_log_.set_virtual_hosts(sites_->has_virtual_hosts());
+  // The log files may have moved with the configuration.
+  if (config().error_log != error_log && !config().error_log.empty()) {
+    if (open_error_log(config().error_log)) {
+      redirect_stderr();
+    } else {
+      SPAWND_LOG_ERROR("reload: --error-log %s: %s", config().error_log.c_str(), std::strerror(errno));
+    }
+  }
+  if (config().access_log != access_log) access_log_.reopen(config().access_log);
+  SPAWND_LOG_INFO("reload: configuration %llu from %s: %zu site(s); configuration %llu serves its %zu "
+                  "connection(s) in flight and then retires",
+                  static_cast<unsigned long long>(sites_->generation()), config().config_file.c_str(),
+                  sites_->size(), static_cast<unsigned long long>(running), connections_.size());
+}
+
+void Server::keep_restart_only(Config& fresh) const {
+  std::string ignored;
+  auto keep = [&ignored](auto& value, const auto& running, const char* key) {
+    if (value == running) return;
+    value = running;
+    ignored += ignored.empty() ? key : std::string(", ") + key;
+  };
+  keep(fresh.listen, config_.listen, "listen");
+  keep(fresh.body_memory_limit, config_.body_memory_limit, "body-memory-limit");
+  keep(fresh.max_buffered_body_bytes, config_.max_buffered_body_bytes, "max-buffered-body-bytes");
+  keep(fresh.body_temp_dir, body_temp_dir_given_, "body-temp-dir");
+  fresh.body_temp_dir = config_.body_temp_dir;  // with its default filled in
+  keep(fresh.kill_grace_ms, config_.kill_grace_ms, "kill-grace");
+  keep(fresh.is_quiet, config_.is_quiet, "quiet");
+  if (!ignored.empty()) SPAWND_LOG_WARN("reload: %s changed: ignored until restart", ignored.c_str());
+}
+
+void Server::drop_retired_sites() {
+  // Only this list holds them: no request runs on them any more, and what their exchanges deferred has run (a
+  // request lets go of its sites after its exchanges are destroyed, and this runs from a timer). Their gateways
+  // stop their handler processes (the ChildTable reaps them) and their keepers close.
+  std::erase_if(retired_sites_, [](const std::shared_ptr<Sites>& sites) {
+    if (sites.use_count() > 1) return false;
+    SPAWND_LOG_INFO("configuration %llu retired", static_cast<unsigned long long>(sites->generation()));
+    return true;
+  });
 }
 
 void Server::begin_shutdown() {
   is_shutting_down_ = true;
   SPAWND_LOG_INFO("shutting down: finishing %zu connection(s), at most %lld ms", connections_.size(),
-                  static_cast<long long>(config_.shutdown_grace_ms));
+                  static_cast<long long>(config().shutdown_grace_ms));
   listener_.close();
   // Copy the ids: on_shutdown() may close (and release) connections.
   std::vector<Connection*> all;
   for (auto& [id, conn] : connections_) all.push_back(conn.get());
   for (Connection* c : all) c->on_shutdown();
   if (connections_.empty()) loop_.stop();
-  loop_.add_timer(config_.shutdown_grace_ms, [this] {
+  loop_.add_timer(config().shutdown_grace_ms, [this] {
     SPAWND_LOG_WARN("grace period over: closing %zu connection(s)", connections_.size());
     loop_.stop();
   });

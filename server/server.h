@@ -1,12 +1,21 @@
-// server/server.h — the spawnd process: listening socket, signals, connections, routing and graceful shutdown.
+// server/server.h — the spawnd process: listening socket, signals, connections, the sites, logs, reloads and
+// graceful shutdown.
 //
 // Server::run() is the whole life of the process after configuration: it listens, accepts connections (surviving
-// EMFILE by pausing accept for a moment instead of spinning), owns the Router that sends each request to a mounted
-// Gateway (by URL prefix) or to the static files, and returns after SIGTERM/SIGINT once in-flight responses have
-// finished or the grace period has passed. Single-threaded: everything runs on the EventLoop.
+// EMFILE by pausing accept for a moment instead of spinning), owns the current Sites (site.h: each site's static
+// files and Router, which sends a request to a mounted Gateway or to the static files), and returns after
+// SIGTERM/SIGINT once in-flight responses have finished or the grace period has passed.
+//
+// SIGHUP reopens the access log and the error log (logrotate's postrotate), then, with a configuration loader
+// (--config), reloads: a new Sites is built from the reloaded Config and becomes current; each request holds the
+// Sites it started on, and an old one is destroyed (its handler processes stopped, its keepers closed) once no
+// request holds it. A configuration that fails to load or build is logged and the running one stays. Settings that
+// cannot change without a restart (the listening socket, the body budget...) keep their running values, logged.
+// Single-threaded: everything runs on the EventLoop.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -17,31 +26,31 @@
 #include "server/access_log.h"
 #include "server/config.h"
 #include "server/event_loop.h"
-#include "server/gateway/cgi_gateway.h"
-#include "server/gateway/gateway.h"
-#include "server/gateway/mount_config.h"
 #include "server/gateway/process.h"
 #include "server/request_body_buffer.h"
-#include "server/router.h"
-#include "server/static_files.h"
+#include "server/site.h"
 
 namespace spawnd::server {
 
 class Connection;
-class DbKeeper;
-struct FastCgiPass;
-class FastCgiApps;
 
 class Server {
  public:
-  // Binds the listening socket and opens the root and the access log. Throws spawnd::Error on failure.
+  // Binds the listening socket, opens the logs and builds the sites (roots, databases, gateways). Throws
+  // spawnd::Error on failure (ConfigError for what the configuration got wrong).
   explicit Server(Config config);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Routes request paths under `prefix` (e.g. "/cgi-bin/") to `gateway` (Router::mount). Call before run().
-  void mount(std::string prefix, std::unique_ptr<Gateway> gateway);
+  // Checks `config` as the constructor would, binding, opening and starting nothing (--check-config): the listen
+  // address's form, --body-temp-dir, the log files' directories, and every site (Sites::check). Throws
+  // spawnd::ConfigError.
+  static void check(const Config& config);
+
+  // What SIGHUP reloads: `load` returns the configuration as it is now (the command line over the --config file),
+  // or throws spawnd::Error. Without a loader, SIGHUP only reopens the logs.
+  void set_config_loader(std::function<Config()> load) { load_config_ = std::move(load); }
 
   // Serves until SIGTERM/SIGINT and the end of the graceful shutdown. Logs the listening address first.
   void run();
@@ -51,13 +60,14 @@ class Server {
 
   // --- for Connection ---
   [[nodiscard]] EventLoop& loop() noexcept { return loop_; }
-  [[nodiscard]] const Config& config() const noexcept { return config_; }
-  [[nodiscard]] const StaticFiles& static_files() const noexcept { return static_files_; }
+  // The current configuration (process-wide settings; they apply to each connection's next use of them).
+  [[nodiscard]] const Config& config() const noexcept { return sites_->config(); }
+  // The current sites: a request takes them (and its Site, Sites::select) when its head is complete, and holds them
+  // until it ends.
+  [[nodiscard]] const std::shared_ptr<Sites>& sites() const noexcept { return sites_; }
   [[nodiscard]] AccessLog& access_log() noexcept { return access_log_; }
   // What every connection's request body buffer draws on (memory and temp-file bytes).
   [[nodiscard]] BodyBudget& body_budget() noexcept { return body_budget_; }
-  // Who answers a request path: a mounted gateway or the static files; and where a local redirect goes.
-  [[nodiscard]] const Router& router() const noexcept { return router_; }
   // The current Date field value (RFC 9110 §6.6.1), refreshed once per second.
   [[nodiscard]] const std::string& http_date();
   [[nodiscard]] std::uint64_t next_request_id() noexcept { return ++request_count_; }
@@ -69,33 +79,34 @@ class Server {
   void on_accept();
   void on_signal();
   void begin_shutdown();
+  // SIGHUP: reopens the logs, and reloads the configuration with the loader.
+  void on_hangup();
+  void reload();
+  // Opens the error log file (--error-log) as error_log_; false (errno set) if it cannot be opened.
+  [[nodiscard]] bool open_error_log(const std::string& path);
+  // Makes stderr the error log file (dup2); a no-op without --error-log.
+  void redirect_stderr() noexcept;
+  // Gives `fresh` the running values of the settings a reload cannot change, logging each one that differs.
+  void keep_restart_only(Config& fresh) const;
+  // Destroys the retired sites no request holds any more.
+  void drop_retired_sites();
   // Stops accepting for `ms` (out of descriptors: the pending connections wait in the backlog).
   void pause_accept(std::int64_t ms);
   // The end of a pause: the listener is watched again (or, if epoll_ctl fails, retried `retry_ms` later).
   void resume_accept(std::int64_t retry_ms);
-  // The settings every mount shares, from the command line: document root, limits, timeouts (no directory and no
-  // base_env: those are the mount's own).
-  [[nodiscard]] MountConfig mount_config(std::string prefix) const;
-  // A CGI mount's settings: the mount's, the clean environment (PATH, --pass-env, SPAWND_DB, SPAWND_PRAGMAS) and
-  // the spawn limits (no fork servers).
-  [[nodiscard]] CgiConfig cgi_config(std::string prefix, std::string directory) const;
-  // The --cgi-bin mount: the gateway --mode names (fastcgi and inproc with a CGI gateway for other programs).
-  std::unique_ptr<Gateway> make_cgi_gateway();
-  // Mounts a --fastcgi-pass application at its prefix. Throws spawnd::ConfigError if its address does not resolve.
-  void mount_fastcgi_pass(const FastCgiPass& pass);
-
-  Config config_;
+  Config config_;  // as at start-up: the settings a reload cannot change are read from here
+  std::string body_temp_dir_given_;  // --body-temp-dir as given (config_ has the default filled in)
   EventLoop loop_;
-  StaticFiles static_files_;
   AccessLog access_log_;
+  Fd error_log_;  // --error-log: the file stderr is redirected to
   BodyBudget body_budget_;
   EventLoop::WatchedFd listener_;
   EventLoop::WatchedFd signal_fd_;
-  std::unique_ptr<DbKeeper> db_keeper_;  // with --db: holds a connection and checkpoints; outlives the gateways
   ChildTable children_;  // every child process of the server, whichever gateway started it; outlives the gateways
-  std::unique_ptr<FastCgiApps> fastcgi_apps_;  // --fastcgi-pass: one connection pool per address; outlives the gateways
   std::string bound_address_;
-  Router router_;
+  std::function<Config()> load_config_;  // SIGHUP's reload; empty: no --config
+  std::shared_ptr<Sites> sites_;  // the current configuration's sites
+  std::vector<std::shared_ptr<Sites>> retired_sites_;  // replaced by a reload; destroyed once no request holds them
   std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;
   std::uint64_t connection_count_ = 0;
   std::uint64_t request_count_ = 0;

@@ -437,7 +437,7 @@ void CgiGateway::on_spawned(std::uint64_t token, Result<ChildProcess> spawned) {
   const pid_t pid = spawned->pid;
   // The child's slot is free when the table reaps it; its exchange, while it lasts, hears of the exit first
   // (forget() drops that part of the callback).
-  ChildTable::ExitCallback on_exit = [this](int) { free_slot(); };
+  ChildTable::ExitCallback on_exit = slot_release();
   if (ex) on_exit = [this, ex](int status) {
     ex->on_child_exit(status);
     free_slot();
@@ -460,7 +460,15 @@ void CgiGateway::forget(CgiExchange& ex) {
   (void)admission_.withdraw(ex);  // still queued: out now, before its destructor does anything else
   if (ex.spawn_token) spawning_.erase(ex.spawn_token);
   // Its child, if still running, frees only its slot when it is reaped.
-  if (ex.child_id()) children_.set_exit_callback(ex.child_id(), [this](int) { free_slot(); });
+  if (ex.child_id()) children_.set_exit_callback(ex.child_id(), slot_release());
+}
+
+ChildTable::ExitCallback CgiGateway::slot_release() {
+  // The child may outlive the gateway: a reload retires the gateway once no request uses it, and a cancelled
+  // request's child may still be on its way out then. The table reaps it all the same; no slot is left to free.
+  return [this, alive = std::weak_ptr<const bool>(alive_)](int) {
+    if (!alive.expired()) free_slot();
+  };
 }
 
 void CgiGateway::free_slot() {

@@ -65,6 +65,8 @@ class CgiGateway final : public Gateway {
   void forget(CgiExchange& ex);
   // A child slot is free again (its child was reaped, or never started): a queued request may take it.
   void free_slot();
+  // The exit callback of a child no exchange listens to any more: free_slot(), unless the gateway is gone by then.
+  [[nodiscard]] ChildTable::ExitCallback slot_release();
 
   EventLoop& loop_;
   CgiConfig config_;
@@ -75,6 +77,7 @@ class CgiGateway final : public Gateway {
   std::unordered_map<std::uint64_t, CgiExchange*> spawning_;  // spawn token → exchange, while the spawn is in flight
   std::uint64_t next_spawn_token_ = 0;
   std::unique_ptr<ForkServers> fork_servers_;  // --mode fork only
+  std::shared_ptr<const bool> alive_ = std::make_shared<const bool>(true);  // see slot_release()
   SpawnPool spawner_;  // last: stopped first, while everything its completions touch still exists
 };
 
