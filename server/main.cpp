@@ -200,6 +200,15 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(std::int64_t{64 * 1024}, std::int64_t{1} << 40));
 
+  auto* user = app.add_option("--user", cfg.user,
+                               "Once the listening socket is bound (as root, for port 80) or taken from systemd, "
+                               "switch to this user for good: handlers run as it and the files spawnd creates "
+                               "(database, temporary files, sockets, logs) belong to it (default: no switch; as root, "
+                               "a warning)")
+                  ->type_name("NAME");
+  app.add_option("--group", cfg.group, "With --user: the group to switch to (default: the user's primary group)")
+      ->type_name("NAME")
+      ->needs(user);
   app.add_option("--access-log", cfg.access_log, "Access log (Combined Log Format): '-' for stdout, or a file")
       ->capture_default_str();
   app.add_flag("--quiet,-q", cfg.is_quiet, "No access log, and only warnings and errors on stderr (for benchmarks)");

@@ -24,6 +24,8 @@
 #include "server/connection.h"
 #include "server/db_keeper.h"
 #include "server/http_date.h"
+#include "server/privileges.h"
+#include "server/systemd.h"
 
 namespace spawnd::server {
 
@@ -53,8 +55,25 @@ Fd open_listener(const std::string& addr, int backlog, std::string& bound) {
 
 }  // namespace
 
+Server::ListenSocket Server::take_listen_socket_and_drop_privileges(const Config& config) {
+  const Credentials who = resolve_credentials(config.user, config.group);  // an unknown name: before binding anything
+  ListenSocket socket;
+  if (std::optional<Fd> passed = systemd::take_listen_socket()) {
+    socket.fd = std::move(*passed);
+    Result<net::SockAddr> local = net::local_address(socket.fd.get());
+    socket.address = local ? net::to_string(*local) : "the socket systemd passed";
+    SPAWND_LOG_INFO("socket activation: serving the socket systemd passed (%s); --listen is not used",
+                    socket.address.c_str());
+  } else {
+    socket.fd = open_listener(config.listen, config.backlog, socket.address);
+  }
+  drop_privileges(who);
+  return socket;
+}
+
 Server::Server(Config config)
     : config_(std::move(config)),
+      listen_socket_(take_listen_socket_and_drop_privileges(config_)),
       static_files_(config_.root, config_.follow_symlinks, config_.index_names),
       access_log_(config_.access_log, !config_.is_quiet),
       body_budget_(config_.body_memory_limit, config_.max_buffered_body_bytes),
@@ -67,7 +86,8 @@ Server::Server(Config config)
   if (!open_unlinked_temp_file(config_.body_temp_dir))
     throw ConfigError("--body-temp-dir " + config_.body_temp_dir + ": cannot create a temporary file there: " +
                       std::strerror(errno));
-  listener_.fd = open_listener(config_.listen, config_.backlog, bound_address_);
+  listener_.fd = std::move(listen_socket_.fd);
+  bound_address_ = std::move(listen_socket_.address);
 
   // Signals arrive through a signalfd, so that handling them is ordinary loop work. SIGPIPE is ignored: a client
   // that goes away shows up as EPIPE on send (which we also ask for with MSG_NOSIGNAL). SIGCHLD goes back to its
@@ -233,6 +253,7 @@ void Server::run() {
     throw Error(errno, "epoll_ctl(signalfd)");
   // Printed even with --quiet: tests and scripts read the port from this line when they asked for port 0.
   std::fprintf(stderr, "spawnd: info: listening on http://%s\n", bound_address_.c_str());
+  systemd::notify_ready("listening on http://" + bound_address_);
   // The access log is written once per loop turn rather than once per request.
   std::function<void()> flush_log = [this, &flush_log] {
     access_log_.flush();
@@ -323,6 +344,7 @@ void Server::on_signal() {
 
 void Server::begin_shutdown() {
   is_shutting_down_ = true;
+  systemd::notify_stopping();
   SPAWND_LOG_INFO("shutting down: finishing %zu connection(s), at most %lld ms", connections_.size(),
                   static_cast<long long>(config_.shutdown_grace_ms));
   listener_.close();
