@@ -67,7 +67,8 @@ add_custom_command(
 add_custom_target(man_page ALL DEPENDS ${man_page})
 install(FILES ${man_page} DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 
-install(FILES ${PROJECT_SOURCE_DIR}/packaging/systemd/spawnd.service ${PROJECT_SOURCE_DIR}/packaging/systemd/spawnd.socket
+install(FILES ${PROJECT_SOURCE_DIR}/packaging/systemd/spawnd.service
+              ${PROJECT_SOURCE_DIR}/packaging/systemd/spawnd.socket
         DESTINATION lib/systemd/system)
 
 # The example configuration: decided at install time, when the prefix is known (cpack installs with /usr).
@@ -91,15 +92,19 @@ set(CPACK_PACKAGE_NAME spawnd)
 set(CPACK_PACKAGE_VENDOR "spawnd")
 set(CPACK_PACKAGE_CONTACT "spawnd maintainers <spawnd@localhost>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "small web server that runs a fresh process per dynamic request")
-set(CPACK_PACKAGE_DESCRIPTION
+string(CONCAT CPACK_PACKAGE_DESCRIPTION
     "spawnd serves static files from an epoll front end and runs each dynamic request as a fresh process (CGI, RFC "
     "3875), from a warm fork server, as a FastCGI worker or in-process, with handlers keeping their data in SQLite. "
     "This package holds spawnd, spawnd-bench, the example handlers, the handler SDK (headers, static libraries and a "
     "CMake package), the man page, an example configuration and systemd units.")
-set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
-# Install with DESTDIR and the real prefix, so that install(CODE) above sees /usr and puts the configuration in /etc.
+# Installed with DESTDIR and the package's real prefix, /usr, so that install(CODE) above sees /usr and puts the
+# configuration in /etc.
 set(CPACK_SET_DESTDIR ON)
+set(CPACK_INSTALL_PREFIX /usr)
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # spawnd_0.1.0_amd64.deb
+# Executables and shared objects without their debug info (the static libraries keep theirs).
+set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_PACKAGE_SECTION httpd)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # Depends: what dpkg-shlibdeps finds for the ELF files (libc6, libstdc++6, libsqlite3-0, libsystemd0, ...), plus
