@@ -9,8 +9,9 @@
 #   lib/cmake/spawnd/               the CMake package: spawndConfig.cmake, spawnd_add_handler(), inproc.map
 #   share/man/man1/spawnd.1         generated from `spawnd --help` by help2man (packaging/spawnd.h2m adds sections)
 #   lib/systemd/system/             spawnd.service and spawnd.socket (packaging/systemd/)
-#   etc/spawnd/spawnd.toml          the example configuration; /etc/spawnd with the prefix /usr (the FHS place); never
-#                                   overwritten when it exists (the Debian package marks it a conffile instead)
+#   etc/spawnd/spawnd.toml          the example configuration, and etc/logrotate.d/spawnd, the access log's rotation;
+#                                   in /etc with the prefix /usr (the FHS place); never overwritten when they exist
+#                                   (the Debian package marks them conffiles instead)
 include(CMakePackageConfigHelpers)
 
 set(SPAWND_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/spawnd)
@@ -71,20 +72,25 @@ install(FILES ${PROJECT_SOURCE_DIR}/packaging/systemd/spawnd.service
               ${PROJECT_SOURCE_DIR}/packaging/systemd/spawnd.socket
         DESTINATION lib/systemd/system)
 
-# The example configuration: decided at install time, when the prefix is known (cpack installs with /usr).
-install(CODE "set(spawnd_config_source \"${PROJECT_SOURCE_DIR}/packaging/spawnd.toml\")")
+# The configuration files: where is decided at install time, when the prefix is known (cpack installs with /usr).
+install(CODE "set(spawnd_source_dir \"${PROJECT_SOURCE_DIR}\")")
 install(CODE [[
+  set(etc "${CMAKE_INSTALL_PREFIX}/etc")
   if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
-    set(spawnd_config_dir "/etc/spawnd")
-  else()
-    set(spawnd_config_dir "${CMAKE_INSTALL_PREFIX}/etc/spawnd")
+    set(etc "/etc")
   endif()
-  if(EXISTS "$ENV{DESTDIR}${spawnd_config_dir}/spawnd.toml")
-    message(STATUS "Keeping: $ENV{DESTDIR}${spawnd_config_dir}/spawnd.toml")
-  else()
-    file(INSTALL "${spawnd_config_source}" DESTINATION "${spawnd_config_dir}" PERMISSIONS OWNER_READ OWNER_WRITE
-         GROUP_READ WORLD_READ)
-  endif()
+  foreach(file IN ITEMS "spawnd.toml:spawnd" "logrotate/spawnd:logrotate.d")
+    string(REPLACE ":" ";" file "${file}")
+    list(GET file 0 source)
+    list(GET file 1 directory)
+    get_filename_component(name "${source}" NAME)
+    if(EXISTS "$ENV{DESTDIR}${etc}/${directory}/${name}")
+      message(STATUS "Keeping: $ENV{DESTDIR}${etc}/${directory}/${name}")
+    else()
+      file(INSTALL "${spawnd_source_dir}/packaging/${source}" DESTINATION "${etc}/${directory}"
+           PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
+    endif()
+  endforeach()
 ]])
 
 # ---- cpack -G DEB ----

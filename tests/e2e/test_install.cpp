@@ -60,8 +60,9 @@ TEST_CASE("cmake --install: a handler project of one's own builds against the tr
   run_ok({SPAWND_CMAKE_COMMAND, "--install", SPAWND_BUILD_DIR, "--prefix", prefix});
   for (const char* path :
        {"bin/spawnd", "bin/spawnd-bench", "share/man/man1/spawnd.1", "lib/systemd/system/spawnd.service",
-        "lib/systemd/system/spawnd.socket", "etc/spawnd/spawnd.toml", "include/spawnd/handler.h",
-        "include/spawnd/db/database.h", "libexec/spawnd/cgi-bin/guestbook", "libexec/spawnd/cgi-bin/guestbook.so"}) {
+        "lib/systemd/system/spawnd.socket", "etc/spawnd/spawnd.toml", "etc/logrotate.d/spawnd",
+        "include/spawnd/handler.h", "include/spawnd/db/database.h", "libexec/spawnd/cgi-bin/guestbook",
+        "libexec/spawnd/cgi-bin/guestbook.so"}) {
     INFO(path);
     CHECK(fs::exists(prefix + "/" + path));
   }
@@ -137,6 +138,7 @@ TEST_CASE("cpack -G DEB: /usr/bin/spawnd, the units, the config as a conffile, D
   for (const char* entry : {"-rwxr-xr-x ./usr/bin/spawnd", "-rwxr-xr-x ./usr/bin/spawnd-bench",
                             "-rw-r--r-- ./usr/lib/systemd/system/spawnd.service",
                             "-rw-r--r-- ./usr/lib/systemd/system/spawnd.socket", "-rw-r--r-- ./etc/spawnd/spawnd.toml",
+                            "-rw-r--r-- ./etc/logrotate.d/spawnd",
                             "-rw-r--r-- ./usr/share/man/man1/spawnd.1", "-rwxr-xr-x ./usr/libexec/spawnd/cgi-bin/kv",
                             "-rw-r--r-- ./usr/libexec/spawnd/cgi-bin/kv.so",
                             "-rw-r--r-- ./usr/include/spawnd/handler.h",
@@ -164,7 +166,8 @@ TEST_CASE("cpack -G DEB: /usr/bin/spawnd, the units, the config as a conffile, D
 
   // The control archive: the system user, the conffile.
   CHECK(run_ok({"dpkg-deb", "-I", deb, "postinst"}).stdout_text.find("adduser --system --group") != std::string::npos);
-  CHECK(run_ok({"dpkg-deb", "-I", deb, "conffiles"}).stdout_text == "/etc/spawnd/spawnd.toml\n");
+  CHECK(run_ok({"dpkg-deb", "-I", deb, "conffiles"}).stdout_text ==
+        "/etc/spawnd/spawnd.toml\n/etc/logrotate.d/spawnd\n");
 
   // The unit as installed names the man page that is installed beside it.
   const std::string tree = dir.path() + "/tree";
