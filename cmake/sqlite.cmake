@@ -6,15 +6,8 @@
 # links only spawnd::sqlite3.
 find_package(SQLite3 REQUIRED)
 if(SPAWND_STATIC_HANDLERS)
-  find_library(SPAWND_SQLITE3_STATIC_LIBRARY NAMES libsqlite3.a REQUIRED
-    DOC "Static SQLite for -static handler executables (Debian: libsqlite3-dev)")
-  find_package(Threads REQUIRED)
-  add_library(spawnd_sqlite3_static STATIC IMPORTED)
-  set_target_properties(spawnd_sqlite3_static PROPERTIES
-    IMPORTED_LOCATION ${SPAWND_SQLITE3_STATIC_LIBRARY}
-    INTERFACE_INCLUDE_DIRECTORIES "${SQLite3_INCLUDE_DIRS}"
-    INTERFACE_LINK_LIBRARIES "${CMAKE_DL_LIBS};Threads::Threads;m")
-  set(spawnd_sqlite3_for_static spawnd_sqlite3_static)
+  include(${CMAKE_CURRENT_LIST_DIR}/SpawndSqlite3Static.cmake)
+  set(spawnd_sqlite3_for_static spawnd::sqlite3_static)
 else()
   set(spawnd_sqlite3_for_static SQLite::SQLite3)
 endif()

@@ -4,13 +4,17 @@
 #
 #   scripts/install-deps.sh           build + test dependencies (nginx, php-fpm and fcgiwrap are test
 #                                     dependencies: the FastCGI interop tests start them on loopback; dokuwiki
-#                                     is the PHP application the PHP-site tests serve through php-fpm)
+#                                     is the PHP application the PHP-site tests serve through php-fpm;
+#                                     libsystemd-dev for socket activation and readiness, help2man for the man
+#                                     page, systemd for systemd-socket-activate and systemd-analyze in the tests,
+#                                     dpkg-dev for `cpack -G DEB`'s dpkg-shlibdeps)
 #   scripts/install-deps.sh --bench   also the benchmark's other peers (lighttpd, Apache) and slowhttptest
 #   scripts/install-deps.sh --fuzz    also clang-14 and its libFuzzer/sanitizer runtimes (`make fuzz`)
 set -eu
 
 packages="build-essential cmake pkg-config libsqlite3-dev sqlite3 node-llhttp libcli11-dev catch2
-nlohmann-json3-dev libtomlplusplus-dev wrk curl perl python3 php-cgi nginx-light php-fpm fcgiwrap dokuwiki"
+nlohmann-json3-dev libtomlplusplus-dev libsystemd-dev help2man wrk curl perl python3 php-cgi nginx-light php-fpm
+fcgiwrap dokuwiki systemd dpkg-dev adduser"
 
 for arg in "$@"; do
 	case "$arg" in

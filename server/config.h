@@ -92,6 +92,10 @@ struct Config {
   std::int64_t wal_max_bytes = 16 << 20;   // with db_path: the -wal file's bound (checkpoint_policy.h), passed to
                                            // handlers as SPAWND_WAL_MAX_BYTES
 
+  // Privileges (privileges.h): whom spawnd switches to once it holds its listening socket. Empty: no switch.
+  std::string user;   // --user NAME
+  std::string group;  // --group NAME; empty: the user's primary group
+
   // Logging.
   std::string access_log = "-";  // "-" for stdout, or a file path (appended to; reopened on SIGHUP)
   std::string error_log;         // empty: stderr as inherited; else a file that stderr is redirected to (appended

@@ -239,6 +239,15 @@ std::unique_ptr<CLI::App> make_app(spawnd::server::Config& cfg, CommandOptions& 
       ->check(CLI::Range(std::int64_t{64 * 1024}, std::int64_t{1} << 40))
       ->group(kSiteOptions);
 
+  auto* user = app.add_option("--user", cfg.user,
+                               "Once the listening socket is bound (as root, for port 80) or taken from systemd, "
+                               "switch to this user for good: handlers run as it and the files spawnd creates "
+                               "(database, temporary files, sockets, logs) belong to it (default: no switch; as root, "
+                               "a warning)")
+                  ->type_name("NAME");
+  app.add_option("--group", cfg.group, "With --user: the group to switch to (default: the user's primary group)")
+      ->type_name("NAME")
+      ->needs(user);
   app.add_option("--access-log", cfg.access_log, "Access log (Combined Log Format; with [[site]] tables, Apache's vhost_combined: the site and port first): "
                  "'-' for stdout, or a file (reopened on SIGHUP)")
       ->capture_default_str();

@@ -22,6 +22,8 @@
 #include "common/sys.h"
 #include "server/connection.h"
 #include "server/http_date.h"
+#include "server/privileges.h"
+#include "server/systemd.h"
 
 namespace spawnd::server {
 
@@ -58,9 +60,26 @@ std::string body_temp_dir_of(const std::string& given) {
 
 }  // namespace
 
+Server::ListenSocket Server::take_listen_socket_and_drop_privileges(const Config& config) {
+  const Credentials who = resolve_credentials(config.user, config.group);  // an unknown name: before binding anything
+  ListenSocket socket;
+  if (std::optional<Fd> passed = systemd::take_listen_socket()) {
+    socket.fd = std::move(*passed);
+    Result<net::SockAddr> local = net::local_address(socket.fd.get());
+    socket.address = local ? net::to_string(*local) : "the socket systemd passed";
+    SPAWND_LOG_INFO("socket activation: serving the socket systemd passed (%s); --listen is not used",
+                    socket.address.c_str());
+  } else {
+    socket.fd = open_listener(config.listen, config.backlog, socket.address);
+  }
+  drop_privileges(who);
+  return socket;
+}
+
 Server::Server(Config config)
     : config_(std::move(config)),
       body_temp_dir_given_(config_.body_temp_dir),
+      listen_socket_(take_listen_socket_and_drop_privileges(config_)),
       access_log_(config_.access_log, !config_.is_quiet),
       body_budget_(config_.body_memory_limit, config_.max_buffered_body_bytes),
       children_(loop_, config_.kill_grace_ms) {
@@ -71,7 +90,8 @@ Server::Server(Config config)
                       std::strerror(errno));
   if (!config_.error_log.empty() && !open_error_log(config_.error_log))
     throw Error(errno, "--error-log " + config_.error_log);
-  listener_.fd = open_listener(config_.listen, config_.backlog, bound_address_);
+  listener_.fd = std::move(listen_socket_.fd);
+  bound_address_ = std::move(listen_socket_.address);
 
   // Signals arrive through a signalfd, so that handling them is ordinary loop work. SIGPIPE is ignored: a client
   // that goes away shows up as EPIPE on send (which we also ask for with MSG_NOSIGNAL). SIGCHLD goes back to its
@@ -146,6 +166,7 @@ void Server::run() {
   // Printed even with --quiet: tests and scripts read the port from this line when they asked for port 0. It goes
   // to the stderr spawnd was started with; from here on, with --error-log, stderr is that file.
   std::fprintf(stderr, "spawnd: info: listening on http://%s\n", bound_address_.c_str());
+  systemd::notify_ready("listening on http://" + bound_address_);
   if (error_log_) {
     std::fprintf(stderr, "spawnd: info: error log: %s\n", config_.error_log.c_str());
     redirect_stderr();
@@ -281,6 +302,7 @@ void Server::reload() {
   const std::uint64_t running = sites_->generation();
   const std::string error_log = config().error_log;
   const std::string access_log = config().access_log;
+  systemd::notify_reloading();
   try {
     Config fresh = load_config_();
     keep_restart_only(fresh);
@@ -290,6 +312,7 @@ void Server::reload() {
     sites_ = std::move(next);
   } catch (const std::exception& e) {
     SPAWND_LOG_ERROR("reload: %s; still serving configuration %llu", e.what(), static_cast<unsigned long long>(running));
+    systemd::notify_reloaded(std::string("reload failed: ") + e.what());
     return;
   }
   access_log_.set_virtual_hosts(sites_->has_virtual_hosts());
@@ -306,6 +329,7 @@ void Server::reload() {
                   "connection(s) in flight and then retires",
                   static_cast<unsigned long long>(sites_->generation()), config().config_file.c_str(),
                   sites_->size(), static_cast<unsigned long long>(running), connections_.size());
+  systemd::notify_reloaded("reloaded: configuration " + std::to_string(sites_->generation()));
 }
 
 void Server::keep_restart_only(Config& fresh) const {
@@ -322,6 +346,8 @@ void Server::keep_restart_only(Config& fresh) const {
   fresh.body_temp_dir = config_.body_temp_dir;  // with its default filled in
   keep(fresh.kill_grace_ms, config_.kill_grace_ms, "kill-grace");
   keep(fresh.is_quiet, config_.is_quiet, "quiet");
+  keep(fresh.user, config_.user, "user");  // privileges are dropped for good at start-up
+  keep(fresh.group, config_.group, "group");
   if (!ignored.empty()) SPAWND_LOG_WARN("reload: %s changed: ignored until restart", ignored.c_str());
 }
 
@@ -338,6 +364,7 @@ void Server::drop_retired_sites() {
 
 void Server::begin_shutdown() {
   is_shutting_down_ = true;
+  systemd::notify_stopping();
   SPAWND_LOG_INFO("shutting down: finishing %zu connection(s), at most %lld ms", connections_.size(),
                   static_cast<long long>(config().shutdown_grace_ms));
   listener_.close();

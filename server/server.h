@@ -36,8 +36,9 @@ class Connection;
 
 class Server {
  public:
-  // Binds the listening socket, opens the logs and builds the sites (roots, databases, gateways). Throws
-  // spawnd::Error on failure (ConfigError for what the configuration got wrong).
+  // Takes the listening socket (systemd's, else binds --listen), switches to --user (privileges.h), then opens the
+  // root and the access log, the database and the gateways. Throws spawnd::Error on failure (ConfigError for what
+  // the configuration got wrong: an unknown --user, a bad --body-temp-dir, ...).
   explicit Server(Config config);
   ~Server();
   Server(const Server&) = delete;
@@ -76,6 +77,13 @@ class Server {
   void release(Connection& connection);
 
  private:
+  // The listening socket and what it is bound to ("127.0.0.1:8080"), for the start-up line.
+  struct ListenSocket {
+    Fd fd;
+    std::string address;
+  };
+  // Server's first act: the listening socket (systemd's, else bound to --listen), then the switch to --user.
+  static ListenSocket take_listen_socket_and_drop_privileges(const Config& config);
   void on_accept();
   void on_signal();
   void begin_shutdown();
@@ -96,6 +104,10 @@ class Server {
   void resume_accept(std::int64_t retry_ms);
   Config config_;  // as at start-up: the settings a reload cannot change are read from here
   std::string body_temp_dir_given_;  // --body-temp-dir as given (config_ has the default filled in)
+  // Taken before every other member, as whoever started spawnd (binding port 80 needs root): the socket systemd passed
+  // (systemd.h) or one bound to --listen. --user/--group take effect right after (privileges.h), so that every
+  // member below — the access log, the database, temporary files, handler processes — is created as that user.
+  ListenSocket listen_socket_;
   EventLoop loop_;
   AccessLog access_log_;
   Fd error_log_;  // --error-log: the file stderr is redirected to

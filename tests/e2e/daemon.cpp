@@ -63,6 +63,7 @@ bool Daemon::is_running() {
   if (::waitpid(pid_, &status, WNOHANG) == pid_) {
     ::kill(-pid_, SIGKILL);
     pid_ = -1;
+    status_ = status;
     return false;
   }
   return true;

@@ -34,10 +34,13 @@ class Daemon {
   [[nodiscard]] pid_t pid() const noexcept { return pid_; }
   // True while the program runs (it has not exited; an exit is reaped here).
   [[nodiscard]] bool is_running();
+  // The wait status of the program's exit, once is_running() has seen it; -1 before.
+  [[nodiscard]] int wait_status() const noexcept { return status_; }
 
  private:
   std::string name_;
   pid_t pid_ = -1;
+  int status_ = -1;
 };
 
 // True once something accepts connections on unix socket `path`.

@@ -57,8 +57,8 @@ bool read_more(const Fd& fd, std::string& buf, Clock::time_point deadline, bool*
   return true;
 }
 
-// Starts `argv` (argv[0] a path) with `env` and its stdout and stderr on fresh pipes, whose read ends are returned in
-// `out_r` and `err_r` (close-on-exec). Throws std::runtime_error on failure.
+// Starts `argv` (argv[0] a path, or a name looked up in PATH) with `env` and its stdout and stderr on fresh pipes,
+// whose read ends are returned in `out_r` and `err_r` (close-on-exec). Throws std::runtime_error on failure.
 pid_t spawn_piped(std::vector<std::string> argv, std::vector<std::string> env, Fd& out_r, Fd& err_r) {
   int out[2], err[2];
   if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
@@ -84,7 +84,7 @@ pid_t spawn_piped(std::vector<std::string> argv, std::vector<std::string> env, F
   posix_spawnattr_t attr;
   init_shell_like_spawnattr(attr, false);
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, av[0], &fa, &attr, av.data(), ev.data());
+  int rc = posix_spawnp(&pid, av[0], &fa, &attr, av.data(), ev.data());
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) throw std::runtime_error("posix_spawn " + argv[0] + ": " + std::strerror(rc));
@@ -163,8 +163,8 @@ void TempDir::deploy(const std::string& relative, const std::string& from) const
 
 // ---- Spawnd ----
 
-Spawnd::Spawnd(std::vector<std::string> args, std::map<std::string, std::string> extra_env) {
-  std::vector<std::string> argv{SPAWND_BINARY};
+Spawnd::Spawnd(std::vector<std::string> args, std::map<std::string, std::string> extra_env, std::string binary) {
+  std::vector<std::string> argv{binary.empty() ? std::string(SPAWND_BINARY) : std::move(binary)};
   if (std::find(args.begin(), args.end(), "--listen") == args.end()) {
     argv.emplace_back("--listen");
     argv.emplace_back("127.0.0.1:0");
@@ -236,6 +236,10 @@ int Spawnd::stop(int timeout_ms, int sig) {
 ExitResult run_spawnd(const std::vector<std::string>& args, int timeout_ms) {
   std::vector<std::string> argv{SPAWND_BINARY};
   argv.insert(argv.end(), args.begin(), args.end());
+  return run_command(std::move(argv), timeout_ms);
+}
+
+ExitResult run_command(std::vector<std::string> argv, int timeout_ms) {
   Fd out_r, err_r;
   const pid_t pid = spawn_piped(std::move(argv), current_environment(), out_r, err_r);
 
@@ -257,6 +261,19 @@ ExitResult run_spawnd(const std::vector<std::string>& args, int timeout_ms) {
 }
 
 // ---- client ----
+
+std::uint16_t free_port() {
+  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) throw std::runtime_error("socket");
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof sin;
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&sin), sizeof sin) != 0 ||
+      ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&sin), &len) != 0)
+    throw std::runtime_error(std::string("free_port: ") + std::strerror(errno));
+  return ntohs(sin.sin_port);
+}
 
 std::optional<std::string> HttpResponse::field(std::string_view name) const {
   for (const auto& [k, v] : fields)

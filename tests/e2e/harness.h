@@ -49,10 +49,11 @@ class TempDir {
 // server never blocks on a full pipe.
 class Spawnd {
  public:
-  // Starts SPAWND_BINARY with `args` (give --root and the rest; --listen 127.0.0.1:0 is added unless `args` has a
-  // --listen of its own), with spawnd's environment
-  // plus `extra_env`, and waits up to 10 s for the listening line. Throws std::runtime_error if it does not come.
-  explicit Spawnd(std::vector<std::string> args, std::map<std::string, std::string> extra_env = {});
+  // Starts SPAWND_BINARY (or `binary`, e.g. an installed spawnd) with `args` (give --root and the rest; --listen
+  // 127.0.0.1:0 is added unless `args` has a --listen of its own), with spawnd's environment plus `extra_env`, and
+  // waits up to 10 s for the listening line. Throws std::runtime_error if it does not come.
+  explicit Spawnd(std::vector<std::string> args, std::map<std::string, std::string> extra_env = {},
+                  std::string binary = {});
   ~Spawnd();  // SIGKILLs and reaps a server that is still running
   Spawnd(const Spawnd&) = delete;
   Spawnd& operator=(const Spawnd&) = delete;
@@ -84,6 +85,10 @@ struct ExitResult {
 };
 // Runs SPAWND_BINARY with exactly `args` (no --listen is added) and waits up to `timeout_ms` for it to exit.
 [[nodiscard]] ExitResult run_spawnd(const std::vector<std::string>& args, int timeout_ms = 10000);
+// Runs `argv` (argv[0] a path, or a name looked up in PATH) as run_spawnd runs spawnd: stdin from /dev/null, stdout and
+// stderr collected, the test's environment, killed (status -1) if it has not exited within `timeout_ms`. For the
+// tools tests drive: cmake, cpack, dpkg-deb, systemd-analyze, setpriv.
+[[nodiscard]] ExitResult run_command(std::vector<std::string> argv, int timeout_ms);
 
 struct HttpResponse {
   int status = 0;              // 0: no (complete) response before the timeout or the close
@@ -98,6 +103,9 @@ struct HttpResponse {
   [[nodiscard]] std::size_t count(std::string_view name) const;
 };
 
+// A port on 127.0.0.1 that was free a moment ago (for a peer that needs a number: nginx's configuration,
+// systemd-socket-activate -l). Throws std::runtime_error if none can be had.
+[[nodiscard]] std::uint16_t free_port();
 // Connects to 127.0.0.1:port (blocking socket). Throws std::runtime_error on failure.
 [[nodiscard]] Fd connect_to(std::uint16_t port);
 // connect_to(), with sends bounded too: a send blocked for `send_timeout_ms` fails (SO_SNDTIMEO).

@@ -100,19 +100,6 @@ class Child {
   int status_ = -1;
 };
 
-// A port on 127.0.0.1 that was free a moment ago (nginx needs a number in its config).
-std::uint16_t free_port() {
-  spawnd::Fd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  REQUIRE(fd);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(bind(fd.get(), reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0);
-  socklen_t len = sizeof sa;
-  REQUIRE(getsockname(fd.get(), reinterpret_cast<sockaddr*>(&sa), &len) == 0);
-  return ntohs(sa.sin_port);
-}
-
 spawnd::Fd listen_unix(const std::string& path) {
   spawnd::Fd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   REQUIRE(fd);
