@@ -146,7 +146,10 @@ CgiConfig Server::cgi_config(std::string prefix, std::string directory) const {
 
 std::unique_ptr<Gateway> Server::make_cgi_gateway() {
   CgiConfig cgi = cgi_config(config_.cgi_prefix, config_.cgi_bin);
-  if (config_.mode == Mode::Fork) cgi.fork_servers = config_.fork_servers;
+  if (config_.mode == Mode::Fork) {
+    cgi.fork_servers = config_.fork_servers;
+    cgi.prefork = config_.prefork;
+  }
   if (config_.mode == Mode::InProc) {
     // The handlers' shared objects run in-process; every other program of the directory still runs as CGI.
     InProcConfig inproc;

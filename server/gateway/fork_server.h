@@ -54,9 +54,10 @@ class ForkServers {
   using SpawnedCallback = std::function<void(std::uint64_t token, Result<ChildProcess> child)>;
 
   // `directory`: --cgi-bin (absolute); `base_env`: the handlers' environment without meta-variables;
+  // `prefork`: --prefork, the pool of pre-forked children each fork server keeps (0: none; fork_protocol.h);
   // `dev_null`: an fd open O_RDWR on /dev/null (kept open by the caller).
   ForkServers(EventLoop& loop, ChildTable& children, std::string directory, std::vector<std::string> base_env,
-              std::size_t servers_per_handler, int dev_null, SpawnedCallback on_spawned);
+              std::size_t servers_per_handler, std::size_t prefork, int dev_null, SpawnedCallback on_spawned);
   ForkServers(const ForkServers&) = delete;
   ForkServers& operator=(const ForkServers&) = delete;
   ~ForkServers();
@@ -98,6 +99,7 @@ class ForkServers {
   std::string directory_;
   std::vector<std::string> base_env_;
   std::size_t servers_per_handler_;
+  std::size_t prefork_;  // kPreforkEnv for each fork server: children it keeps forked ahead of need
   int dev_null_;
   SpawnedCallback on_spawned_;
   std::unordered_map<std::string, Handler> handlers_;

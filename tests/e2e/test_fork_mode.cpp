@@ -625,12 +625,12 @@ TEST_CASE("under load every request is answered 200 by a fresh child, whatever s
 
 // The fork server could not take a child's pidfd (its fd limit is reached), so it killed the child and reported
 // only its pid: spawnd cannot watch that child, lets its pipes decide (a response if it was quick enough, else 502),
-// frees the slot and serves on.
+// frees the slot and serves on. (--prefork 0: a pre-forked child's pidfd is taken before any request.)
 TEST_CASE("a child whose fork server cannot give its pidfd is answered from its pipes, and spawnd serves on",
           "[e2e][fork]") {
   const std::string exe = kFixtures + "/whoami";
   TempDir dir;
-  Spawnd s(args(dir, Mode::Fork, kFixtures, {"--fork-servers", "1", "--max-children", "1"}));
+  Spawnd s(args(dir, Mode::Fork, kFixtures, {"--fork-servers", "1", "--max-children", "1", "--prefork", "0"}));
   const pid_t server = sole_fork_server(s, exe, "/cgi-bin/whoami");
   std::size_t baseline = settled_fd_count(s.pid());
 
