@@ -19,6 +19,10 @@
 // been forked (and be answering) without its Spawned ever reaching us; if none was, the pipes close empty: 502.
 // Such a request is not spawned again: it may have run already (a POST would run twice).
 //
+// With `prefork` > 0 each fork server keeps that many children forked ahead of need, each with its own database
+// connection (common/fork_protocol.h); spawnd sees no difference: Spawn in, Spawned with a pidfd out. Retiring a fork
+// server SIGKILLs its group, which its waiting children are still in, so none of them serves after a replace.
+//
 // Fork servers are spawnd's children (in the ChildTable). Their children are not: spawnd watches them by pidfd, and
 // their parent reaps them. spawnd is not a child subreaper: it could only reap the pids it knows, and orphans come
 // with pids it never learns (what a handler leaves behind in its group; a child forked by a fork server that died
