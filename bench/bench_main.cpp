@@ -56,6 +56,7 @@ struct Options {
   int seed_rows = 1000;
   std::int64_t wal_max_bytes = 16 << 20;
   int workers = 0;
+  int prefork = -1;
   int limit_spawners = 0;
   int wrk_threads = 0;
   std::string results_dir = "bench/results";
@@ -151,7 +152,7 @@ nlohmann::json options_json(const Options& o, const BenchEnv& env) {
           {"duration_s", env.duration_s},        {"warmup_s", env.warmup_s},
           {"repetitions", o.repetitions},        {"pragmas", o.pragmas},
           {"peers", o.peers},                    {"db_on_tmpfs", o.db_on_tmpfs},
-          {"seed_rows", o.seed_rows},            {"workers", env.workers},
+          {"seed_rows", o.seed_rows},            {"workers", env.workers}, {"prefork", env.prefork},
           {"wal_max_bytes", env.wal_max_bytes},
           {"limit_spawners", env.limit_spawners},
           {"load", o.sweep ? "sweep" : o.rate > 0 ? "open loop" : "closed loop (wrk)"},
@@ -184,6 +185,7 @@ int run(const Options& o, const std::string& command_line) {
   env.warmup_s = o.warmup_s;
   env.wrk_threads = o.wrk_threads;
   env.workers = o.workers > 0 ? o.workers : static_cast<int>(env.cores);
+  env.prefork = o.prefork;
   env.limit_spawners = o.limit_spawners > 0 ? static_cast<unsigned>(o.limit_spawners) : env.cores;
   env.seed_rows = o.seed_rows;
   env.wal_max_bytes = o.wal_max_bytes;
@@ -373,6 +375,9 @@ int main(int argc, char** argv) {
                  "The WAL bound of every server: spawnd --wal-max-bytes (passed only when not its default), and the "
                  "driver's keeper for the peers and the limit row, which is spawnd's own")
       ->capture_default_str()->check(CLI::Range(std::int64_t{64 * 1024}, std::int64_t{1} << 40));
+  app.add_option("--prefork", o.prefork, "spawnd --prefork for fork mode (default: spawnd's own; 0: fork at each "
+                 "request, for a before/after)")
+      ->check(CLI::Range(0, 1024));
   app.add_option("--workers", o.workers, "spawnd --workers for fastcgi/inproc, and FastCGI processes for the nginx "
                                          "peer (default: one per CPU)")->check(CLI::Range(1, 1024));
   app.add_option("--limit-spawners", o.limit_spawners, "Spawning threads of the limit row (default: one per CPU)")

@@ -355,6 +355,10 @@ RunResult run_target(const BenchEnv& env, const Target& t, int repetition) {
       spec.argv.push_back("--workers");
       spec.argv.push_back(std::to_string(env.workers));
     }
+    if (t.mode == "fork" && env.prefork >= 0) {
+      spec.argv.push_back("--prefork");
+      spec.argv.push_back(std::to_string(env.prefork));
+    }
     // Only when it is not spawnd's default, so that an older spawnd (--spawnd, a "before" run) still starts.
     if (env.wal_max_bytes != server::CheckpointPolicyConfig{}.wal_max_bytes) {
       spec.argv.push_back("--wal-max-bytes");

@@ -72,6 +72,7 @@ struct BenchEnv {
   unsigned cores = 1;
   unsigned limit_spawners = 1;  // spawning threads of the limit row (one per core by default)
   int workers = 0;              // --workers for spawnd's fastcgi/inproc modes and the FastCGI peer's processes
+  int prefork = -1;             // --prefork for spawnd's fork mode; -1: spawnd's default (the flag is not passed)
   // The WAL bound of every server (spawnd --wal-max-bytes; for the peers and the limit row, spawnd's own keeper run by
   // the driver with the same policy, and SPAWND_WAL_MAX_BYTES for their handlers): bytes.
   std::int64_t wal_max_bytes = 16 << 20;

@@ -24,9 +24,27 @@
 // When the control socket closes, the fork server exits once it has read what was queued (its children live on,
 // re-parented to init); spawnd SIGKILLs a fork server it retires, so that Spawns still queued to it are never forked.
 //
+//
+// Pre-forked children (`spawnd --prefork N`, given to the fork server as kPreforkEnv=N; absent or 0: none). The
+// fork server keeps up to N children forked ahead of need. Each one, right after its fork, builds its own Context
+// and runs the handler's warm_up (spawnd/handler.h: its own SQLite connection opened, migrated, statements
+// prepared), then waits on its own SOCK_SEQPACKET pair for exactly one Spawn, which the fork server forwards to it
+// as received (bytes and the three fds). A Spawn goes to the most recently forked waiting child, and a replacement is
+// forked once the queued Spawns are served; a Spawn that finds no child waiting is served by a fork as above and
+// grows the pool's target by one (at most N). A child left waiting kPreforkIdleMs is retired unused and the target
+// shrinks by one, down to kPreforkMinimum, whose children are then replaced by fresh ones. Waiting children stay in
+// the fork server's process group (so a group SIGKILL of a retired fork server ends them too: copy-to-deploy never
+// serves a request with the old executable); the fork server moves one into a group of its own before forwarding
+// its Spawn, then sends Spawned with the pidfd it took at the fork. The database file is checked before a hand-off:
+// the fork server retires, unused, every waiting child forked while another file (device, inode) was at SPAWND_DB,
+// and the child itself closes its warm connection if the file at the path is no longer the one it opened, so a
+// request never reads a replaced database through a stale connection. A waiting child that dies (SIGKILL) is reaped
+// and replaced; it never reaches spawnd. Waiting children exit when their socket closes (the fork server exited).
+//
 // Every message starts with ForkMessageHeader (native byte order: both ends are on one machine).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace spawnd::fork_protocol {
@@ -38,6 +56,13 @@ inline constexpr const char* kForkServerEnv = "SPAWND_FORK_SERVER";
 inline constexpr const char* kForkServerMarker = "spawnd-fork-server-protocol-2";
 // Largest message: header + environment block. Bigger requests are served by plain CGI instead.
 inline constexpr std::uint32_t kMaxMessageBytes = 128 * 1024;
+// In the fork server's environment: how many pre-forked children it may keep waiting (decimal; 0 or absent: none).
+inline constexpr const char* kPreforkEnv = "SPAWND_PREFORK";
+// A pre-forked child that waited this long is retired unused: the pool follows the request rate down within a few
+// seconds of a burst, and a child never serves with a warm-up older than this.
+inline constexpr int kPreforkIdleMs = 2000;
+// The pool's target never shrinks below this (when N > 0): a lone request after a quiet spell still finds a child.
+inline constexpr std::size_t kPreforkMinimum = 1;
 
 enum class MessageType : std::uint32_t {
   Ready = 1,    // fork server → spawnd: initialised, accepting Spawn

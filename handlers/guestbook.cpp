@@ -61,6 +61,10 @@ void sign_form(std::string& out, std::string_view action, std::string_view name,
   out += "</textarea></label></p>\n<p><button type=\"submit\">Sign</button></p>\n</form>\n";
 }
 
+constexpr const char* kNewestSql =
+    "SELECT name, message, created FROM guestbook ORDER BY created DESC, id DESC LIMIT ?1";
+constexpr const char* kSignSql = "INSERT INTO guestbook(name, message, created) VALUES(?1, ?2, ?3)";
+
 sdk::Response show(sdk::Request& req, sdk::Context& ctx) {
   db::Connection& conn = site::open_site_db(ctx);
   std::string out;
@@ -69,7 +73,7 @@ sdk::Response show(sdk::Request& req, sdk::Context& ctx) {
   sign_form(out, req.script_name(), {}, {});
   out += "<section class=\"entries\">\n";
   // cached(): one compiled statement per process, reused by every request in the FastCGI and in-process modes.
-  auto cached = conn.cached("SELECT name, message, created FROM guestbook ORDER BY created DESC, id DESC LIMIT ?1");
+  auto cached = conn.cached(kNewestSql);
   db::Statement& q = *cached;
   q.bind(1, kPageEntries);
   int shown = 0;
@@ -122,7 +126,7 @@ sdk::Response sign(sdk::Request& req, sdk::Context& ctx) {
   db::Connection& conn = site::open_site_db(ctx);
   const std::int64_t created = site::now_ms();
   db::with_write_transaction(conn, [&](db::Connection& c) {
-    c.cached("INSERT INTO guestbook(name, message, created) VALUES(?1, ?2, ?3)")->bind_all(name, message, created).run();
+    c.cached(kSignSql)->bind_all(name, message, created).run();
   });
   return sdk::Response::redirect(req.script_name());
 }
@@ -136,6 +140,14 @@ sdk::Response handle(sdk::Request& req, sdk::Context& ctx) {
   return r;
 }
 
+// A pre-forked child (--mode fork --prefork) opens and migrates its connection and prepares both statements while
+// it waits, so its request finds them in the connection's cache.
+void warm_up(sdk::Context& ctx) {
+  db::Connection& conn = site::open_site_db(ctx);
+  (void)conn.cached(kNewestSql);
+  (void)conn.cached(kSignSql);
+}
+
 }  // namespace
 
-SPAWND_HANDLER(handle, .limits = {.max_body_bytes = 64 * 1024, .max_form_fields = 16});
+SPAWND_HANDLER(handle, .limits = {.max_body_bytes = 64 * 1024, .max_form_fields = 16}, .warm_up = warm_up);

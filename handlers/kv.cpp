@@ -137,6 +137,10 @@ sdk::Response handle(sdk::Request& req, sdk::Context& ctx) {
   return get_value(conn, key);
 }
 
+// A pre-forked child (--mode fork --prefork) opens and migrates its connection while it waits.
+void warm_up(sdk::Context& ctx) { (void)site::open_site_db(ctx); }
+
 }  // namespace
 
-SPAWND_HANDLER(handle, .error_format = sdk::ErrorFormat::Json, .limits = {.max_body_bytes = 1 << 20});
+SPAWND_HANDLER(handle, .error_format = sdk::ErrorFormat::Json, .limits = {.max_body_bytes = 1 << 20},
+               .warm_up = warm_up);

@@ -67,6 +67,7 @@ struct Config {
   // cgi_prefix. Empty cgi_bin: no dynamic mount.
   Mode mode = Mode::Cgi;
   std::size_t fork_servers = 0;           // --mode fork: fork servers per SDK handler; 0: one per online CPU
+  std::size_t prefork = 4;                // --mode fork: children each fork server keeps forked ahead of need
   std::size_t workers = 0;                // --mode inproc: threads calling handlers; --mode fastcgi: processes per
                                           // handler; 0: one per online CPU
   std::uint64_t max_requests = 0;         // --mode fastcgi: replace a worker after this many requests; 0: never

@@ -163,6 +163,12 @@ std::unique_ptr<CLI::App> make_app(spawnd::server::Config& cfg, CommandOptions& 
       ->group(kSiteOptions);
   app.add_option("--fork-servers", cfg.fork_servers, "--mode fork: fork servers per SDK handler (default: one per CPU)")
       ->check(CLI::Range(1, 256));
+  app.add_option("--prefork", cfg.prefork,
+                 "--mode fork: children each fork server keeps forked ahead of need, each with its own database "
+                 "connection opened, so a request waits for neither; the pool follows the request rate between 1 "
+                 "and this (0: fork at each request)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
   app.add_option("--workers", cfg.workers,
                  "Handler workers (default: one per CPU): --mode inproc: threads that call handlers; --mode "
                  "fastcgi: worker processes per SDK handler")

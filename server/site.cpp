@@ -119,7 +119,10 @@ CgiConfig Site::cgi_config(std::string prefix, std::string directory) const {
 
 std::unique_ptr<Gateway> Site::make_cgi_gateway() {
   CgiConfig cgi = cgi_config(settings_.cgi_prefix, settings_.cgi_bin);
-  if (settings_.mode == Mode::Fork) cgi.fork_servers = settings_.fork_servers;
+  if (settings_.mode == Mode::Fork) {
+    cgi.fork_servers = settings_.fork_servers;
+    cgi.prefork = settings_.prefork;
+  }
   if (settings_.mode == Mode::InProc) {
     // The handlers' shared objects run in-process; every other program of the directory still runs as CGI.
     InProcConfig inproc;

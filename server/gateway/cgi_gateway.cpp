@@ -353,7 +353,8 @@ CgiGateway::CgiGateway(EventLoop& loop, ChildTable& children, CgiConfig config)
   if (!dev_null_) throw Error(errno, "open /dev/null");
   if (config_.fork_servers > 0) {
     fork_servers_ = std::make_unique<ForkServers>(
-        loop_, children_, config_.directory, config_.base_env, config_.fork_servers, dev_null_.get(),
+        loop_, children_, config_.directory, config_.base_env, config_.fork_servers, config_.prefork,
+        dev_null_.get(),
         [this](std::uint64_t token, Result<ChildProcess> child) { on_spawned(token, std::move(child)); });
   }
 }

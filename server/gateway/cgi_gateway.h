@@ -41,6 +41,7 @@ struct CgiConfig : MountConfig {
   SpawnMethod spawn_method = SpawnMethod::Vfork;
   std::size_t spawn_threads = 2;  // threads that start children (0: on the loop thread); see spawn_pool.h
   std::size_t fork_servers = 0;   // --mode fork: fork servers per SDK handler (0: plain CGI); see fork_server.h
+  std::size_t prefork = 0;        // --prefork: children each fork server keeps forked ahead of need (0: none)
 };
 
 class CgiExchange;

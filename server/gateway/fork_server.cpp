@@ -45,13 +45,14 @@ bool is_sdk_handler(const std::string& path) {
 }
 
 ForkServers::ForkServers(EventLoop& loop, ChildTable& children, std::string directory,
-                         std::vector<std::string> base_env, std::size_t servers_per_handler, int dev_null,
+                         std::vector<std::string> base_env, std::size_t servers_per_handler, std::size_t prefork, int dev_null,
                          SpawnedCallback on_spawned)
     : loop_(loop),
       children_(children),
       directory_(std::move(directory)),
       base_env_(std::move(base_env)),
       servers_per_handler_(servers_per_handler ? servers_per_handler : 1),
+      prefork_(prefork),
       dev_null_(dev_null),
       on_spawned_(std::move(on_spawned)) {}
 
@@ -145,6 +146,7 @@ void ForkServers::start_servers(const std::string& script, Handler& handler) {
       spec.argv = {spec.path};
       spec.envp = base_env_;
       spec.envp.push_back(std::string(fp::kForkServerEnv) + "=" + std::to_string(fp::kControlFd));
+      if (prefork_ > 0) spec.envp.push_back(std::string(fp::kPreforkEnv) + "=" + std::to_string(prefork_));
       spec.cwd = directory_;
       spec.stdin_fd = dev_null_;
       spec.stdout_fd = dev_null_;

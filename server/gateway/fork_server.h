@@ -19,6 +19,10 @@
 // been forked (and be answering) without its Spawned ever reaching us; if none was, the pipes close empty: 502.
 // Such a request is not spawned again: it may have run already (a POST would run twice).
 //
+// With `prefork` > 0 each fork server keeps that many children forked ahead of need, each with its own database
+// connection (common/fork_protocol.h); spawnd sees no difference: Spawn in, Spawned with a pidfd out. Retiring a fork
+// server SIGKILLs its group, which its waiting children are still in, so none of them serves after a replace.
+//
 // Fork servers are spawnd's children (in the ChildTable). Their children are not: spawnd watches them by pidfd, and
 // their parent reaps them. spawnd is not a child subreaper: it could only reap the pids it knows, and orphans come
 // with pids it never learns (what a handler leaves behind in its group; a child forked by a fork server that died
@@ -54,9 +58,10 @@ class ForkServers {
   using SpawnedCallback = std::function<void(std::uint64_t token, Result<ChildProcess> child)>;
 
   // `directory`: --cgi-bin (absolute); `base_env`: the handlers' environment without meta-variables;
+  // `prefork`: --prefork, the pool of pre-forked children each fork server keeps (0: none; fork_protocol.h);
   // `dev_null`: an fd open O_RDWR on /dev/null (kept open by the caller).
   ForkServers(EventLoop& loop, ChildTable& children, std::string directory, std::vector<std::string> base_env,
-              std::size_t servers_per_handler, int dev_null, SpawnedCallback on_spawned);
+              std::size_t servers_per_handler, std::size_t prefork, int dev_null, SpawnedCallback on_spawned);
   ForkServers(const ForkServers&) = delete;
   ForkServers& operator=(const ForkServers&) = delete;
   ~ForkServers();
@@ -98,6 +103,7 @@ class ForkServers {
   std::string directory_;
   std::vector<std::string> base_env_;
   std::size_t servers_per_handler_;
+  std::size_t prefork_;  // kPreforkEnv for each fork server: children it keeps forked ahead of need
   int dev_null_;
   SpawnedCallback on_spawned_;
   std::unordered_map<std::string, Handler> handlers_;

@@ -625,12 +625,12 @@ TEST_CASE("under load every request is answered 200 by a fresh child, whatever s
 
 // The fork server could not take a child's pidfd (its fd limit is reached), so it killed the child and reported
 // only its pid: spawnd cannot watch that child, lets its pipes decide (a response if it was quick enough, else 502),
-// frees the slot and serves on.
+// frees the slot and serves on. (--prefork 0: a pre-forked child's pidfd is taken before any request.)
 TEST_CASE("a child whose fork server cannot give its pidfd is answered from its pipes, and spawnd serves on",
           "[e2e][fork]") {
   const std::string exe = kFixtures + "/whoami";
   TempDir dir;
-  Spawnd s(args(dir, Mode::Fork, kFixtures, {"--fork-servers", "1", "--max-children", "1"}));
+  Spawnd s(args(dir, Mode::Fork, kFixtures, {"--fork-servers", "1", "--max-children", "1", "--prefork", "0"}));
   const pid_t server = sole_fork_server(s, exe, "/cgi-bin/whoami");
   std::size_t baseline = settled_fd_count(s.pid());
 
@@ -707,5 +707,236 @@ TEST_CASE("a client reset while its request is queued, in one batch with a freed
   CHECK(first.status == 200);
   REQUIRE(proc_stat(s.pid()));
   for (int i = 0; i < 3; ++i) CHECK(get(s.port(), "/cgi-bin/whoami").status == 200);
+  check_clean_and_stop(s, baseline);
+}
+
+// ---- pre-forked children (--prefork, common/fork_protocol.h) ----
+
+namespace {
+
+// The pre-forked children waiting in fork server `server`: its live children still in its process group (a child
+// handed a request moves to a group of its own first).
+std::vector<pid_t> waiting_children(pid_t server) {
+  std::vector<pid_t> out;
+  for (const auto& p : live_children_of(server))
+    if (p.pgid == server) out.push_back(p.pid);
+  return out;
+}
+
+// No zombie among the fork server's children (it reaps every one, waiting or served), within kSettle.
+void check_no_zombies_under(pid_t server) {
+  std::vector<pid_t> zombies;
+  const bool is_reaped = wait_until([&] { return (zombies = pids(zombie_children_of(server))).empty(); }, kSettle);
+  INFO("zombie children of fork server " << server << ": " << Catch::Detail::stringify(zombies));
+  CHECK(is_reaped);
+}
+
+// `n` requests for `target` from `clients` threads at once; the answers' Who, in no order. Fails on a non-200.
+std::vector<Who> whoami_burst(const Spawnd& s, const std::string& target, int clients, int n) {
+  std::vector<std::vector<Who>> got(static_cast<std::size_t>(clients));
+  std::vector<int> failed(static_cast<std::size_t>(clients), 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < clients; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < n / clients; ++i) {
+        auto r = get(s.port(), target);
+        auto who = r.status == 200 ? parse_who(r.body) : std::nullopt;
+        if (who) got[static_cast<std::size_t>(t)].push_back(*who);
+        else ++failed[static_cast<std::size_t>(t)];
+      }
+    });
+  for (auto& t : threads) t.join();
+  std::vector<Who> all;
+  for (const auto& g : got) all.insert(all.end(), g.begin(), g.end());
+  int failures = 0;
+  for (int f : failed) failures += f;
+  CHECK(failures == 0);
+  return all;
+}
+
+}  // namespace
+
+TEST_CASE("with --prefork no process serves two requests, and the requests are served by waiting children",
+          "[e2e][fork][prefork]") {
+  const std::string exe = kFixtures + "/whoami";
+  TempDir dir;
+  Spawnd s(args(dir, Mode::Fork, kFixtures, {"--fork-servers", "1", "--prefork", "4"}));
+  const pid_t server = sole_fork_server(s, exe, "/cgi-bin/whoami");
+  REQUIRE(wait_until([&] { return !waiting_children(server).empty(); }, kSettle));
+  std::size_t baseline = settled_fd_count(s.pid());
+  const std::vector<pid_t> waiting = waiting_children(server);
+
+  // One at a time, then 8 at once: every pid answers once, each a child of the fork server in a group of its own.
+  std::vector<Who> all;
+  for (int i = 0; i < 40; ++i) {
+    auto r = get(s.port(), "/cgi-bin/whoami");
+    REQUIRE(r.status == 200);
+    auto who = parse_who(r.body);
+    REQUIRE(who);
+    all.push_back(*who);
+  }
+  auto burst = whoami_burst(s, "/cgi-bin/whoami", 8, 160);
+  all.insert(all.end(), burst.begin(), burst.end());
+  std::map<pid_t, int> served;
+  for (const auto& w : all) {
+    ++served[w.pid];
+    CHECK(w.ppid == server);
+    CHECK(w.pgid == w.pid);
+  }
+  CHECK(all.size() == 200);
+  CHECK(served.size() == all.size());  // 200 requests, 200 processes
+  // The first request after warm-up went to a child that was waiting before it arrived.
+  CHECK(std::find(waiting.begin(), waiting.end(), all.front().pid) != waiting.end());
+  check_no_zombies_under(server);
+  check_clean_and_stop(s, baseline);
+}
+
+TEST_CASE("with --prefork a request that crashes its child leaves the next ones unaffected", "[e2e][fork][prefork]") {
+  TempDir dir;
+  Spawnd s(args(dir, Mode::Fork, kFixtures, {"--fork-servers", "1", "--prefork", "2"}));
+  REQUIRE(wait_until([&] { return get(s.port(), "/cgi-bin/crash?ok").status == 200 &&
+                                  !fork_servers(s.pid(), kFixtures + "/crash").empty(); }, kSettle));
+  const pid_t server = *fork_servers(s.pid(), kFixtures + "/crash").begin();
+  REQUIRE(wait_until([&] { return !waiting_children(server).empty(); }, kSettle));
+  std::size_t baseline = settled_fd_count(s.pid());
+  for (int i = 0; i < 10; ++i) {
+    CHECK(get(s.port(), "/cgi-bin/crash").status == 502);
+    CHECK(get(s.port(), "/cgi-bin/crash?ok").status == 200);
+  }
+  CHECK(fork_servers(s.pid(), kFixtures + "/crash") == std::set<pid_t>{server});
+  check_no_zombies_under(server);
+  check_clean_and_stop(s, baseline);
+}
+
+TEST_CASE("a replaced handler executable discards the pre-forked children of the old one", "[e2e][fork][prefork]") {
+  TempDir dir;
+  const std::string bin = dir.path() + "/cgi-bin";
+  const std::string app = dir.install("cgi-bin/app", kFixtures + "/whoami");
+  Spawnd s(args(dir, Mode::Fork, bin, {"--fork-servers", "1", "--prefork", "4"}));
+  const pid_t server = sole_fork_server(s, app, "/cgi-bin/app");
+  std::vector<pid_t> old_waiting;
+  REQUIRE(wait_until([&] { return !(old_waiting = waiting_children(server)).empty(); }, kSettle));
+  std::size_t baseline = settled_fd_count(s.pid());
+
+  dir.deploy("cgi-bin/app", kFixtures + "/whoami2");
+  // The very next request runs the new file (plain CGI while the new fork server starts), and so does every later one.
+  for (int i = 0; i < 10; ++i) {
+    auto r = get(s.port(), "/cgi-bin/app");
+    REQUIRE(r.status == 200);
+    auto who = parse_who(r.body);
+    REQUIRE(who);
+    CHECK(who->version == 2);
+    CHECK(std::find(old_waiting.begin(), old_waiting.end(), who->pid) == old_waiting.end());
+  }
+  // The old children never served and are gone with their fork server (its group was SIGKILLed).
+  const bool are_gone = wait_until(
+      [&] {
+        for (pid_t p : old_waiting)
+          if (proc_stat(p)) return false;
+        return !proc_stat(server);
+      },
+      kSettle);
+  CHECK(are_gone);
+  auto after = ask_until_forked(s, "/cgi-bin/app");
+  REQUIRE(after);
+  CHECK(after->version == 2);
+  check_no_zombies_under(after->ppid);
+  check_clean_and_stop(s, baseline);
+}
+
+TEST_CASE("a database file deleted and recreated is never read through a pre-forked child's stale connection",
+          "[e2e][fork][prefork]") {
+  TempDir dir;
+  const std::string db = dir.path() + "/site.db";
+  const std::string kv = std::string(SPAWND_CGI_BIN_DIR) + "/kv";
+  Spawnd s(args(dir, Mode::Fork, SPAWND_CGI_BIN_DIR, {"--fork-servers", "1", "--prefork", "3", "--db", db}));
+  auto put = [&](const std::string& key, const std::string& value) {
+    return request(s.port(), "PUT /cgi-bin/kv/" + key + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                             "Content-Type: application/json\r\nContent-Length: " + std::to_string(value.size()) +
+                             "\r\n\r\n" + value).status;
+  };
+  REQUIRE(put("k", "\"old\"") == 201);
+  std::set<pid_t> servers;
+  REQUIRE(wait_until([&] { return (servers = fork_servers(s.pid(), kv)).size() == 1; }, kSettle));
+  const pid_t server = *servers.begin();
+  // Children warmed on the old file (each with it open), then the file deleted and an empty database in its place.
+  std::vector<pid_t> warm;
+  REQUIRE(wait_until([&] { return (warm = waiting_children(server)).size() >= 1; }, kSettle));
+  CHECK(get(s.port(), "/cgi-bin/kv/k").status == 200);
+  std::this_thread::sleep_for(300ms);  // the replacement's warm-up (open + migrate) done
+  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(db + suffix);
+  {
+    std::ofstream create(db);  // an empty file is an empty SQLite database
+  }
+  for (int i = 0; i < 5; ++i) {
+    auto r = get(s.port(), "/cgi-bin/kv/k");
+    INFO("request " << i << ": " << r.body);
+    CHECK(r.status == 404);  // the new, empty database: never the old row
+  }
+  REQUIRE(put("k", "\"new\"") == 201);
+  auto r = get(s.port(), "/cgi-bin/kv/k");
+  CHECK(r.body.find("new") != std::string::npos);
+  check_no_zombies_under(server);
+  check_clean_and_stop(s, settled_fd_count(s.pid()));
+}
+
+TEST_CASE("the pre-forked pool grows under concurrent load and shrinks back to its minimum when idle",
+          "[e2e][fork][prefork]") {
+  const std::string exe = kFixtures + "/whoami";
+  TempDir dir;
+  Spawnd s(args(dir, Mode::Fork, kFixtures, {"--fork-servers", "1", "--prefork", "6"}));
+  const pid_t server = sole_fork_server(s, exe, "/cgi-bin/whoami");
+  std::size_t baseline = settled_fd_count(s.pid());
+  // Bursts of 8 at once find the pool short and grow its target towards 6.
+  std::size_t most = 0;
+  for (int round = 0; round < 6 && most < 3; ++round) {
+    (void)whoami_burst(s, "/cgi-bin/whoami", 8, 64);
+    wait_until([&] { return (most = std::max(most, waiting_children(server).size())) >= 3; }, 300ms);
+  }
+  INFO("most children seen waiting: " << most);
+  CHECK(most >= 3);
+  CHECK(most <= 6);
+  // Idle: each waits kPreforkIdleMs (2 s) and retires, down to the one the minimum keeps.
+  std::vector<pid_t> now;
+  const bool is_shrunk = wait_until([&] { return (now = waiting_children(server)).size() == 1; }, 6 * kSettle / 5 * 2);
+  INFO("waiting now: " << Catch::Detail::stringify(now));
+  CHECK(is_shrunk);
+  std::this_thread::sleep_for(300ms);
+  CHECK(waiting_children(server).size() == 1);  // and stays there
+  check_no_zombies_under(server);
+  check_clean_and_stop(s, baseline);
+}
+
+TEST_CASE("a waiting pre-forked child killed with SIGKILL is replaced, and the next requests are served",
+          "[e2e][fork][prefork]") {
+  const std::string exe = kFixtures + "/whoami";
+  TempDir dir;
+  Spawnd s(args(dir, Mode::Fork, kFixtures, {"--fork-servers", "1", "--prefork", "2"}));
+  const pid_t server = sole_fork_server(s, exe, "/cgi-bin/whoami");
+  std::vector<pid_t> waiting;
+  REQUIRE(wait_until([&] { return !(waiting = waiting_children(server)).empty(); }, kSettle));
+  std::size_t baseline = settled_fd_count(s.pid());
+  for (pid_t p : waiting) REQUIRE(::kill(p, SIGKILL) == 0);
+  // Reaped by the fork server (no zombie) and replaced by new waiting children.
+  REQUIRE(wait_until(
+      [&] {
+        auto w = waiting_children(server);
+        return !w.empty() && std::none_of(w.begin(), w.end(), [&](pid_t p) {
+          return std::find(waiting.begin(), waiting.end(), p) != waiting.end();
+        });
+      },
+      kSettle));
+  check_no_zombies_under(server);
+  for (int i = 0; i < 10; ++i) {
+    auto r = get(s.port(), "/cgi-bin/whoami");
+    REQUIRE(r.status == 200);
+    auto who = parse_who(r.body);
+    REQUIRE(who);
+    CHECK(who->ppid == server);
+    CHECK(std::find(waiting.begin(), waiting.end(), who->pid) == waiting.end());
+  }
+  CHECK(fork_servers(s.pid(), exe) == std::set<pid_t>{server});
+  CHECK(s.stderr_text().find("died waiting") != std::string::npos);
+  check_no_zombies_under(server);
   check_clean_and_stop(s, baseline);
 }

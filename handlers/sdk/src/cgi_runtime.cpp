@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 
 #include "common/sys.h"
 
@@ -42,7 +43,9 @@ bool write_response(int fd, std::string_view head, std::string_view body) {
 
 }  // namespace
 
-int run_cgi(const HandlerInfo& info, const char* argv0, char** envp) {
+int run_cgi(const HandlerInfo& info, const char* argv0, char** envp) { return run_cgi(info, argv0, envp, nullptr); }
+
+int run_cgi(const HandlerInfo& info, const char* argv0, char** envp, std::unique_ptr<Context> warm) {
   MetaVars meta;
   meta.reserve(48);
   for (char** e = envp; e != nullptr && *e != nullptr; ++e) {
@@ -51,7 +54,14 @@ int run_cgi(const HandlerInfo& info, const char* argv0, char** envp) {
     meta.emplace_back(std::string(*e, static_cast<size_t>(eq - *e)), std::string(eq + 1));
   }
 
-  Context ctx(info, handler_name(info, argv0), db_config_from(meta));
+  // A warm Context (a pre-forked child's) serves only the database the request names; any other gets a fresh one.
+  Context::DbConfig db_config = db_config_from(meta);
+  std::unique_ptr<Context> fresh;
+  if (!warm || !(warm->db_config() == db_config)) {
+    warm.reset();
+    fresh = std::make_unique<Context>(info, handler_name(info, argv0), std::move(db_config));
+  }
+  Context& ctx = warm ? *warm : *fresh;
 
   // The body, bounded by CONTENT_LENGTH and by the handler's limit; refused before it is read when too long.
   BodyExpectation expected = expect_body(meta, info.limits);

@@ -9,9 +9,14 @@
 // handler, never builds a Context and never opens the database: each child builds its own Context in run_cgi, and
 // ctx.db() opens the database there, per child, exactly as under CGI.
 //
-// Single-threaded, blocking: one poll() on the control socket and a signalfd for SIGCHLD. Children never make the
-// fork server wait: they are reaped with waitpid(WNOHANG) when the signalfd says one exited. A bad message is
-// logged and refused (Spawned with -EINVAL); only a broken control socket ends the fork server.
+// With --prefork N (kPreforkEnv), children are forked ahead of need and wait, each with its own Context, warmed by
+// HandlerInfo::warm_up after the fork (its own SQLite connection), for the one Spawn the fork server forwards to
+// it (the pool rules are in common/fork_protocol.h). The request then pays neither fork() nor the database's open.
+//
+// Single-threaded, blocking: one poll() on the control socket and a signalfd for SIGCHLD, with a timeout for the
+// oldest waiting child's retirement. Children never make the fork server wait: they are reaped with
+// waitpid(WNOHANG) when the signalfd says one exited. A bad message is logged and refused (Spawned with -EINVAL);
+// only a broken control socket ends the fork server.
 #include <spawnd/runtime.h>
 
 #include <poll.h>
@@ -19,14 +24,18 @@
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <utility>
 #include <vector>
@@ -45,6 +54,27 @@ namespace {
 namespace fp = spawnd::fork_protocol;
 
 constexpr int kStdioFds = 3;
+// The most Spawns served from one wakeup before the pool is topped up again.
+constexpr int kMaxSpawnsPerWakeup = 64;
+
+std::int64_t monotonic_ms() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
+}
+
+// Which file is at a path: (device, inode), or (0, 0) if none (or no path). Two equal ids name the same file.
+struct FileId {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  bool operator==(const FileId&) const = default;
+};
+
+FileId file_id(const std::string& path) noexcept {
+  struct stat st{};
+  if (path.empty() || ::stat(path.c_str(), &st) != 0) return {};
+  return {st.st_dev, st.st_ino};
+}
 
 // One line on stderr, "handler NAME: fork server: <message>" (detail::vlog_line, as Context::log).
 void log_line(const std::string& name, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -79,8 +109,11 @@ class ForkServer {
 
  private:
   [[nodiscard]] bool set_up();
-  // Receives and serves one message. Returns false when the control socket is closed or broken.
-  [[nodiscard]] bool on_control_readable();
+  // The poll loop; returns run()'s exit code.
+  [[nodiscard]] int serve();
+  // Receives and serves one message, if one is queued. Returns 1 when it served one, 0 when none was queued, -1
+  // when the control socket is closed or broken.
+  [[nodiscard]] int on_control_readable();
   // Reaps every exited child and reports each. Returns false if the control socket broke.
   [[nodiscard]] bool on_sigchld();
   // Sends one message; `fd`, if not -1, goes with it by SCM_RIGHTS (a Spawned's pidfd). False if the socket broke.
@@ -90,6 +123,27 @@ class ForkServer {
   // pidfd could be had: the child is then SIGKILLed (and reaped and reported like any other).
   [[nodiscard]] int take_pidfd(pid_t pid, std::uint64_t token);
   [[noreturn]] void run_child(const StdioFds& fds) noexcept;
+
+  // A pre-forked child waiting for its Spawn.
+  struct Waiting {
+    pid_t pid = -1;
+    int pidfd = -1;              // taken right after the fork; goes with its Spawned
+    int socket = -1;             // our end of its SOCK_SEQPACKET pair
+    std::int64_t forked_ms = 0;  // CLOCK_MONOTONIC
+    FileId db;                   // the file at SPAWND_DB when it was forked
+  };
+  // Forwards the Spawn in buffer_ (`length` bytes, `fds`) to a waiting child. Returns false if no child took it
+  // (none waiting, or none alive and on the current database): the caller forks one. On true, `is_sent` says
+  // whether the Spawned reached spawnd.
+  [[nodiscard]] bool hand_off(std::uint64_t token, size_t length, StdioFds& fds, bool& is_sent);
+  // Forks waiting children until the pool holds target_.
+  void top_up();
+  // Retires the waiting children that waited kPreforkIdleMs, and returns poll()'s timeout: until the next one is
+  // due, or -1 if none waits.
+  [[nodiscard]] int retire_idle();
+  // SIGKILLs an unused waiting child (its exit is reaped silently) and closes our fds of it.
+  void retire(Waiting& child) noexcept;
+  [[noreturn]] void run_waiting_child(int socket) noexcept;
 
   const HandlerInfo& info_;
   const char* argv0_;
@@ -104,6 +158,14 @@ class ForkServer {
   // Our children that are not reaped yet and the Spawn token of each, for their Exited. A pid is unique here: it
   // stays ours until we reap it. Adopted orphans are not listed (token 0).
   std::vector<std::pair<pid_t, std::uint64_t>> children_;
+
+  // The pool (empty without --prefork): oldest first, so a Spawn takes the back and the front ages out.
+  std::size_t prefork_max_ = 0;  // kPreforkEnv
+  std::size_t target_ = 0;       // between kPreforkMinimum and prefork_max_: what top_up() keeps
+  std::string db_path_;          // SPAWND_DB in our environment: what the waiting children open
+  std::vector<Waiting> pool_;
+  std::vector<pid_t> retired_;   // waiting children we killed and have not reaped: not reported to spawnd
+  bool is_fork_failing_ = false;  // the last pre-fork failed: no retry until the next Spawn
 };
 
 bool ForkServer::set_up() {
@@ -172,6 +234,19 @@ bool ForkServer::set_up() {
   buffer_.resize(fp::kMaxMessageBytes);
   envp_.reserve(64);
   children_.reserve(256);
+
+  if (const char* prefork = std::getenv(fp::kPreforkEnv); prefork != nullptr && *prefork != '\0') {
+    char* end = nullptr;
+    const unsigned long long n = std::strtoull(prefork, &end, 10);
+    if (*end != '\0' || n > 1024) {
+      log_line(name_, "%s=%s is not a number of children from 0 to 1024", fp::kPreforkEnv, prefork);
+      return false;
+    }
+    prefork_max_ = static_cast<std::size_t>(n);
+  }
+  target_ = std::min(prefork_max_, fp::kPreforkMinimum);
+  if (const char* db = std::getenv("SPAWND_DB")) db_path_ = db;
+  pool_.reserve(prefork_max_);
   return true;
 }
 
@@ -190,26 +265,27 @@ bool ForkServer::send(fp::MessageType type, std::uint64_t token, std::int32_t pi
   return false;
 }
 
-bool ForkServer::on_control_readable() {
+int ForkServer::on_control_readable() {
   fp::ForkMessageHeader header{};
   // Every fd that arrived is owned by `fds` before anything else is looked at, so that each path closes them; a
   // fourth is closed at once and the message refused as if it had not fit (MSG_CTRUNC). MSG_CMSG_CLOEXEC: the fds
-  // are never inherited by accident; the child dup2()s them onto 0..2 (which clears it).
+  // are never inherited by accident; the child dup2()s them onto 0..2 (which clears it). MSG_DONTWAIT: run() calls
+  // this until the queue is empty.
   StdioFds fds;
   int msg_flags = 0;
-  ssize_t n = sys::recv_with_fds(control_fd_, buffer_, fds.fd, fds.count, msg_flags, 0);
+  ssize_t n = sys::recv_with_fds(control_fd_, buffer_, fds.fd, fds.count, msg_flags, MSG_DONTWAIT);
   if (n < 0) {
-    if (errno == EAGAIN) return true;
+    if (errno == EAGAIN) return 0;
     log_line(name_, "recvmsg: %s", std::strerror(errno));
-    return false;
+    return -1;
   }
   // 0 bytes: spawnd closed its end (a SEQPACKET peer never sends an empty message in this protocol).
-  if (n == 0 && fds.count == 0) return false;
+  if (n == 0 && fds.count == 0) return -1;
 
   const auto length = static_cast<size_t>(n);
   if (length < sizeof header) {
     log_line(name_, "ignoring a %zu-byte message (shorter than a header)", length);
-    return true;  // no token to answer to; the fds close with `fds`
+    return 1;  // no token to answer to; the fds close with `fds`
   }
   std::memcpy(&header, buffer_.data(), sizeof header);
   const ReceivedMessageInfo received{.is_truncated = (msg_flags & MSG_TRUNC) != 0,
@@ -220,8 +296,13 @@ bool ForkServer::on_control_readable() {
              static_cast<unsigned>(header.type), static_cast<unsigned long long>(header.token), length, fds.count,
              problem);
     fds.close_all();
-    return send(fp::MessageType::Spawned, header.token, -EINVAL, 0);
+    return send(fp::MessageType::Spawned, header.token, -EINVAL, 0) ? 1 : -1;
   }
+
+  is_fork_failing_ = false;  // a request: worth trying to pre-fork again
+  if (bool is_sent = false; hand_off(header.token, length, fds, is_sent)) return is_sent ? 1 : -1;
+  // No child was waiting: this request pays for its fork, and the pool grows so that the next one need not.
+  if (target_ < prefork_max_) ++target_;
 
   pid_t pid = ::fork();
   if (pid == 0) run_child(fds);
@@ -237,12 +318,164 @@ bool ForkServer::on_control_readable() {
   fds.close_all();
   if (pid < 0) {
     log_line(name_, "fork: %s", std::strerror(fork_errno));
-    return send(fp::MessageType::Spawned, header.token, -fork_errno, 0);
+    return send(fp::MessageType::Spawned, header.token, -fork_errno, 0) ? 1 : -1;
   }
   // Without a pidfd: the pid alone, which tells spawnd that a child was forked but cannot be watched.
   const bool is_sent = send(fp::MessageType::Spawned, header.token, pid, 0, pidfd);
   if (pidfd >= 0) ::close(pidfd);  // spawnd has its own copy now
-  return is_sent;
+  return is_sent ? 1 : -1;
+}
+
+bool ForkServer::hand_off(std::uint64_t token, size_t length, StdioFds& fds, bool& is_sent) {
+  if (pool_.empty()) return false;
+  // One stat per request: a database deleted and recreated (or replaced by rename) since a child was forked makes
+  // that child's connection stale, and it is retired unused. (The child checks again, for a replacement between
+  // this stat and its open: run_waiting_child.)
+  const FileId db = file_id(db_path_);
+  while (!pool_.empty()) {
+    Waiting child = pool_.back();
+    pool_.pop_back();
+    if (!(child.db == db)) {
+      retire(child);
+      continue;
+    }
+    // Its own group before it can read the request (see the header of common/fork_protocol.h); ESRCH if it died
+    // waiting, then the send fails too.
+    ::setpgid(child.pid, child.pid);
+    const ssize_t n = sys::send_with_fds(child.socket, {buffer_.data(), length},
+                                         std::span<const int>(fds.fd, static_cast<size_t>(fds.count)), MSG_NOSIGNAL);
+    ::close(child.socket);
+    if (n != static_cast<ssize_t>(length)) {
+      // EPIPE/ECONNREFUSED: it died waiting (its exit is reaped by on_sigchld); anything else: it cannot be used.
+      if (errno != EPIPE && errno != ECONNREFUSED && errno != ECONNRESET)
+        log_line(name_, "send to waiting child %d: %s", static_cast<int>(child.pid), std::strerror(errno));
+      child.socket = -1;
+      retire(child);
+      continue;
+    }
+    children_.emplace_back(child.pid, token);
+    // Our copies of the child's stdio go now: the child's stdout must reach EOF when the child exits.
+    fds.close_all();
+    is_sent = send(fp::MessageType::Spawned, token, child.pid, 0, child.pidfd);
+    ::close(child.pidfd);
+    return true;
+  }
+  return false;
+}
+
+void ForkServer::retire(Waiting& child) noexcept {
+  // SIGKILL through the pidfd: the number is still this child (we have not reaped it). It holds no request, and a
+  // killed process holds no SQLite lock (POSIX locks die with it; the WAL stays consistent).
+  sys::pidfd_send_signal(child.pidfd, SIGKILL);
+  retired_.push_back(child.pid);
+  ::close(child.pidfd);
+  if (child.socket >= 0) ::close(child.socket);
+}
+
+void ForkServer::top_up() {
+  while (pool_.size() < target_ && !is_fork_failing_) {
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+      log_line(name_, "socketpair: %s", std::strerror(errno));
+      is_fork_failing_ = true;
+      return;
+    }
+    Waiting child;
+    child.db = file_id(db_path_);  // before the fork: the child opens this file or a newer one
+    child.forked_ms = monotonic_ms();
+    child.pid = ::fork();
+    if (child.pid == 0) {
+      ::close(pair[0]);
+      run_waiting_child(pair[1]);
+    }
+    const int fork_errno = errno;
+    ::close(pair[1]);
+    if (child.pid > 0) child.pidfd = sys::pidfd_open(child.pid);
+    if (child.pid < 0 || child.pidfd < 0) {
+      log_line(name_, "pre-fork: %s: %s", child.pid < 0 ? "fork" : "pidfd_open",
+               std::strerror(child.pid < 0 ? fork_errno : errno));
+      if (child.pid > 0) {
+        ::kill(child.pid, SIGKILL);  // our unreaped child: the number is still it
+        retired_.push_back(child.pid);
+      }
+      ::close(pair[0]);
+      is_fork_failing_ = true;  // EAGAIN/ENOMEM/EMFILE: no retry loop; the next Spawn tries again
+      return;
+    }
+    child.socket = pair[0];
+    pool_.push_back(child);
+  }
+}
+
+int ForkServer::retire_idle() {
+  const std::int64_t now = monotonic_ms();
+  while (!pool_.empty() && now - pool_.front().forked_ms >= fp::kPreforkIdleMs) {
+    retire(pool_.front());
+    pool_.erase(pool_.begin());
+    // Fewer requests than children: the pool shrinks (to the minimum, whose child top_up() then replaces).
+    if (target_ > std::min(prefork_max_, fp::kPreforkMinimum)) --target_;
+  }
+  top_up();
+  if (pool_.empty()) return -1;
+  return static_cast<int>(std::max<std::int64_t>(0, pool_.front().forked_ms + fp::kPreforkIdleMs - now));
+}
+
+void ForkServer::run_waiting_child(int socket) noexcept {
+  // Only its socket is kept, as kControlFd (replacing this process's copy of the control socket, which it must not
+  // hold: spawnd's EOF on it would never come); 0..2 are the fork server's (/dev/null, /dev/null, spawnd's stderr)
+  // until the request's replace them. Still in the fork server's process group (see fork_protocol.h).
+  if (socket != fp::kControlFd && ::dup2(socket, fp::kControlFd) < 0) ::_exit(127);
+  ::closefrom(fp::kControlFd + 1);
+  // SIGTERM and the rest are default here already (set_up); SIGCHLD stays blocked until the request: it has no
+  // children yet. The Context and the handler's warm-up: its own connection, opened after the fork.
+  auto ctx = std::make_unique<Context>(info_, name_, db_config_from({}));
+  FileId opened;
+  if (info_.warm_up != nullptr) {
+    const FileId before = file_id(ctx->db_config().path);
+    try {
+      info_.warm_up(*ctx);
+    } catch (const std::exception& e) {
+      log_line(name_, "pre-forked child %d: warm-up: %s", static_cast<int>(::getpid()), e.what());
+      ctx->close_db();
+    } catch (...) {
+      ctx->close_db();
+    }
+    // The file we opened is `before` only if it was still there after the open (it may have been replaced between).
+    opened = file_id(ctx->db_config().path);
+    if (!(opened == before)) ctx->close_db();
+  }
+  // The page faults a request would otherwise take: the message buffer (a copy-on-write page of the fork
+  // server's until first written) and some stack.
+  std::memset(buffer_.data(), 0, std::min<size_t>(buffer_.size(), 16 * 1024));
+  volatile char stack[32 * 1024];
+  for (size_t i = 0; i < sizeof stack; i += 4096) stack[i] = 0;
+
+  StdioFds fds;
+  int msg_flags = 0;
+  const ssize_t n = sys::recv_with_fds(fp::kControlFd, buffer_, fds.fd, fds.count, msg_flags, 0);
+  // EOF: retired, or the fork server is gone. Nothing was served: exit quietly (closing the connection).
+  if (n <= 0) ::_exit(0);
+  const ReceivedMessageInfo received{.is_truncated = (msg_flags & MSG_TRUNC) != 0,
+                                     .has_extra_fds = (msg_flags & MSG_CTRUNC) != 0,
+                                     .fd_count = fds.count};
+  // The fork server checked it before forwarding; this only rebuilds envp_ over this process's buffer.
+  if (check_spawn_message(std::span<char>(buffer_.data(), static_cast<size_t>(n)), received, envp_) != nullptr)
+    ::_exit(127);
+  ::setpgid(0, 0);  // done by the fork server already; harmless, and sure
+  // A warm connection serves only the file now at the path: one deleted and recreated, or renamed over, after our
+  // open is another database, never to be read through this one.
+  if (ctx->has_open_db() && !(file_id(ctx->db_config().path) == opened)) ctx->close_db();
+  for (int i = 0; i < kStdioFds; ++i) {
+    if (::dup2(fds.fd[i], i) < 0) ::_exit(127);
+  }
+  // Not closefrom(): the warm connection's fds (the database, its -wal and -shm) are open above ours.
+  fds.close_all();
+  ::close(fp::kControlFd);
+  environ = envp_.data();
+  sigset_t none;
+  ::sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::_exit(run_cgi(info_, argv0_, environ, std::move(ctx)));
 }
 
 int ForkServer::take_pidfd(pid_t pid, std::uint64_t token) {
@@ -293,6 +526,21 @@ bool ForkServer::on_sigchld() {
     int status = 0;
     pid_t pid = ::waitpid(-1, &status, WNOHANG);
     if (pid <= 0) return true;  // 0: children still running; -1/ECHILD: none left
+    // A waiting child: one we retired, or one that died waiting (killed by someone). spawnd never heard of it.
+    if (auto it = std::find(retired_.begin(), retired_.end(), pid); it != retired_.end()) {
+      *it = retired_.back();
+      retired_.pop_back();
+      continue;
+    }
+    if (auto it = std::find_if(pool_.begin(), pool_.end(), [&](const Waiting& w) { return w.pid == pid; });
+        it != pool_.end()) {
+      log_line(name_, "pre-forked child %d died waiting (%s %d); replaced", static_cast<int>(pid),
+               WIFSIGNALED(status) ? "signal" : "exit status", WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+      ::close(it->pidfd);
+      ::close(it->socket);
+      pool_.erase(it);
+      continue;
+    }
     std::uint64_t token = 0;  // an adopted orphan's
     for (auto& child : children_) {
       if (child.first == pid) {
@@ -309,9 +557,18 @@ bool ForkServer::on_sigchld() {
 int ForkServer::run() {
   if (!set_up()) return 2;
   if (!send(fp::MessageType::Ready, 0, 0, 0)) return 0;
+  const int status = serve();
+  // The waiting children served nothing: end them now rather than leave them to notice their socket's EOF.
+  for (auto& child : pool_) retire(child);
+  pool_.clear();
+  return status;
+}
+
+int ForkServer::serve() {
   pollfd fds[2] = {{control_fd_, POLLIN, 0}, {signal_fd_, POLLIN, 0}};
   for (;;) {
-    const int n = sys::retry_eintr([&] { return ::poll(fds, 2, -1); });
+    const int timeout_ms = retire_idle();  // also tops the pool up
+    const int n = sys::retry_eintr([&] { return ::poll(fds, 2, timeout_ms); });
     if (n < 0) {
       log_line(name_, "poll: %s", std::strerror(errno));
       return 1;
@@ -322,8 +579,15 @@ int ForkServer::run() {
       log_line(name_, "the control socket (fd %d) was closed under us", control_fd_);
       return 0;
     }
-    // POLLHUP/POLLERR too: recvmsg still returns the messages queued before the hang-up, then 0 or the error.
-    if (fds[0].revents != 0 && !on_control_readable()) return 0;
+    // POLLHUP/POLLERR too: recvmsg still returns the messages queued before the hang-up, then 0 or the error. Every
+    // queued Spawn is served before the pool is topped up: a replacement's fork would delay them.
+    if (fds[0].revents != 0) {
+      for (int i = 0; i < kMaxSpawnsPerWakeup; ++i) {
+        const int served = on_control_readable();
+        if (served < 0) return 0;
+        if (served == 0) break;
+      }
+    }
   }
 }
 

@@ -4,7 +4,8 @@
 // Under CGI one process serves one request, so a Context lives exactly as long as the request. Under the
 // FastCGI and in-process runtimes it outlives many requests (so the database connection is reused): never keep
 // request state in it. It is never carried across fork(): the fork-server runtime builds a fresh one in each
-// child, and an SQLite connection must not cross a fork.
+// child (a pre-forked child builds its own after the fork, before its request arrives), and an SQLite connection
+// must not cross a fork.
 #pragma once
 
 #include <exception>
@@ -38,6 +39,7 @@ class Context {
     std::string pragmas;  // SPAWND_PRAGMAS: a preset name ("default", "durable", ...) or a .sql file path; "" = default
     std::string wal_max_bytes;  // SPAWND_WAL_MAX_BYTES: the WAL bound in bytes the connection's commits help keep
                                 // (db::Connection::set_wal_max_bytes); "" or not a number: none
+    bool operator==(const DbConfig&) const = default;
   };
 
   // `name` appears in log lines ("handler NAME: ..."); `info` outlives the Context (it is a static).
@@ -47,6 +49,7 @@ class Context {
   Context& operator=(const Context&) = delete;
 
   [[nodiscard]] std::string_view name() const noexcept { return name_; }
+  [[nodiscard]] const DbConfig& db_config() const noexcept { return db_config_; }
 
   // The handler's database connection (db/database.h), opened on first use from DbConfig: the file SPAWND_DB with
   // the PRAGMA preset SPAWND_PRAGMAS applied. Schema set-up is the handler's (db::migrate by user_version).

@@ -39,6 +39,13 @@ struct HandlerInfo {
   const char* name = nullptr;  // for log lines; nullptr means the executable's file name
   ErrorFormat error_format = ErrorFormat::Html;
   Limits limits{};
+  // Optional: the work a process may do for this handler before its request is known, on the Context that will serve
+  // it: open ctx.db(), run the schema migration, prepare the statements the handler borrows with
+  // Connection::cached(). Called only in a pre-forked child of a fork server (`spawnd --mode fork --prefork N`),
+  // after the fork (an SQLite connection never crosses one), while the child waits for a request; the request then
+  // finds the connection ready. If it throws, the runtime logs one line and closes the connection, and the request
+  // opens it as usual. nullptr: nothing is warmed but the process itself. Must not depend on a request.
+  void (*warm_up)(Context& ctx) = nullptr;
 };
 
 namespace detail {

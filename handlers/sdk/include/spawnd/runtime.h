@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -79,6 +80,10 @@ struct CgiReply {
 // The CGI runtime: one request from the environment and stdin, the response on stdout. Returns main()'s exit code:
 // 0 when a response (of any status) was written, 1 if stdout failed.
 int run_cgi(const HandlerInfo& info, const char* argv0, char** envp);
+// The same, with a Context built before the request arrived (a pre-forked child's, its database maybe open and
+// warmed by HandlerInfo::warm_up): used if its DbConfig is the request's, else dropped (closing its connection) for
+// a fresh one. The caller has made sure an open connection is to the file now at the path (not a replaced one).
+int run_cgi(const HandlerInfo& info, const char* argv0, char** envp, std::unique_ptr<Context> warm);
 
 // The fork-server runtime (common/fork_protocol.h): started once by `spawnd --mode fork` with the control socket on
 // `control_fd`, it sends Ready, then forks one child per Spawn message; the child takes the message's three fds as
