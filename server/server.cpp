@@ -56,6 +56,8 @@ Fd open_listener(const std::string& addr, int backlog, std::string& bound) {
 Server::Server(Config config)
     : config_(std::move(config)),
       static_files_(config_.root, config_.follow_symlinks, config_.index_names),
+      site_metrics_(&metrics_.add_site("default")),
+      status_allow_(config_.status_allow),
       access_log_(config_.access_log, !config_.is_quiet),
       body_budget_(config_.body_memory_limit, config_.max_buffered_body_bytes),
       children_(loop_, config_.kill_grace_ms) {
@@ -67,6 +69,11 @@ Server::Server(Config config)
   if (!open_unlinked_temp_file(config_.body_temp_dir))
     throw ConfigError("--body-temp-dir " + config_.body_temp_dir + ": cannot create a temporary file there: " +
                       std::strerror(errno));
+  static_files_.set_precompressed(parse_content_codings(config_.precompressed));
+  if (!config_.error_pages.empty()) {
+    error_pages_ = ErrorPages::load(config_.error_pages);
+    SPAWND_LOG_INFO("error pages: %zu from %s", error_pages_.size(), config_.error_pages.c_str());
+  }
   listener_.fd = open_listener(config_.listen, config_.backlog, bound_address_);
 
   // Signals arrive through a signalfd, so that handling them is ordinary loop work. SIGPIPE is ignored: a client
@@ -216,6 +223,30 @@ const std::string& Server::http_date() {
   return date_;
 }
 
+std::string Server::status_text() const {
+  StatusFigures figures;
+  figures.connections_open = connections_.size();
+  figures.connections_total = connection_count_;
+  StatusFigures::Site& site = figures.sites.emplace_back();
+  site.name = site_metrics_->name();
+  const LoadReport add = [&site](ServedBy mode, const GatewayLoad& load) {
+    std::optional<GatewayLoad>& sum = site.load[static_cast<std::size_t>(mode)];
+    if (!sum) sum.emplace();
+    sum->running += load.running;
+    sum->queued += load.queued;
+    sum->queue_full += load.queue_full;
+    sum->queue_timeout += load.queue_timeout;
+    sum->spawn_failures += load.spawn_failures;
+  };
+  router_.report_load(add);
+  fastcgi_apps_->report_load(add);
+  if (db_keeper_) {
+    site.db = db_keeper_->stats();
+    site.wal_max_bytes = db_keeper_->wal_max_bytes();
+  }
+  return render_status(metrics_, figures);
+}
+
 void Server::release(Connection& connection) {
   std::uint64_t id = connection.id();
   loop_.defer([this, id] {
@@ -291,6 +322,7 @@ void Server::on_accept() {
           "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\n"
           "Content-Length: 20\r\nConnection: close\r\n\r\nToo many connections";
       [[maybe_unused]] ssize_t n = ::send(socket.get(), kBusy, sizeof kBusy - 1, MSG_NOSIGNAL);
+      ++metrics_.rejected_connections;
       continue;
     }
     int one = 1;

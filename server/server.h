@@ -16,14 +16,17 @@
 #include "common/fd.h"
 #include "server/access_log.h"
 #include "server/config.h"
+#include "server/error_pages.h"
 #include "server/event_loop.h"
 #include "server/gateway/cgi_gateway.h"
 #include "server/gateway/gateway.h"
 #include "server/gateway/mount_config.h"
 #include "server/gateway/process.h"
+#include "server/metrics.h"
 #include "server/request_body_buffer.h"
 #include "server/router.h"
 #include "server/static_files.h"
+#include "server/status_page.h"
 
 namespace spawnd::server {
 
@@ -64,6 +67,19 @@ class Server {
   [[nodiscard]] bool is_shutting_down() const noexcept { return is_shutting_down_; }
   // Destroys the connection after the current dispatch pass.
   void release(Connection& connection);
+  // The custom error pages (--error-pages; none: built-in pages).
+  [[nodiscard]] const ErrorPages& error_pages() const noexcept { return error_pages_; }
+  // Counters of the status page: the server's, and the site's that connections count their responses in.
+  [[nodiscard]] Metrics& metrics() noexcept { return metrics_; }
+  [[nodiscard]] SiteMetrics& site_metrics() noexcept { return *site_metrics_; }
+  // Whether `path` (a request's raw path) is the status page's (--status-path; never when that is empty).
+  [[nodiscard]] bool is_status_path(std::string_view path) const noexcept {
+    return !config_.status_path.empty() && path == config_.status_path;
+  }
+  // Who may read the status page (--status-allow).
+  [[nodiscard]] const AllowList& status_allow() const noexcept { return status_allow_; }
+  // The status page's body, built now (status_page.h).
+  [[nodiscard]] std::string status_text() const;
 
  private:
   void on_accept();
@@ -87,6 +103,10 @@ class Server {
   Config config_;
   EventLoop loop_;
   StaticFiles static_files_;
+  ErrorPages error_pages_;
+  Metrics metrics_;
+  SiteMetrics* site_metrics_ = nullptr;  // in metrics_: the one site's, "default"
+  AllowList status_allow_;
   AccessLog access_log_;
   BodyBudget body_budget_;
   EventLoop::WatchedFd listener_;
