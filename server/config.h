@@ -46,6 +46,13 @@ struct Config {
   std::vector<std::string> index_names{"index.html"};     // --index: a directory's index files, tried in order
   SymlinkPolicy follow_symlinks = SymlinkPolicy::Owner;  // --follow-symlinks (static_files.h)
   std::vector<std::string> deny;                          // --deny: path prefixes answered with 403
+  std::vector<std::string> precompressed;  // --precompressed: codings served from sidecars, preferred first (br, gzip,
+                                           // zstd; content_coding.h); empty: off
+  std::string error_pages;                 // --error-pages: directory of NNN.html pages (error_pages.h); empty: built-in
+
+  // The status page (status_page.h).
+  std::string status_path = "/server-status";  // empty: no status page
+  std::vector<std::string> status_allow;       // networks (CIDR) that may read it; empty: loopback only
 
   // Limits (each a command-line flag).
   std::size_t max_header_bytes = 16 * 1024;         // request line + header fields → 414 / 431 beyond

@@ -349,6 +349,7 @@ void Connection::on_request_head() {
   req_.sites = server_.sites();
   req_.site = &req_.sites->select(r);
   arm_timer(server_.config().io_timeout_ms);  // the head is in: from now on the I/O timeout applies
+  req_.start_ns = monotonic_ns();
   req_.is_keep_alive = r.is_keep_alive && !is_shutting_down_ && !server_.is_shutting_down();
   req_.response = ResponseWriter(r.is_head(), r.version_minor);
 }
@@ -358,11 +359,16 @@ void Connection::on_request_head() {
 void Connection::dispatch(Route route) {
   Request& r = *req_.request;
   if (!route.path.empty()) r.path = std::move(route.path);  // a directory's index file; REQUEST_URI stays r.target
-  if (route.gateway == nullptr) {
+  if (route.gateway == nullptr || server_.is_status_path(r.path)) {
     req_.is_discarding_body = true;
     // We answer without reading a body the client holds back for "100 Continue": it may never come (RFC 9110
     // §10.1.1), so the connection cannot be reused.
     if (r.expects_continue && r.has_body && !req_.has_continued) req_.is_keep_alive = false;
+    if (server_.is_status_path(r.path)) {
+      send_status();  // before any mount or file: the status page's path is the server's
+      return;
+    }
+    req_.served_by = ServedBy::Static;
     if (route.status != 0) {
       send_error(route.status, false);  // --deny, or an extension-routed script that does not exist
       return;
@@ -371,6 +377,7 @@ void Connection::dispatch(Route route) {
     return;
   }
   Gateway& gateway = *route.gateway;
+  req_.served_by = gateway.served_by();
   // Read the whole body before a handler slot is taken (a slow sender then holds only its connection), unless the
   // handler streams it; a chunked body is read whole anyway: every gateway passes CONTENT_LENGTH (RFC 3875 §4.1.2).
   const bool will_buffer = r.has_body && !parser_.is_message_done() &&
@@ -383,6 +390,7 @@ void Connection::dispatch(Route route) {
                     static_cast<unsigned long long>(r.id), static_cast<unsigned long long>(*r.content_length),
                     static_cast<unsigned long long>(budget.total_in_use()),
                     static_cast<unsigned long long>(budget.total_limit()));
+    ++server_.metrics().rejected_body_buffers;
     send_error(503, true);
     return;
   }
@@ -424,6 +432,7 @@ bool Connection::take_decoded_body() {
     SPAWND_LOG_WARN("request %llu: request bodies fill the server's buffers (%llu bytes in use): 503",
                     static_cast<unsigned long long>(req_.request->id),
                     static_cast<unsigned long long>(server_.body_budget().total_in_use()));
+    ++server_.metrics().rejected_body_buffers;
     send_error(503, true);
   } else {
     SPAWND_LOG_ERROR("request %llu: cannot buffer the request body in %s: %s",

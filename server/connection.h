@@ -98,6 +98,7 @@ class Connection final : public ResponseSink, public RequestBody {
   void on_end(std::optional<GatewayError> error) override;
   [[nodiscard]] Io on_raw(std::string_view bytes) override;
   void on_local_redirect(std::string location) override;
+  void on_error_status(int status) override;
 
   // RequestBody
   [[nodiscard]] std::string_view available() const override;
@@ -123,6 +124,8 @@ class Connection final : public ResponseSink, public RequestBody {
     std::uint64_t response_start = 0;    // out_'s position of the response's head: once sent, too late for an error
     bool is_exchange_paused = false;     // on_body() returned Io::Again; resume() once the output drains
     bool is_logged = false;              // the access log has the request
+    ServedBy served_by = ServedBy::None;  // what answers it, for the status page's counters (metrics.h)
+    std::int64_t start_ns = 0;           // monotonic_ns() at the end of the head (or at the error, without one)
   };
 
   // Response bytes buffered before the exchange is asked to pause (Io::Again); it resumes below half of it.
@@ -151,7 +154,11 @@ class Connection final : public ResponseSink, public RequestBody {
   void drop_retired_exchanges();
   void end_exchange();
   void send_static();
-  void send_error(int status, bool must_close);
+  // An error response of our own (a custom page if there is one); `allow`: a 405's Allow field (RFC 9110 §15.5.6).
+  void send_error(int status, bool must_close, std::string_view allow = {});
+  // Answers the status page (--status-path): 200 with the metrics, 403 for a client --status-allow excludes, 405
+  // for a method other than GET and HEAD.
+  void send_status();
   void write_head(const ResponseHead& head);
   void send_queued_response();
   [[nodiscard]] Io flush();

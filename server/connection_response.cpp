@@ -83,6 +83,13 @@ void Connection::on_end(std::optional<GatewayError> error) {
   schedule_flush();
 }
 
+// The gateway asks for an error response of ours (a script that does not exist): custom pages apply.
+void Connection::on_error_status(int status) {
+  if (state_ != State::Responding) return;
+  end_exchange();
+  send_error(status, false);
+}
+
 // RFC 3875 §6.2.2: the router rewrites the request as a GET of `location` without a body and routes it again.
 void Connection::on_local_redirect(std::string location) {
   if (state_ != State::Responding) return;
@@ -127,6 +134,14 @@ void Connection::write_head(const ResponseHead& head) {
 
 void Connection::send_static() {
   StaticResponse r = req_.site->static_files().serve(*req_.request);
+  if (r.status >= 400 && !r.file) {
+    // An error of the static files: the custom page, if there is one, with the other fields kept (Allow, Content-Range).
+    if (const std::string* page = req_.site->error_pages().find(r.status)) {
+      r.body = *page;
+      for (auto& [name, value] : r.fields)
+        if (name == "Content-Type") value = kErrorPageContentType;
+    }
+  }
   if (r.file) {
     write_head(ResponseHead{r.status, {}, std::move(r.fields), r.length});
     if (r.length > 0 && req_.response.count_body(r.length)) out_.set_file(std::move(r.file), r.offset, r.length);
@@ -139,7 +154,7 @@ void Connection::send_static() {
 }
 
 // An error response of our own. Too late once a head was written: then the connection is aborted instead.
-void Connection::send_error(int status, bool must_close) {
+void Connection::send_error(int status, bool must_close, std::string_view allow) {
   if (state_ == State::Closed) return;
   if (req_.response.is_head_written()) {
     close();
@@ -153,13 +168,40 @@ void Connection::send_error(int status, bool must_close) {
     req_.request->remote_port = remote_port_;
     req_.request->local_addr = local_addr_;
     req_.request->local_port = local_port_;
+    req_.start_ns = monotonic_ns();
   }
   if (must_close) req_.is_keep_alive = false;
   req_.is_discarding_body = true;
   body_.clear();
-  const std::string page = error_page(status);
-  write_head(error_head(status, page.size()));
+  // The site's pages; before a head parsed (no site yet), the default site's.
+  const std::string* custom =
+      (req_.site ? req_.site->error_pages() : server_.sites()->default_site().error_pages()).find(status);
+  const std::string page = custom ? *custom : error_page(status);
+  ResponseHead head = error_head(status, page.size());
+  if (custom) head.fields.front().second = kErrorPageContentType;  // error_head() puts Content-Type first
+  if (!allow.empty()) head.fields.emplace_back("Allow", std::string(allow));
+  write_head(head);
   req_.response.write_body(out_.tail(), page);
+  send_queued_response();
+}
+
+void Connection::send_status() {
+  req_.served_by = ServedBy::Status;
+  const Request& r = *req_.request;
+  if (!server_.status_allow().allows(r.remote_addr)) {
+    send_error(403, false);
+    return;
+  }
+  if (r.method != "GET" && r.method != "HEAD") {
+    send_error(405, false, "GET, HEAD");
+    return;
+  }
+  std::string body = server_.status_text();
+  ResponseHead head;
+  head.fields = {{"Content-Type", std::string(kStatusContentType)}, {"Cache-Control", "no-store"}};
+  head.content_length = body.size();
+  write_head(head);
+  req_.response.write_body(out_.tail(), body);
   send_queued_response();
 }
 
@@ -190,6 +232,8 @@ void Connection::on_response_written() {
     req_.is_logged = true;
     server_.access_log().record(*req_.request, req_.site ? std::string_view(req_.site->name()) : std::string_view("-"),
                                 req_.response.status(), req_.response.body_bytes());
+    server_.site_metrics(req_.site ? std::string_view(req_.site->name()) : std::string_view("-"))
+        .record(req_.served_by, req_.response.status(), monotonic_ns() - req_.start_ns);
   }
   if (!req_.is_keep_alive) {
     if (!is_read_eof_ && (!parser_.is_message_done() || in_pos_ < in_.size())) {

@@ -116,6 +116,33 @@ std::unique_ptr<CLI::App> make_app(spawnd::server::Config& cfg, CommandOptions& 
                  "/conf/ and /data/ that .htaccess files protect under Apache)")
       ->type_name("PREFIX")
       ->group(kSiteOptions);
+  app.add_option("--precompressed", cfg.precompressed,
+                 "Serve FILE.br, FILE.gz or FILE.zst (made by the site's build) instead of FILE to clients whose "
+                 "Accept-Encoding allows it, preferring the codings in the order given (e.g. br,gzip), with "
+                 "Content-Encoding and Vary: Accept-Encoding; a sidecar older than FILE is ignored. Off by default: "
+                 "each coding costs an extra open() per static request that accepts it")
+      ->type_name("br|gzip|zstd,...")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"br", "gzip", "zstd"}))
+      ->group(kSiteOptions);
+  app.add_option("--error-pages", cfg.error_pages,
+                 "Directory of NNN.html files (404.html, 502.html, ...): the body of the error responses spawnd makes "
+                 "itself with that status (never of a handler's own response); read at start-up, 64 KiB at most "
+                 "each; a status without a file keeps the built-in page")
+      ->type_name("DIR")
+      ->check(CLI::ExistingDirectory)
+      ->group(kSiteOptions);
+  app.add_option("--status-path", cfg.status_path,
+                 "URL path of the status page (Prometheus text format: requests, durations, connections, handlers, "
+                 "queues, 503s, database checkpoints); empty: no status page")
+      ->capture_default_str()
+      ->check([](const std::string& path) {
+        return path.empty() || path.starts_with("/") ? std::string() : std::string("expected a path starting with /");
+      });
+  app.add_option("--status-allow", cfg.status_allow,
+                 "Network allowed to read the status page, ADDRESS[/BITS], IPv4 or IPv6 (repeatable; default: "
+                 "127.0.0.0/8 and ::1 only); other clients get 403")
+      ->type_name("CIDR");
   app.add_option("--max-header-bytes", cfg.max_header_bytes,
                  "Largest request line + header fields, in bytes (414 / 431 beyond)")
       ->capture_default_str()

@@ -71,6 +71,11 @@ class Router {
   // The static files whose root extension mounts and index files are checked under (non-owning; must outlive
   // the Router's use).
   void set_static_files(const StaticFiles* files) noexcept { static_files_ = files; }
+  // Every mounted gateway's load (Gateway::report_load), for the status page.
+  void report_load(const LoadReport& report) const {
+    for (const auto& [prefix, gateway] : mounts_) gateway->report_load(report);
+    for (const auto& [extension, gateway] : extension_mounts_) gateway->report_load(report);
+  }
   // Destroys every gateway (teardown; no exchange may be alive).
   void unmount_all() noexcept { mounts_.clear(); }
 

@@ -21,6 +21,8 @@
 #include "common/result.h"
 #include "common/sys.h"
 #include "server/connection.h"
+#include "server/db_keeper.h"
+#include "server/gateway/fastcgi_gateway.h"
 #include "server/http_date.h"
 #include "server/privileges.h"
 #include "server/systemd.h"
@@ -80,6 +82,8 @@ Server::Server(Config config)
     : config_(std::move(config)),
       body_temp_dir_given_(config_.body_temp_dir),
       listen_socket_(take_listen_socket_and_drop_privileges(config_)),
+      site_metrics_(&metrics_.add_site("default")),
+      status_allow_(config_.status_allow),
       access_log_(config_.access_log, !config_.is_quiet),
       body_budget_(config_.body_memory_limit, config_.max_buffered_body_bytes),
       children_(loop_, config_.kill_grace_ms) {
@@ -146,6 +150,43 @@ const std::string& Server::http_date() {
     date_ = format_http_date(now);
   }
   return date_;
+}
+
+SiteMetrics& Server::site_metrics(std::string_view name) {
+  if (name == "-") return *site_metrics_;
+  auto it = site_metrics_by_name_.find(std::string(name));
+  if (it == site_metrics_by_name_.end())
+    it = site_metrics_by_name_.emplace(std::string(name), &metrics_.add_site(std::string(name))).first;
+  return *it->second;
+}
+
+std::string Server::status_text() const {
+  StatusFigures figures;
+  figures.connections_open = connections_.size();
+  figures.connections_total = connection_count_;
+  bool is_first = true;
+  sites_->for_each([&](const Site& s) {
+    StatusFigures::Site& site = figures.sites.emplace_back();
+    site.name = s.name() == "-" ? "default" : s.name();  // the label of the default site, as in site_metrics()
+    const LoadReport add = [&site](ServedBy mode, const GatewayLoad& load) {
+      std::optional<GatewayLoad>& sum = site.load[static_cast<std::size_t>(mode)];
+      if (!sum) sum.emplace();
+      sum->running += load.running;
+      sum->queued += load.queued;
+      sum->queue_full += load.queue_full;
+      sum->queue_timeout += load.queue_timeout;
+      sum->spawn_failures += load.spawn_failures;
+    };
+    s.router().report_load(add);
+    // The --fastcgi-pass pools are shared by every site: counted once, with the default site.
+    if (is_first) sites_->fastcgi_apps().report_load(add);
+    is_first = false;
+    if (const DbKeeper* keeper = s.db_keeper()) {
+      site.db = keeper->stats();
+      site.wal_max_bytes = keeper->wal_max_bytes();
+    }
+  });
+  return render_status(metrics_, figures);
 }
 
 void Server::release(Connection& connection) {
@@ -230,6 +271,7 @@ void Server::on_accept() {
           "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\n"
           "Content-Length: 20\r\nConnection: close\r\n\r\nToo many connections";
       [[maybe_unused]] ssize_t n = ::send(socket.get(), kBusy, sizeof kBusy - 1, MSG_NOSIGNAL);
+      ++metrics_.rejected_connections;
       continue;
     }
     int one = 1;

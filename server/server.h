@@ -25,10 +25,13 @@
 #include "common/fd.h"
 #include "server/access_log.h"
 #include "server/config.h"
+#include "server/error_pages.h"
 #include "server/event_loop.h"
 #include "server/gateway/process.h"
+#include "server/metrics.h"
 #include "server/request_body_buffer.h"
 #include "server/site.h"
+#include "server/status_page.h"
 
 namespace spawnd::server {
 
@@ -75,6 +78,20 @@ class Server {
   [[nodiscard]] bool is_shutting_down() const noexcept { return is_shutting_down_; }
   // Destroys the connection after the current dispatch pass.
   void release(Connection& connection);
+  // The custom error pages (--error-pages; none: built-in pages).
+  // Counters of the status page: the server's, and the site's that connections count their responses in.
+  [[nodiscard]] Metrics& metrics() noexcept { return metrics_; }
+  // The counters of the site named `name` (Site::name(): "-" for the default site, labelled "default"), made on
+  // first use.
+  [[nodiscard]] SiteMetrics& site_metrics(std::string_view name);
+  // Whether `path` (a request's raw path) is the status page's (--status-path; never when that is empty).
+  [[nodiscard]] bool is_status_path(std::string_view path) const noexcept {
+    return !config_.status_path.empty() && path == config_.status_path;
+  }
+  // Who may read the status page (--status-allow).
+  [[nodiscard]] const AllowList& status_allow() const noexcept { return status_allow_; }
+  // The status page's body, built now (status_page.h).
+  [[nodiscard]] std::string status_text() const;
 
  private:
   // The listening socket and what it is bound to ("127.0.0.1:8080"), for the start-up line.
@@ -109,6 +126,10 @@ class Server {
   // member below — the access log, the database, temporary files, handler processes — is created as that user.
   ListenSocket listen_socket_;
   EventLoop loop_;
+  Metrics metrics_;
+  SiteMetrics* site_metrics_ = nullptr;  // in metrics_: the default site's (label "default")
+  std::unordered_map<std::string, SiteMetrics*> site_metrics_by_name_;  // the [[site]]s', made on first use
+  AllowList status_allow_;  // --status-allow as at start-up
   AccessLog access_log_;
   Fd error_log_;  // --error-log: the file stderr is redirected to
   BodyBudget body_budget_;

@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "pragmas/presets.h"
+#include "server/content_coding.h"
 #include "server/db_keeper.h"
 #include "server/gateway/fastcgi_gateway.h"
 #include "server/gateway/inproc_gateway.h"
@@ -24,6 +25,11 @@ Site::Site(EventLoop& loop, ChildTable& children, FastCgiApps& apps, Config sett
       settings_(std::move(settings)),
       name_(std::move(name)),
       static_files_(settings_.root, settings_.follow_symlinks, settings_.index_names) {
+  static_files_.set_precompressed(parse_content_codings(settings_.precompressed));
+  if (!settings_.error_pages.empty()) {
+    error_pages_ = ErrorPages::load(settings_.error_pages);
+    SPAWND_LOG_INFO("error pages: %zu from %s", error_pages_.size(), settings_.error_pages.c_str());
+  }
   // Before any gateway exists: the database file is created, in WAL mode, before the first handler runs.
   if (!settings_.db_path.empty()) {
     db_keeper_ = std::make_unique<DbKeeper>(DbKeeperConfig{

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "server/config.h"
+#include "server/error_pages.h"
 #include "server/event_loop.h"
 #include "server/gateway/cgi_gateway.h"
 #include "server/gateway/gateway.h"
@@ -51,6 +52,10 @@ class Site {
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
   [[nodiscard]] const Config& settings() const noexcept { return settings_; }
   [[nodiscard]] const StaticFiles& static_files() const noexcept { return static_files_; }
+  // --error-pages: the pages of the error responses spawnd makes for this site (error_pages.h).
+  [[nodiscard]] const ErrorPages& error_pages() const noexcept { return error_pages_; }
+  // With --db: the keeper's figures (status page). Null without a database.
+  [[nodiscard]] const DbKeeper* db_keeper() const noexcept { return db_keeper_.get(); }
   // Who answers a request path: a mounted gateway or the static files; and where a local redirect goes.
   [[nodiscard]] const Router& router() const noexcept { return router_; }
 
@@ -73,6 +78,7 @@ class Site {
   std::string name_;
   std::unique_ptr<DbKeeper> db_keeper_;  // with --db: holds a connection and checkpoints; outlives the gateways
   StaticFiles static_files_;
+  ErrorPages error_pages_;
   Router router_;  // owns the gateways: destroyed first
 };
 
@@ -92,6 +98,15 @@ class Sites {
   // The site of `request` (RFC 9112 §3.2): its Host field without the port, case-insensitively; the default site
   // when no [[site]] lists that host.
   [[nodiscard]] Site& select(const Request& request) const;
+  // The top-level site: requests whose Host names no [[site]], and error responses before a head parsed.
+  [[nodiscard]] Site& default_site() const noexcept { return *sites_.front(); }
+  // Calls `fn` with every site, the default one first.
+  template <typename Fn>
+  void for_each(Fn&& fn) const {
+    for (const auto& site : sites_) fn(static_cast<const Site&>(*site));
+  }
+  // The --fastcgi-pass pools every site shares.
+  [[nodiscard]] FastCgiApps& fastcgi_apps() const noexcept { return *fastcgi_apps_; }
   // The top-level configuration (process-wide settings and the default site's).
   [[nodiscard]] const Config& config() const noexcept { return config_; }
   [[nodiscard]] std::uint64_t generation() const noexcept { return generation_; }

@@ -184,9 +184,30 @@ StaticResponse StaticFiles::serve(const Request& request) const {
   if (!S_ISREG(st.st_mode)) return status_only(404);
   // O_NONBLOCK (set so that opening a FIFO cannot hang the loop) has no effect on reading a regular file.
 
+  // --precompressed: the representation (header comment). One open per acceptable coding, only for clients that
+  // accept one.
+  std::string_view coding;  // empty: the file itself (identity)
+  if (const auto accept = request.field("Accept-Encoding"); accept && !precompressed_.empty()) {
+    for (const ContentCoding& candidate : precompressed_) {
+      if (coding_quality(*accept, candidate.name) == 0) continue;
+      Result<Fd> sidecar = open(path + std::string(candidate.suffix), O_RDONLY);
+      if (!sidecar) continue;
+      struct stat sst{};
+      if (::fstat(sidecar->get(), &sst) != 0 || !S_ISREG(sst.st_mode)) continue;
+      if (sst.st_mtim.tv_sec < st.st_mtim.tv_sec ||
+          (sst.st_mtim.tv_sec == st.st_mtim.tv_sec && sst.st_mtim.tv_nsec < st.st_mtim.tv_nsec))
+        continue;  // older than the file: a leftover
+      file = std::move(*sidecar);
+      st = sst;
+      coding = candidate.name;
+      break;
+    }
+  }
+
   const auto size = static_cast<std::uint64_t>(st.st_size);
   const std::int64_t mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
-  const std::string etag = make_etag(size, mtime_ns);
+  std::string etag = make_etag(size, mtime_ns);
+  if (!coding.empty()) etag.insert(etag.size() - 1, "-" + std::string(coding));  // "SIZE-MTIME-gzip"
   const std::string last_modified = format_http_date(st.st_mtim.tv_sec);
 
   Preconditions pre;
@@ -198,6 +219,7 @@ StaticResponse StaticFiles::serve(const Request& request) const {
   StaticResponse r;
   r.fields.emplace_back("Last-Modified", last_modified);
   r.fields.emplace_back("ETag", etag);
+  if (!precompressed_.empty()) r.fields.emplace_back("Vary", "Accept-Encoding");
   switch (evaluate_preconditions(request.method, pre, etag, st.st_mtim.tv_sec)) {
     case PreconditionResult::Proceed: break;
     case PreconditionResult::NotModified: r.status = 304; return r;
@@ -207,6 +229,7 @@ StaticResponse StaticFiles::serve(const Request& request) const {
     }
   }
   r.fields.emplace_back("Content-Type", std::string(mime_type_for(path)));
+  if (!coding.empty()) r.fields.emplace_back("Content-Encoding", std::string(coding));
   r.fields.emplace_back("Accept-Ranges", "bytes");
   r.length = size;
 

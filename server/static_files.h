@@ -22,6 +22,7 @@
 
 #include "common/fd.h"
 #include "common/result.h"
+#include "server/content_coding.h"
 #include "server/http_request.h"
 
 namespace spawnd::server {
@@ -53,9 +54,23 @@ class StaticFiles {
   explicit StaticFiles(const std::string& root, SymlinkPolicy symlinks = SymlinkPolicy::Owner,
                        std::vector<std::string> index_names = {"index.html"});
 
+  // Serves a precompressed sidecar for each of `codings` (--precompressed, content_coding.h), in that order of
+  // preference; empty (the default): none. Call before serve().
+  void set_precompressed(std::vector<ContentCoding> codings) { precompressed_ = std::move(codings); }
+
   // Answers `request` (any method; non-GET/HEAD → 405 with Allow). Never throws for a bad request; every failure
   // is a status: 400, 403 (no permission, or a symlink the policy refuses), 404, 405, 412, 416, 301 (directory
   // without trailing '/'), 304, 206 or 200.
+  //
+  // With precompressed codings, a file's representation is chosen first (RFC 9110 §12.5.3): the first coding of
+  // the list that the request's Accept-Encoding accepts (q > 0, or "*" with q > 0) and whose sidecar (FILE.br,
+  // FILE.gz, FILE.zst) is a regular file at least as new as FILE (an older one is a leftover of a previous FILE:
+  // ignored, where nginx's gzip_static would serve it). That representation is then served as any file is, with
+  // its own length, ETag (the file's, with "-CODING" appended inside the quotes), Last-Modified, ranges and
+  // preconditions, plus "Content-Encoding: CODING" and the Content-Type of FILE. Without an Accept-Encoding field
+  // the file is served as it is (the RFC would allow any coding; browsers always send the field). Every 200, 206 and
+  // 304 from a server with precompressed codings carries "Vary: Accept-Encoding", the identity ones too: another
+  // Accept-Encoding may get another representation. Sidecars stay reachable by their own names, as plain files.
   [[nodiscard]] StaticResponse serve(const Request& request) const;
 
   // Opens `normalized_path` (normalize_request_path()'s output: "/a/b", "/" for the root) with `flags` (O_RDONLY or
@@ -75,6 +90,7 @@ class StaticFiles {
   Fd root_;
   SymlinkPolicy symlinks_;
   std::vector<std::string> index_names_;
+  std::vector<ContentCoding> precompressed_;
 };
 
 // A small HTML page for an error status, e.g. "<h1>404 Not Found</h1>".

@@ -19,6 +19,7 @@ Admission::Outcome Admission::admit(Waiter& waiter, std::uint64_t request_id, st
   // Queued requests go first: a newcomer takes a free slot only when nobody is waiting for one.
   if (queue_.empty() && try_start_(waiter)) return Outcome::Started;
   if (queue_.size() >= max_queue_) {
+    ++refused_;
     SPAWND_LOG_WARN("%s[%llu] %.*s: no free %s and %zu requests queued: 503", mode_.c_str(), ull(request_id),
                     static_cast<int>(name.size()), name.data(), slot_.c_str(), queue_.size());
     return Outcome::Refused;
@@ -73,7 +74,8 @@ bool Admission::expire(Waiter& waiter, std::int64_t waited_ms) {
   return true;
 }
 
-void Admission::log_expired(std::uint64_t request_id, std::string_view name, std::int64_t waited_ms) const {
+void Admission::log_expired(std::uint64_t request_id, std::string_view name, std::int64_t waited_ms) {
+  ++expired_;
   SPAWND_LOG_WARN("%s[%llu] %.*s: waited %lld ms for a free %s: 503", mode_.c_str(), ull(request_id),
                   static_cast<int>(name.size()), name.data(), static_cast<long long>(waited_ms), slot_.c_str());
 }

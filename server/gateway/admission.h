@@ -77,9 +77,14 @@ class Admission {
   bool expire(Waiter& waiter, std::int64_t waited_ms);
   // The same log line for a request of this gateway that expired after admission but before it reached a handler
   // (an in-process job still in the workers' queue): it is answered 503 as well.
-  void log_expired(std::uint64_t request_id, std::string_view name, std::int64_t waited_ms) const;
+  // Counts it among expired().
+  void log_expired(std::uint64_t request_id, std::string_view name, std::int64_t waited_ms);
 
   [[nodiscard]] std::size_t queued() const noexcept { return queue_.size(); }
+  // Requests refused because the queue was full (Outcome::Refused), since construction.
+  [[nodiscard]] std::uint64_t refused() const noexcept { return refused_; }
+  // Requests that expired before they reached a handler (expire(), log_expired()), since construction.
+  [[nodiscard]] std::uint64_t expired() const noexcept { return expired_; }
 
  private:
   std::string mode_;
@@ -89,6 +94,8 @@ class Admission {
   std::list<Waiter*> queue_;
   bool is_starting_ = false;   // inside slot_freed()'s loop
   bool is_freed_again_ = false;  // slot_freed() was called from inside that loop
+  std::uint64_t refused_ = 0;
+  std::uint64_t expired_ = 0;
 };
 
 }  // namespace spawnd::server

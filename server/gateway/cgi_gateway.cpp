@@ -389,6 +389,16 @@ std::unique_ptr<Exchange> CgiGateway::start(const Request& request, ResponseSink
   return nullptr;
 }
 
+ServedBy CgiGateway::served_by() const noexcept { return fork_servers_ ? ServedBy::Fork : ServedBy::Cgi; }
+
+void CgiGateway::report_load(const LoadReport& report) const {
+  report(served_by(), GatewayLoad{.running = running_,
+                                  .queued = admission_.queued(),
+                                  .queue_full = admission_.refused(),
+                                  .queue_timeout = admission_.expired(),
+                                  .spawn_failures = spawn_failures_});
+}
+
 void CgiGateway::spawn(CgiExchange& ex) {
   // The slot is taken from now until the child is reaped (or the spawn fails).
   ++running_;
@@ -399,6 +409,7 @@ void CgiGateway::spawn(CgiExchange& ex) {
     int err = errno;
     spawning_.erase(token);
     --running_;
+    ++spawn_failures_;
     SPAWND_LOG_ERROR("cgi[%llu] %s: cannot start: %s", static_cast<unsigned long long>(ex.request_id()),
                      ex.script().c_str(), std::strerror(err));
     ex.fail_without_child(GatewayError::Internal);
@@ -425,6 +436,7 @@ void CgiGateway::on_spawned(std::uint64_t token, Result<ChildProcess> spawned) {
       free_slot();
       return;
     }
+    ++spawn_failures_;
     if (ex) {
       // ENOENT/EACCES/ENOEXEC here mean the interpreter of a script is missing or not executable.
       SPAWND_LOG_ERROR("cgi[%llu] %s: cannot start: %s", static_cast<unsigned long long>(ex->request_id()),

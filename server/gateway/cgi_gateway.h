@@ -55,6 +55,9 @@ class CgiGateway final : public Gateway {
 
   [[nodiscard]] std::unique_ptr<Exchange> start(const Request& request, ResponseSink& sink,
                                                 RequestBody& body) override;
+  // Fork with fork servers (--mode fork), else Cgi.
+  [[nodiscard]] ServedBy served_by() const noexcept override;
+  void report_load(const LoadReport& report) const override;
 
  private:
   friend class CgiExchange;
@@ -74,6 +77,7 @@ class CgiGateway final : public Gateway {
   ChildTable& children_;
   Fd dev_null_;  // stdin of children whose request has no body (and stdio of fork servers)
   std::size_t running_ = 0;  // child slots taken: from spawn() until the child is reaped (or the spawn failed)
+  std::uint64_t spawn_failures_ = 0;  // children that could not be started for a request
   Admission admission_;
   std::unordered_map<std::uint64_t, CgiExchange*> spawning_;  // spawn token → exchange, while the spawn is in flight
   std::uint64_t next_spawn_token_ = 0;

@@ -50,6 +50,14 @@ FastCgiApp::~FastCgiApp() {
   }
 }
 
+GatewayLoad FastCgiApp::load() const {
+  GatewayLoad load{.queued = admission_.queued(), .queue_full = admission_.refused(),
+                   .queue_timeout = admission_.expired()};
+  for (const auto& slot : slots_)
+    if (slot->ex != nullptr) ++load.running;
+  return load;
+}
+
 bool FastCgiApp::admit(FastCgiExchange& ex) {
   return admission_.admit(ex, ex.request_id(), name_) != Admission::Outcome::Refused;
 }

@@ -89,6 +89,8 @@ class FastCgiApp {
   // Starts `ex` on a free connection, or queues it. Returns false (nothing started) if the queue is full.
   bool admit(FastCgiExchange& ex);
   [[nodiscard]] Admission& admission() noexcept { return admission_; }
+  // Connections carrying a request, the queue and its refusals (status page).
+  [[nodiscard]] GatewayLoad load() const;
   // Managed: if the handler's file changed since it was last seen, its workers are replaced (supervisor.h).
   void reload_if_replaced();
   // `ex` is going away (finished, cancelled or timed out): out of the queue, or its request aborted.

@@ -142,6 +142,20 @@ FastCgiApp* FastCgiGateway::managed_app(const std::string& name) {
   return apps_.emplace(name, std::move(app)).first->second.get();
 }
 
+void FastCgiApps::report_load(const LoadReport& report) const {
+  for (const auto& [address, app] : apps_) report(ServedBy::FastCgiPass, app->load());
+}
+
+ServedBy FastCgiGateway::served_by() const noexcept {
+  return is_managed_ ? ServedBy::FastCgi : ServedBy::FastCgiPass;
+}
+
+void FastCgiGateway::report_load(const LoadReport& report) const {
+  if (!is_managed_) return;
+  for (const auto& [name, app] : apps_) report(ServedBy::FastCgi, app->load());
+  if (fallback_) fallback_->report_load(report);
+}
+
 std::unique_ptr<Exchange> FastCgiGateway::start(const Request& request, ResponseSink& sink, RequestBody& body) {
   // A handler whose workers run is not checked as a script (its workers serve it); reload_if_replaced() stats it to
   // see whether it was replaced. Any other name is checked as in CGI mode (404, 403) before it is started or handed

@@ -106,6 +106,8 @@ class FastCgiApps {
   // The pool of `address`, created on first use with the limits of `config` (max_connections, keep_conn,
   // idle_timeout_ms, max_queue, timeout_ms).
   [[nodiscard]] FastCgiApp& get(const FastCgiAddress& address, const FastCgiConfig& config);
+  // Every application's load, as ServedBy::FastCgiPass (once per address, however many mounts share it).
+  void report_load(const LoadReport& report) const;
 
  private:
   EventLoop& loop_;
@@ -128,6 +130,10 @@ class FastCgiGateway final : public Gateway {
 
   [[nodiscard]] std::unique_ptr<Exchange> start(const Request& request, ResponseSink& sink,
                                                 RequestBody& body) override;
+  // FastCgi (managed) or FastCgiPass (external).
+  [[nodiscard]] ServedBy served_by() const noexcept override;
+  // Managed: the workers' load and the fallback's. External: nothing (FastCgiApps reports the shared pools).
+  void report_load(const LoadReport& report) const override;
 
  private:
   friend class FastCgiApp;

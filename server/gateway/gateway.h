@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,6 +47,25 @@ enum class GatewayError {
   Internal,            // 500: spawning failed for a reason that is ours
 };
 
+// What answers a request: the `mode` label of the status page (metrics.h). None: a request answered before it was
+// routed (a head that did not parse, a header timeout); Status: the status page itself.
+enum class ServedBy : std::uint8_t { None, Static, Status, Cgi, Fork, FastCgi, FastCgiPass, InProc };
+inline constexpr std::size_t kServedByCount = 8;
+// The label value of `served_by`: "none", "static", "status", "cgi", "fork", "fastcgi", "fastcgi-pass", "inproc".
+[[nodiscard]] std::string_view served_by_name(ServedBy served_by) noexcept;
+
+// What a gateway reports to the status page, read when it is scraped (loop thread).
+struct GatewayLoad {
+  std::size_t running = 0;           // requests being handled: CGI/fork children alive (slots of --max-children),
+                                     // FastCGI connections in use, in-process workers busy
+  std::size_t queued = 0;            // requests waiting for one of those (admission.h)
+  std::uint64_t queue_full = 0;      // requests refused with 503 because the queue was full, since start-up
+  std::uint64_t queue_timeout = 0;   // requests answered 503 because they waited in the queue past --handler-timeout
+  std::uint64_t spawn_failures = 0;  // handler processes that could not be started for a request (500 or 503)
+};
+// Receives one gateway's figures (a gateway with a fallback reports both, each under its own mode).
+using LoadReport = std::function<void(ServedBy mode, const GatewayLoad& load)>;
+
 class ResponseSink {
  public:
   virtual ~ResponseSink() = default;
@@ -64,6 +84,11 @@ class ResponseSink {
   // For NPH scripts (RFC 3875 §5): raw HTTP response bytes written to the client as they are; replaces on_head()
   // and on_body() for the whole exchange. Returns as on_body().
   [[nodiscard]] virtual Io on_raw(std::string_view bytes) = 0;
+  // Instead of a response: the server answers with an error response of its own making, `status` (403 or 404 for a
+  // script that does not exist or may not run), as it answers its other errors (custom error pages,
+  // error_pages.h). The exchange's last call. This default sends the built-in page through on_head(), on_body() and
+  // on_end().
+  virtual void on_error_status(int status);
 };
 
 // The request body as it arrives from the client (chunked coding already removed).
@@ -95,6 +120,12 @@ class Gateway {
   // when over capacity); it then returns nullptr.
   [[nodiscard]] virtual std::unique_ptr<Exchange> start(const Request& request, ResponseSink& sink,
                                                         RequestBody& body) = 0;
+  // Which mode answers this gateway's requests (the status page's `mode` label). A request this gateway hands to its
+  // fallback (a program that is no SDK handler under --mode fastcgi or inproc) is counted under the mount's mode.
+  [[nodiscard]] virtual ServedBy served_by() const noexcept = 0;
+  // Reports the gateway's load (running, queued, refusals) to `report`; a gateway with a fallback reports it too.
+  // The default reports nothing (a gateway without processes or a queue).
+  virtual void report_load(const LoadReport& report) const { (void)report; }
 };
 
 }  // namespace spawnd::server

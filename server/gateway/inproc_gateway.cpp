@@ -418,6 +418,14 @@ void InProcGateway::stop_workers() noexcept {
   threads_.clear();
 }
 
+void InProcGateway::report_load(const LoadReport& report) const {
+  report(ServedBy::InProc, GatewayLoad{.running = busy_,
+                                       .queued = admission_.queued(),
+                                       .queue_full = admission_.refused(),
+                                       .queue_timeout = admission_.expired()});
+  if (fallback_) fallback_->report_load(report);
+}
+
 std::unique_ptr<Exchange> InProcGateway::start(const Request& request, ResponseSink& sink, RequestBody& body) {
   Result<ScriptTarget> mapped = map_script(request.path, config_.cgi.prefix, config_.cgi.directory, ScriptCheck::None);
   if (!mapped) {

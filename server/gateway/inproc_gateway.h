@@ -63,6 +63,10 @@ class InProcGateway final : public Gateway {
   [[nodiscard]] std::unique_ptr<Exchange> start(const Request& request, ResponseSink& sink,
                                                 RequestBody& body) override;
 
+  [[nodiscard]] ServedBy served_by() const noexcept override { return ServedBy::InProc; }
+  // The workers' load (busy: jobs handed to them and not completed) and the fallback's.
+  void report_load(const LoadReport& report) const override;
+
   // How many shared objects were loaded.
   [[nodiscard]] std::size_t handler_count() const noexcept { return handlers_.size(); }
 

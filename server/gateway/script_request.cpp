@@ -98,15 +98,31 @@ void answer_script_error(ResponseSink& sink, std::error_code error) {
   answer_status(sink, error.value() == EACCES ? 403 : 404);
 }
 
-void answer_status(ResponseSink& sink, int status) {
+void answer_status(ResponseSink& sink, int status) { sink.on_error_status(status); }
+
+void ResponseSink::on_error_status(int status) {
   std::string page = error_page(status);
   ResponseHead head;
   head.status = status;
   head.fields.emplace_back("Content-Type", "text/html; charset=utf-8");
   head.content_length = page.size();
-  sink.on_head(std::move(head));
-  (void)sink.on_body(page);
-  sink.on_end(std::nullopt);
+  on_head(std::move(head));
+  (void)on_body(page);
+  on_end(std::nullopt);
+}
+
+std::string_view served_by_name(ServedBy served_by) noexcept {
+  switch (served_by) {
+    case ServedBy::None: return "none";
+    case ServedBy::Static: return "static";
+    case ServedBy::Status: return "status";
+    case ServedBy::Cgi: return "cgi";
+    case ServedBy::Fork: return "fork";
+    case ServedBy::FastCgi: return "fastcgi";
+    case ServedBy::FastCgiPass: return "fastcgi-pass";
+    case ServedBy::InProc: return "inproc";
+  }
+  return "none";
 }
 
 }  // namespace spawnd::server

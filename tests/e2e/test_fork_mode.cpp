@@ -677,7 +677,9 @@ TEST_CASE("a client reset while its request is queued, in one batch with a freed
           "[e2e][fork]") {
   const std::string exe = kFixtures + "/whoami";
   TempDir dir;
-  Spawnd s(args(dir, Mode::Fork, kFixtures, {"--fork-servers", "1", "--max-children", "1"}));
+  // --prefork 0: the fork at request time is what this is about, and the wait below is for the fork server to have
+  // no child at all.
+  Spawnd s(args(dir, Mode::Fork, kFixtures, {"--fork-servers", "1", "--max-children", "1", "--prefork", "0"}));
   const pid_t server = sole_fork_server(s, exe, "/cgi-bin/whoami");
   std::size_t baseline = settled_fd_count(s.pid());
 

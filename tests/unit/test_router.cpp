@@ -25,6 +25,7 @@ namespace {
 class NullGateway final : public Gateway {
  public:
   std::unique_ptr<Exchange> start(const Request&, ResponseSink&, RequestBody&) override { return nullptr; }
+  [[nodiscard]] spawnd::server::ServedBy served_by() const noexcept override { return spawnd::server::ServedBy::Cgi; }
 };
 
 // A router with "/cgi-bin/" (a directory of scripts) and "/app.php" (one script), and the gateways to compare.

@@ -1,0 +1,272 @@
+// The status page end to end (--status-path, --status-allow; status_page.h, metrics.h): a real spawnd, real
+// traffic over loopback, and the Prometheus text it then serves. The values must move with the traffic: N requests
+// add N in the right labels, a 404 counts as 4xx, a 503 from a full queue as a rejection, the histogram's count as
+// the requests, the connections gauge as the connections held open. Who may read it: loopback by default, else the
+// --status-allow networks (a second loopback address, 127.0.0.2, plays the outsider).
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "harness.h"
+
+using namespace spawnd::e2e;
+using spawnd::Fd;
+
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+const std::string kCgiDir = fs::path(SPAWND_SOURCE_DIR "/tests/cgi").lexically_normal().string();
+
+// The status page's text (REQUIREs a 200 in the exposition format).
+std::string scrape(std::uint16_t port, std::string_view path = "/server-status") {
+  const HttpResponse r = get(port, path);
+  REQUIRE(r.status == 200);
+  REQUIRE(r.field("Content-Type") == std::optional<std::string>("text/plain; version=0.0.4; charset=utf-8"));
+  return r.body;
+}
+
+// The value of the sample named `series` (name and labels as spawnd prints them) on `page`; 0 if it is absent.
+double sample(const std::string& page, std::string_view series) {
+  std::istringstream lines(page);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.size() > series.size() && line.starts_with(series) && line[series.size()] == ' ')
+      return std::strtod(line.c_str() + series.size() + 1, nullptr);
+  }
+  return 0;
+}
+
+double requests(const std::string& page, std::string_view mode, std::string_view code) {
+  return sample(page, "spawnd_requests_total{site=\"default\",mode=\"" + std::string(mode) + "\",code=\"" +
+                          std::string(code) + "\"}");
+}
+
+double gauge(const std::string& page, std::string_view name, std::string_view mode) {
+  return sample(page, std::string(name) + "{site=\"default\",mode=\"" + std::string(mode) + "\"}");
+}
+
+// Polls the status page until `value` of it equals `want` (up to 10 s); returns the last value.
+double wait_for(std::uint16_t port, const std::function<double(const std::string&)>& value, double want) {
+  double last = -1;
+  wait_until(
+      [&] {
+        last = value(scrape(port));
+        return last == want;
+      },
+      milliseconds(10'000));
+  return last;
+}
+
+// A connection to 127.0.0.1:`port` from the local address `source` (another loopback address: 127.0.0.2).
+Fd connect_from(const char* source, std::uint16_t port) {
+  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  REQUIRE(fd);
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  REQUIRE(::inet_pton(AF_INET, source, &from.sin_addr) == 1);
+  REQUIRE(::bind(fd.get(), reinterpret_cast<const sockaddr*>(&from), sizeof from) == 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd.get(), reinterpret_cast<const sockaddr*>(&to), sizeof to) == 0);
+  return fd;
+}
+
+HttpResponse get_from(const char* source, std::uint16_t port, std::string_view target) {
+  Fd fd = connect_from(source, port);
+  REQUIRE(send_all(fd, "GET " + std::string(target) + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  return read_response(fd);
+}
+
+}  // namespace
+
+TEST_CASE("Status page: request counters, the histogram and the connection gauge move with the traffic",
+          "[e2e][status]") {
+  TempDir root;
+  root.write("index.html", "<p>home</p>\n");
+  Spawnd s({"--root", root.path(), "--quiet", "--cgi-bin", kCgiDir});
+  const std::string before = scrape(s.port());
+  for (int i = 0; i < 5; ++i) REQUIRE(get(s.port(), "/index.html").status == 200);
+  for (int i = 0; i < 3; ++i) REQUIRE(get(s.port(), "/missing.html").status == 404);
+  for (int i = 0; i < 2; ++i) REQUIRE(get(s.port(), "/cgi-bin/hello.sh").status == 200);
+  REQUIRE(get(s.port(), "/cgi-bin/status.sh").status == 404);  // the script's own 404: 4xx of cgi
+  const std::string after = scrape(s.port());
+
+  CHECK(requests(after, "static", "2xx") - requests(before, "static", "2xx") == 5);
+  CHECK(requests(after, "static", "4xx") - requests(before, "static", "4xx") == 3);
+  CHECK(requests(after, "cgi", "2xx") - requests(before, "cgi", "2xx") == 2);
+  CHECK(requests(after, "cgi", "4xx") - requests(before, "cgi", "4xx") == 1);
+  CHECK(requests(after, "cgi", "5xx") == 0);
+  CHECK(requests(after, "status", "2xx") >= 1);  // the first scrape
+  CHECK(after.find("# TYPE spawnd_requests_total counter\n") != std::string::npos);
+  CHECK(after.find("# HELP spawnd_requests_total ") != std::string::npos);
+
+  // The histogram: _count is the requests of the mode, +Inf the same, buckets never decrease.
+  const std::string h = "spawnd_request_duration_seconds";
+  CHECK(after.find("# TYPE " + h + " histogram\n") != std::string::npos);
+  CHECK(sample(after, h + "_count{site=\"default\",mode=\"static\"}") == 8);
+  CHECK(sample(after, h + "_bucket{site=\"default\",mode=\"static\",le=\"+Inf\"}") == 8);
+  CHECK(sample(after, h + "_count{site=\"default\",mode=\"cgi\"}") == 3);
+  CHECK(sample(after, h + "_sum{site=\"default\",mode=\"cgi\"}") > 0);
+  double previous = 0;
+  for (const char* le : {"0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"}) {
+    const double v = sample(after, h + "_bucket{site=\"default\",mode=\"static\",le=\"" + le + "\"}");
+    CHECK(v >= previous);
+    previous = v;
+  }
+  CHECK(sample(after, "spawnd_connections_total") >= 12);
+
+  // Three idle connections held open, plus the scrape's own.
+  {
+    std::vector<Fd> held;
+    for (int i = 0; i < 3; ++i) held.push_back(connect_to(s.port()));
+    CHECK(wait_for(s.port(), [](const std::string& p) { return sample(p, "spawnd_connections_open"); }, 4) == 4);
+  }
+  CHECK(wait_for(s.port(), [](const std::string& p) { return sample(p, "spawnd_connections_open"); }, 1) == 1);
+  check_clean_end(s);
+}
+
+TEST_CASE("Status page: handlers running, requests queued, and a 503 from a full queue", "[e2e][status]") {
+  TempDir root;
+  Spawnd s({"--root", root.path(), "--quiet", "--cgi-bin", kCgiDir, "--max-children", "1", "--queue", "1"});
+  Fd first = connect_to(s.port());
+  REQUIRE(send_all(first, "GET /cgi-bin/sleep.sh?2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  CHECK(wait_for(s.port(), [](const std::string& p) { return gauge(p, "spawnd_handlers_running", "cgi"); }, 1) == 1);
+  Fd second = connect_to(s.port());
+  REQUIRE(send_all(second, "GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  CHECK(wait_for(s.port(), [](const std::string& p) { return gauge(p, "spawnd_requests_queued", "cgi"); }, 1) == 1);
+
+  const HttpResponse refused = get(s.port(), "/cgi-bin/hello.sh");
+  CHECK(refused.status == 503);
+  CHECK(refused.field("Retry-After").has_value());
+  const std::string page = scrape(s.port());
+  CHECK(sample(page, "spawnd_rejected_total{reason=\"queue\"}") == 1);
+  CHECK(sample(page, "spawnd_rejected_total{reason=\"connections\"}") == 0);
+  CHECK(requests(page, "cgi", "5xx") == 1);
+
+  CHECK(read_response(first).status == 200);
+  CHECK(read_response(second).status == 200);
+  CHECK(wait_for(s.port(), [](const std::string& p) { return requests(p, "cgi", "2xx"); }, 2) == 2);
+  CHECK(wait_for(s.port(), [](const std::string& p) { return gauge(p, "spawnd_handlers_running", "cgi"); }, 0) == 0);
+  CHECK(gauge(scrape(s.port()), "spawnd_requests_queued", "cgi") == 0);
+  check_clean_end(s);
+}
+
+TEST_CASE("Status page: connections over --max-connections and spawn failures are counted", "[e2e][status]") {
+  TempDir root;
+  TempDir cgi;
+  cgi.write("no-interpreter.sh", "#!/nonexistent/interpreter\n", true);
+  Spawnd s({"--root", root.path(), "--quiet", "--cgi-bin", cgi.path(), "--max-connections", "2"});
+  // The spawn fails (ENOENT) on a spawn thread; the child's stdout may close before that is reported, and the answer
+  // is then 502 rather than 500. Either way one spawn failure.
+  const HttpResponse failed = get(s.port(), "/cgi-bin/no-interpreter.sh");
+  CHECK((failed.status == 500 || failed.status == 502));
+  CHECK(wait_for(s.port(), [](const std::string& p) { return gauge(p, "spawnd_spawn_failures_total", "cgi"); }, 1) == 1);
+  {
+    Fd one = connect_to(s.port());
+    Fd two = connect_to(s.port());
+    // Both held: the third connection is over the limit.
+    CHECK(wait_until([&] { return get(s.port(), "/").status == 503; }, milliseconds(5'000)));
+  }
+  const std::string page = [&] {
+    std::string p;
+    wait_until(
+        [&] {
+          const HttpResponse r = get(s.port(), "/server-status");
+          p = r.body;
+          return r.status == 200;
+        },
+        milliseconds(5'000));
+    return p;
+  }();
+  CHECK(gauge(page, "spawnd_spawn_failures_total", "cgi") == 1);
+  CHECK(requests(page, "cgi", "5xx") == 1);
+  CHECK(sample(page, "spawnd_rejected_total{reason=\"connections\"}") >= 1);
+  check_clean_end(s);
+}
+
+TEST_CASE("Status page: the database keeper's figures", "[e2e][status]") {
+  TempDir root;
+  TempDir data;
+  const std::string db = data.path() + "/site.db";
+  Spawnd s({"--root", root.path(), "--quiet", "--db", db, "--wal-max-bytes", "1048576"});
+  const HttpResponse put = request(s.port(),
+                                   "PUT /cgi-bin/kv/answer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                   "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n42");
+  REQUIRE(put.status == 201);
+  CHECK(wait_for(s.port(), [](const std::string& p) {
+          return sample(p, "spawnd_db_frames_backfilled_total{site=\"default\"}") > 0 ? 1 : 0;
+        }, 1) == 1);
+  const std::string page = scrape(s.port());
+  CHECK(sample(page, "spawnd_db_wal_limit_bytes{site=\"default\"}") == 1048576);
+  CHECK(sample(page, "spawnd_db_checkpoint_rounds_total{site=\"default\"}") > 0);
+  CHECK(sample(page, "spawnd_db_checkpoints_total{site=\"default\"}") > 0);
+  CHECK(sample(page, "spawnd_db_wal_bytes_max{site=\"default\"}") > 0);
+  CHECK(page.find("spawnd_db_checkpoint_escalations_total{site=\"default\",kind=\"truncate\"} ") != std::string::npos);
+  check_clean_end(s);
+}
+
+TEST_CASE("Status page: answered to loopback only by default, --status-allow chooses who else", "[e2e][status]") {
+  TempDir root;
+  {
+    Spawnd s({"--root", root.path(), "--quiet"});
+    // 127.0.0.2 is loopback too: the default allows all of 127.0.0.0/8.
+    CHECK(get_from("127.0.0.2", s.port(), "/server-status").status == 200);
+    check_clean_end(s);
+  }
+  Spawnd s({"--root", root.path(), "--quiet", "--status-allow", "127.0.0.2/32", "--status-allow", "10.0.0.0/8"});
+  const HttpResponse refused = get(s.port(), "/server-status");  // from 127.0.0.1, not listed
+  CHECK(refused.status == 403);
+  CHECK(refused.body.find("spawnd_") == std::string::npos);
+  const HttpResponse allowed = get_from("127.0.0.2", s.port(), "/server-status");
+  CHECK(allowed.status == 200);
+  CHECK(allowed.body.find("spawnd_requests_total") != std::string::npos);
+  // The refusal is counted as the status page's 4xx.
+  CHECK(requests(allowed.body, "status", "4xx") == 1);
+  // Other methods: 405 with Allow.
+  const HttpResponse post = request(s.port(), "POST /server-status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                              "Content-Length: 0\r\n\r\n");
+  CHECK(post.status == 403);  // the address is checked first
+  Fd fd = connect_from("127.0.0.2", s.port());
+  REQUIRE(send_all(fd, "POST /server-status HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"));
+  const HttpResponse not_allowed = read_response(fd);
+  CHECK(not_allowed.status == 405);
+  CHECK(not_allowed.field("Allow") == std::optional<std::string>("GET, HEAD"));
+  check_clean_end(s);
+}
+
+TEST_CASE("Status page: --status-path moves it, an empty one turns it off, a bad --status-allow is refused",
+          "[e2e][status]") {
+  TempDir root;
+  {
+    Spawnd s({"--root", root.path(), "--quiet", "--status-path", "/metrics"});
+    CHECK(scrape(s.port(), "/metrics").find("spawnd_connections_open ") != std::string::npos);
+    CHECK(get(s.port(), "/server-status").status == 404);
+    check_clean_end(s);
+  }
+  {
+    Spawnd s({"--root", root.path(), "--quiet", "--status-path", ""});
+    CHECK(get(s.port(), "/server-status").status == 404);
+    check_clean_end(s);
+  }
+  for (const char* bad : {"127.0.0.1/33", "not-an-address", "::1/129", "10.0.0.0/"}) {
+    INFO(bad);
+    const ExitResult r = run_spawnd({"--root", root.path(), "--listen", "127.0.0.1:0", "--status-allow", bad});
+    CHECK(WEXITSTATUS(r.status) == 2);
+    CHECK(r.stderr_text.find("--status-allow") != std::string::npos);
+  }
+}
