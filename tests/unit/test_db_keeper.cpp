@@ -262,22 +262,27 @@ TEST_CASE("DbKeeper's last close outwaits a handler process that is still attach
   // The flaky "-wal still exists just after stop" of fork mode: the last fork child had answered but was still
   // attached when spawnd's keeper closed (and was then killed with its fork server, never closing), so no close
   // was the last one and the WAL stayed. Here a child process attaches and exits 80 ms later without closing.
+  // The child is forked before the keeper's thread exists: SQLite in a child forked from a process with another
+  // thread may deadlock on a lock that thread held at the fork (seen once under asan-ubsan), so the child waits for
+  // `go` instead, and attaches once the keeper runs.
   TempDir dir;
   std::string path = dir.file("t.db");
-  DbKeeperConfig config;
-  config.path = path;
-  DbKeeper keeper(config);
   {
     Connection writer = Connection::open(path, builtin_preset("default"));
     writer.exec("CREATE TABLE t(x)");
     insert_rows(writer, 5);
   }
   int ready[2];
+  int go[2];
   REQUIRE(::pipe(ready) == 0);
+  REQUIRE(::pipe(go) == 0);
   pid_t child = ::fork();
   REQUIRE(child >= 0);
   if (child == 0) {
     ::close(ready[0]);
+    ::close(go[1]);
+    char start = 0;
+    if (::read(go[0], &start, 1) != 1) ::_exit(4);
     sqlite3* db = nullptr;
     if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) ::_exit(2);
     if (sqlite3_exec(db, "SELECT count(*) FROM t", nullptr, nullptr, nullptr) != SQLITE_OK) ::_exit(3);
@@ -285,6 +290,12 @@ TEST_CASE("DbKeeper's last close outwaits a handler process that is still attach
     ::usleep(80'000);
     ::_exit(0);  // no sqlite3_close: as a process killed mid-request
   }
+  ::close(go[0]);
+  DbKeeperConfig config;
+  config.path = path;
+  DbKeeper keeper(config);
+  REQUIRE(::write(go[1], "x", 1) == 1);
+  ::close(go[1]);
   ::close(ready[1]);
   char byte = 0;
   REQUIRE(::read(ready[0], &byte, 1) == 1);
