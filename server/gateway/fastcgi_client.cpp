@@ -279,8 +279,11 @@ void FastCgiApp::on_readable(FastCgiSlot& slot) {
     if (n <= 0) {
       const bool was_idle = slot.state == FastCgiSlot::State::Idle;
       slot.is_peer_closed = true;
+      // A managed worker never closes its connection: it has died (its listening socket may outlive this connection
+      // for an instant, and a connection made to it then would be lost with it), or it is broken. Either way nothing
+      // connects to it again until it has exited and been restarted.
       drop(slot, was_idle ? nullptr : (n == 0 ? "connection closed before FCGI_END_REQUEST" : std::strerror(errno)),
-           false);
+           slot.worker != nullptr);
       return;
     }
     slot.reader.feed(std::string_view(buf, static_cast<std::size_t>(n)));

@@ -136,7 +136,7 @@ class FastCgiApp {
   void on_end_request(FastCgiSlot& slot, fcgi::ProtocolStatus status);
   void log_stderr(FastCgiSlot& slot, std::string_view bytes, bool flush_partial);
   // Closes the connection; its exchange (if any) ends with 502, or is retried on another connection when that is
-  // safe. With `kill_worker` a managed worker is stopped too (it is hung or speaks garbage).
+  // safe. With `kill_worker` a managed worker is stopped too (it is hung, speaks garbage, or closed its connection).
   void drop(FastCgiSlot& slot, const char* why, bool kill_worker);
   // Stops the slot's worker on purpose (supervisor.h's recycle rule): it is restarted at once when it has exited.
   void recycle(FastCgiSlot& slot);

@@ -322,6 +322,7 @@ TEST_CASE("fastcgi mode: a POST sent behind a request whose worker crashes runs 
                                       "Content-Type: text/plain\r\nConnection: close\r\n\r\nabc");
   crashing.join();
   CHECK(crashed.status == 502);
+  INFO(server.stderr_text());
   CHECK(behind.status == 200);
   CHECK(behind.body == "alive\n");
   stop_cleanly(server, workers(server.pid(), kFixtures + "/crash"));
