@@ -30,6 +30,8 @@ struct CheckpointPolicyConfig {
   std::chrono::milliseconds restart_wait{5};      // busy wait of a RESTART checkpoint
   std::chrono::milliseconds truncate_wait{50};    // busy wait of a TRUNCATE checkpoint
   int backoff_polls = 4;                          // PASSIVE-only polls after a busy RESTART or TRUNCATE
+
+  bool operator==(const CheckpointPolicyConfig&) const = default;
 };
 
 enum class Escalation {

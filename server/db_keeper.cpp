@@ -292,4 +292,13 @@ void DbKeeper::run_round(db::Connection& conn, CheckpointPolicy& policy) {
   stats_.wal_bytes_max = std::max({stats_.wal_bytes_max, r.wal_bytes, r.wal_bytes_after});
 }
 
+std::shared_ptr<DbKeeper> DbKeepers::get(const DbKeeperConfig& config) {
+  std::erase_if(keepers_, [](const auto& entry) { return entry.second.expired(); });
+  for (const auto& [kept, keeper] : keepers_)
+    if (kept == config) return keeper.lock();
+  auto keeper = std::make_shared<DbKeeper>(config);
+  keepers_.emplace_back(config, keeper);
+  return keeper;
+}
+
 }  // namespace spawnd::server

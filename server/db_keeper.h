@@ -34,9 +34,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "db/database.h"
 #include "server/checkpoint_policy.h"
@@ -50,6 +53,8 @@ struct DbKeeperConfig {
   std::chrono::milliseconds checkpoint_interval{5};
   // The bound (wal_max_bytes, --wal-max-bytes) and the escalations' busy waits.
   CheckpointPolicyConfig policy;
+
+  bool operator==(const DbKeeperConfig&) const = default;
 };
 
 // What one checkpoint round did.
@@ -122,6 +127,24 @@ class DbKeeper {
   bool stop_requested_ = false;
   Stats stats_;
   std::thread thread_;
+};
+
+// The keepers of one process, at most one per database file and settings. A reload's new configuration takes the
+// keeper of the configuration it replaces, and sites naming the same file share one, rather than each opening a
+// connection of its own. Why: SQLite's unix VFS cannot close a database file descriptor while another connection of
+// the same process holds a POSIX lock on that file (closing it would drop the process's locks), so it keeps the fd
+// until no connection of the process holds a lock; in WAL mode every open connection holds one, and a keeper is
+// always open: every keeper retired next to a newer one would leave an fd behind for good. (A reload that changes
+// the preset, --checkpoint-interval or --wal-max-bytes of a file still gets a keeper of its own.) Event loop
+// thread only.
+class DbKeepers {
+ public:
+  // The live keeper whose configuration equals `config`, or a new one (kept only as long as a caller holds it).
+  // Throws as DbKeeper's constructor.
+  [[nodiscard]] std::shared_ptr<DbKeeper> get(const DbKeeperConfig& config);
+
+ private:
+  std::vector<std::pair<DbKeeperConfig, std::weak_ptr<DbKeeper>>> keepers_;
 };
 
 }  // namespace spawnd::server

@@ -112,7 +112,7 @@ Server::Server(Config config)
   signal_fd_.fd.reset(::signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
   if (!signal_fd_) throw Error(errno, "signalfd");
 
-  sites_ = std::make_shared<Sites>(loop_, children_, config_, 1);
+  sites_ = std::make_shared<Sites>(loop_, children_, db_keepers_, config_, 1);
   access_log_.set_virtual_hosts(sites_->has_virtual_hosts());
 }
 
@@ -349,7 +349,7 @@ void Server::reload() {
     Config fresh = load_config_();
     keep_restart_only(fresh);
     Sites::check(fresh);
-    auto next = std::make_shared<Sites>(loop_, children_, std::move(fresh), running + 1);
+    auto next = std::make_shared<Sites>(loop_, children_, db_keepers_, std::move(fresh), running + 1);
     retired_sites_.push_back(std::move(sites_));
     sites_ = std::move(next);
   } catch (const std::exception& e) {

@@ -25,6 +25,7 @@
 #include "common/fd.h"
 #include "server/access_log.h"
 #include "server/config.h"
+#include "server/db_keeper.h"
 #include "server/error_pages.h"
 #include "server/event_loop.h"
 #include "server/gateway/process.h"
@@ -138,6 +139,7 @@ class Server {
   ChildTable children_;  // every child process of the server, whichever gateway started it; outlives the gateways
   std::string bound_address_;
   std::function<Config()> load_config_;  // SIGHUP's reload; empty: no --config
+  DbKeepers db_keepers_;  // the sites' database keepers, shared across reloads (weak references only)
   std::shared_ptr<Sites> sites_;  // the current configuration's sites
   std::vector<std::shared_ptr<Sites>> retired_sites_;  // replaced by a reload; destroyed once no request holds them
   std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;

@@ -18,7 +18,8 @@ namespace spawnd::server {
 
 // ---- Site ----
 
-Site::Site(EventLoop& loop, ChildTable& children, FastCgiApps& apps, Config settings, std::string name)
+Site::Site(EventLoop& loop, ChildTable& children, FastCgiApps& apps, DbKeepers& keepers, Config settings,
+           std::string name)
     : loop_(loop),
       children_(children),
       fastcgi_apps_(apps),
@@ -32,7 +33,7 @@ Site::Site(EventLoop& loop, ChildTable& children, FastCgiApps& apps, Config sett
   }
   // Before any gateway exists: the database file is created, in WAL mode, before the first handler runs.
   if (!settings_.db_path.empty()) {
-    db_keeper_ = std::make_unique<DbKeeper>(DbKeeperConfig{
+    db_keeper_ = keepers.get(DbKeeperConfig{
         .path = settings_.db_path,
         .pragmas = settings_.pragmas,
         .checkpoint_interval = std::chrono::milliseconds(settings_.checkpoint_interval_ms),
@@ -179,13 +180,13 @@ void Site::mount_fastcgi_pass(const FastCgiPass& pass) {
 
 // ---- Sites ----
 
-Sites::Sites(EventLoop& loop, ChildTable& children, Config config, std::uint64_t generation)
+Sites::Sites(EventLoop& loop, ChildTable& children, DbKeepers& keepers, Config config, std::uint64_t generation)
     : config_(std::move(config)), generation_(generation), fastcgi_apps_(std::make_unique<FastCgiApps>(loop)) {
-  sites_.push_back(std::make_unique<Site>(loop, children, *fastcgi_apps_, config_, "-"));
+  sites_.push_back(std::make_unique<Site>(loop, children, *fastcgi_apps_, keepers, config_, "-"));
   for (const SiteConfig& site : config_.sites) {
     SPAWND_LOG_INFO("site %s: root %s%s%s", site.hosts.front().c_str(), site.settings.root.c_str(),
                     site.settings.cgi_bin.empty() ? "" : ", cgi-bin ", site.settings.cgi_bin.c_str());
-    sites_.push_back(std::make_unique<Site>(loop, children, *fastcgi_apps_, site.settings, site.hosts.front()));
+    sites_.push_back(std::make_unique<Site>(loop, children, *fastcgi_apps_, keepers, site.settings, site.hosts.front()));
     for (const std::string& host : site.hosts) by_host_.emplace(host, sites_.back().get());
   }
 }

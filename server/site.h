@@ -30,16 +30,19 @@
 namespace spawnd::server {
 
 class DbKeeper;
+class DbKeepers;
 class FastCgiApps;
 struct FastCgiPass;
 
 class Site {
  public:
-  // Opens the root, the database (DbKeeper: created in WAL mode before any handler runs) and starts the gateways of
+  // Opens the root, the database (its DbKeeper from `keepers`: the one already open for the same file and settings,
+  // or a new one, which creates it in WAL mode before any handler runs) and starts the gateways of
   // `settings` (--fastcgi-pass, --cgi-ext, --cgi-bin with its fork servers or FastCGI workers). `name` is the site's
   // first host name, or "-" for the default site. Throws spawnd::Error (ConfigError for what the configuration got
   // wrong: an address that does not resolve, a handler .so that does not load).
-  Site(EventLoop& loop, ChildTable& children, FastCgiApps& apps, Config settings, std::string name);
+  Site(EventLoop& loop, ChildTable& children, FastCgiApps& apps, DbKeepers& keepers, Config settings,
+       std::string name);
   ~Site();
   Site(const Site&) = delete;
   Site& operator=(const Site&) = delete;
@@ -76,7 +79,7 @@ class Site {
   FastCgiApps& fastcgi_apps_;
   Config settings_;
   std::string name_;
-  std::unique_ptr<DbKeeper> db_keeper_;  // with --db: holds a connection and checkpoints; outlives the gateways
+  std::shared_ptr<DbKeeper> db_keeper_;  // with --db: holds a connection and checkpoints; outlives the gateways
   StaticFiles static_files_;
   ErrorPages error_pages_;
   Router router_;  // owns the gateways: destroyed first
@@ -84,10 +87,11 @@ class Site {
 
 class Sites {
  public:
-  // Builds the default site from `config` and one Site per config.sites entry. `generation` numbers the
+  // Builds the default site from `config` and one Site per config.sites entry, their keepers from `keepers` (a
+  // process-wide DbKeepers: a reload shares the keepers of the configuration it replaces). `generation` numbers the
   // configurations of the process (1 at start-up, then one more per successful reload), for log lines. Throws as
   // Site's constructor.
-  Sites(EventLoop& loop, ChildTable& children, Config config, std::uint64_t generation);
+  Sites(EventLoop& loop, ChildTable& children, DbKeepers& keepers, Config config, std::uint64_t generation);
   ~Sites();
   Sites(const Sites&) = delete;
   Sites& operator=(const Sites&) = delete;

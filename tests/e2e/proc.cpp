@@ -77,6 +77,17 @@ std::size_t fd_count(pid_t pid) {
   return n;
 }
 
+std::vector<std::string> fd_targets(pid_t pid) {
+  std::vector<std::string> targets;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it("/proc/" + std::to_string(pid) + "/fd", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    std::error_code link_ec;  // an fd closed meanwhile: an empty entry
+    targets.push_back(std::filesystem::read_symlink(it->path(), link_ec).string());
+  }
+  return targets;
+}
+
 std::string proc_file(pid_t pid, const char* name) {
   std::string out;
   const int fd = ::open(("/proc/" + std::to_string(pid) + "/" + name).c_str(), O_RDONLY | O_CLOEXEC);

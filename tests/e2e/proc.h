@@ -36,6 +36,9 @@ struct ProcStat {
 [[nodiscard]] std::vector<ProcStat> live_group_members(pid_t pgid);
 // The number of open file descriptors of `pid` (entries of /proc/PID/fd); 0 if the process is gone.
 [[nodiscard]] std::size_t fd_count(pid_t pid);
+// What the open fds of `pid` refer to ("socket:[123]", "/dev/null", "/srv/site.db", ...), from /proc/PID/fd; empty if
+// the process is gone.
+[[nodiscard]] std::vector<std::string> fd_targets(pid_t pid);
 // The resident set size of `pid` (VmRSS of /proc/PID/status) in KiB, or -1 if the process is gone.
 [[nodiscard]] long vm_rss_kib(pid_t pid);
 // The whole of /proc/PID/NAME (e.g. "cmdline", "environ": NUL-separated strings), or "" if the process is gone.

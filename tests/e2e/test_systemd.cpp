@@ -68,15 +68,6 @@ int wait_exit(Daemon& daemon) {
   return daemon.wait_status();
 }
 
-// What the open fds of process `pid` refer to ("socket:[123]", "/dev/null", ...), from /proc/PID/fd.
-std::vector<std::string> fd_targets(pid_t pid) {
-  std::vector<std::string> targets;
-  std::error_code ec;
-  for (fs::directory_iterator it("/proc/" + std::to_string(pid) + "/fd", ec), end; !ec && it != end; it.increment(ec))
-    targets.push_back(fs::read_symlink(it->path(), ec).string());
-  return targets;
-}
-
 // A datagram socket bound at `path`, as systemd's notification socket is (NOTIFY_SOCKET).
 Fd notify_socket(const std::string& path) {
   Fd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
