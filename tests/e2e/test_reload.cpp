@@ -247,8 +247,9 @@ TEST_CASE("Reloads leave no handler process and no fd behind, in fork and fastcg
   // Among them the database's: a reload shares the keeper (db_keeper.h's DbKeepers says why a second connection to
   // the file would leave an fd behind).
   INFO("fds before the reloads: " << Catch::Detail::stringify(fds_before));
-  CHECK(wait_until([&] { return fd_count(s.pid()) <= fds + 2; }, 10s));
+  const bool is_back = wait_until([&] { return fd_count(s.pid()) <= fds + 2; }, 10s);
   INFO("fds after: " << Catch::Detail::stringify(fd_targets(s.pid())));
+  CHECK(is_back);
   INFO(s.stderr_text());
   check_clean_end(s);
 }
