@@ -210,11 +210,12 @@ std::string render_status(const Metrics& metrics, const StatusFigures& figures) 
        "Requests being handled now: CGI and fork-server children alive, FastCGI connections in use, in-process "
        "workers busy.",
        [](const GatewayLoad& l) -> std::uint64_t { return l.running; }},
-      {"spawnd_requests_queued", "gauge", "Requests waiting for a free handler slot (--queue).",
+      {"spawnd_requests_queued", "gauge",
+       "Requests waiting for a free handler slot (--queue), or sent to a busy FastCGI worker behind its running one.",
        [](const GatewayLoad& l) -> std::uint64_t { return l.queued; }},
       {"spawnd_spawn_failures_total", "counter",
-       "Handler processes that could not be started for a request (answered 500, or 503 when out of processes or "
-       "memory).",
+       "Handler processes that could not be started: CGI and fork children for a request (answered 500, or 503 when "
+       "out of processes or memory), fork servers and FastCGI workers (retried after a back-off).",
        [](const GatewayLoad& l) -> std::uint64_t { return l.spawn_failures; }},
   };
   for (const LoadMetric& m : kLoadMetrics) {

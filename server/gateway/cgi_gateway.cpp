@@ -396,7 +396,8 @@ void CgiGateway::report_load(const LoadReport& report) const {
                                   .queued = admission_.queued(),
                                   .queue_full = admission_.refused(),
                                   .queue_timeout = admission_.expired(),
-                                  .spawn_failures = spawn_failures_});
+                                  .spawn_failures = spawn_failures_ +
+                                                    (fork_servers_ ? fork_servers_->start_failures() : 0)});
 }
 
 void CgiGateway::spawn(CgiExchange& ex) {

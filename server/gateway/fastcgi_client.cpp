@@ -53,8 +53,11 @@ FastCgiApp::~FastCgiApp() {
 GatewayLoad FastCgiApp::load() const {
   GatewayLoad load{.queued = admission_.queued(), .queue_full = admission_.refused(),
                    .queue_timeout = admission_.expired()};
-  for (const auto& slot : slots_)
+  for (const auto& slot : slots_) {
     if (slot->ex != nullptr) ++load.running;
+    if (slot->next != nullptr) ++load.queued;  // pipelined: sent, waiting behind the running one
+  }
+  if (supervisor_) load.spawn_failures = supervisor_->start_failures();
   return load;
 }
 

@@ -270,4 +270,11 @@ void ForkServers::on_server_exit(const std::shared_ptr<Server>& server) {
   fail_pending(*server);  // the Spawns it never answered
 }
 
+std::uint64_t ForkServers::start_failures() const {
+  std::uint64_t failures = 0;
+  for (const auto& [script, handler] : handlers_)
+    if (handler.supervisor) failures += handler.supervisor->start_failures();
+  return failures;
+}
+
 }  // namespace spawnd::server

@@ -70,6 +70,8 @@ class ForkServers {
   // not an SDK handler, none of its fork servers is ready, or the message could not be sent: the caller then
   // spawns the job itself. On true the job's child fds have been passed on (the caller closes its copies).
   [[nodiscard]] bool spawn(const std::string& script, const SpawnPool::Job& job);
+  // Fork servers that could not be started (Supervisor::start_failures), all handlers together.
+  [[nodiscard]] std::uint64_t start_failures() const;
 
  private:
   // Dead: not running (between an exit and its restart, or retired).

@@ -58,10 +58,12 @@ inline constexpr std::size_t kServedByCount = 8;
 struct GatewayLoad {
   std::size_t running = 0;           // requests being handled: CGI/fork children alive (slots of --max-children),
                                      // FastCGI connections in use, in-process workers busy
-  std::size_t queued = 0;            // requests waiting for one of those (admission.h)
+  std::size_t queued = 0;            // requests waiting for one of those (admission.h), or sent to a FastCGI
+                                     // worker behind the request it is running (pipelined)
   std::uint64_t queue_full = 0;      // requests refused with 503 because the queue was full, since start-up
   std::uint64_t queue_timeout = 0;   // requests answered 503 because they waited in the queue past --handler-timeout
-  std::uint64_t spawn_failures = 0;  // handler processes that could not be started for a request (500 or 503)
+  std::uint64_t spawn_failures = 0;  // handler processes that could not be started: a CGI or fork child for a request
+                                     // (500 or 503), a fork server, a FastCGI worker
 };
 // Receives one gateway's figures (a gateway with a fallback reports both, each under its own mode).
 using LoadReport = std::function<void(ServedBy mode, const GatewayLoad& load)>;

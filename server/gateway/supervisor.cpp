@@ -57,6 +57,7 @@ void SupervisedProcess::start() {
   version_ = HandlerVersion::of(group_.path_).value_or(HandlerVersion{});
   Result<ChildProcess> process = hooks_.spawn();
   if (!process) {
+    ++group_.start_failures_;
     const std::int64_t delay = group_.backoff_.next_delay_ms();
     SPAWND_LOG_ERROR("%s: cannot start a %s: %s; retrying in %lld ms", group_.name_.c_str(), role_.c_str(),
                      process.error().message().c_str(), static_cast<long long>(delay));
@@ -66,6 +67,7 @@ void SupervisedProcess::start() {
   const pid_t pid = process->pid;
   Result<ChildTable::ChildId> id = group_.children_.watch(std::move(*process), [this](int status) { on_exit(status); });
   if (!id) {  // logged by the table, which killed it
+    ++group_.start_failures_;
     schedule_start(group_.backoff_.next_delay_ms());
     return;
   }

@@ -80,6 +80,9 @@ class Supervisor {
   void healthy() noexcept { backoff_.reset(); }
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
+  // Starts of the group's processes that failed (the spawn hook's error, or a process that could not be watched),
+  // since the group was made: the status page's spawn failures.
+  [[nodiscard]] std::uint64_t start_failures() const noexcept { return start_failures_; }
 
  private:
   friend class SupervisedProcess;
@@ -89,6 +92,7 @@ class Supervisor {
   std::string path_;
   HandlerVersion version_;
   RestartBackoff backoff_;
+  std::uint64_t start_failures_ = 0;
 };
 
 // One persistent process of a Supervisor's group, kept running from start() until retire() or destruction.

@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
+#include <csignal>
+
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -20,6 +22,7 @@
 #include <vector>
 
 #include "harness.h"
+#include "proc.h"
 
 using namespace spawnd::e2e;
 using spawnd::Fd;
@@ -196,6 +199,46 @@ TEST_CASE("Status page: connections over --max-connections and spawn failures ar
   CHECK(gauge(page, "spawnd_spawn_failures_total", "cgi") == 1);
   CHECK(requests(page, "cgi", "5xx") == 1);
   CHECK(sample(page, "spawnd_rejected_total{reason=\"connections\"}") >= 1);
+  check_clean_end(s);
+}
+
+TEST_CASE("Status page: a FastCGI worker that cannot be started counts as a spawn failure", "[e2e][status]") {
+  TempDir root;
+  TempDir tmp;  // spawnd's TMPDIR: its FastCGI sockets' directory is made there
+  Spawnd s({"--root", root.path(), "--cgi-bin", SPAWND_CGI_BIN_DIR, "--mode", "fastcgi", "--workers", "1"},
+           {{"TMPDIR", tmp.path()}});
+  REQUIRE(get(s.port(), "/cgi-bin/hello").status == 200);
+  CHECK(gauge(scrape(s.port()), "spawnd_spawn_failures_total", "fastcgi") == 0);
+  // Without the sockets' directory a worker cannot listen, so it cannot be started again once it has died.
+  std::size_t dirs = 0;
+  for (const auto& entry : fs::directory_iterator(tmp.path())) dirs += fs::remove_all(entry.path()) > 0 ? 1 : 0;
+  REQUIRE(dirs == 1);
+  const std::vector<ProcStat> workers = live_children_of(s.pid());
+  REQUIRE_FALSE(workers.empty());
+  for (const ProcStat& worker : workers) ::kill(worker.pid, SIGKILL);
+  CHECK(wait_for(s.port(), [](const std::string& p) { return gauge(p, "spawnd_spawn_failures_total", "fastcgi") > 0; },
+                 1) == 1);
+  CHECK(s.stderr_text().find("cannot start a worker") != std::string::npos);
+  check_clean_end(s);
+}
+
+TEST_CASE("Status page: a request sent to a busy FastCGI worker behind its running one counts as queued",
+          "[e2e][status]") {
+  TempDir root;
+  Spawnd s({"--root", root.path(), "--cgi-bin", SPAWND_TEST_CGI_BIN_DIR, "--mode", "fastcgi", "--workers", "1"});
+  REQUIRE(get(s.port(), "/cgi-bin/slow?ms=0").status == 200);
+  Fd first = connect_to(s.port());
+  REQUIRE(send_all(first, "GET /cgi-bin/slow?ms=1500 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  CHECK(wait_for(s.port(), [](const std::string& p) { return gauge(p, "spawnd_handlers_running", "fastcgi"); }, 1) ==
+        1);
+  Fd second = connect_to(s.port());
+  REQUIRE(send_all(second, "GET /cgi-bin/slow?ms=0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  CHECK(wait_for(s.port(), [](const std::string& p) { return gauge(p, "spawnd_requests_queued", "fastcgi"); }, 1) ==
+        1);
+  CHECK(read_response(first).status == 200);
+  CHECK(read_response(second).status == 200);
+  CHECK(wait_for(s.port(), [](const std::string& p) { return gauge(p, "spawnd_requests_queued", "fastcgi"); }, 0) ==
+        0);
   check_clean_end(s);
 }
 
