@@ -1,7 +1,10 @@
 #include "server/http_parser.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <optional>
+#include <string>
 
 namespace spawnd::server {
 
@@ -34,6 +37,27 @@ bool is_valid_host(std::string_view host) {
     if (!ok || c == '\0') return false;
   }
   return true;
+}
+
+// An absolute-form request-target (RFC 9112 §3.2.2) of the http or https scheme (RFC 9110 §4.2), made origin-form
+// in place ("http://Example.org:8080/a?b" → "/a?b"; an empty path becomes "/"). Returns its authority
+// ("Example.org:8080"), or nullopt for any other target: another scheme, no host, or userinfo (§4.2.4: rejected).
+std::optional<std::string> take_absolute_form(std::string& target) {
+  std::size_t scheme_end = 0;
+  if (target.size() > 7 && iequals(std::string_view(target).substr(0, 7), "http://")) {
+    scheme_end = 7;
+  } else if (target.size() > 8 && iequals(std::string_view(target).substr(0, 8), "https://")) {
+    scheme_end = 8;
+  } else {
+    return std::nullopt;
+  }
+  const std::size_t path_start = std::min(target.find_first_of("/?#", scheme_end), target.size());
+  std::string authority = target.substr(scheme_end, path_start - scheme_end);
+  if (authority.empty() || authority.find('@') != std::string::npos || !is_valid_host(authority)) return std::nullopt;
+  std::string origin = target.substr(path_start);
+  if (origin.empty() || origin.front() != '/') origin.insert(0, "/");
+  target = std::move(origin);
+  return authority;
 }
 }  // namespace
 
@@ -111,8 +135,15 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
   r.version_minor = p->http_minor;
   if (r.version_major != 1) return s.fail(505);
   r.method = llhttp_method_name(static_cast<llhttp_method_t>(p->method));
-  // The path must be origin-form (RFC 9112 §3.2.1) or, for OPTIONS, "*". Absolute-form is for proxies; we are not one.
-  if (r.target.empty() || (r.target[0] != '/' && r.target != "*")) return s.fail(400);
+  // Origin-form (RFC 9112 §3.2.1), "*" for OPTIONS, or absolute-form, which a server must accept too (§3.2.2): an
+  // http or https URI, whose authority names the host in place of the Host field. It is made origin-form here, and
+  // the Host field takes the authority (added if there was none: an HTTP/1.0 request), so that the site, SERVER_NAME
+  // and HTTP_HOST all follow the target.
+  std::optional<std::string> authority;
+  if (!r.target.empty() && r.target[0] != '/' && r.target != "*") {
+    authority = take_absolute_form(r.target);
+    if (!authority) return s.fail(400);
+  }
   auto q = r.target.find('?');
   r.path = r.target.substr(0, q);
   if (q != std::string::npos) r.query = r.target.substr(q + 1);
@@ -144,6 +175,11 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
   std::size_t hosts = 0;
   for (const auto& f : r.fields) hosts += iequals(f.first, "Host") ? 1 : 0;
   if (hosts > 1 || (r.version_minor >= 1 && hosts == 0)) return s.fail(400);
+  if (authority) {
+    if (hosts == 0) r.fields.emplace_back("Host", std::string());
+    for (auto& f : r.fields)
+      if (iequals(f.first, "Host")) f.second = std::move(*authority);
+  }
   // ... and for a Host field value that is not uri-host [ ":" port ] (it reaches CGI programs as SERVER_NAME).
   if (auto host = r.field("Host"); host && !is_valid_host(*host)) return s.fail(400);
   // "Connection: upgrade" with "Upgrade: h2c" or "websocket" makes llhttp stop after this message and pause with

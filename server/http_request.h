@@ -18,7 +18,8 @@ using ::spawnd::iequals;  // common/ascii.h
 
 struct Request {
   std::string method;          // "GET", as sent (methods are case-sensitive, RFC 9110 §9.1)
-  std::string target;          // the request-target as sent, e.g. "/cgi-bin/kv/a%20b?x=1"
+  std::string target;          // the request-target in origin-form, e.g. "/cgi-bin/kv/a%20b?x=1" (an absolute-form
+                               // one made so, its authority moved to the Host field), or "*"
   std::string path;            // the target's path, before '?', still percent-encoded
   std::string query;           // the target's query, after '?', without it; empty if none
   int version_major = 1;

@@ -207,7 +207,7 @@ Site& Sites::select(const Request& request) const {
 }
 
 std::string request_host(const Request& request) {
-  // The request-target is origin-form here: the parser answers an absolute-form one with 400 (http_parser.cpp).
+  // An absolute-form request-target's authority is in the Host field by now (http_parser.cpp, RFC 9112 §3.2.2).
   std::string_view host = request.field("Host").value_or(std::string_view());
   // "example.org:8080" → "example.org"; "[::1]:8080" → "[::1]"
   if (const auto colon = host.rfind(':'); colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos)

@@ -357,7 +357,7 @@ TEST_CASE("Malformed or ambiguous requests yield 400 and the connection is close
        "POST /a.txt HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"},
       {"HTTP/1.1 without Host", "GET /a.txt HTTP/1.1\r\n\r\n"},
       {"two Host fields", "GET /a.txt HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n"},
-      {"absolute-form target", "GET http://example.com/a.txt HTTP/1.1\r\nHost: example.com\r\n\r\n"},
+      {"absolute-form target with userinfo", "GET http://u@example.com/a.txt HTTP/1.1\r\nHost: example.com\r\n\r\n"},
       {"a method llhttp does not know", "FROB /a.txt HTTP/1.1\r\nHost: h\r\n\r\n"},
   };
   for (const auto& [what, raw] : cases) {

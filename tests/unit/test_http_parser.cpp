@@ -51,6 +51,25 @@ Parsed parse(const std::string& input, std::size_t step = 0, std::size_t max_hea
 
 }  // namespace
 
+TEST_CASE("An absolute-form target is made origin-form, its authority taking the Host field's place (RFC 9112 §3.2.2)",
+          "[unit][http_parser]") {
+  auto r = parse("GET HTTP://Example.org:8080/a/b?x=1 HTTP/1.1\r\nHost: other.example\r\n\r\n");
+  REQUIRE(r.ok);
+  CHECK(r.request.target == "/a/b?x=1");
+  CHECK(r.request.path == "/a/b");
+  CHECK(r.request.query == "x=1");
+  CHECK(r.request.field("Host") == std::optional<std::string_view>("Example.org:8080"));
+  // No path: "/"; https too; HTTP/1.0 without a Host field gets one.
+  r = parse("GET https://example.org?q HTTP/1.0\r\n\r\n");
+  REQUIRE(r.ok);
+  CHECK(r.request.target == "/?q");
+  CHECK(r.request.field("Host") == std::optional<std::string_view>("example.org"));
+  // Still: an HTTP/1.1 request needs its Host field (§3.2).
+  r = parse("GET http://example.org/ HTTP/1.1\r\n\r\n");
+  CHECK_FALSE(r.ok);
+  CHECK(r.error_status == 400);
+}
+
 TEST_CASE("A simple GET is split into method, path, query and fields", "[unit][http_parser]") {
   auto r = parse("GET /a/b%20c?x=1&y=2 HTTP/1.1\r\nHost: example.com\r\nX-Thing:  padded value \t\r\n\r\n");
   REQUIRE(r.ok);
@@ -158,7 +177,11 @@ TEST_CASE("Malformed and hostile requests get the right status", "[unit][http_pa
       {"HTTP/1.1 without Host", "GET / HTTP/1.1\r\n\r\n", 400},
       {"two Host fields", "GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n", 400},
       {"two Host fields in HTTP/1.0", "GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n", 400},
-      {"absolute-form target", "GET http://example.com/ HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+      {"absolute-form target of another scheme", "GET ftp://example.com/ HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+      {"absolute-form target with userinfo", "GET http://u:p@example.com/ HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+      {"absolute-form target without a host", "GET http:///a HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+      {"absolute-form target with a bad host", "GET http://a b/ HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+      {"a target that is neither origin- nor absolute-form", "GET a.txt HTTP/1.1\r\nHost: h\r\n\r\n", 400},
       {"HTTP/2.0 request line", "GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505},
       {"declared body over the limit", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5000000\r\n\r\n", 413},
   };
