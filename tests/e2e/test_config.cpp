@@ -169,7 +169,7 @@ TEST_CASE("spawnd --version prints spawnd's version and those of SQLite and llht
   CHECK_THAT(help.stdout_text, Catch::Contains("Site options (also keys of a [[site]] table in --config):\n  --root"));
 }
 
-TEST_CASE("[[site]] tables: each host list gets its root; any other host the top-level site", "[e2e][config]") {
+TEST_CASE("[[site]] tables: each host list gets its root, any other host the top-level site", "[e2e][config]") {
   TempDir dir;
   dir.write("default/index.html", "default site");
   dir.write("a/index.html", "site A");
@@ -187,6 +187,9 @@ TEST_CASE("[[site]] tables: each host list gets its root; any other host the top
   CHECK(get_host(s.port(), "c.example").body == "default site");
   CHECK(get_host(s.port(), "127.0.0.1").body == "default site");
   CHECK(request(s.port(), "GET / HTTP/1.0\r\n\r\n").body == "default site");  // no Host at all
+  // An absolute-form target names the site; its Host field is ignored (RFC 9112 §3.2.2).
+  CHECK(request(s.port(), "GET http://b.example/ HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n").body ==
+        "site B");
   // A file of one site is not reachable through another.
   dir.write("b/only-b.txt", "b");
   CHECK(get_host(s.port(), "b.example", "/only-b.txt").status == 200);
@@ -216,7 +219,7 @@ TEST_CASE("Without [[site]] tables the access log keeps the Combined Log Format"
                          std::regex(R"(127\.0\.0\.1 - - \[[^\]]+\] "GET / HTTP/1\.1" 200 2 "-" "-"\n)")));
 }
 
-TEST_CASE("Each [[site]] runs its own cgi-bin with its own database; handlers see its name and root",
+TEST_CASE("Each [[site]] runs its own cgi-bin with its own database, handlers see its name and root",
           "[e2e][config]") {
   TempDir dir;
   dir.write("a/index.html", "a");
@@ -234,9 +237,10 @@ TEST_CASE("Each [[site]] runs its own cgi-bin with its own database; handlers se
 
   const HttpResponse env = get_host(s.port(), "a.example:8080", "/cgi-bin/env.sh");
   REQUIRE(env.status == 200);
-  CHECK_THAT(env.body, Catch::Contains("\nenv:SPAWND_DB=" + dir.path() + "/a.db\n"));
-  CHECK_THAT(env.body, Catch::Contains("\nenv:SERVER_NAME=a.example\n"));
-  CHECK_THAT(env.body, Catch::Contains("\nenv:DOCUMENT_ROOT=" + fs::canonical(dir.path() + "/a").string() + "\n"));
+  const std::string lines = "\n" + env.body;  // each variable's line starts after a newline, the first one too
+  CHECK_THAT(lines, Catch::Contains("\nenv:SPAWND_DB=" + dir.path() + "/a.db\n"));
+  CHECK_THAT(lines, Catch::Contains("\nenv:SERVER_NAME=a.example\n"));
+  CHECK_THAT(lines, Catch::Contains("\nenv:DOCUMENT_ROOT=" + fs::canonical(dir.path() + "/a").string() + "\n"));
 
   // Site b mounts the kv handler at its own prefix, on its own database; site a has no such program.
   const HttpResponse put = request(s.port(), "PUT /app/kv/colour HTTP/1.1\r\nHost: b.example\r\nContent-Length: 7\r\n"

@@ -100,7 +100,7 @@ TEST_CASE("Error pages: the gateway's 502 and 503 get the custom page, Retry-Aft
   check_clean_end(s);
 }
 
-TEST_CASE("Error pages: a handler's own error response is never replaced; a missing page falls back",
+TEST_CASE("Error pages: a handler's own error response is never replaced, a missing page falls back",
           "[e2e][error-pages]") {
   TempDir root;
   TempDir pages;

@@ -577,7 +577,7 @@ TEST_CASE("a handler replaced while its fork server holds a pending spawn: 502 f
 // Children are tracked by the pidfd taken when each starts (CLONE_PIDFD for --spawn vfork, pidfd_open right after
 // posix_spawn / fork, and the one a fork server passes with Spawned), never by pid: under load every request is
 // answered, every child reaped, and no pidfd is left open.
-TEST_CASE("under load every request is answered 200 by a fresh child, whatever starts it; nothing is left behind",
+TEST_CASE("under load every request is answered 200 by a fresh child, whatever starts it, nothing is left behind",
           "[e2e][fork]") {
   struct Setup {
     Mode mode;

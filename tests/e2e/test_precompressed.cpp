@@ -188,7 +188,7 @@ TEST_CASE("Precompressed: sidecars stay fetchable by name, as plain files", "[e2
   check_clean_end(s);
 }
 
-TEST_CASE("Precompressed: off by default; an unknown coding is a usage error", "[e2e][precompressed]") {
+TEST_CASE("Precompressed: off by default, an unknown coding is a usage error", "[e2e][precompressed]") {
   TempDir root;
   write_site(root);
   Spawnd s({"--root", root.path(), "--quiet"});

@@ -282,7 +282,7 @@ TEST_CASE("a local-redirect Location must be a valid local path-query (RFC 3875 
   }
 }
 
-TEST_CASE("an NPH script's status-line gives its status; anything else is not a status-line", "[unit][cgi_response]") {
+TEST_CASE("an NPH script's status-line gives its status, anything else is not a status-line", "[unit][cgi_response]") {
   CHECK(spawnd::parse_status_line("HTTP/1.1 200 OK") == std::optional<int>(200));
   CHECK(spawnd::parse_status_line("HTTP/1.0 101 Switching Protocols\r") == std::optional<int>(101));
   CHECK(spawnd::parse_status_line("HTTP/1.1 299") == std::optional<int>(299));

@@ -838,7 +838,7 @@ TEST_CASE("set_wal_max_bytes: a reader that outlasts busy_timeout makes the writ
   CHECK(count_rows(keeper, "t") == 20);                     // ... but the rows are committed, once, not retried
 }
 
-TEST_CASE("open_from_env reads the WAL bound from SPAWND_WAL_MAX_BYTES; junk means none", "[unit][db]") {
+TEST_CASE("open_from_env reads the WAL bound from SPAWND_WAL_MAX_BYTES, junk means none", "[unit][db]") {
   struct Case {
     const char* value;
     std::int64_t bytes;

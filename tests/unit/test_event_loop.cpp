@@ -111,7 +111,7 @@ TEST_CASE("EventLoop timers fire in deadline order, and a cancelled one never fi
   CHECK(fired == std::vector<int>{1, 2, 3});
 }
 
-TEST_CASE("EventLoop::defer runs after the dispatch pass; a task deferred by a deferred task waits a turn",
+TEST_CASE("EventLoop::defer runs after the dispatch pass, a task deferred by a deferred task waits a turn",
           "[unit][event][defer]") {
   EventLoop loop;
   std::vector<std::string> order;
@@ -167,7 +167,7 @@ TEST_CASE("EventLoop::post runs tasks from other threads on the loop thread, in 
   }
 }
 
-TEST_CASE("EventLoop::run_posted runs what was posted without a loop turn; later posts still wake the loop",
+TEST_CASE("EventLoop::run_posted runs what was posted without a loop turn, later posts still wake the loop",
           "[unit][event][post]") {
   EventLoop loop;
   int ran = 0;

@@ -141,7 +141,7 @@ TEST_CASE("a gateway's reason phrase replaces the standard one", "[unit][respons
   CHECK(out.starts_with("HTTP/1.1 404 Nothing Here\r\n"));
 }
 
-TEST_CASE("error responses are an HTML page with its length; 503 says Retry-After", "[unit][response_writer]") {
+TEST_CASE("error responses are an HTML page with its length, 503 says Retry-After", "[unit][response_writer]") {
   const std::string page = spawnd::server::error_page(503);
   ResponseWriter w(false, 1);
   std::string out;
@@ -175,7 +175,7 @@ TEST_CASE("a head taken back leaves a writer that can write another", "[unit][re
   CHECK(w.is_head_request());  // what it knows of the request stays
 }
 
-TEST_CASE("NPH output passes through; its status is read from its status line", "[unit][response_writer]") {
+TEST_CASE("NPH output passes through, its status is read from its status line", "[unit][response_writer]") {
   ResponseWriter w(false, 1);
   w.note_raw("HTTP/1.1 404 Not Found\r\n\r\n");
   w.note_raw("more");

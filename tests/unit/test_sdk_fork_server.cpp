@@ -654,7 +654,7 @@ bool is_readable(int fd, int timeout_ms) {
 
 }  // namespace
 
-TEST_CASE("Spawned carries a pidfd for its child, which reports the child's exit; Exited carries the Spawn's token",
+TEST_CASE("Spawned carries a pidfd for its child, which reports the child's exit, Exited carries the Spawn's token",
           "[cgi-child][fork-server]") {
   TempSite site;
   ForkServerProcess fs("hello", site);
@@ -714,7 +714,7 @@ TEST_CASE("a fork server that cannot take a child's pidfd kills the child and re
   CHECK(fs.stderr_text().find("Too many open files: child killed") != std::string::npos);
 }
 
-TEST_CASE("closing the control socket ends the fork server with 0; children in flight live on",
+TEST_CASE("closing the control socket ends the fork server with 0, children in flight live on",
           "[cgi-child][fork-server]") {
   TempSite site;
   ForkServerProcess fs("hello", site);
