@@ -30,7 +30,8 @@
 // and runs the handler's warm_up (spawnd/handler.h: its own SQLite connection opened, migrated, statements
 // prepared), then waits on its own SOCK_SEQPACKET pair for exactly one Spawn, which the fork server forwards to it
 // as received (bytes and the three fds). A Spawn goes to the most recently forked waiting child, and a replacement is
-// forked once the queued Spawns are served; a Spawn that finds no child waiting is served by a fork as above and
+// forked once the queued Spawns are served and the children handed them have exited, or kPreforkRefillDelayMs after
+// the last hand-off if they still run; a Spawn that finds no child waiting is served by a fork as above and
 // grows the pool's target by one (at most N). A child left waiting kPreforkIdleMs is retired unused and the target
 // shrinks by one, down to kPreforkMinimum, whose children are then replaced by fresh ones. Waiting children stay in
 // the fork server's process group (so a group SIGKILL of a retired fork server ends them too: copy-to-deploy never
@@ -63,6 +64,10 @@ inline constexpr const char* kPreforkEnv = "SPAWND_PREFORK";
 inline constexpr int kPreforkIdleMs = 2000;
 // The pool's target never shrinks below this (when N > 0): a lone request after a quiet spell still finds a child.
 inline constexpr std::size_t kPreforkMinimum = 1;
+// After a hand-off, the pool's refill waits for the children handed requests to exit, at most this long. A fork
+// copies the fork server's page tables (milliseconds of CPU on a VM), and made at once it would take a core from the
+// request just handed off; on a lightly loaded server it now runs between requests instead.
+inline constexpr int kPreforkRefillDelayMs = 5;
 
 enum class MessageType : std::uint32_t {
   Ready = 1,    // fork server → spawnd: initialised, accepting Spawn

@@ -138,8 +138,9 @@ class ForkServer {
   [[nodiscard]] bool hand_off(std::uint64_t token, size_t length, StdioFds& fds, bool& is_sent);
   // Forks waiting children until the pool holds target_.
   void top_up();
-  // Retires the waiting children that waited kPreforkIdleMs, and returns poll()'s timeout: until the next one is
-  // due, or -1 if none waits.
+  // Retires the waiting children that waited kPreforkIdleMs, tops the pool up unless the refill waits for children
+  // handed requests (kPreforkRefillDelayMs), and returns poll()'s timeout: until the next retirement or the deferred
+  // refill is due, or -1 if neither is.
   [[nodiscard]] int retire_idle();
   // SIGKILLs an unused waiting child (its exit is reaped silently) and closes our fds of it.
   void retire(Waiting& child) noexcept;
@@ -166,6 +167,7 @@ class ForkServer {
   std::vector<Waiting> pool_;
   std::vector<pid_t> retired_;   // waiting children we killed and have not reaped: not reported to spawnd
   bool is_fork_failing_ = false;  // the last pre-fork failed: no retry until the next Spawn
+  std::int64_t last_hand_off_ms_ = 0;  // monotonic_ms() of the last Spawn handed to a waiting child
 };
 
 bool ForkServer::set_up() {
@@ -354,6 +356,7 @@ bool ForkServer::hand_off(std::uint64_t token, size_t length, StdioFds& fds, boo
       continue;
     }
     children_.emplace_back(child.pid, token);
+    last_hand_off_ms_ = monotonic_ms();
     // Our copies of the child's stdio go now: the child's stdout must reach EOF when the child exits.
     fds.close_all();
     is_sent = send(fp::MessageType::Spawned, token, child.pid, 0, child.pidfd);
@@ -415,9 +418,14 @@ int ForkServer::retire_idle() {
     // Fewer requests than children: the pool shrinks (to the minimum, whose child top_up() then replaces).
     if (target_ > std::min(prefork_max_, fp::kPreforkMinimum)) --target_;
   }
-  top_up();
-  if (pool_.empty()) return -1;
-  return static_cast<int>(std::max<std::int64_t>(0, pool_.front().forked_ms + fp::kPreforkIdleMs - now));
+  // The refill waits while children handed requests run, for at most kPreforkRefillDelayMs (fork_protocol.h).
+  const std::int64_t refill_ms = last_hand_off_ms_ + fp::kPreforkRefillDelayMs;
+  const bool is_refill_due = children_.empty() || now >= refill_ms || prefork_max_ == 0;
+  if (is_refill_due) top_up();
+  std::int64_t timeout_ms = -1;
+  if (!pool_.empty()) timeout_ms = std::max<std::int64_t>(0, pool_.front().forked_ms + fp::kPreforkIdleMs - now);
+  if (!is_refill_due && (timeout_ms < 0 || refill_ms - now < timeout_ms)) timeout_ms = refill_ms - now;
+  return static_cast<int>(timeout_ms);
 }
 
 void ForkServer::run_waiting_child(int socket) noexcept {
