@@ -129,7 +129,11 @@ std::string format_host(const sockaddr_storage& ss, std::uint16_t& port) {
     port = ntohs(sin.sin_port);
   } else if (ss.ss_family == AF_INET6) {
     const auto& sin6 = reinterpret_cast<const sockaddr_in6&>(ss);
-    ::inet_ntop(AF_INET6, &sin6.sin6_addr, buf, sizeof buf);
+    if (IN6_IS_ADDR_V4MAPPED(&sin6.sin6_addr)) {
+      ::inet_ntop(AF_INET, &sin6.sin6_addr.s6_addr[12], buf, sizeof buf);  // ::ffff:a.b.c.d is the client a.b.c.d
+    } else {
+      ::inet_ntop(AF_INET6, &sin6.sin6_addr, buf, sizeof buf);
+    }
     port = ntohs(sin6.sin6_port);
   }
   return buf;
@@ -141,7 +145,7 @@ std::string to_string(const SockAddr& a) {
   if (a.family() != AF_INET && a.family() != AF_INET6) return "?";
   std::uint16_t port = 0;
   const std::string host = format_host(a.storage, port);
-  return (a.family() == AF_INET6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
 Result<SockAddr> local_address(int fd) {

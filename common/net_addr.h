@@ -85,10 +85,12 @@ enum class Use { Listen, Connect };
 [[nodiscard]] Result<SockAddr> resolve_endpoint(std::string_view text);
 
 // The numeric host of an AF_INET/AF_INET6 address ("127.0.0.1", "::1", without brackets), its port stored in `port`;
-// "?" for any other family (`port` untouched). For REMOTE_ADDR, SERVER_PORT and log lines.
+// "?" for any other family (`port` untouched). A v4-mapped IPv6 address (an IPv4 client of a dual-stack socket,
+// RFC 4291 §2.5.5.2) is the IPv4 address it maps, "::ffff:127.0.0.1" → "127.0.0.1", as Apache and Go show it. For
+// REMOTE_ADDR, SERVER_ADDR, SERVER_PORT and log lines.
 [[nodiscard]] std::string format_host(const sockaddr_storage& ss, std::uint16_t& port);
 // The whole address as text: "127.0.0.1:8080", "[::1]:8080", "unix:/run/x.sock"; "?" for an empty or other family.
-// parse_numeric(to_string(a)) gives `a` back.
+// parse_numeric(to_string(a)) gives `a` back (a v4-mapped address as the IPv4 address it maps: see format_host).
 [[nodiscard]] std::string to_string(const SockAddr& a);
 // The address socket `fd` is bound to (getsockname: the port the kernel chose for port 0). Errors: errno.
 [[nodiscard]] Result<SockAddr> local_address(int fd);

@@ -174,6 +174,21 @@ TEST_CASE("to_string prints what parse_numeric reads back", "[unit][net-addr]") 
   CHECK(port == 7);  // untouched for a family without a port
 }
 
+TEST_CASE("format_host shows an IPv4 client of a dual-stack socket (v4-mapped) as its IPv4 address",
+          "[unit][net-addr]") {
+  auto mapped = net::parse_numeric("[::ffff:192.0.2.7]:4242");
+  REQUIRE(mapped);
+  REQUIRE(mapped->family() == AF_INET6);
+  std::uint16_t port = 0;
+  CHECK(net::format_host(mapped->storage, port) == "192.0.2.7");
+  CHECK(port == 4242);
+  CHECK(net::to_string(*mapped) == "192.0.2.7:4242");
+  // Other IPv6 addresses keep their own form, ::ffff:0:0/96's neighbours included.
+  auto v6 = net::parse_numeric("[::fffe:c000:207]:1");
+  REQUIRE(v6);
+  CHECK(net::format_host(v6->storage, port) == "::fffe:c000:207");
+}
+
 TEST_CASE("resolve for a listening socket: an empty host is every address, the port must be numeric",
           "[unit][net-addr]") {
   auto all = net::resolve({"", "0", false}, net::Use::Listen);
