@@ -120,7 +120,8 @@ std::unique_ptr<CLI::App> make_app(spawnd::server::Config& cfg, CommandOptions& 
                  "Serve FILE.br, FILE.gz or FILE.zst (made by the site's build) instead of FILE to clients whose "
                  "Accept-Encoding allows it, preferring the codings in the order given (e.g. br,gzip), with "
                  "Content-Encoding and Vary: Accept-Encoding; a sidecar older than FILE is ignored. Off by default: "
-                 "each coding costs an extra open() per static request that accepts it")
+                 "each coding costs an extra lookup per static request that accepts it (the open-file cache's, "
+                 "else an open())")
       ->type_name("br|gzip|zstd,...")
       ->delimiter(',')
       ->check(CLI::IsMember({"br", "gzip", "zstd"}))
