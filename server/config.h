@@ -49,6 +49,7 @@ struct Config {
   std::vector<std::string> precompressed;  // --precompressed: codings served from sidecars, preferred first (br, gzip,
                                            // zstd; content_coding.h); empty: off
   std::string error_pages;                 // --error-pages: directory of NNN.html pages (error_pages.h); empty: built-in
+  StaticCacheConfig static_cache;          // --static-cache-entries, --static-cache-valid, --static-cache-body-bytes
 
   // The status page (status_page.h).
   std::string status_path = "/server-status";  // empty: no status page

@@ -143,8 +143,20 @@ void Connection::send_static() {
     }
   }
   if (r.file) {
-    write_head(ResponseHead{r.status, {}, std::move(r.fields), r.length});
-    if (r.length > 0 && req_.response.count_body(r.length)) out_.set_file(std::move(r.file), r.offset, r.length);
+    if (r.encoded_fields.empty()) {
+      write_head(ResponseHead{r.status, {}, std::move(r.fields), r.length});
+    } else {  // a plain 200: the head encoded once per file (static_file_cache.h)
+      req_.response_start = out_.end_position();
+      req_.is_keep_alive = req_.response.write_encoded_head(out_.tail(), r.encoded_fields, req_.is_keep_alive,
+                                                            server_.http_date());
+    }
+    if (r.length > 0 && req_.response.count_body(r.length)) {
+      if (r.file->is_in_memory) {  // a small file's snapshot: head and body leave in one send()
+        out_.tail().append(r.file->content, r.offset, r.length);
+      } else {
+        out_.set_file(std::shared_ptr<const Fd>(r.file, &r.file->fd), r.offset, r.length);
+      }
+    }
   } else {
     write_head(ResponseHead{r.status, {}, std::move(r.fields),
                             r.status == 304 ? std::nullopt : std::optional<std::uint64_t>(r.body.size())});

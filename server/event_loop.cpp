@@ -3,6 +3,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <ctime>
 
@@ -66,12 +67,20 @@ void EventLoop::remove(int fd) {
 
 EventLoop::TimerId EventLoop::add_timer(std::int64_t delay_ms, Task cb) {
   TimerId id = next_timer_id_++;
-  timer_heap_.push(Timer{now_ms_ + (delay_ms < 0 ? 0 : delay_ms), id});
+  timer_heap_.push_back(Timer{now_ms_ + (delay_ms < 0 ? 0 : delay_ms), id});
+  std::push_heap(timer_heap_.begin(), timer_heap_.end(), std::greater<>());
   timers_.emplace(id, std::move(cb));
   return id;
 }
 
-void EventLoop::cancel(TimerId id) noexcept { timers_.erase(id); }
+void EventLoop::cancel(TimerId id) noexcept {
+  timers_.erase(id);
+  // Most of the heap dead: drop the cancelled entries (amortised O(1) per cancel; no allocation).
+  if (timer_heap_.size() > 2 * timers_.size() + 64) {
+    std::erase_if(timer_heap_, [this](const Timer& t) { return !timers_.contains(t.id); });
+    std::make_heap(timer_heap_.begin(), timer_heap_.end(), std::greater<>());
+  }
+}
 
 void EventLoop::defer(Task task) { deferred_.push_back(std::move(task)); }
 
@@ -108,15 +117,16 @@ void EventLoop::run_posted() {
 int EventLoop::next_timeout_ms() const {
   if (!deferred_.empty()) return 0;
   if (timer_heap_.empty()) return -1;
-  std::int64_t wait = timer_heap_.top().deadline_ms - monotonic_ms();
+  std::int64_t wait = timer_heap_.front().deadline_ms - monotonic_ms();
   if (wait <= 0) return 0;
   return wait > 60'000 ? 60'000 : static_cast<int>(wait);
 }
 
 void EventLoop::run_timers() {
-  while (!timer_heap_.empty() && timer_heap_.top().deadline_ms <= now_ms_) {
-    TimerId id = timer_heap_.top().id;
-    timer_heap_.pop();
+  while (!timer_heap_.empty() && timer_heap_.front().deadline_ms <= now_ms_) {
+    TimerId id = timer_heap_.front().id;
+    std::pop_heap(timer_heap_.begin(), timer_heap_.end(), std::greater<>());
+    timer_heap_.pop_back();
     auto it = timers_.find(id);
     if (it == timers_.end()) continue;  // cancelled
     Task cb = std::move(it->second);

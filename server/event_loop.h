@@ -16,7 +16,6 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <queue>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -163,7 +162,10 @@ class EventLoop {
   Fd epoll_;
   std::unordered_map<int, std::unique_ptr<Entry>> entries_;
   std::vector<std::unique_ptr<Entry>> graveyard_;  // removed entries, freed after the dispatch pass
-  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timer_heap_;
+  // A min-heap (std::push_heap with std::greater) of deadlines. A cancelled timer's entry stays until it comes due
+  // or until cancel() compacts the heap: connections re-arm their timer at every request, and without compaction
+  // the heap would hold every timer of the last --io-timeout (millions at tens of thousands of requests a second).
+  std::vector<Timer> timer_heap_;
   std::unordered_map<TimerId, Task> timers_;
   TimerId next_timer_id_ = 1;
   std::vector<Task> deferred_;

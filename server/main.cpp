@@ -120,7 +120,8 @@ std::unique_ptr<CLI::App> make_app(spawnd::server::Config& cfg, CommandOptions& 
                  "Serve FILE.br, FILE.gz or FILE.zst (made by the site's build) instead of FILE to clients whose "
                  "Accept-Encoding allows it, preferring the codings in the order given (e.g. br,gzip), with "
                  "Content-Encoding and Vary: Accept-Encoding; a sidecar older than FILE is ignored. Off by default: "
-                 "each coding costs an extra open() per static request that accepts it")
+                 "each coding costs an extra lookup per static request that accepts it (the open-file cache's, "
+                 "else an open())")
       ->type_name("br|gzip|zstd,...")
       ->delimiter(',')
       ->check(CLI::IsMember({"br", "gzip", "zstd"}))
@@ -131,6 +132,25 @@ std::unique_ptr<CLI::App> make_app(spawnd::server::Config& cfg, CommandOptions& 
                  "each; a status without a file keeps the built-in page")
       ->type_name("DIR")
       ->check(CLI::ExistingDirectory)
+      ->group(kSiteOptions);
+  app.add_option("--static-cache-entries", cfg.static_cache.max_entries,
+                 "Paths whose resolution (open file, stat, response head; or 404, 403, redirect) the open-file cache "
+                 "keeps, least recently used evicted first; it holds at most this many open files. 0: no cache (an "
+                 "open, fstat and close per static request)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{0}, std::size_t{1} << 20))
+      ->group(kSiteOptions);
+  add_seconds(app, "--static-cache-valid", cfg.static_cache.valid_ms,
+              "How long a cached path is trusted before it is checked again (a file changed, replaced, deleted or "
+              "made a directory is served at most this long after the change; a large file written in place, "
+              "at once)")
+      ->group(kSiteOptions);
+  app.add_option("--static-cache-body-bytes", cfg.static_cache.max_body_bytes,
+                 "Files up to this size are cached as a snapshot of their bytes (head and body then leave in one "
+                 "send); larger ones as an open file sent with sendfile. Memory: at most --static-cache-entries "
+                 "times this. 0: no snapshots")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{0}, std::size_t{1} << 24))
       ->group(kSiteOptions);
   app.add_option("--status-path", cfg.status_path,
                  "URL path of the status page (Prometheus text format: requests, durations, connections, handlers, "

@@ -8,7 +8,7 @@
 
 namespace spawnd::server {
 
-void OutputBuffer::set_file(Fd file, std::uint64_t offset, std::uint64_t length) noexcept {
+void OutputBuffer::set_file(std::shared_ptr<const Fd> file, std::uint64_t offset, std::uint64_t length) noexcept {
   file_ = std::move(file);
   file_offset_ = offset;
   file_remaining_ = length;
@@ -39,7 +39,7 @@ Io OutputBuffer::flush(int socket) {
     if (sent_now >= kMaxFileBytesPerFlush) return Io::Again;  // EPOLLOUT (level) brings the caller back
     auto off = static_cast<off_t>(file_offset_);
     const std::size_t want = file_remaining_ < (1u << 20) ? static_cast<std::size_t>(file_remaining_) : (1u << 20);
-    const ssize_t n = ::sendfile(socket, file_.get(), &off, want);
+    const ssize_t n = ::sendfile(socket, file_->get(), &off, want);
     if (n > 0) {
       file_offset_ += static_cast<std::uint64_t>(n);
       file_remaining_ -= static_cast<std::uint64_t>(n);

@@ -8,10 +8,12 @@
 // whether a given byte has left yet (sent_position() > p) and cut back bytes that have not (truncate()): that is how
 // a connection takes back a response head still in its buffer to answer an error status instead.
 //
-// Loop thread only. Owns the file (closed once sent or on reset()); never owns the socket.
+// Loop thread only. Shares the file (with the open-file cache: static_file_cache.h) until it is sent or reset();
+// never owns the socket. sendfile(2) reads at its own offset, so a shared fd's file position never matters.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "common/fd.h"
@@ -28,7 +30,7 @@ class OutputBuffer {
   // appending while a file is pending (the file comes after every byte of the string).
   [[nodiscard]] std::string& tail() noexcept { return data_; }
   // Sends `length` bytes of `file` from `offset` after the bytes appended so far.
-  void set_file(Fd file, std::uint64_t offset, std::uint64_t length) noexcept;
+  void set_file(std::shared_ptr<const Fd> file, std::uint64_t offset, std::uint64_t length) noexcept;
 
   // Bytes of the string not yet sent.
   [[nodiscard]] std::size_t pending_bytes() const noexcept { return data_.size() - sent_; }
@@ -58,7 +60,7 @@ class OutputBuffer {
   std::string data_;
   std::size_t sent_ = 0;      // sent prefix of data_
   std::uint64_t base_ = 0;    // position of data_[0]
-  Fd file_;
+  std::shared_ptr<const Fd> file_;
   std::uint64_t file_offset_ = 0;
   std::uint64_t file_remaining_ = 0;
 };

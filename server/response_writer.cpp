@@ -50,6 +50,24 @@ bool ResponseWriter::write_head(std::string& out, const ResponseHead& head, bool
   return keep_alive;
 }
 
+bool ResponseWriter::write_encoded_head(std::string& out, std::string_view encoded_fields, bool keep_alive,
+                                        std::string_view date) {
+  status_ = 200;
+  is_head_written_ = true;
+  is_body_suppressed_ = is_head_request_;
+  out += "HTTP/1.1 200 OK\r\nDate: ";
+  out += date;
+  out += "\r\nServer: spawnd\r\n";
+  out += encoded_fields;
+  if (!keep_alive) {
+    out += "Connection: close\r\n";
+  } else if (version_minor_ == 0) {
+    out += "Connection: keep-alive\r\n";
+  }
+  out += "\r\n";
+  return keep_alive;
+}
+
 void ResponseWriter::write_body(std::string& out, std::string_view bytes) {
   if (is_body_suppressed_ || bytes.empty()) return;
   body_bytes_ += bytes.size();

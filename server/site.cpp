@@ -25,7 +25,7 @@ Site::Site(EventLoop& loop, ChildTable& children, FastCgiApps& apps, DbKeepers& 
       fastcgi_apps_(apps),
       settings_(std::move(settings)),
       name_(std::move(name)),
-      static_files_(settings_.root, settings_.follow_symlinks, settings_.index_names) {
+      static_files_(settings_.root, settings_.follow_symlinks, settings_.index_names, settings_.static_cache) {
   static_files_.set_precompressed(parse_content_codings(settings_.precompressed));
   if (!settings_.error_pages.empty()) {
     error_pages_ = ErrorPages::load(settings_.error_pages);

@@ -13,6 +13,7 @@
 #include "common/http_status.h"
 #include "common/sys.h"
 #include "server/conditional.h"
+#include "server/event_loop.h"
 #include "server/http_date.h"
 #include "server/mime.h"
 #include "server/range.h"
@@ -32,6 +33,10 @@ int open_at2(int dirfd, const char* rel, int flags, std::uint64_t resolve) {
   how.resolve = resolve;
   return static_cast<int>(sys::retry_eintr([&] { return ::syscall(SYS_openat2, dirfd, rel, &how, sizeof how); }));
 }
+
+// The cache key prefix of the file itself; a precompressed representation's is the digit of its coding's place in
+// the --precompressed list.
+constexpr char kIdentityTag = 'i';
 
 // The errno of a refused path as a status: a symlink the policy refuses (ELOOP) or no permission → 403, else 404.
 int status_of(int err) { return err == ELOOP || err == EACCES ? 403 : 404; }
@@ -75,10 +80,12 @@ std::string error_page(int status) {
          reason + "</h1><hr><p>spawnd</p></body></html>\n";
 }
 
-StaticFiles::StaticFiles(const std::string& root, SymlinkPolicy symlinks, std::vector<std::string> index_names)
+StaticFiles::StaticFiles(const std::string& root, SymlinkPolicy symlinks, std::vector<std::string> index_names,
+                         StaticCacheConfig cache)
     : root_(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)),
       symlinks_(symlinks),
-      index_names_(std::move(index_names)) {
+      index_names_(std::move(index_names)),
+      cache_(cache) {
   if (!root_) throw Error(errno, "document root " + root);
 }
 
@@ -142,6 +149,127 @@ std::optional<std::string> StaticFiles::find_index(std::string_view directory_pa
   return std::nullopt;
 }
 
+StaticFiles::Opened StaticFiles::open_resolved(std::string_view path, std::string_view suffix) const {
+  Opened o;
+  o.path = std::string(path) + std::string(suffix);
+  Result<Fd> opened = open(o.path, O_RDONLY);
+  if (!opened) {
+    o.status = status_of(opened.error().value());
+    return o;
+  }
+  o.fd = std::move(*opened);
+  if (::fstat(o.fd.get(), &o.st) != 0) return Opened{};
+  if (S_ISDIR(o.st.st_mode) && suffix.empty()) {
+    // A directory named without its trailing slash: serve() redirects, so that relative links in its index work.
+    if (o.path.back() != '/') return Opened{301, Fd(), {}, std::move(o.path)};
+    // The first index name that is a regular file (--index; the Router has sent a script's to its gateway).
+    std::optional<std::string> index = find_index(o.path);
+    if (!index) return Opened{};
+    opened = open(*index, O_RDONLY);
+    if (!opened) return Opened{status_of(opened.error().value()), Fd(), {}, {}};
+    o.fd = std::move(*opened);
+    if (::fstat(o.fd.get(), &o.st) != 0) return Opened{};
+    o.path = std::move(*index);
+  }
+  if (!S_ISREG(o.st.st_mode)) return Opened{};
+  // O_NONBLOCK (set so that opening a FIFO cannot hang the loop) has no effect on reading a regular file.
+  o.status = 200;
+  return o;
+}
+
+std::shared_ptr<const StaticFile> StaticFiles::make_file(Opened opened, std::string_view coding,
+                                                         bool may_snapshot) const {
+  auto f = std::make_shared<StaticFile>();
+  f->st = opened.st;
+  f->coding = coding;
+  f->path = std::move(opened.path);
+  const auto size = static_cast<std::uint64_t>(f->st.st_size);
+  const std::int64_t mtime_ns =
+      static_cast<std::int64_t>(f->st.st_mtim.tv_sec) * 1'000'000'000 + f->st.st_mtim.tv_nsec;
+  f->etag = make_etag(size, mtime_ns);
+  if (!coding.empty()) f->etag.insert(f->etag.size() - 1, "-" + std::string(coding));  // "SIZE-MTIME-gzip"
+  f->last_modified = format_http_date(f->st.st_mtim.tv_sec);
+  f->content_type = mime_type_for(f->path);
+
+  if (may_snapshot && size > 0 && size <= cache_.config().max_body_bytes) {
+    // The bytes of one version: a write between the two fstat() calls changes size or times, and then the file is
+    // sent from its fd instead (checked again before every response).
+    std::string bytes(size, '\0');
+    std::size_t got = 0;
+    while (got < size) {
+      const ssize_t n = sys::retry_eintr(
+          [&] { return ::pread(opened.fd.get(), bytes.data() + got, size - got, static_cast<off_t>(got)); });
+      if (n <= 0) break;
+      got += static_cast<std::size_t>(n);
+    }
+    struct stat after{};
+    if (got == size && ::fstat(opened.fd.get(), &after) == 0 && is_same_version(after, f->st)) {
+      f->content = std::move(bytes);
+      f->is_in_memory = true;
+    }
+  }
+  if (!f->is_in_memory) f->fd = std::move(opened.fd);
+
+  std::string& h = f->head_fields;
+  h.reserve(160);
+  h += "Last-Modified: ";
+  h += f->last_modified;
+  h += "\r\nETag: ";
+  h += f->etag;
+  if (!precompressed_.empty()) h += "\r\nVary: Accept-Encoding";
+  h += "\r\nContent-Type: ";
+  h += f->content_type;
+  if (!coding.empty()) {
+    h += "\r\nContent-Encoding: ";
+    h += coding;
+  }
+  h += "\r\nAccept-Ranges: bytes\r\nContent-Length: ";
+  h += std::to_string(size);
+  h += "\r\n";
+  return f;
+}
+
+ResolvedPath StaticFiles::resolve(char tag, std::string_view path, std::string_view suffix,
+                                  std::string_view coding) const {
+  auto to_resolved = [&](Opened o, bool may_snapshot) {
+    ResolvedPath r{o.status, nullptr};
+    if (o.status != 200) return r;
+    if (!suffix.empty()) o.path.resize(path.size());  // a sidecar's type is its file's: "/style.css"
+    r.file = make_file(std::move(o), coding, may_snapshot);
+    return r;
+  };
+  if (!cache_.is_enabled()) return to_resolved(open_resolved(path, suffix), false);
+
+  const std::int64_t now = monotonic_ms();
+  std::string key;
+  key.reserve(path.size() + 1);
+  key += tag;
+  key += path;
+  StaticFileCache::Entry* entry = cache_.find(key);
+  if (entry != nullptr) {
+    bool is_valid = now - entry->checked_ms < cache_.config().valid_ms;
+    const StaticFile* file = entry->value.file.get();
+    if (is_valid && file != nullptr && !file->is_in_memory) {
+      // Sent from its fd: a write in place would change the bytes under the head, so look at the open file first.
+      struct stat st{};
+      is_valid = ::fstat(file->fd.get(), &st) == 0 && is_same_version(st, file->st);
+    }
+    if (is_valid) return entry->value;
+  }
+  Opened now_opened = open_resolved(path, suffix);
+  if (entry != nullptr && entry->value.status == now_opened.status) {
+    const StaticFile* file = entry->value.file.get();
+    // Unchanged (same status; for a file, the same version at the same path): trusted for another interval, and
+    // the fd just opened is closed.
+    if (file == nullptr || (is_same_version(file->st, now_opened.st) &&
+                            (!suffix.empty() || file->path == now_opened.path))) {
+      entry->checked_ms = now;
+      return entry->value;
+    }
+  }
+  return cache_.insert(key, to_resolved(std::move(now_opened), true), now).value;
+}
+
 StaticResponse StaticFiles::serve(const Request& request) const {
   if (request.method != "GET" && request.method != "HEAD") {
     StaticResponse r = status_only(405);
@@ -155,61 +283,39 @@ StaticResponse StaticFiles::serve(const Request& request) const {
     case PathStatus::NotFound: return status_only(404);
   }
 
-  Result<Fd> opened = open(path, O_RDONLY);
-  if (!opened) return status_only(status_of(opened.error().value()));
-  Fd file = std::move(*opened);
-  struct stat st{};
-  if (::fstat(file.get(), &st) != 0) return status_only(404);
-
-  if (S_ISDIR(st.st_mode)) {
-    if (path.back() != '/') {
-      // A directory named without its trailing slash: redirect, so that relative links in its index work. The
-      // Location comes from the normalised path, never from the raw one: "//evil.example/../docs" names our
-      // /docs too, and echoing it would send a browser to evil.example (an open redirect).
-      StaticResponse r = status_only(301);
-      std::string location = encode_path(path) + "/";
-      if (!request.query.empty()) location += "?" + request.query;
-      r.fields.emplace_back("Location", location);
-      return r;
-    }
-    // The first index name that is a regular file (--index; the Router has sent a script's to its gateway).
-    const std::optional<std::string> index = find_index(path);
-    if (!index) return status_only(404);
-    opened = open(*index, O_RDONLY);
-    if (!opened) return status_only(status_of(opened.error().value()));
-    file = std::move(*opened);
-    if (::fstat(file.get(), &st) != 0) return status_only(404);
-    path = *index;
+  ResolvedPath resolved = resolve(kIdentityTag, path, "", "");
+  if (resolved.status == 301) {
+    // The Location comes from the normalised path, never from the raw one: "//evil.example/../docs" names our
+    // /docs too, and echoing it would send a browser to evil.example (an open redirect).
+    StaticResponse r = status_only(301);
+    std::string location = encode_path(path) + "/";
+    if (!request.query.empty()) location += "?" + request.query;
+    r.fields.emplace_back("Location", location);
+    return r;
   }
-  if (!S_ISREG(st.st_mode)) return status_only(404);
-  // O_NONBLOCK (set so that opening a FIFO cannot hang the loop) has no effect on reading a regular file.
+  if (resolved.status != 200) return status_only(resolved.status);
+  std::shared_ptr<const StaticFile> file = std::move(resolved.file);
 
-  // --precompressed: the representation (header comment). One open per acceptable coding, only for clients that
-  // accept one.
-  std::string_view coding;  // empty: the file itself (identity)
+  // --precompressed: the representation (header comment). One open per acceptable coding (or a cache lookup), only
+  // for clients that accept one.
   if (const auto accept = request.field("Accept-Encoding"); accept && !precompressed_.empty()) {
-    for (const ContentCoding& candidate : precompressed_) {
+    for (std::size_t i = 0; i < precompressed_.size(); ++i) {
+      const ContentCoding& candidate = precompressed_[i];
       if (coding_quality(*accept, candidate.name) == 0) continue;
-      Result<Fd> sidecar = open(path + std::string(candidate.suffix), O_RDONLY);
-      if (!sidecar) continue;
-      struct stat sst{};
-      if (::fstat(sidecar->get(), &sst) != 0 || !S_ISREG(sst.st_mode)) continue;
+      ResolvedPath sidecar = resolve(static_cast<char>('0' + i), file->path, candidate.suffix, candidate.name);
+      if (sidecar.status != 200) continue;
+      const struct stat& sst = sidecar.file->st;
+      const struct stat& st = file->st;
       if (sst.st_mtim.tv_sec < st.st_mtim.tv_sec ||
           (sst.st_mtim.tv_sec == st.st_mtim.tv_sec && sst.st_mtim.tv_nsec < st.st_mtim.tv_nsec))
         continue;  // older than the file: a leftover
-      file = std::move(*sidecar);
-      st = sst;
-      coding = candidate.name;
+      file = std::move(sidecar.file);
       break;
     }
   }
 
-  const auto size = static_cast<std::uint64_t>(st.st_size);
-  const std::int64_t mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
-  std::string etag = make_etag(size, mtime_ns);
-  if (!coding.empty()) etag.insert(etag.size() - 1, "-" + std::string(coding));  // "SIZE-MTIME-gzip"
-  const std::string last_modified = format_http_date(st.st_mtim.tv_sec);
-
+  const auto size = static_cast<std::uint64_t>(file->st.st_size);
+  const std::time_t mtime = file->st.st_mtim.tv_sec;
   Preconditions pre;
   pre.if_match = request.field("If-Match").value_or("");
   pre.if_none_match = request.field("If-None-Match").value_or("");
@@ -217,24 +323,23 @@ StaticResponse StaticFiles::serve(const Request& request) const {
   pre.if_unmodified_since = request.field("If-Unmodified-Since").value_or("");
 
   StaticResponse r;
-  r.fields.emplace_back("Last-Modified", last_modified);
-  r.fields.emplace_back("ETag", etag);
-  if (!precompressed_.empty()) r.fields.emplace_back("Vary", "Accept-Encoding");
-  switch (evaluate_preconditions(request.method, pre, etag, st.st_mtim.tv_sec)) {
+  auto add_validators = [&] {
+    r.fields.emplace_back("Last-Modified", file->last_modified);
+    r.fields.emplace_back("ETag", file->etag);
+    if (!precompressed_.empty()) r.fields.emplace_back("Vary", "Accept-Encoding");
+  };
+  switch (evaluate_preconditions(request.method, pre, file->etag, mtime)) {
     case PreconditionResult::Proceed: break;
-    case PreconditionResult::NotModified: r.status = 304; return r;
-    case PreconditionResult::PreconditionFailed: {
-      StaticResponse failed = status_only(412);
-      return failed;
-    }
+    case PreconditionResult::NotModified:
+      r.status = 304;
+      add_validators();
+      return r;
+    case PreconditionResult::PreconditionFailed: return status_only(412);
   }
-  r.fields.emplace_back("Content-Type", std::string(mime_type_for(path)));
-  if (!coding.empty()) r.fields.emplace_back("Content-Encoding", std::string(coding));
-  r.fields.emplace_back("Accept-Ranges", "bytes");
   r.length = size;
 
   auto range_field = request.field("Range");
-  if (range_field && if_range_allows(request.field("If-Range").value_or(""), etag, st.st_mtim.tv_sec)) {
+  if (range_field && if_range_allows(request.field("If-Range").value_or(""), file->etag, mtime)) {
     ByteRange range;
     switch (parse_range(*range_field, size, range)) {
       case RangeStatus::Ignore: break;
@@ -242,6 +347,10 @@ StaticResponse StaticFiles::serve(const Request& request) const {
         r.status = 206;
         r.offset = range.first;
         r.length = range.length();
+        add_validators();
+        r.fields.emplace_back("Content-Type", std::string(file->content_type));
+        if (!file->coding.empty()) r.fields.emplace_back("Content-Encoding", std::string(file->coding));
+        r.fields.emplace_back("Accept-Ranges", "bytes");
         r.fields.emplace_back("Content-Range", "bytes " + std::to_string(range.first) + "-" +
                                                    std::to_string(range.last) + "/" + std::to_string(size));
         break;
@@ -252,6 +361,7 @@ StaticResponse StaticFiles::serve(const Request& request) const {
       }
     }
   }
+  if (r.status == 200) r.encoded_fields = file->head_fields;
   r.file = std::move(file);
   return r;
 }

@@ -111,6 +111,25 @@ TEST_CASE("EventLoop timers fire in deadline order, and a cancelled one never fi
   CHECK(fired == std::vector<int>{1, 2, 3});
 }
 
+TEST_CASE("EventLoop timers re-armed many times (a connection's, at every request) keep their order and fire once",
+          "[unit][event][timer]") {
+  // Each cancel leaves a dead heap entry until the heap is compacted; the live timers must survive compactions in
+  // deadline order.
+  EventLoop loop;
+  std::vector<int> fired;
+  EventLoop::TimerId a = 0, b = 0;
+  for (int i = 0; i < 10'000; ++i) {
+    loop.cancel(a);
+    loop.cancel(b);
+    a = loop.add_timer(20, [&] { fired.push_back(2); loop.stop(); });
+    b = loop.add_timer(10, [&] { fired.push_back(1); });
+  }
+  const EventLoop::TimerId late = loop.add_timer(60'000, [&] { fired.push_back(99); });
+  run_briefly(loop);
+  CHECK(fired == std::vector<int>{1, 2});
+  loop.cancel(late);
+}
+
 TEST_CASE("EventLoop::defer runs after the dispatch pass, a task deferred by a deferred task waits a turn",
           "[unit][event][defer]") {
   EventLoop loop;

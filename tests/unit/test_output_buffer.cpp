@@ -49,7 +49,7 @@ TEST_CASE("output buffer sends its bytes, then the file range", "[unit][output_b
   SocketPair s;
   OutputBuffer out;
   out.tail() += "head\r\n\r\n";
-  out.set_file(file_with("0123456789"), 2, 5);
+  out.set_file(std::make_shared<const Fd>(file_with("0123456789")), 2, 5);
   CHECK(out.pending_bytes() == 8);
   CHECK(out.pending_file_bytes() == 5);
   CHECK(out.flush(s.ours.get()) == Io::Done);
@@ -77,7 +77,7 @@ TEST_CASE("output buffer positions tell what has left and what can be taken back
 TEST_CASE("output buffer reports a file that ends before its range", "[unit][output_buffer]") {
   SocketPair s;
   OutputBuffer out;
-  out.set_file(file_with("abc"), 0, 10);
+  out.set_file(std::make_shared<const Fd>(file_with("abc")), 0, 10);
   CHECK(out.flush(s.ours.get()) == Io::Eof);
 }
 
