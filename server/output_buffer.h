@@ -8,6 +8,9 @@
 // whether a given byte has left yet (sent_position() > p) and cut back bytes that have not (truncate()): that is how
 // a connection takes back a response head still in its buffer to answer an error status instead.
 //
+// Over TLS (flush() given the connection's TlsStream), the bytes go through SSL_write; the file too, read into the
+// string a piece at a time, unless the kernel encrypts the connection's output (kTLS): then sendfile still works.
+//
 // Loop thread only. Owns the file (closed once sent or on reset()); never owns the socket.
 #pragma once
 
@@ -18,6 +21,8 @@
 #include "common/result.h"
 
 namespace spawnd::server {
+
+class TlsStream;
 
 class OutputBuffer {
  public:
@@ -49,12 +54,18 @@ class OutputBuffer {
   // when the file ended before its range did (it shrank while being sent: the promised length cannot be met).
   // MSG_NOSIGNAL always; MSG_MORE while a file follows, so that a head and the start of a file leave in one segment
   // (nginx's tcp_nopush).
-  [[nodiscard]] Io flush(int socket);
+  // With `tls`: through the connection's TLS layer instead of the socket, the same outcomes (Io::Again also when
+  // TLS waits on a readable socket: TlsStream::wants_read()).
+  [[nodiscard]] Io flush(int socket, TlsStream* tls = nullptr);
 
   // Drops everything not yet sent and closes the file.
   void reset() noexcept;
 
  private:
+  // Over TLS without kTLS, the file goes through SSL_write in pieces of this size, read into data_.
+  static constexpr std::size_t kTlsFileChunkBytes = 128 * 1024;
+  [[nodiscard]] Io flush_tls(TlsStream& tls);
+
   std::string data_;
   std::size_t sent_ = 0;      // sent prefix of data_
   std::uint64_t base_ = 0;    // position of data_[0]

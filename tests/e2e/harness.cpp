@@ -190,6 +190,9 @@ Spawnd::Spawnd(std::vector<std::string> args, std::map<std::string, std::string>
         auto nl = err_text_.find('\n', at);
         if (nl == std::string::npos) return false;
         port_ = static_cast<std::uint16_t>(std::stoi(err_text_.substr(at + marker.size(), nl - at - marker.size())));
+        const std::string tls_marker = "listening on https://127.0.0.1:";
+        if (auto tls_at = err_text_.find(tls_marker); tls_at != std::string::npos && tls_at < at)
+          tls_port_ = static_cast<std::uint16_t>(std::stoi(err_text_.substr(tls_at + tls_marker.size())));
         return true;
       },
       std::chrono::seconds(10));

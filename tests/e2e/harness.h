@@ -59,6 +59,8 @@ class Spawnd {
   Spawnd& operator=(const Spawnd&) = delete;
 
   [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+  // The HTTPS port (from the "listening on https://" line, printed before the plain one); 0 without --tls-listen.
+  [[nodiscard]] std::uint16_t tls_port() const noexcept { return tls_port_; }
   [[nodiscard]] pid_t pid() const noexcept { return pid_; }
   [[nodiscard]] std::string stderr_text() const;
   [[nodiscard]] std::string stdout_text() const;
@@ -70,6 +72,7 @@ class Spawnd {
  private:
   pid_t pid_ = -1;
   std::uint16_t port_ = 0;
+  std::uint16_t tls_port_ = 0;
   Fd out_, err_;
   std::thread reader_;
   mutable std::mutex mutex_;
