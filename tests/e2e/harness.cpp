@@ -533,4 +533,20 @@ void check_clean_end(Spawnd& s) {
   CHECK(log.find("runtime error:") == std::string::npos);
 }
 
+bool hang_up_and_wait(Spawnd& s, int count) {
+  ::kill(s.pid(), SIGHUP);
+  return wait_until(
+      [&] {
+        const std::string err = s.stderr_text();
+        int lines = 0;
+        for (std::size_t at = 0; (at = err.find("spawnd: ", at)) != std::string::npos; ++at) {
+          const std::string_view rest = std::string_view(err).substr(at);
+          if (rest.starts_with("spawnd: info: reload: configuration") || rest.starts_with("spawnd: error: reload:"))
+            ++lines;
+        }
+        return lines >= count;
+      },
+      std::chrono::seconds(10));
+}
+
 }  // namespace spawnd::e2e

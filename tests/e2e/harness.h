@@ -152,6 +152,10 @@ void init_shell_like_spawnattr(posix_spawnattr_t& attr, bool new_group);
 // Polls `done` every 10 ms until it returns true or `timeout` passes; returns its last value.
 bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout);
 
+// Sends SIGHUP to `s` and waits (up to 10 s) for the outcome line of reload number `count` in its error log (an
+// info "reload: configuration N" or an "error: reload:"); false if it does not come.
+bool hang_up_and_wait(Spawnd& s, int count);
+
 // Where a test that ran spawnd ends: spawnd has reaped all its children (a child that just exited may be a zombie
 // for an instant, until the loop reaps it, hence a poll of up to 5 s), exits 0 on SIGTERM, and its stderr has no
 // sanitizer report (under the asan-ubsan preset, UBSan's recoverable ones included). Catch2 checks.

@@ -16,6 +16,8 @@
 #include <filesystem>
 #include <memory>
 #include <random>
+#include <sstream>
+#include <algorithm>
 #include <string>
 #include <thread>
 #include <vector>
@@ -84,6 +86,20 @@ ExitResult curl(const Pki& pki, std::vector<std::string> args, int timeout_ms = 
 
 std::string https_url(std::uint16_t port, const std::string& target, const std::string& host = "localhost") {
   return "https://" + host + ":" + std::to_string(port) + target;
+}
+
+// curl --resolve HOST:PORT:127.0.0.1, so that a name reaches the test server (and is sent as SNI).
+std::string resolve(const std::string& host, std::uint16_t port) {
+  return host + ":" + std::to_string(port) + ":127.0.0.1";
+}
+
+// The value of the CGI meta-variable `name` in the env handler's HTML table, "" if it is not there.
+std::string meta(const std::string& page, const std::string& name) {
+  const std::string open = "<tr><th>" + name + "</th><td>";
+  const auto at = page.find(open);
+  if (at == std::string::npos) return "";
+  const auto from = at + open.size();
+  return page.substr(from, page.find("</td>", from) - from);
 }
 
 // `openssl s_client` to 127.0.0.1:port with the test CA and `args`, its stdin /dev/null: the handshake, then EOF.
@@ -177,7 +193,7 @@ std::vector<std::string> tls_args(const Pki::Leaf& leaf, const std::string& root
 
 }  // namespace
 
-TEST_CASE("HTTPS: TLS 1.3 and TLS 1.2 handshakes with curl and openssl s_client, ALPN http/1.1, nothing older",
+TEST_CASE("HTTPS: TLS 1.3 and TLS 1.2 handshakes with curl and openssl s_client with ALPN http/1.1 and nothing older",
           "[e2e][https]") {
   Pki pki;
   const Pki::Leaf leaf = pki.issue("server", {"localhost"}, "first");
@@ -284,7 +300,7 @@ TEST_CASE("HTTPS: a client that stalls mid-handshake is closed after the header 
   check_clean_end(s);
 }
 
-TEST_CASE("HTTPS: start-up refuses a missing key, a key of another certificate, and --redirect-https alone",
+TEST_CASE("HTTPS: start-up refuses a missing key or a key of another certificate or --redirect-https alone",
           "[e2e][https]") {
   Pki pki;
   const Pki::Leaf leaf = pki.issue("server", {"localhost"}, "first");
@@ -312,4 +328,147 @@ TEST_CASE("HTTPS: start-up refuses a missing key, a key of another certificate, 
   r = run_spawnd({"--root", www.path(), "--tls-listen", "127.0.0.1:0", "--tls-cert", leaf.cert, "--tls-key", leaf.key,
                   "--check-config"});
   CHECK(exit_code(r) == 0);
+}
+
+TEST_CASE("HTTPS: every mode's handler sees HTTPS=on and REQUEST_SCHEME=https and the TLS port and the access log marks TLS",
+          "[e2e][https]") {
+  const std::string mode = GENERATE("cgi", "fork", "fastcgi", "inproc");
+  INFO("--mode " << mode);
+  Pki pki;
+  const Pki::Leaf leaf = pki.issue("server", {"localhost"}, "first");
+  TempDir www;
+  const std::string access = www.path() + "/access.log";
+  Spawnd s(tls_args(leaf, www.path(), {"--cgi-bin", SPAWND_CGI_BIN_DIR, "--mode", mode, "--workers", "1",
+                                       "--fork-servers", "1", "--access-log", access}));
+  ExitResult r = curl(pki, {https_url(s.tls_port(), "/cgi-bin/env")});
+  INFO(r.stderr_text);
+  CHECK(meta(r.stdout_text, "HTTPS") == "on");
+  CHECK(meta(r.stdout_text, "REQUEST_SCHEME") == "https");
+  CHECK(meta(r.stdout_text, "SERVER_PORT") == std::to_string(s.tls_port()));
+  const HttpResponse plain = get(s.port(), "/cgi-bin/env");
+  CHECK(meta(plain.body, "HTTPS").empty());
+  CHECK(meta(plain.body, "REQUEST_SCHEME") == "http");
+  CHECK(meta(plain.body, "SERVER_PORT") == std::to_string(s.port()));
+  // Two lines: the request over HTTPS (curl's) ends with its TLS version, the plain one does not.
+  REQUIRE(wait_until(
+      [&] {
+        const std::string log = read_file(access);
+        return std::count(log.begin(), log.end(), '\n') >= 2;
+      },
+      5s));
+  std::istringstream lines(read_file(access));
+  std::string line;
+  while (std::getline(lines, line)) {
+    INFO(line);
+    CHECK(line.ends_with("\" TLSv1.3") == (line.find("\"curl/") != std::string::npos));
+  }
+  check_clean_end(s);
+}
+
+TEST_CASE("HTTPS: SNI picks each site's certificate and an unknown name or none gets the top-level one",
+          "[e2e][https]") {
+  Pki pki;
+  const Pki::Leaf top = pki.issue("top", {"localhost"}, "top");
+  const Pki::Leaf a = pki.issue("a", {"a.test", "www.a.test"}, "site-a");
+  const Pki::Leaf b = pki.issue("b", {"b.test"}, "site-b");
+  TempDir dir;
+  dir.write("top/index.html", "top\n");
+  dir.write("a/index.html", "site a\n");
+  dir.write("b/index.html", "site b\n");
+  dir.write("spawnd.toml", "root = \"" + dir.path() + "/top\"\ntls-cert = \"" + top.cert + "\"\ntls-key = \"" + top.key +
+                               "\"\n[[site]]\nhosts = [\"a.test\", \"www.a.test\"]\nroot = \"" + dir.path() +
+                               "/a\"\ntls-cert = \"" + a.cert + "\"\ntls-key = \"" + a.key + "\"\n[[site]]\nhosts = [\"b.test\"]\n" +
+                               "root = \"" + dir.path() + "/b\"\ntls-cert = \"" + b.cert + "\"\ntls-key = \"" + b.key + "\"\n");
+  Spawnd s({"--config", dir.path() + "/spawnd.toml", "--tls-listen", "127.0.0.1:0"});
+  const std::uint16_t port = s.tls_port();
+  // curl verifies each name against the certificate it gets: the right one per site, or the request fails.
+  for (const auto& [host, body] : {std::pair<std::string, std::string>{"a.test", "site a\n"},
+                                   {"www.a.test", "site a\n"}, {"b.test", "site b\n"}, {"localhost", "top\n"}}) {
+    INFO(host);
+    ExitResult r = curl(pki, {"--resolve", resolve(host, port), https_url(port, "/", host)});
+    INFO(r.stderr_text);
+    CHECK(exit_code(r) == 0);
+    CHECK(r.stdout_text == body);
+  }
+  CHECK(TlsClient(pki, port, "a.test").subject() == "/CN=a.test/O=site-a");
+  CHECK(TlsClient(pki, port, "B.TEST").subject() == "/CN=b.test/O=site-b");
+  // An unknown name, or no SNI at all (s_client -noservername): the top-level certificate.
+  ExitResult r = s_client(pki, port, {"-servername", "unknown.test"});
+  CHECK_THAT(r.stdout_text, Catch::Contains("subject=CN = localhost, O = top"));
+  r = s_client(pki, port, {"-noservername"});
+  CHECK_THAT(r.stdout_text, Catch::Contains("subject=CN = localhost, O = top"));
+  check_clean_end(s);
+}
+
+TEST_CASE("HTTPS: --redirect-https answers 308 to https:// except ACME challenges and --hsts is sent only over HTTPS",
+          "[e2e][https]") {
+  Pki pki;
+  const Pki::Leaf leaf = pki.issue("server", {"localhost"}, "first");
+  TempDir www;
+  www.write("index.html", "home\n");
+  www.write(".well-known/acme-challenge/token-123", "token-123.thumbprint");
+  Spawnd s(tls_args(leaf, www.path(), {"--redirect-https", "--hsts", "31536000"}));
+  HttpResponse r = request(s.port(), "GET /a/b?c=d HTTP/1.1\r\nHost: Example.ORG:8080\r\nConnection: close\r\n\r\n");
+  CHECK(r.status == 308);
+  CHECK(r.field("Location") == std::optional<std::string>("https://example.org:" + std::to_string(s.tls_port()) +
+                                                          "/a/b?c=d"));
+  CHECK_FALSE(r.field("Strict-Transport-Security"));
+  // A POST is redirected as it is (308 keeps the method), its body read and dropped: the connection stays usable.
+  spawnd::Fd c = connect_to(s.port());
+  REQUIRE(send_all(c, "POST /form HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello"
+                      "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  std::string leftover;
+  CHECK(read_response(c, leftover).status == 308);
+  CHECK(read_response(c, leftover).status == 308);
+  // certbot --webroot's HTTP-01 challenge (RFC 8555 §8.3) is served over plain HTTP.
+  r = get(s.port(), "/.well-known/acme-challenge/token-123");
+  CHECK(r.status == 200);
+  CHECK(r.body == "token-123.thumbprint");
+  // Following the redirect lands on HTTPS, with Strict-Transport-Security.
+  ExitResult followed = curl(pki, {"-L", "-D", "-", "http://localhost:" + std::to_string(s.port()) + "/index.html"});
+  INFO(followed.stderr_text);
+  CHECK_THAT(followed.stdout_text, Catch::Contains("HTTP/1.1 308 Permanent Redirect"));
+  CHECK_THAT(followed.stdout_text, Catch::Contains("Strict-Transport-Security: max-age=31536000\r\n"));
+  CHECK_THAT(followed.stdout_text, Catch::EndsWith("home\n"));
+  check_clean_end(s);
+}
+
+TEST_CASE("HTTPS: SIGHUP picks up a renewed certificate while an older connection keeps working and a broken one is "
+          "refused while the running one stays",
+          "[e2e][https][reload]") {
+  Pki pki;
+  const Pki::Leaf first = pki.issue("first", {"localhost"}, "first");
+  const Pki::Leaf renewed = pki.issue("renewed", {"localhost"}, "renewed");
+  TempDir dir;
+  dir.write("www/index.html", "index\n");
+  // The paths the configuration names, as certbot's live/ links: a renewal changes what they hold.
+  const std::string cert = dir.write("live/fullchain.pem", read_file(first.cert));
+  const std::string key = dir.write("live/privkey.pem", read_file(first.key));
+  dir.write("spawnd.toml", "root = \"" + dir.path() + "/www\"\ntls-cert = \"" + cert + "\"\ntls-key = \"" + key + "\"\n");
+  Spawnd s({"--config", dir.path() + "/spawnd.toml", "--tls-listen", "127.0.0.1:0"});
+  TlsClient old_connection(pki, s.tls_port());
+  CHECK(old_connection.subject() == "/CN=localhost/O=first");
+  CHECK(old_connection.get("/index.html") == std::pair<int, std::string>(200, "index\n"));
+
+  dir.write("live/fullchain.pem", read_file(renewed.cert));
+  dir.write("live/privkey.pem", read_file(renewed.key));
+  REQUIRE(hang_up_and_wait(s, 1));
+  CHECK_THAT(s.stderr_text(), Catch::Contains("reload: configuration 2"));
+  CHECK(TlsClient(pki, s.tls_port()).subject() == "/CN=localhost/O=renewed");
+  // The connection made before the reload still works, with the certificate it was made with.
+  CHECK(old_connection.get("/index.html") == std::pair<int, std::string>(200, "index\n"));
+  CHECK(old_connection.subject() == "/CN=localhost/O=first");
+
+  // A broken certificate (a truncated file), then a key that does not match: refused, logged, the renewed one stays.
+  dir.write("live/fullchain.pem", read_file(renewed.cert).substr(0, 100));
+  REQUIRE(hang_up_and_wait(s, 2));
+  CHECK_THAT(s.stderr_text(), Catch::Contains("error: reload: tls-cert " + cert + ": "));
+  CHECK_THAT(s.stderr_text(), Catch::Contains("still serving configuration 2"));
+  CHECK(TlsClient(pki, s.tls_port()).subject() == "/CN=localhost/O=renewed");
+  dir.write("live/fullchain.pem", read_file(first.cert));
+  REQUIRE(hang_up_and_wait(s, 3));
+  CHECK_THAT(s.stderr_text(), Catch::Contains("error: reload: tls-key " + key + " does not match tls-cert " + cert));
+  CHECK(TlsClient(pki, s.tls_port()).subject() == "/CN=localhost/O=renewed");
+  CHECK(old_connection.get("/index.html").first == 200);
+  check_clean_end(s);
 }
