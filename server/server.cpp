@@ -305,11 +305,14 @@ void Server::on_accept(EventLoop::WatchedFd& listener, const std::shared_ptr<con
     }
     Fd socket(fd);
     if (connections_.size() >= config().max_connections) {
-      // Over --max-connections: a short 503 on the fresh socket (its send buffer is empty, so this cannot block).
+      // Over --max-connections: a short 503 on the fresh socket (its send buffer is empty, so this cannot block);
+      // a TLS client would read it as garbage, so it only sees the close.
       static constexpr char kBusy[] =
           "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\n"
           "Content-Length: 20\r\nConnection: close\r\n\r\nToo many connections";
-      [[maybe_unused]] ssize_t n = ::send(socket.get(), kBusy, sizeof kBusy - 1, MSG_NOSIGNAL);
+      if (!tls) {
+        [[maybe_unused]] ssize_t n = ::send(socket.get(), kBusy, sizeof kBusy - 1, MSG_NOSIGNAL);
+      }
       ++metrics_.rejected_connections;
       continue;
     }

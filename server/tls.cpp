@@ -144,10 +144,12 @@ Io TlsStream::after_error(int ret, const char* what) {
     case SSL_ERROR_ZERO_RETURN: return Io::Eof;
     case SSL_ERROR_SYSCALL:
       ERR_clear_error();
+      is_shut_down_ = true;  // after a fatal error, no SSL_shutdown (OpenSSL's rule)
       if (saved_errno == 0) return Io::Eof;  // a TCP close
       errno = saved_errno;
       return Io::Error;
     default:
+      is_shut_down_ = true;
       SPAWND_LOG_DEBUG("TLS %s: %s", what, openssl_errors().c_str());
       errno = EPROTO;
       return Io::Error;
