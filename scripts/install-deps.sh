@@ -9,7 +9,7 @@
 #                                     page, systemd for systemd-socket-activate and systemd-analyze in the tests,
 #                                     dpkg-dev for `cpack -G DEB`'s dpkg-shlibdeps, libssl-dev for HTTPS and
 #                                     the openssl CLI that makes the HTTPS tests' certificates)
-#   scripts/install-deps.sh --bench   also the benchmark's other peers (lighttpd, Apache) and slowhttptest
+#   scripts/install-deps.sh --bench   also the benchmark's other peers (lighttpd, Apache), slowhttptest and testssl.sh
 #   scripts/install-deps.sh --fuzz    also clang-14 and its libFuzzer/sanitizer runtimes (`make fuzz`)
 set -eu
 
@@ -19,7 +19,7 @@ fcgiwrap dokuwiki systemd dpkg-dev adduser libssl-dev openssl"
 
 for arg in "$@"; do
 	case "$arg" in
-	--bench) packages="$packages lighttpd apache2 slowhttptest" ;;
+	--bench) packages="$packages lighttpd apache2 slowhttptest testssl.sh" ;;
 	--fuzz) packages="$packages clang-14 libclang-rt-14-dev" ;;
 	-h|--help) sed -n '2,13p' "$0"; exit 0 ;;
 	*) echo "install-deps.sh: unknown option '$arg'" >&2; exit 2 ;;

@@ -21,7 +21,8 @@ namespace spawnd::server {
 namespace {
 
 constexpr std::size_t kReadChunkBytes = 64 * 1024;
-constexpr int kMaxReadsPerEvent = 4;  // then let other connections run (redis NET_MAX_WRITES_PER_EVENT, for reads)
+constexpr int kMaxReadsPerEvent = 4;
+constexpr std::size_t kTlsMaxRecordBytes = 16 * 1024;  // a TLS record's plaintext at most (RFC 8446 §5.1)  // then let other connections run (redis NET_MAX_WRITES_PER_EVENT, for reads)
 // Decoded body bytes buffered for an exchange before we stop reading from the client (backpressure).
 constexpr std::size_t kBodyHighWaterBytes = 256 * 1024;
 // Unparsed pipelined bytes we accept while a response is still being produced.
@@ -205,8 +206,10 @@ void Connection::on_readable() {
       last_activity_ms_ = loop_.now_ms();
       process_input();
       if (state_ == State::Closed) return;
-      // A TLS read returns one record (16 KiB at most): only EAGAIN says the socket is empty.
-      if (!tls_ && static_cast<std::size_t>(n) < kReadChunkBytes) break;
+      // A short read means the socket is empty for now (level-triggered epoll tells if more comes). A TLS read returns
+      // one record: only a record shorter than the largest (RFC 8446 §5.1: 2^14 bytes) says so.
+      if (static_cast<std::size_t>(n) < (tls_ ? kTlsMaxRecordBytes : kReadChunkBytes) && !(tls_ && tls_->has_pending()))
+        break;
       continue;
     }
     if (n < 0 && errno == EAGAIN) break;

@@ -64,6 +64,13 @@ Io OutputBuffer::flush(int socket, TlsStream* tls) {
 Io OutputBuffer::flush_tls(TlsStream& tls) {
   std::uint64_t sent_now = 0;
   for (;;) {
+    // A head followed by the start of a file leaves in one SSL_write (one record, one send for a small file), as
+    // nginx's ssl_buffer_size gathers them; without kTLS only, and never behind bytes a retry must offer again.
+    if (file_remaining_ > 0 && sent_ == 0 && !data_.empty() && data_.size() < kTlsFileChunkBytes &&
+        !tls.has_ktls_send()) {
+      const Io io = read_file_piece(kTlsFileChunkBytes - data_.size());
+      if (io != Io::Done) return io;
+    }
     while (pending_bytes() > 0) {
       std::size_t n = 0;
       const Io io = tls.write(std::string_view(data_).substr(sent_), n);
@@ -86,22 +93,30 @@ Io OutputBuffer::flush_tls(TlsStream& tls) {
       sent_now += n;
       continue;
     }
-    // The next piece of the file becomes the string's bytes: a retried SSL_write then offers the same bytes.
-    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(file_remaining_, kTlsFileChunkBytes));
-    data_.resize(want);
-    ssize_t n;
-    do {
-      n = ::pread(file_.get(), data_.data(), want, static_cast<off_t>(file_offset_));
-    } while (n < 0 && errno == EINTR);
-    if (n <= 0) {
-      data_.clear();
-      return n == 0 ? Io::Eof : Io::Error;
-    }
-    data_.resize(static_cast<std::size_t>(n));
-    file_offset_ += static_cast<std::uint64_t>(n);
-    file_remaining_ -= static_cast<std::uint64_t>(n);
+    const Io io = read_file_piece(kTlsFileChunkBytes);
+    if (io != Io::Done) return io;
   }
   file_.reset();
+  return Io::Done;
+}
+
+// The next piece of the file (at most `max` bytes) is appended to the string: a retried SSL_write then offers the
+// same bytes again.
+Io OutputBuffer::read_file_piece(std::size_t max) {
+  const std::size_t old_size = data_.size();
+  const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(file_remaining_, max));
+  data_.resize(old_size + want);
+  ssize_t n;
+  do {
+    n = ::pread(file_.get(), data_.data() + old_size, want, static_cast<off_t>(file_offset_));
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) {
+    data_.resize(old_size);
+    return n == 0 ? Io::Eof : Io::Error;
+  }
+  data_.resize(old_size + static_cast<std::size_t>(n));
+  file_offset_ += static_cast<std::uint64_t>(n);
+  file_remaining_ -= static_cast<std::uint64_t>(n);
   return Io::Done;
 }
 

@@ -65,6 +65,8 @@ class OutputBuffer {
   // Over TLS without kTLS, the file goes through SSL_write in pieces of this size, read into data_.
   static constexpr std::size_t kTlsFileChunkBytes = 128 * 1024;
   [[nodiscard]] Io flush_tls(TlsStream& tls);
+  // Appends up to `max` bytes of the file to data_ (pread). Io::Eof if the file ended early, Io::Error (errno).
+  [[nodiscard]] Io read_file_piece(std::size_t max);
 
   std::string data_;
   std::size_t sent_ = 0;      // sent prefix of data_

@@ -93,6 +93,9 @@ class TlsStream {
   // in the handshake) or readable (a write during a key update).
   [[nodiscard]] bool wants_write() const noexcept { return wants_write_; }
   [[nodiscard]] bool wants_read() const noexcept { return wants_read_; }
+  // Whether OpenSSL holds bytes read from the socket and not yet returned by read() (SSL_has_pending): epoll cannot
+  // tell about those.
+  [[nodiscard]] bool has_pending() const noexcept { return SSL_has_pending(ssl_) == 1; }
   // Whether the handshake has completed.
   [[nodiscard]] bool is_established() const noexcept { return SSL_is_init_finished(ssl_) == 1; }
   // Whether the kernel encrypts what this connection sends (kTLS: SSL_OP_ENABLE_KTLS took effect).
