@@ -45,6 +45,7 @@ std::vector<std::pair<std::string, std::string>> build_cgi_env(const CgiRequestI
   set("REMOTE_PORT", std::to_string(in.remote_port));
   set("REDIRECT_STATUS", "200");
   if (in.is_https) set("HTTPS", "on");
+  set("REQUEST_SCHEME", in.is_https ? "https" : "http");
   if (in.content_length) set("CONTENT_LENGTH", std::to_string(*in.content_length));
 
   // Header fields, in order of first appearance; repeats are joined into the first (RFC 9110 §5.3). The index of

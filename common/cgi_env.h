@@ -29,7 +29,7 @@ struct CgiRequestInfo {
   std::string_view remote_addr;      // REMOTE_ADDR
   std::uint16_t remote_port = 0;     // REMOTE_PORT
   std::optional<std::uint64_t> content_length;  // CONTENT_LENGTH, only when there is a body
-  bool is_https = false;                        // HTTPS=on
+  bool is_https = false;                        // HTTPS=on, REQUEST_SCHEME=https (else http)
   std::span<const std::pair<std::string, std::string>> fields;  // request header fields, names as sent
   bool pass_authorization = false;  // also pass Authorization as HTTP_AUTHORIZATION
 };
@@ -37,7 +37,8 @@ struct CgiRequestInfo {
 // Returns the meta-variables as (name, value) pairs: GATEWAY_INTERFACE=CGI/1.1, SERVER_*, REQUEST_METHOD,
 // QUERY_STRING, SCRIPT_NAME, PATH_INFO and PATH_TRANSLATED (only with extra path), REMOTE_ADDR, REMOTE_PORT,
 // CONTENT_LENGTH and CONTENT_TYPE (only with a body / the field), REQUEST_URI, DOCUMENT_ROOT, SCRIPT_FILENAME,
-// REDIRECT_STATUS=200 (php-cgi refuses to run without it), HTTPS (when on), and one HTTP_<NAME> per header field
+// REDIRECT_STATUS=200 (php-cgi refuses to run without it), HTTPS (when on), REQUEST_SCHEME ("http" or "https", as
+// Apache and nginx's fastcgi_params set it; applications build absolute URLs from it), and one HTTP_<NAME> per header field
 // name (uppercased, '-' → '_'; repeated fields joined with ", ", Cookie with "; "), except:
 //   - Proxy: never (httpoxy, CVE-2016-5385: HTTP_PROXY would become a proxy setting of the script);
 //   - Content-Length / Content-Type: they are CONTENT_LENGTH / CONTENT_TYPE already;

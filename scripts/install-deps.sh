@@ -7,20 +7,21 @@
 #                                     is the PHP application the PHP-site tests serve through php-fpm;
 #                                     libsystemd-dev for socket activation and readiness, help2man for the man
 #                                     page, systemd for systemd-socket-activate and systemd-analyze in the tests,
-#                                     dpkg-dev for `cpack -G DEB`'s dpkg-shlibdeps)
-#   scripts/install-deps.sh --bench   also the benchmark's other peers (lighttpd, Apache) and slowhttptest
+#                                     dpkg-dev for `cpack -G DEB`'s dpkg-shlibdeps, libssl-dev for HTTPS and
+#                                     the openssl CLI that makes the HTTPS tests' certificates)
+#   scripts/install-deps.sh --bench   also the benchmark's other peers (lighttpd, Apache), slowhttptest and testssl.sh
 #   scripts/install-deps.sh --fuzz    also clang-14 and its libFuzzer/sanitizer runtimes (`make fuzz`)
 set -eu
 
 packages="build-essential cmake pkg-config libsqlite3-dev sqlite3 node-llhttp libcli11-dev catch2
 nlohmann-json3-dev libtomlplusplus-dev libsystemd-dev help2man wrk curl perl python3 php-cgi nginx-light php-fpm
-fcgiwrap dokuwiki systemd dpkg-dev adduser"
+fcgiwrap dokuwiki systemd dpkg-dev adduser libssl-dev openssl"
 
 for arg in "$@"; do
 	case "$arg" in
-	--bench) packages="$packages lighttpd apache2 slowhttptest" ;;
+	--bench) packages="$packages lighttpd apache2 slowhttptest testssl.sh" ;;
 	--fuzz) packages="$packages clang-14 libclang-rt-14-dev" ;;
-	-h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,13p' "$0"; exit 0 ;;
 	*) echo "install-deps.sh: unknown option '$arg'" >&2; exit 2 ;;
 	esac
 done

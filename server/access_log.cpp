@@ -99,6 +99,10 @@ void AccessLog::record(const Request& request, std::string_view site, int status
   append_quoted(buf_, request.field("Referer").value_or("-"));
   buf_ += ' ';
   append_quoted(buf_, request.field("User-Agent").value_or("-"));
+  if (request.tls_protocol != nullptr) {
+    buf_ += ' ';
+    buf_ += request.tls_protocol;
+  }
   buf_ += '\n';
   if (buf_.size() >= 64 * 1024) flush();
 }

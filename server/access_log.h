@@ -3,6 +3,8 @@
 // or, when the configuration has virtual hosts ([[site]] tables), in Apache's "vhost_combined" (%v:%p first: the
 // site's first host name, "-" for the default site, and the port the request came to):
 //   example.org:80 127.0.0.1 - - [21/Nov/2026:05:25:27 +0000] "GET / HTTP/1.1" 200 1043 "-" "curl/7.88.1"
+// A request that came over HTTPS has one more field at the end, its TLS version (mod_ssl's %{SSL_PROTOCOL}x):
+//   127.0.0.1 - - [21/Nov/2026:05:25:27 +0000] "GET / HTTP/1.1" 200 1043 "-" "curl/7.88.1" TLSv1.3
 //
 // Lines are collected in memory and written with one write(2) per loop turn (flush() from the loop's before-sleep
 // point) or when 64 KiB have gathered, so logging costs no syscall per request. Loop thread only.

@@ -41,6 +41,13 @@ struct Config {
   std::string listen = "127.0.0.1:8080";  // HOST:PORT; port 0 picks a free port (printed at start-up)
   int backlog = 1024;
 
+  // HTTPS (tls.h): a second listener beside `listen`, whose connections speak TLS. Empty tls_listen: no HTTPS.
+  std::string tls_listen;       // --tls-listen HOST:PORT
+  std::string tls_cert;         // --tls-cert: PEM, the certificate then its intermediates; per [[site]] too (SNI)
+  std::string tls_key;          // --tls-key: PEM private key of tls_cert; per [[site]] too
+  bool redirect_https = false;  // --redirect-https: the plain listener answers 308 to https:// (but ACME challenges)
+  std::int64_t hsts_seconds = 0;  // --hsts: Strict-Transport-Security max-age on HTTPS responses; 0: none
+
   // Static files.
   std::string root = "www";  // document root
   std::vector<std::string> index_names{"index.html"};     // --index: a directory's index files, tried in order

@@ -14,13 +14,15 @@
 #include "common/sys.h"
 #include "server/server.h"
 #include "server/static_files.h"
+#include "server/tls.h"
 
 namespace spawnd::server {
 
 namespace {
 
 constexpr std::size_t kReadChunkBytes = 64 * 1024;
-constexpr int kMaxReadsPerEvent = 4;  // then let other connections run (redis NET_MAX_WRITES_PER_EVENT, for reads)
+constexpr int kMaxReadsPerEvent = 4;
+constexpr std::size_t kTlsMaxRecordBytes = 16 * 1024;  // a TLS record's plaintext at most (RFC 8446 §5.1)  // then let other connections run (redis NET_MAX_WRITES_PER_EVENT, for reads)
 // Decoded body bytes buffered for an exchange before we stop reading from the client (backpressure).
 constexpr std::size_t kBodyHighWaterBytes = 256 * 1024;
 // Unparsed pipelined bytes we accept while a response is still being produced.
@@ -31,13 +33,15 @@ constexpr std::int64_t kLingerMs = 2000;
 
 }  // namespace
 
-Connection::Connection(Server& server, Fd socket, std::uint64_t id, const sockaddr_storage& peer)
+Connection::Connection(Server& server, Fd socket, std::uint64_t id, const sockaddr_storage& peer,
+                       std::shared_ptr<const TlsContexts> tls)
     : server_(server),
       loop_(server.loop()),
       socket_{std::move(socket), {}},
       id_(id),
       parser_(server.config().max_header_bytes, server.config().max_body_bytes),
-      body_(server.body_budget(), server.config().body_buffer_bytes, server.config().body_temp_dir) {
+      body_(server.body_budget(), server.config().body_buffer_bytes, server.config().body_temp_dir),
+      tls_contexts_(std::move(tls)) {
   remote_addr_ = net::format_host(peer, remote_port_);
   sockaddr_storage local{};
   socklen_t len = sizeof local;
@@ -90,6 +94,7 @@ void Connection::advance(State next) {
     case State::Sending:
     case State::Finished: break;  // the I/O timeout armed when the head completed (on_request_head) keeps running
     case State::Lingering:
+      if (tls_) tls_->shutdown();
       ::shutdown(socket_.get(), SHUT_WR);
       in_.clear();
       in_pos_ = 0;
@@ -100,6 +105,7 @@ void Connection::advance(State next) {
         loop_.cancel(timer_);
         timer_ = 0;
       }
+      if (tls_) tls_->shutdown();
       socket_.close();
       out_.reset();
       retire_exchange();  // cancels it: a CGI child is signalled
@@ -115,6 +121,14 @@ void Connection::defer(void (Connection::*step)()) {
 }
 
 bool Connection::start() {
+  if (tls_contexts_) {
+    try {
+      tls_ = std::make_unique<TlsStream>(std::move(tls_contexts_), socket_.get());
+    } catch (const std::exception& e) {
+      SPAWND_LOG_ERROR("connection %llu: %s", static_cast<unsigned long long>(id_), e.what());
+      return false;
+    }
+  }
   interest_ = EPOLLIN;
   socket_.watch = loop_.watch(socket_.get(), interest_, [this](std::uint32_t events) { on_io(events); });
   if (!socket_.watch) return false;
@@ -154,6 +168,11 @@ void Connection::on_io(std::uint32_t events) {
     if (state_ == State::Closed) return;
   }
   if (events & EPOLLIN) {
+    if (is_write_waiting_readable_) {
+      is_write_waiting_readable_ = false;
+      on_writable();
+      if (state_ == State::Closed) return;
+    }
     on_readable();
   } else if (events & EPOLLHUP) {
     close();  // both directions gone
@@ -166,7 +185,7 @@ void Connection::on_readable() {
   thread_local std::array<char, kReadChunkBytes> scratch;
   if (state_ == State::Lingering) {
     for (;;) {
-      ssize_t n = sys::read(socket_.get(), scratch.data(), scratch.size());
+      ssize_t n = receive(scratch.data(), scratch.size());
       if (n > 0) continue;
       if (n < 0 && errno == EAGAIN) return;
       close();
@@ -181,13 +200,16 @@ void Connection::on_readable() {
       in_.clear();
       in_pos_ = 0;
     }
-    ssize_t n = sys::read(socket_.get(), scratch.data(), scratch.size());
+    ssize_t n = receive(scratch.data(), scratch.size());
     if (n > 0) {
       in_.append(scratch.data(), static_cast<std::size_t>(n));
       last_activity_ms_ = loop_.now_ms();
       process_input();
       if (state_ == State::Closed) return;
-      if (static_cast<std::size_t>(n) < kReadChunkBytes) break;
+      // A short read means the socket is empty for now (level-triggered epoll tells if more comes). A TLS read returns
+      // one record: only a record shorter than the largest (RFC 8446 §5.1: 2^14 bytes) says so.
+      if (static_cast<std::size_t>(n) < (tls_ ? kTlsMaxRecordBytes : kReadChunkBytes) && !(tls_ && tls_->has_pending()))
+        break;
       continue;
     }
     if (n < 0 && errno == EAGAIN) break;
@@ -208,8 +230,33 @@ void Connection::on_readable() {
   update_interest();
 }
 
+ssize_t Connection::receive(char* buf, std::size_t capacity) {
+  if (!tls_) return sys::read(socket_.get(), buf, capacity);
+  is_read_waiting_writable_ = false;
+  std::size_t got = 0;
+  switch (tls_->read(buf, capacity, got)) {
+    case Io::Done: return static_cast<ssize_t>(got);
+    case Io::Again:
+      is_read_waiting_writable_ = tls_->wants_write();
+      errno = EAGAIN;
+      return -1;
+    case Io::Eof: return 0;
+    case Io::Error:
+      SPAWND_LOG_DEBUG("connection %llu from %s: TLS %s failed", static_cast<unsigned long long>(id_),
+                       remote_addr_.c_str(), tls_->is_established() ? "read" : "handshake");
+      return -1;
+  }
+  return -1;
+}
+
 void Connection::on_writable() {
   last_activity_ms_ = loop_.now_ms();
+  if (is_read_waiting_writable_) {
+    // The handshake (within a read) waited for the socket to take its flight: go on with it.
+    is_read_waiting_writable_ = false;
+    on_readable();
+    if (state_ == State::Closed) return;
+  }
   if (flush() == Io::Error) return;
   if (req_.is_exchange_paused && exchange_ && out_.pending_bytes() < kOutHighWaterBytes / 2) {
     req_.is_exchange_paused = false;
@@ -229,8 +276,8 @@ void Connection::update_interest() {
                                      ((body_.backlog() > kBodyHighWaterBytes && state_ != State::BufferingBody) ||
                                       (parser_.is_message_done() && unparsed > kMaxPipelinedBytes)));
   std::uint32_t events = 0;
-  if (!is_read_paused_) events |= EPOLLIN;
-  if (!out_.is_empty()) events |= EPOLLOUT;
+  if (!is_read_paused_ || is_write_waiting_readable_) events |= EPOLLIN;
+  if (!out_.is_empty() || is_read_waiting_writable_) events |= EPOLLOUT;
   if (events != interest_) {
     interest_ = events;
     if (!socket_.watch.modify(events)) close();
@@ -346,6 +393,7 @@ void Connection::on_request_head() {
   r.remote_port = remote_port_;
   r.local_addr = local_addr_;
   r.local_port = local_port_;
+  if (tls_) r.tls_protocol = tls_->protocol();
   req_.sites = server_.sites();
   req_.site = &req_.sites->select(r);
   arm_timer(server_.config().io_timeout_ms);  // the head is in: from now on the I/O timeout applies
@@ -359,6 +407,12 @@ void Connection::on_request_head() {
 void Connection::dispatch(Route route) {
   Request& r = *req_.request;
   if (!route.path.empty()) r.path = std::move(route.path);  // a directory's index file; REQUEST_URI stays r.target
+  if (!tls_ && server_.config().redirect_https && !r.path.starts_with("/.well-known/acme-challenge/")) {
+    req_.is_discarding_body = true;
+    if (r.expects_continue && r.has_body && !req_.has_continued) req_.is_keep_alive = false;
+    send_redirect_https();
+    return;
+  }
   if (route.gateway == nullptr || server_.is_status_path(r.path)) {
     req_.is_discarding_body = true;
     // We answer without reading a body the client holds back for "100 Continue": it may never come (RFC 9110

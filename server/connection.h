@@ -42,6 +42,8 @@
 namespace spawnd::server {
 
 class Server;
+class TlsContexts;
+class TlsStream;
 
 class Connection final : public ResponseSink, public RequestBody {
  public:
@@ -77,12 +79,15 @@ class Connection final : public ResponseSink, public RequestBody {
   };
   [[nodiscard]] static bool is_transition_allowed(State from, State to) noexcept;
 
-  Connection(Server& server, Fd socket, std::uint64_t id, const sockaddr_storage& peer);
+  // `tls`: the certificates of the TLS listener the socket came from (the connection speaks TLS); null: plain HTTP.
+  Connection(Server& server, Fd socket, std::uint64_t id, const sockaddr_storage& peer,
+             std::shared_ptr<const TlsContexts> tls = nullptr);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
   ~Connection() override;
 
-  // Registers the socket with the loop. Returns false if that fails (the caller drops the connection).
+  // Registers the socket with the loop (and, over TLS, makes the connection's TLS state: the handshake runs within
+  // the first reads, under the header timeout). Returns false if that fails (the caller drops the connection).
   [[nodiscard]] bool start();
   // Closes the connection now (no more bytes are sent). Idempotent.
   void close();
@@ -140,6 +145,9 @@ class Connection final : public ResponseSink, public RequestBody {
 
   void on_io(std::uint32_t events);
   void on_readable();
+  // Reads from the client: the socket's bytes, or over TLS the decrypted ones. As read(2): > 0 bytes, 0 at EOF, -1
+  // with errno (EAGAIN: nothing more for now).
+  [[nodiscard]] ssize_t receive(char* buf, std::size_t capacity);
   void on_writable();
   void on_timeout();
   [[nodiscard]] bool is_waiting_on_client() const noexcept;
@@ -159,6 +167,8 @@ class Connection final : public ResponseSink, public RequestBody {
   // Answers the status page (--status-path): 200 with the metrics, 403 for a client --status-allow excludes, 405
   // for a method other than GET and HEAD.
   void send_status();
+  // --redirect-https on the plain listener: 308 to the request's URL on https:// (RFC 9110 §15.4.9).
+  void send_redirect_https();
   void write_head(const ResponseHead& head);
   void send_queued_response();
   [[nodiscard]] Io flush();
@@ -190,6 +200,12 @@ class Connection final : public ResponseSink, public RequestBody {
   RequestState req_;
 
   OutputBuffer out_;  // response bytes (and a static file) not yet sent
+
+  // HTTPS: the certificates (until start() makes tls_ from them) and the connection's TLS layer; null tls_: plain.
+  std::shared_ptr<const TlsContexts> tls_contexts_;
+  std::unique_ptr<TlsStream> tls_;
+  bool is_read_waiting_writable_ = false;  // a TLS read (the handshake) waits for EPOLLOUT
+  bool is_write_waiting_readable_ = false;  // a TLS write waits for EPOLLIN
 
   bool is_flush_scheduled_ = false;
   bool is_read_paused_ = false;

@@ -3,9 +3,12 @@
 // socket's events, the timers and the reading of requests are in connection.cpp.
 #include "server/connection.h"
 
+#include <algorithm>
+
 #include "common/log.h"
 #include "server/server.h"
 #include "server/static_files.h"
+#include "server/tls.h"
 
 namespace spawnd::server {
 
@@ -129,6 +132,16 @@ void Connection::run_scheduled_flush() {
 
 void Connection::write_head(const ResponseHead& head) {
   req_.response_start = out_.end_position();
+  const std::int64_t hsts = server_.config().hsts_seconds;
+  if (tls_ && hsts > 0 && !std::any_of(head.fields.begin(), head.fields.end(), [](const auto& field) {
+        return iequals(field.first, "Strict-Transport-Security");
+      })) {
+    // RFC 6797 §7.1: on responses over a secure transport only (a browser ignores it over plain HTTP anyway).
+    ResponseHead with_hsts = head;
+    with_hsts.fields.emplace_back("Strict-Transport-Security", "max-age=" + std::to_string(hsts));
+    req_.is_keep_alive = req_.response.write_head(out_.tail(), with_hsts, req_.is_keep_alive, server_.http_date());
+    return;
+  }
   req_.is_keep_alive = req_.response.write_head(out_.tail(), head, req_.is_keep_alive, server_.http_date());
 }
 
@@ -180,6 +193,7 @@ void Connection::send_error(int status, bool must_close, std::string_view allow)
     req_.request->remote_port = remote_port_;
     req_.request->local_addr = local_addr_;
     req_.request->local_port = local_port_;
+    if (tls_) req_.request->tls_protocol = tls_->protocol();
     req_.start_ns = monotonic_ns();
   }
   if (must_close) req_.is_keep_alive = false;
@@ -217,6 +231,29 @@ void Connection::send_status() {
   send_queued_response();
 }
 
+void Connection::send_redirect_https() {
+  const Request& r = *req_.request;
+  // The host the client asked for, without its port (request_host: lower-cased; the local address without Host).
+  std::string host = request_host(r);
+  if (host.empty()) host = r.local_addr.find(':') != std::string::npos ? "[" + r.local_addr + "]" : r.local_addr;
+  std::string location = "https://" + host;
+  if (server_.tls_port() != 443) location += ":" + std::to_string(server_.tls_port());
+  if (r.target.starts_with("/")) {
+    location += r.target;
+  } else {  // an absolute-form target (RFC 9112 §3.2.2): its path and query
+    location += r.path.starts_with("/") ? r.path : "/";
+    if (!r.query.empty()) location += "?" + r.query;
+  }
+  static constexpr std::string_view kBody = "Moved to HTTPS\n";
+  ResponseHead head;
+  head.status = 308;
+  head.fields = {{"Location", std::move(location)}, {"Content-Type", "text/plain"}};
+  head.content_length = kBody.size();
+  write_head(head);
+  req_.response.write_body(out_.tail(), kBody);
+  send_queued_response();
+}
+
 // The whole response is in out_: send what the socket takes now, the rest on EPOLLOUT.
 void Connection::send_queued_response() {
   advance(State::Sending);
@@ -226,7 +263,8 @@ void Connection::send_queued_response() {
 }
 
 Io Connection::flush() {
-  const Io io = out_.flush(socket_.get());
+  const Io io = out_.flush(socket_.get(), tls_.get());
+  if (io == Io::Again && tls_) is_write_waiting_readable_ = tls_->wants_read();
   if (io == Io::Done || io == Io::Again) return io;
   // Io::Eof: the file shrank under us; the promised Content-Length cannot be met, so abort. Io::Error: EPIPE,
   // ECONNRESET: the client is gone.

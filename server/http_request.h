@@ -37,6 +37,7 @@ struct Request {
   std::string local_addr;  // our address of this connection
   std::uint16_t local_port = 0;
   std::uint64_t id = 0;    // per-process request number, for log lines
+  const char* tls_protocol = nullptr;  // over HTTPS, the TLS version ("TLSv1.3", OpenSSL's static string); else null
 
   // The first field named `name` (case-insensitive), or nullopt.
   [[nodiscard]] std::optional<std::string_view> field(std::string_view name) const noexcept;

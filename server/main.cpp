@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <llhttp.h>
+#include <openssl/crypto.h>
 #include <sqlite3.h>
 
 #include "common/error.h"
@@ -101,6 +102,27 @@ std::unique_ptr<CLI::App> make_app(spawnd::server::Config& cfg, CommandOptions& 
   app.add_option("--root", cfg.root, "Document root for static files")
       ->capture_default_str()
       ->group(kSiteOptions);
+  // HTTPS (server/tls.h).
+  app.add_option("--tls-listen", cfg.tls_listen,
+                 "Also listen on this address, HOST:PORT, for HTTPS (TLS 1.2 and 1.3, terminated by spawnd); needs "
+                 "--tls-cert and --tls-key; port 0 picks a free port")
+      ->type_name("HOST:PORT");
+  app.add_option("--tls-cert", cfg.tls_cert,
+                 "PEM certificate of --tls-listen, followed by its intermediates (full chain, e.g. certbot's "
+                 "fullchain.pem); in a [[site]]: that site's, chosen by SNI; re-read on SIGHUP")
+      ->type_name("FILE")
+      ->group(kSiteOptions);
+  app.add_option("--tls-key", cfg.tls_key, "PEM private key of --tls-cert (e.g. certbot's privkey.pem); re-read on SIGHUP")
+      ->type_name("FILE")
+      ->group(kSiteOptions);
+  app.add_flag("--redirect-https", cfg.redirect_https,
+               "The plain --listen answers every request with 308 to the same URL on https:// (--tls-listen's port), "
+               "except /.well-known/acme-challenge/ (ACME HTTP-01, RFC 8555 §8.3), which is served as usual");
+  app.add_option("--hsts", cfg.hsts_seconds,
+                 "Send Strict-Transport-Security: max-age=SECONDS on HTTPS responses (RFC 6797); 0: not sent")
+      ->type_name("SECONDS")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--index", cfg.index_names,
                  "A directory's index file, tried in order (repeatable; default index.html); one that an extension "
                  "mount claims (index.php with --fastcgi-pass '*.php=...') runs as that script")
@@ -323,6 +345,8 @@ void finish(spawnd::server::Config& cfg, bool is_top_level) {
     if (!ec && std::filesystem::is_directory(beside, ec)) cfg.cgi_bin = beside.string();
   }
   if (!cfg.cgi_bin.empty()) cfg.cgi_bin = std::filesystem::absolute(cfg.cgi_bin).lexically_normal().string();
+  for (std::string* path : {&cfg.tls_cert, &cfg.tls_key})
+    if (!path->empty()) *path = std::filesystem::absolute(*path).lexically_normal().string();
   if (!cfg.db_path.empty()) cfg.db_path = std::filesystem::absolute(cfg.db_path).lexically_normal().string();
   if (cfg.pragmas.find('/') != std::string::npos || cfg.pragmas.ends_with(".sql"))
     cfg.pragmas = std::filesystem::absolute(cfg.pragmas).lexically_normal().string();
@@ -392,7 +416,7 @@ void print_version() {
       {"SQLite", sqlite3_libversion()},
       {"llhttp", std::to_string(LLHTTP_VERSION_MAJOR) + "." + std::to_string(LLHTTP_VERSION_MINOR) + "." +
                      std::to_string(LLHTTP_VERSION_PATCH)},
-      // With TLS: {"OpenSSL", OpenSSL_version(OPENSSL_VERSION_STRING)},
+      {"OpenSSL", OpenSSL_version(OPENSSL_VERSION_STRING)},
   };
   for (const auto& [name, version] : versions) std::printf("%s %s\n", name, version.c_str());
 }

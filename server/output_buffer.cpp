@@ -3,8 +3,14 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cassert>
 #include <cerrno>
+#include <string_view>
+
+#include "server/tls.h"
 
 namespace spawnd::server {
 
@@ -19,7 +25,8 @@ void OutputBuffer::truncate(std::uint64_t position) noexcept {
   data_.resize(static_cast<std::size_t>(position - base_));
 }
 
-Io OutputBuffer::flush(int socket) {
+Io OutputBuffer::flush(int socket, TlsStream* tls) {
+  if (tls != nullptr) return flush_tls(*tls);
   while (pending_bytes() > 0) {
     const int flags = MSG_NOSIGNAL | (file_remaining_ > 0 ? MSG_MORE : 0);
     const ssize_t n = ::send(socket, data_.data() + sent_, pending_bytes(), flags);
@@ -51,6 +58,65 @@ Io OutputBuffer::flush(int socket) {
     return n == 0 ? Io::Eof : Io::Error;
   }
   file_.reset();
+  return Io::Done;
+}
+
+Io OutputBuffer::flush_tls(TlsStream& tls) {
+  std::uint64_t sent_now = 0;
+  for (;;) {
+    // A head followed by the start of a file leaves in one SSL_write (one record, one send for a small file), as
+    // nginx's ssl_buffer_size gathers them; without kTLS only, and never behind bytes a retry must offer again.
+    if (file_remaining_ > 0 && sent_ == 0 && !data_.empty() && data_.size() < kTlsFileChunkBytes &&
+        !tls.has_ktls_send()) {
+      const Io io = read_file_piece(kTlsFileChunkBytes - data_.size());
+      if (io != Io::Done) return io;
+    }
+    while (pending_bytes() > 0) {
+      std::size_t n = 0;
+      const Io io = tls.write(std::string_view(data_).substr(sent_), n);
+      if (io != Io::Done) return io;
+      sent_ += n;
+      sent_now += n;
+    }
+    base_ += data_.size();
+    data_.clear();
+    sent_ = 0;
+    if (file_remaining_ == 0) break;
+    if (sent_now >= kMaxFileBytesPerFlush) return Io::Again;  // EPOLLOUT (level) brings the caller back
+    if (tls.has_ktls_send()) {
+      std::size_t n = 0;
+      const Io io = tls.sendfile(file_->get(), file_offset_, static_cast<std::size_t>(std::min<std::uint64_t>(
+                                                                file_remaining_, 1u << 20)), n);
+      if (io != Io::Done) return io;
+      file_offset_ += n;
+      file_remaining_ -= n;
+      sent_now += n;
+      continue;
+    }
+    const Io io = read_file_piece(kTlsFileChunkBytes);
+    if (io != Io::Done) return io;
+  }
+  file_.reset();
+  return Io::Done;
+}
+
+// The next piece of the file (at most `max` bytes) is appended to the string: a retried SSL_write then offers the
+// same bytes again.
+Io OutputBuffer::read_file_piece(std::size_t max) {
+  const std::size_t old_size = data_.size();
+  const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(file_remaining_, max));
+  data_.resize(old_size + want);
+  ssize_t n;
+  do {
+    n = ::pread(file_->get(), data_.data() + old_size, want, static_cast<off_t>(file_offset_));
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) {
+    data_.resize(old_size);
+    return n == 0 ? Io::Eof : Io::Error;
+  }
+  data_.resize(old_size + static_cast<std::size_t>(n));
+  file_offset_ += static_cast<std::uint64_t>(n);
+  file_remaining_ -= static_cast<std::uint64_t>(n);
   return Io::Done;
 }
 

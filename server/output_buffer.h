@@ -8,8 +8,12 @@
 // whether a given byte has left yet (sent_position() > p) and cut back bytes that have not (truncate()): that is how
 // a connection takes back a response head still in its buffer to answer an error status instead.
 //
+// Over TLS (flush() given the connection's TlsStream), the bytes go through SSL_write; the file too, read into the
+// string a piece at a time, unless the kernel encrypts the connection's output (kTLS): then sendfile still works.
+//
 // Loop thread only. Shares the file (with the open-file cache: static_file_cache.h) until it is sent or reset();
-// never owns the socket. sendfile(2) reads at its own offset, so a shared fd's file position never matters.
+// never owns the socket. sendfile(2) and pread(2) read at their own offsets, so a shared fd's file position never
+// matters.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +24,8 @@
 #include "common/result.h"
 
 namespace spawnd::server {
+
+class TlsStream;
 
 class OutputBuffer {
  public:
@@ -51,12 +57,20 @@ class OutputBuffer {
   // when the file ended before its range did (it shrank while being sent: the promised length cannot be met).
   // MSG_NOSIGNAL always; MSG_MORE while a file follows, so that a head and the start of a file leave in one segment
   // (nginx's tcp_nopush).
-  [[nodiscard]] Io flush(int socket);
+  // With `tls`: through the connection's TLS layer instead of the socket, the same outcomes (Io::Again also when
+  // TLS waits on a readable socket: TlsStream::wants_read()).
+  [[nodiscard]] Io flush(int socket, TlsStream* tls = nullptr);
 
   // Drops everything not yet sent and closes the file.
   void reset() noexcept;
 
  private:
+  // Over TLS without kTLS, the file goes through SSL_write in pieces of this size, read into data_.
+  static constexpr std::size_t kTlsFileChunkBytes = 128 * 1024;
+  [[nodiscard]] Io flush_tls(TlsStream& tls);
+  // Appends up to `max` bytes of the file to data_ (pread). Io::Eof if the file ended early, Io::Error (errno).
+  [[nodiscard]] Io read_file_piece(std::size_t max);
+
   std::string data_;
   std::size_t sent_ = 0;      // sent prefix of data_
   std::uint64_t base_ = 0;    // position of data_[0]

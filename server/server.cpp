@@ -26,6 +26,7 @@
 #include "server/http_date.h"
 #include "server/privileges.h"
 #include "server/systemd.h"
+#include "server/tls.h"
 
 namespace spawnd::server {
 
@@ -34,11 +35,11 @@ namespace {
 // The listening socket for --listen HOST:PORT or [IPV6]:PORT (an empty HOST: every local address; port 0: the kernel
 // picks), on the first address HOST resolves to that binds. `bound` gets what it is bound to, for the start-up line.
 // Throws spawnd::Error naming `addr` if it is malformed, does not resolve, or binds nowhere.
-Fd open_listener(const std::string& addr, int backlog, std::string& bound) {
+Fd open_listener(const std::string& addr, int backlog, std::string& bound, const char* option = "--listen") {
   Result<net::HostPort> hp = net::split_host_port(addr);
-  if (!hp) throw Error("--listen " + addr + ": " + hp.error().message());
+  if (!hp) throw Error(std::string(option) + " " + addr + ": " + hp.error().message());
   Result<std::vector<net::SockAddr>> candidates = net::resolve(*hp, net::Use::Listen);
-  if (!candidates) throw Error("--listen " + addr + ": " + candidates.error().message());
+  if (!candidates) throw Error(std::string(option) + " " + addr + ": " + candidates.error().message());
   std::error_code last_error;
   for (const net::SockAddr& candidate : *candidates) {
     Result<Fd> fd = net::listen_on(candidate, {.backlog = backlog, .is_nonblocking = true});
@@ -50,7 +51,7 @@ Fd open_listener(const std::string& addr, int backlog, std::string& bound) {
     bound = local ? net::to_string(*local) : addr;
     return std::move(*fd);
   }
-  throw Error(last_error ? last_error.value() : EADDRNOTAVAIL, "--listen " + addr);
+  throw Error(last_error ? last_error.value() : EADDRNOTAVAIL, std::string(option) + " " + addr);
 }
 
 // --body-temp-dir as given, or its default: $TMPDIR, else /tmp.
@@ -60,10 +61,22 @@ std::string body_temp_dir_of(const std::string& given) {
   return tmp && *tmp ? tmp : "/tmp";
 }
 
+// The HTTPS settings of `config` that need no file: --tls-listen's form, and --redirect-https only with a TLS
+// listener. Throws spawnd::ConfigError.
+void check_tls(const Config& config) {
+  if (config.tls_listen.empty()) {
+    if (config.redirect_https) throw ConfigError("redirect-https needs tls-listen");
+    return;
+  }
+  Result<net::HostPort> hp = net::split_host_port(config.tls_listen);
+  if (!hp) throw ConfigError("tls-listen " + config.tls_listen + ": " + hp.error().message());
+}
+
 }  // namespace
 
 Server::ListenSocket Server::take_listen_socket_and_drop_privileges(const Config& config) {
   const Credentials who = resolve_credentials(config.user, config.group);  // an unknown name: before binding anything
+  check_tls(config);
   ListenSocket socket;
   if (std::optional<Fd> passed = systemd::take_listen_socket()) {
     socket.fd = std::move(*passed);
@@ -73,6 +86,10 @@ Server::ListenSocket Server::take_listen_socket_and_drop_privileges(const Config
                     socket.address.c_str());
   } else {
     socket.fd = open_listener(config.listen, config.backlog, socket.address);
+  }
+  if (!config.tls_listen.empty()) {
+    socket.tls = std::make_shared<const TlsContexts>(config);
+    socket.tls_fd = open_listener(config.tls_listen, config.backlog, socket.tls_address, "--tls-listen");
   }
   drop_privileges(who);
   return socket;
@@ -96,6 +113,13 @@ Server::Server(Config config)
     throw Error(errno, "--error-log " + config_.error_log);
   listener_.fd = std::move(listen_socket_.fd);
   bound_address_ = std::move(listen_socket_.address);
+  if (listen_socket_.tls_fd) {
+    tls_ = std::move(listen_socket_.tls);
+    tls_listener_.fd = std::move(listen_socket_.tls_fd);
+    tls_bound_address_ = std::move(listen_socket_.tls_address);
+    if (Result<net::SockAddr> local = net::local_address(tls_listener_.get()))
+      (void)net::format_host(local->storage, tls_port_);
+  }
 
   // Signals arrive through a signalfd, so that handling them is ordinary loop work. SIGPIPE is ignored: a client
   // that goes away shows up as EPIPE on send (which we also ask for with MSG_NOSIGNAL). SIGCHLD goes back to its
@@ -132,6 +156,8 @@ void Server::check(const Config& config) {
       throw ConfigError(std::string(key) + " " + path + ": its directory does not exist");
   }
   Sites::check(config);
+  check_tls(config);
+  if (!config.tls_listen.empty()) TlsContexts loaded(config);  // the certificates load, and match their keys
 }
 
 Server::~Server() {
@@ -198,9 +224,19 @@ void Server::release(Connection& connection) {
 }
 
 void Server::run() {
-  listener_.watch = loop_.watch(listener_.get(), EPOLLIN, [this](std::uint32_t) { on_accept(); });
+  listener_.watch = loop_.watch(listener_.get(), EPOLLIN, [this](std::uint32_t) { on_accept(listener_, nullptr); });
   if (!listener_.watch)
     throw Error(errno, "epoll_ctl(listener)");
+  if (tls_listener_) {
+    tls_listener_.watch =
+        loop_.watch(tls_listener_.get(), EPOLLIN, [this](std::uint32_t) { on_accept(tls_listener_, tls_); });
+    if (!tls_listener_.watch) throw Error(errno, "epoll_ctl(tls listener)");
+    std::fprintf(stderr, "spawnd: info: listening on https://%s\n", tls_bound_address_.c_str());
+    SPAWND_LOG_INFO("TLS: %zu certificate(s); kernel TLS %s", tls_->certificate_count(),
+                    TlsContexts::kernel_has_ktls()
+                        ? "available: static files over HTTPS go out with sendfile where the cipher allows"
+                        : "not available (no kernel tls module): static files over HTTPS are encrypted in user space");
+  }
   signal_fd_.watch = loop_.watch(signal_fd_.get(), EPOLLIN, [this](std::uint32_t) { on_signal(); });
   if (!signal_fd_.watch)
     throw Error(errno, "epoll_ctl(signalfd)");
@@ -226,6 +262,7 @@ void Server::run() {
 
 void Server::pause_accept(std::int64_t ms) {
   if (is_accept_paused_) return;
+  if (tls_listener_.watch) (void)tls_listener_.watch.modify(0);  // best effort: the same EMFILE would follow
   if (!listener_.watch.modify(0)) {
     // Still watched: the next accept() fails the same way and brings us back here.
     SPAWND_LOG_ERROR("epoll_ctl(listener): %s: cannot pause accept", std::strerror(errno));
@@ -238,6 +275,8 @@ void Server::pause_accept(std::int64_t ms) {
 void Server::resume_accept(std::int64_t retry_ms) {
   is_accept_paused_ = false;
   if (is_shutting_down_) return;  // the listener is closed
+  if (tls_listener_.watch && !tls_listener_.watch.modify(EPOLLIN))
+    SPAWND_LOG_ERROR("epoll_ctl(tls listener): %s", std::strerror(errno));
   if (listener_.watch.modify(EPOLLIN)) return;
   // Left paused, spawnd would never accept again: try again later rather than go deaf.
   SPAWND_LOG_ERROR("epoll_ctl(listener): %s: accept stays paused for %lld ms more", std::strerror(errno),
@@ -246,12 +285,12 @@ void Server::resume_accept(std::int64_t retry_ms) {
   loop_.add_timer(retry_ms, [this, retry_ms] { resume_accept(retry_ms); });
 }
 
-void Server::on_accept() {
+void Server::on_accept(EventLoop::WatchedFd& listener, const std::shared_ptr<const TlsContexts>& tls) {
   // Accept a bounded batch per wakeup so that a connection storm cannot starve established connections.
   for (int i = 0; i < 64; ++i) {
     sockaddr_storage peer{};
     socklen_t len = sizeof peer;
-    int fd = ::accept4(listener_.get(), reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = ::accept4(listener.get(), reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) return;
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -266,18 +305,21 @@ void Server::on_accept() {
     }
     Fd socket(fd);
     if (connections_.size() >= config().max_connections) {
-      // Over --max-connections: a short 503 on the fresh socket (its send buffer is empty, so this cannot block).
+      // Over --max-connections: a short 503 on the fresh socket (its send buffer is empty, so this cannot block);
+      // a TLS client would read it as garbage, so it only sees the close.
       static constexpr char kBusy[] =
           "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\n"
           "Content-Length: 20\r\nConnection: close\r\n\r\nToo many connections";
-      [[maybe_unused]] ssize_t n = ::send(socket.get(), kBusy, sizeof kBusy - 1, MSG_NOSIGNAL);
+      if (!tls) {
+        [[maybe_unused]] ssize_t n = ::send(socket.get(), kBusy, sizeof kBusy - 1, MSG_NOSIGNAL);
+      }
       ++metrics_.rejected_connections;
       continue;
     }
     int one = 1;
     ::setsockopt(socket.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     std::uint64_t id = ++connection_count_;
-    auto conn = std::make_unique<Connection>(*this, std::move(socket), id, peer);
+    auto conn = std::make_unique<Connection>(*this, std::move(socket), id, peer, tls);
     if (!conn->start()) {
       SPAWND_LOG_ERROR("epoll_ctl(connection): %s", std::strerror(errno));
       continue;
@@ -349,9 +391,13 @@ void Server::reload() {
     Config fresh = load_config_();
     keep_restart_only(fresh);
     Sites::check(fresh);
+    check_tls(fresh);
+    // New certificates (re-read from their files: a renewal) for new connections; established ones keep theirs.
+    auto tls = tls_listener_ ? std::make_shared<const TlsContexts>(fresh) : nullptr;
     auto next = std::make_shared<Sites>(loop_, children_, db_keepers_, std::move(fresh), running + 1);
     retired_sites_.push_back(std::move(sites_));
     sites_ = std::move(next);
+    if (tls) tls_ = std::move(tls);
   } catch (const std::exception& e) {
     SPAWND_LOG_ERROR("reload: %s; still serving configuration %llu", e.what(), static_cast<unsigned long long>(running));
     systemd::notify_reloaded(std::string("reload failed: ") + e.what());
@@ -382,6 +428,7 @@ void Server::keep_restart_only(Config& fresh) const {
     ignored += ignored.empty() ? key : std::string(", ") + key;
   };
   keep(fresh.listen, config_.listen, "listen");
+  keep(fresh.tls_listen, config_.tls_listen, "tls-listen");
   keep(fresh.body_memory_limit, config_.body_memory_limit, "body-memory-limit");
   keep(fresh.max_buffered_body_bytes, config_.max_buffered_body_bytes, "max-buffered-body-bytes");
   keep(fresh.body_temp_dir, body_temp_dir_given_, "body-temp-dir");
@@ -410,6 +457,7 @@ void Server::begin_shutdown() {
   SPAWND_LOG_INFO("shutting down: finishing %zu connection(s), at most %lld ms", connections_.size(),
                   static_cast<long long>(config().shutdown_grace_ms));
   listener_.close();
+  tls_listener_.close();
   // Copy the ids: on_shutdown() may close (and release) connections.
   std::vector<Connection*> all;
   for (auto& [id, conn] : connections_) all.push_back(conn.get());

@@ -37,6 +37,7 @@
 namespace spawnd::server {
 
 class Connection;
+class TlsContexts;
 
 class Server {
  public:
@@ -62,6 +63,8 @@ class Server {
 
   // The bound address as "127.0.0.1:PORT" (the real port when the configuration said 0).
   [[nodiscard]] const std::string& bound_address() const noexcept { return bound_address_; }
+  // HTTPS (--tls-listen): the port of the TLS listener (for --redirect-https), 0 without one.
+  [[nodiscard]] std::uint16_t tls_port() const noexcept { return tls_port_; }
 
   // --- for Connection ---
   [[nodiscard]] EventLoop& loop() noexcept { return loop_; }
@@ -99,10 +102,15 @@ class Server {
   struct ListenSocket {
     Fd fd;
     std::string address;
+    Fd tls_fd;  // --tls-listen's, if any
+    std::string tls_address;
+    std::shared_ptr<const TlsContexts> tls;  // its certificates, read before the switch to --user
   };
-  // Server's first act: the listening socket (systemd's, else bound to --listen), then the switch to --user.
+  // Server's first act: the listening socket (systemd's, else bound to --listen), the TLS listener and its
+  // certificates (a private key is often readable by root only), then the switch to --user.
   static ListenSocket take_listen_socket_and_drop_privileges(const Config& config);
-  void on_accept();
+  // Accepts on `listener`; `tls`: the certificates its connections speak TLS with (null: plain HTTP).
+  void on_accept(EventLoop::WatchedFd& listener, const std::shared_ptr<const TlsContexts>& tls);
   void on_signal();
   void begin_shutdown();
   // SIGHUP: reopens the logs, and reloads the configuration with the loader.
@@ -138,6 +146,12 @@ class Server {
   EventLoop::WatchedFd signal_fd_;
   ChildTable children_;  // every child process of the server, whichever gateway started it; outlives the gateways
   std::string bound_address_;
+  // HTTPS: the TLS listener and the current configuration's certificates (a reload replaces them; a connection
+  // keeps those it was accepted with).
+  EventLoop::WatchedFd tls_listener_;
+  std::shared_ptr<const TlsContexts> tls_;
+  std::string tls_bound_address_;
+  std::uint16_t tls_port_ = 0;
   std::function<Config()> load_config_;  // SIGHUP's reload; empty: no --config
   DbKeepers db_keepers_;  // the sites' database keepers, shared across reloads (weak references only)
   std::shared_ptr<Sites> sites_;  // the current configuration's sites

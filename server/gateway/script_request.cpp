@@ -84,7 +84,8 @@ std::vector<std::pair<std::string, std::string>> script_meta_variables(const Req
   info.script_filename = target.script_filename;
   info.document_root = server.document_root;
   info.server_name = server_name;
-  info.server_port = request.local_port;
+  info.server_port = request.local_port;  // the TLS listener's port for a request over HTTPS
+  info.is_https = request.tls_protocol != nullptr;
   info.server_software = "spawnd/0.1.0";
   info.remote_addr = request.remote_addr;
   info.remote_port = request.remote_port;

@@ -190,6 +190,9 @@ Spawnd::Spawnd(std::vector<std::string> args, std::map<std::string, std::string>
         auto nl = err_text_.find('\n', at);
         if (nl == std::string::npos) return false;
         port_ = static_cast<std::uint16_t>(std::stoi(err_text_.substr(at + marker.size(), nl - at - marker.size())));
+        const std::string tls_marker = "listening on https://127.0.0.1:";
+        if (auto tls_at = err_text_.find(tls_marker); tls_at != std::string::npos && tls_at < at)
+          tls_port_ = static_cast<std::uint16_t>(std::stoi(err_text_.substr(tls_at + tls_marker.size())));
         return true;
       },
       std::chrono::seconds(10));
@@ -528,6 +531,22 @@ void check_clean_end(Spawnd& s) {
   CHECK(WEXITSTATUS(status) == 0);
   CHECK(log.find("Sanitizer") == std::string::npos);
   CHECK(log.find("runtime error:") == std::string::npos);
+}
+
+bool hang_up_and_wait(Spawnd& s, int count) {
+  ::kill(s.pid(), SIGHUP);
+  return wait_until(
+      [&] {
+        const std::string err = s.stderr_text();
+        int lines = 0;
+        for (std::size_t at = 0; (at = err.find("spawnd: ", at)) != std::string::npos; ++at) {
+          const std::string_view rest = std::string_view(err).substr(at);
+          if (rest.starts_with("spawnd: info: reload: configuration") || rest.starts_with("spawnd: error: reload:"))
+            ++lines;
+        }
+        return lines >= count;
+      },
+      std::chrono::seconds(10));
 }
 
 }  // namespace spawnd::e2e

@@ -59,6 +59,8 @@ class Spawnd {
   Spawnd& operator=(const Spawnd&) = delete;
 
   [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+  // The HTTPS port (from the "listening on https://" line, printed before the plain one); 0 without --tls-listen.
+  [[nodiscard]] std::uint16_t tls_port() const noexcept { return tls_port_; }
   [[nodiscard]] pid_t pid() const noexcept { return pid_; }
   [[nodiscard]] std::string stderr_text() const;
   [[nodiscard]] std::string stdout_text() const;
@@ -70,6 +72,7 @@ class Spawnd {
  private:
   pid_t pid_ = -1;
   std::uint16_t port_ = 0;
+  std::uint16_t tls_port_ = 0;
   Fd out_, err_;
   std::thread reader_;
   mutable std::mutex mutex_;
@@ -148,6 +151,10 @@ bool send_all(const Fd& fd, std::string_view data);
 void init_shell_like_spawnattr(posix_spawnattr_t& attr, bool new_group);
 // Polls `done` every 10 ms until it returns true or `timeout` passes; returns its last value.
 bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout);
+
+// Sends SIGHUP to `s` and waits (up to 10 s) for the outcome line of reload number `count` in its error log (an
+// info "reload: configuration N" or an "error: reload:"); false if it does not come.
+bool hang_up_and_wait(Spawnd& s, int count);
 
 // Where a test that ran spawnd ends: spawnd has reaped all its children (a child that just exited may be a zombie
 // for an instant, until the loop reaps it, hence a poll of up to 5 s), exits 0 on SIGTERM, and its stderr has no

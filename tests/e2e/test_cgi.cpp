@@ -320,6 +320,7 @@ TEST_CASE("the variable named by --pass-env reaches the script, and nothing else
       "GATEWAY_INTERFACE", "SERVER_PROTOCOL", "SERVER_SOFTWARE", "SERVER_NAME",     "SERVER_PORT",
       "REQUEST_METHOD",    "QUERY_STRING",    "SCRIPT_NAME",     "PATH_INFO",       "PATH_TRANSLATED",
       "REMOTE_ADDR",       "REMOTE_PORT",     "CONTENT_LENGTH",  "CONTENT_TYPE",    "REQUEST_URI",
+      "REQUEST_SCHEME",
       "DOCUMENT_ROOT",     "SCRIPT_FILENAME", "REDIRECT_STATUS", "HTTPS",           "AUTH_TYPE",
       "REMOTE_USER",       "PATH",            "SPAWND_DB",       "SPAWND_PRAGMAS",  "SPAWND_E2E_PASSED"};
   for (const auto& [name, value] : v.env) {

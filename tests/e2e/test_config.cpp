@@ -156,12 +156,13 @@ TEST_CASE("The example packaging/spawnd.toml passes --check-config once its dire
   CHECK(r.stdout_text == "configuration ok\n");
 }
 
-TEST_CASE("spawnd --version prints spawnd's version and those of SQLite and llhttp", "[e2e][config]") {
+TEST_CASE("spawnd --version prints spawnd's version and those of SQLite and llhttp and OpenSSL", "[e2e][config]") {
   const ExitResult r = run_spawnd({"--version"});
   CHECK(exit_code(r) == 0);
   CHECK(std::regex_search(r.stdout_text, std::regex(R"(^spawnd \d+\.\d+\.\d+\n)")));
   CHECK(std::regex_search(r.stdout_text, std::regex(R"(\nSQLite 3\.\d+\.\d+\n)")));
   CHECK(std::regex_search(r.stdout_text, std::regex(R"(\nllhttp \d+\.\d+\.\d+\n)")));
+  CHECK(std::regex_search(r.stdout_text, std::regex(R"(\nOpenSSL 3\.\d+\.\d+\n)")));
   // --help lists --config and the site options.
   const ExitResult help = run_spawnd({"--help"});
   CHECK(exit_code(help) == 0);

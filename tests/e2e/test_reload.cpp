@@ -38,23 +38,6 @@ std::string run_output(const std::string& command) {
   return out;
 }
 
-// Sends SIGHUP and waits for the reload's outcome line (info or error) number `count` in spawnd's error log.
-bool hang_up_and_wait(Spawnd& s, int count) {
-  ::kill(s.pid(), SIGHUP);
-  return wait_until(
-      [&] {
-        const std::string err = s.stderr_text();
-        int lines = 0;
-        for (std::size_t at = 0; (at = err.find("spawnd: ", at)) != std::string::npos; ++at) {
-          const std::string_view rest = std::string_view(err).substr(at);
-          if (rest.starts_with("spawnd: info: reload: configuration") || rest.starts_with("spawnd: error: reload:"))
-            ++lines;
-        }
-        return lines >= count;
-      },
-      10s);
-}
-
 }  // namespace
 
 TEST_CASE("SIGHUP reopens the access log and the error log: after a rename the next lines go to new files",

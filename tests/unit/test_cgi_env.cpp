@@ -158,13 +158,16 @@ TEST_CASE("CONTENT_LENGTH is set only when the request has a body", "[unit][cgi_
   }
 }
 
-TEST_CASE("HTTPS is on only for a request that came over TLS", "[unit][cgi_env]") {
+TEST_CASE("HTTPS is on and REQUEST_SCHEME is https only for a request that came over TLS", "[unit][cgi_env]") {
   const Fields fields;
   CgiRequestInfo in = base_request(fields);
+  CHECK_FALSE(lookup(build(in), "HTTPS").has_value());
+  CHECK(lookup(build(in), "REQUEST_SCHEME") == std::optional<std::string>("http"));
   in.is_https = true;
   const Env env = build(in);
   REQUIRE(lookup(env, "HTTPS").has_value());
   CHECK(*lookup(env, "HTTPS") == "on");
+  CHECK(lookup(env, "REQUEST_SCHEME") == std::optional<std::string>("https"));
 }
 
 TEST_CASE("header fields become HTTP_ meta-variables, uppercased with '-' turned into '_'", "[unit][cgi_env]") {

@@ -1,0 +1,208 @@
+#include "server/tls.h"
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "common/ascii.h"
+#include "common/error.h"
+#include "common/log.h"
+
+namespace spawnd::server {
+
+namespace {
+
+// Mozilla's server-side TLS guidelines v5.7, "intermediate": the TLS 1.2 suites (forward secret AEAD only) and the
+// key-exchange groups; TLS 1.3 keeps OpenSSL's default suites, which are the same three the guidelines list.
+constexpr const char* kIntermediateCiphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305";
+constexpr const char* kIntermediateGroups = "X25519:prime256v1:secp384r1";
+// The session ID context: sessions of one spawnd resume on any of its contexts (RFC 5246 §7.4.1.2).
+constexpr unsigned char kSessionIdContext[] = "spawnd";
+
+// OpenSSL's queued errors as one line ("error:0480006C:PEM routines::no start line; ..."), and the queue emptied.
+std::string openssl_errors() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out.empty() ? "unknown OpenSSL error" : out;
+}
+
+// ALPN (RFC 7301 §3.2): spawnd speaks HTTP/1.1 only. A client that offers protocols but not http/1.1 gets no ALPN
+// answer (the handshake goes on; such a client decides for itself), as nginx does.
+int select_alpn(SSL*, const unsigned char** out, unsigned char* out_len, const unsigned char* in, unsigned in_len,
+                void*) {
+  static constexpr unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  unsigned char* selected = nullptr;
+  if (SSL_select_next_proto(&selected, out_len, kHttp11, sizeof kHttp11, in, in_len) != OPENSSL_NPN_NEGOTIATED)
+    return SSL_TLSEXT_ERR_NOACK;
+  *out = selected;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+// One context: `cert` (PEM full chain) and `key`, with the protocol settings of the file comment. `what` names the
+// setting for messages ("tls-cert", "[[site]] example.org: tls-cert").
+SslCtxPtr make_context(const std::string& cert, const std::string& key, const std::string& what) {
+  ERR_clear_error();
+  SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
+  if (!ctx) throw Error("TLS: SSL_CTX_new: " + openssl_errors());
+  SSL_CTX* c = ctx.get();
+  SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
+  SSL_CTX_set_max_proto_version(c, TLS1_3_VERSION);
+  // No renegotiation (TLS 1.2's client-initiated renegotiation is a DoS lever), no compression (CRIME), kTLS when
+  // the kernel and the cipher allow it, and a client's TCP close without close_notify read as an ordinary EOF.
+  SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_ENABLE_KTLS |
+                             SSL_OP_IGNORE_UNEXPECTED_EOF);
+  // SSL_write may send part of a buffer, and the buffer may move between a WANT_WRITE and its retry (std::string).
+  SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+  if (SSL_CTX_set_cipher_list(c, kIntermediateCiphers) != 1 || SSL_CTX_set1_groups_list(c, kIntermediateGroups) != 1)
+    throw Error("TLS: cipher settings: " + openssl_errors());
+  SSL_CTX_set_dh_auto(c, 1);  // DHE suites use the RFC 7919 group matching the certificate's strength
+  SSL_CTX_set_session_id_context(c, kSessionIdContext, sizeof kSessionIdContext - 1);
+  SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);
+  SSL_CTX_set_alpn_select_cb(c, select_alpn, nullptr);
+  if (SSL_CTX_use_certificate_chain_file(c, cert.c_str()) != 1)
+    throw ConfigError(what + " " + cert + ": " + openssl_errors());
+  const std::string key_what = what.substr(0, what.rfind("tls-cert")) + "tls-key";
+  if (SSL_CTX_use_PrivateKey_file(c, key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    const bool is_mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
+    throw ConfigError(key_what + " " + key + (is_mismatch ? " does not match " + what + " " + cert : std::string()) +
+                      ": " + openssl_errors());
+  }
+  if (SSL_CTX_check_private_key(c) != 1)
+    throw ConfigError(key_what + " " + key + " does not match " + what + " " + cert + ": " + openssl_errors());
+  return ctx;
+}
+
+}  // namespace
+
+TlsContexts::TlsContexts(const Config& config) {
+  if (config.tls_cert.empty() || config.tls_key.empty())
+    throw ConfigError("tls-listen " + config.tls_listen + " needs tls-cert and tls-key");
+  default_ = make_context(config.tls_cert, config.tls_key, "tls-cert");
+  // SSL_CTX_set_tlsext_servername_callback() spelled out: the macro's C cast trips -Wold-style-cast.
+  SSL_CTX_callback_ctrl(default_.get(), SSL_CTRL_SET_TLSEXT_SERVERNAME_CB, reinterpret_cast<void (*)()>(on_servername));
+  SSL_CTX_set_tlsext_servername_arg(default_.get(), this);
+  for (const SiteConfig& site : config.sites) {
+    const Config& s = site.settings;
+    // A [[site]] starts from the top level's settings: the same files mean the top-level certificate.
+    if (s.tls_cert == config.tls_cert && s.tls_key == config.tls_key) continue;
+    const std::string name = site.hosts.empty() ? "?" : site.hosts.front();
+    if (s.tls_cert.empty() || s.tls_key.empty())
+      throw ConfigError("[[site]] " + name + ": tls-cert and tls-key go together");
+    SSL_CTX* ctx = site_contexts_.emplace_back(make_context(s.tls_cert, s.tls_key, "[[site]] " + name + ": tls-cert"))
+                       .get();
+    for (const std::string& host : site.hosts) by_host_.emplace(host, ctx);
+  }
+}
+
+int TlsContexts::on_servername(SSL* ssl, int*, void* arg) {
+  const auto* self = static_cast<const TlsContexts*>(arg);
+  const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  if (name == nullptr) return SSL_TLSEXT_ERR_OK;  // no SNI: the top-level certificate
+  std::string host(name);
+  std::transform(host.begin(), host.end(), host.begin(), [](char c) { return ascii_lower(c); });
+  if (!host.empty() && host.back() == '.') host.pop_back();
+  auto it = self->by_host_.find(host);
+  if (it != self->by_host_.end()) SSL_set_SSL_CTX(ssl, it->second);
+  return SSL_TLSEXT_ERR_OK;  // an unknown name: the top-level certificate, not an alert
+}
+
+bool TlsContexts::kernel_has_ktls() noexcept { return ::access("/proc/net/tls_stat", F_OK) == 0; }
+
+// ---- TlsStream ----
+
+TlsStream::TlsStream(std::shared_ptr<const TlsContexts> contexts, int socket) : contexts_(std::move(contexts)) {
+  ssl_ = SSL_new(contexts_->default_context());
+  if (ssl_ == nullptr || SSL_set_fd(ssl_, socket) != 1) {
+    SSL_free(ssl_);
+    throw Error("TLS: SSL_new: " + openssl_errors());
+  }
+  SSL_set_accept_state(ssl_);
+}
+
+TlsStream::~TlsStream() { SSL_free(ssl_); }
+
+Io TlsStream::after_error(int ret, const char* what) {
+  const int saved_errno = errno;
+  const int error = SSL_get_error(ssl_, ret);
+  switch (error) {
+    case SSL_ERROR_WANT_READ: wants_read_ = true; return Io::Again;
+    case SSL_ERROR_WANT_WRITE: wants_write_ = true; return Io::Again;
+    case SSL_ERROR_ZERO_RETURN: return Io::Eof;
+    case SSL_ERROR_SYSCALL:
+      ERR_clear_error();
+      is_shut_down_ = true;  // after a fatal error, no SSL_shutdown (OpenSSL's rule)
+      if (saved_errno == 0) return Io::Eof;  // a TCP close
+      errno = saved_errno;
+      return Io::Error;
+    default:
+      is_shut_down_ = true;
+      SPAWND_LOG_DEBUG("TLS %s: %s", what, openssl_errors().c_str());
+      errno = EPROTO;
+      return Io::Error;
+  }
+}
+
+Io TlsStream::read(char* buf, std::size_t capacity, std::size_t& got) {
+  wants_read_ = wants_write_ = false;
+  got = 0;
+  ERR_clear_error();
+  errno = 0;
+  const int ret = SSL_read_ex(ssl_, buf, capacity, &got);
+  if (ret == 1) return Io::Done;
+  return after_error(ret, is_established() ? "read" : "handshake");
+}
+
+Io TlsStream::write(std::string_view data, std::size_t& sent) {
+  wants_read_ = wants_write_ = false;
+  sent = 0;
+  ERR_clear_error();
+  errno = 0;
+  const int ret = SSL_write_ex(ssl_, data.data(), data.size(), &sent);
+  if (ret == 1) return Io::Done;
+  return after_error(ret, "write");
+}
+
+Io TlsStream::sendfile(int file, std::uint64_t offset, std::size_t length, std::size_t& sent) {
+  wants_read_ = wants_write_ = false;
+  sent = 0;
+  ERR_clear_error();
+  errno = 0;
+  const ossl_ssize_t n = SSL_sendfile(ssl_, file, static_cast<off_t>(offset), length, 0);
+  if (n > 0) {
+    sent = static_cast<std::size_t>(n);
+    return Io::Done;
+  }
+  if (n == 0) return Io::Eof;
+  if (errno == EAGAIN || SSL_get_error(ssl_, -1) == SSL_ERROR_WANT_WRITE) {
+    ERR_clear_error();
+    wants_write_ = true;
+    return Io::Again;
+  }
+  return after_error(-1, "sendfile");
+}
+
+void TlsStream::shutdown() noexcept {
+  if (is_shut_down_ || !is_established()) return;
+  is_shut_down_ = true;
+  ERR_clear_error();
+  SSL_shutdown(ssl_);  // sends close_notify if the socket takes it; the client's is never waited for
+  ERR_clear_error();
+}
+
+bool TlsStream::has_ktls_send() const noexcept { return BIO_get_ktls_send(SSL_get_wbio(ssl_)) == 1; }
+
+}  // namespace spawnd::server

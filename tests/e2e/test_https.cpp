@@ -1,0 +1,474 @@
+// HTTPS end to end (server/tls.h): a real spawnd with --tls-listen beside its plain listener, certificates made at
+// test time with the openssl CLI (a root CA, an intermediate, and leaf certificates served as full chains), and real
+// clients: curl, `openssl s_client`, and a small blocking OpenSSL client of the test's own for what needs one
+// connection held open across a reload. TLS 1.3 and 1.2 handshakes (and nothing older), ALPN, large bodies both
+// ways byte-exact, a client stalling mid-handshake cut off by the header timeout, and the start-up errors.
+#include <catch2/catch.hpp>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <algorithm>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "harness.h"
+
+using namespace spawnd::e2e;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kTestCgiDir = fs::path(SPAWND_SOURCE_DIR "/tests/cgi").lexically_normal().string();
+
+int exit_code(const ExitResult& r) { return WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1; }
+
+// A root CA and an intermediate made with the openssl CLI in a temp directory, and leaf certificates they issue.
+class Pki {
+ public:
+  Pki() {
+    dir_.write("min.cnf", "[req]\ndistinguished_name = dn\n[dn]\n");  // no default extensions: -addext says all
+    make({"-keyout", path("root.key"), "-out", path("root.pem"), "-subj", "/CN=spawnd test root",
+          "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"});
+    make({"-keyout", path("inter.key"), "-out", path("inter.pem"), "-subj", "/CN=spawnd test intermediate",
+          "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+          "-CA", path("root.pem"), "-CAkey", path("root.key")});
+  }
+  // The root CA file clients trust (the intermediate comes from the server's chain).
+  [[nodiscard]] std::string ca() const { return path("root.pem"); }
+  [[nodiscard]] std::string path(const std::string& name) const { return dir_.path() + "/" + name; }
+
+  struct Leaf {
+    std::string cert;  // full chain: the leaf, then the intermediate
+    std::string key;
+  };
+  // A server certificate for `names` (DNS names, plus 127.0.0.1), subject "CN=<names[0]>, O=<org>", written as
+  // <stem>.pem (full chain) and <stem>.key.
+  Leaf issue(const std::string& stem, const std::vector<std::string>& names, const std::string& org) {
+    std::string san = "subjectAltName=IP:127.0.0.1";
+    for (const std::string& n : names) san += ",DNS:" + n;
+    make({"-keyout", path(stem + ".key"), "-out", path(stem + ".leaf"), "-subj", "/CN=" + names.front() + "/O=" + org,
+          "-addext", san, "-addext", "basicConstraints=critical,CA:FALSE", "-addext", "extendedKeyUsage=serverAuth",
+          "-CA", path("inter.pem"), "-CAkey", path("inter.key")});
+    dir_.write(stem + ".pem", read_file(path(stem + ".leaf")) + read_file(path("inter.pem")));
+    return {path(stem + ".pem"), path(stem + ".key")};
+  }
+
+ private:
+  void make(std::vector<std::string> args) {
+    std::vector<std::string> argv{"openssl", "req", "-config", path("min.cnf"), "-x509", "-newkey", "ec",
+                                  "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const ExitResult r = run_command(argv, 20000);
+    INFO(r.stderr_text);
+    REQUIRE(exit_code(r) == 0);
+  }
+  TempDir dir_;
+};
+
+// curl with the test CA, -sS; `args` after. Its stdout, stderr and status.
+ExitResult curl(const Pki& pki, std::vector<std::string> args, int timeout_ms = 30000) {
+  std::vector<std::string> argv{"curl", "-sS", "--cacert", pki.ca()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_command(argv, timeout_ms);
+}
+
+std::string https_url(std::uint16_t port, const std::string& target, const std::string& host = "localhost") {
+  return "https://" + host + ":" + std::to_string(port) + target;
+}
+
+// curl --resolve HOST:PORT:127.0.0.1, so that a name reaches the test server (and is sent as SNI).
+std::string resolve(const std::string& host, std::uint16_t port) {
+  return host + ":" + std::to_string(port) + ":127.0.0.1";
+}
+
+// The value of the CGI meta-variable `name` in the env handler's HTML table, "" if it is not there.
+std::string meta(const std::string& page, const std::string& name) {
+  const std::string open = "<tr><th>" + name + "</th><td>";
+  const auto at = page.find(open);
+  if (at == std::string::npos) return "";
+  const auto from = at + open.size();
+  return page.substr(from, page.find("</td>", from) - from);
+}
+
+// `openssl s_client` to 127.0.0.1:port with the test CA and `args`, its stdin /dev/null: the handshake, then EOF.
+ExitResult s_client(const Pki& pki, std::uint16_t port, std::vector<std::string> args) {
+  std::vector<std::string> argv{"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(port), "-CAfile",
+                                pki.ca(), "-verify_return_error"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_command(argv, 20000);
+}
+
+// A blocking TLS client over one connection, verifying the server against the test CA: for a connection held
+// across a reload. Each call bounded by the socket's 10 s timeouts.
+class TlsClient {
+ public:
+  TlsClient(const Pki& pki, std::uint16_t port, const std::string& server_name = "localhost")
+      : fd_(connect_to(port, 10000)) {
+    timeval tv{10, 0};
+    ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ctx_.reset(SSL_CTX_new(TLS_client_method()));
+    REQUIRE(ctx_);
+    REQUIRE(SSL_CTX_load_verify_locations(ctx_.get(), pki.ca().c_str(), nullptr) == 1);
+    SSL_CTX_set_verify(ctx_.get(), SSL_VERIFY_PEER, nullptr);
+    ssl_.reset(SSL_new(ctx_.get()));
+    SSL_set_fd(ssl_.get(), fd_.get());
+    // SSL_set_tlsext_host_name() spelled out: the macro's C cast trips -Wold-style-cast.
+    SSL_ctrl(ssl_.get(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(server_name.c_str()));
+    SSL_set1_host(ssl_.get(), server_name.c_str());
+    const int ret = SSL_connect(ssl_.get());
+    INFO("SSL_connect: " << ERR_error_string(ERR_get_error(), nullptr));
+    REQUIRE(ret == 1);
+  }
+  // The server certificate's subject, "/CN=localhost/O=first".
+  [[nodiscard]] std::string subject() const {
+    X509* cert = SSL_get1_peer_certificate(ssl_.get());
+    if (cert == nullptr) return "";
+    char buf[256];
+    X509_NAME_oneline(X509_get_subject_name(cert), buf, sizeof buf);
+    X509_free(cert);
+    return buf;
+  }
+  // GET `target` on the kept-alive connection: the status, and the body (Content-Length framed).
+  std::pair<int, std::string> get(const std::string& target) {
+    const std::string req = "GET " + target + " HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    if (SSL_write(ssl_.get(), req.data(), static_cast<int>(req.size())) != static_cast<int>(req.size())) return {0, ""};
+    std::string in;
+    std::size_t head_end;
+    while ((head_end = in.find("\r\n\r\n")) == std::string::npos)
+      if (!read_more(in)) return {0, ""};
+    const int status = std::stoi(in.substr(9, 3));
+    const auto cl = in.find("Content-Length: ");
+    const std::size_t length = cl < head_end ? std::stoul(in.substr(cl + 16)) : 0;
+    while (in.size() < head_end + 4 + length)
+      if (!read_more(in)) return {0, ""};
+    return {status, in.substr(head_end + 4, length)};
+  }
+
+ private:
+  bool read_more(std::string& in) {
+    char buf[16384];
+    const int n = SSL_read(ssl_.get(), buf, sizeof buf);
+    if (n <= 0) return false;
+    in.append(buf, static_cast<std::size_t>(n));
+    return true;
+  }
+  struct CtxFree {
+    void operator()(SSL_CTX* c) const noexcept { SSL_CTX_free(c); }
+  };
+  struct SslFree {
+    void operator()(SSL* s) const noexcept { SSL_free(s); }
+  };
+  spawnd::Fd fd_;
+  SSL_SESSION* session_ = nullptr;  // the latest session the server gave (a ticket)
+  std::unique_ptr<SSL_CTX, CtxFree> ctx_;
+  std::unique_ptr<SSL, SslFree> ssl_;
+};
+
+// `n` random bytes (not compressible, not text).
+std::string random_bytes(std::size_t n) {
+  std::mt19937_64 rng(42);
+  std::string out(n, '\0');
+  for (char& c : out) c = static_cast<char>(rng());
+  return out;
+}
+
+std::vector<std::string> tls_args(const Pki::Leaf& leaf, const std::string& root, std::vector<std::string> extra = {}) {
+  std::vector<std::string> args{"--root", root, "--tls-listen", "127.0.0.1:0", "--tls-cert", leaf.cert,
+                                "--tls-key", leaf.key};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+}  // namespace
+
+TEST_CASE("HTTPS: TLS 1.3 and TLS 1.2 handshakes with curl and openssl s_client with ALPN http/1.1 and nothing older",
+          "[e2e][https]") {
+  Pki pki;
+  const Pki::Leaf leaf = pki.issue("server", {"localhost"}, "first");
+  TempDir www;
+  www.write("index.html", "hello over TLS\n");
+  Spawnd s(tls_args(leaf, www.path()));
+  REQUIRE(s.tls_port() != 0);
+
+  // curl's default: TLS 1.3, offering h2 and http/1.1 by ALPN; the server picks http/1.1.
+  ExitResult r = curl(pki, {"-v", https_url(s.tls_port(), "/index.html")});
+  INFO(r.stderr_text);
+  CHECK(exit_code(r) == 0);
+  CHECK(r.stdout_text == "hello over TLS\n");
+  CHECK_THAT(r.stderr_text, Catch::Contains("SSL connection using TLSv1.3"));
+  CHECK_THAT(r.stderr_text, Catch::Contains("ALPN: server accepted http/1.1"));
+
+  r = curl(pki, {"-v", "--tlsv1.2", "--tls-max", "1.2", https_url(s.tls_port(), "/index.html")});
+  CHECK(exit_code(r) == 0);
+  CHECK(r.stdout_text == "hello over TLS\n");
+  CHECK_THAT(r.stderr_text, Catch::Contains("SSL connection using TLSv1.2 / ECDHE-ECDSA-"));
+
+  r = s_client(pki, s.tls_port(), {"-tls1_3", "-alpn", "http/1.1", "-servername", "localhost"});
+  CHECK(exit_code(r) == 0);
+  CHECK_THAT(r.stdout_text, Catch::Contains("New, TLSv1.3"));
+  CHECK_THAT(r.stdout_text, Catch::Contains("ALPN protocol: http/1.1"));
+  CHECK_THAT(r.stdout_text, Catch::Contains("Verify return code: 0 (ok)"));
+  r = s_client(pki, s.tls_port(), {"-tls1_2", "-servername", "localhost"});
+  CHECK(exit_code(r) == 0);
+  CHECK_THAT(r.stdout_text, Catch::Contains("New, TLSv1.2"));
+  // TLS 1.1 and a TLS 1.2 suite outside Mozilla's intermediate list (no forward secrecy) are refused.
+  CHECK(exit_code(s_client(pki, s.tls_port(), {"-tls1_1", "-cipher", "ALL:@SECLEVEL=0"})) != 0);
+  CHECK(exit_code(s_client(pki, s.tls_port(), {"-tls1_2", "-cipher", "AES128-SHA256"})) != 0);
+
+  // The plain listener still serves, side by side.
+  CHECK(get(s.port(), "/index.html").body == "hello over TLS\n");
+  check_clean_end(s);
+}
+
+TEST_CASE("HTTPS: a session ticket resumes the session on a new connection", "[e2e][https]") {
+  Pki pki;
+  const Pki::Leaf leaf = pki.issue("server", {"localhost"}, "first");
+  TempDir www;
+  www.write("index.html", "x");
+  Spawnd s(tls_args(leaf, www.path()));
+  // TLS 1.3 tickets come after the handshake: s_client's stdin stays open half a second so that it reads them.
+  const std::string session = pki.path("session.pem");
+  const std::string s_client_to = "openssl s_client -connect 127.0.0.1:" + std::to_string(s.tls_port()) +
+                                  " -CAfile " + pki.ca() + " -verify_return_error -tls1_3";
+  ExitResult first = run_command({"sh", "-c", "sleep 0.5 | " + s_client_to + " -sess_out " + session}, 20000);
+  REQUIRE(exit_code(first) == 0);
+  CHECK_THAT(first.stdout_text, Catch::Contains("New, TLSv1.3"));
+  ExitResult again = run_command({"sh", "-c", s_client_to + " -sess_in " + session + " </dev/null"}, 20000);
+  CHECK(exit_code(again) == 0);
+  CHECK_THAT(again.stdout_text, Catch::Contains("Reused, TLSv1.3"));
+  check_clean_end(s);
+}
+
+TEST_CASE("HTTPS: a large download and a large POST go through TLS byte-exact", "[e2e][https]") {
+  Pki pki;
+  const Pki::Leaf leaf = pki.issue("server", {"localhost"}, "first");
+  TempDir www;
+  const std::string big = random_bytes(6 * 1024 * 1024 + 12345);
+  www.write("big.bin", big);
+  www.write("cgi-bin/echo.py", read_file(kTestCgiDir + "/echo.py"), true);
+  Spawnd s(tls_args(leaf, www.path(), {"--cgi-bin", www.path() + "/cgi-bin", "--quiet"}));
+
+  const std::string got = www.path() + "/got.bin";
+  ExitResult r = curl(pki, {"-o", got, https_url(s.tls_port(), "/big.bin")});
+  INFO(r.stderr_text);
+  CHECK(exit_code(r) == 0);
+  CHECK(read_file(got) == big);
+  // A range of it too: the file is sent from an offset.
+  r = curl(pki, {"-r", "1000000-2999999", https_url(s.tls_port(), "/big.bin")});
+  CHECK(r.stdout_text == big.substr(1000000, 2000000));
+
+  const std::string upload = random_bytes(5 * 1024 * 1024 + 777);
+  www.write("upload.bin", upload);
+  r = curl(pki, {"--data-binary", "@" + www.path() + "/upload.bin", "-H", "Content-Type: application/octet-stream",
+                 "-o", got, https_url(s.tls_port(), "/cgi-bin/echo.py")});
+  CHECK(exit_code(r) == 0);
+  CHECK(read_file(got) == upload);
+  check_clean_end(s);
+}
+
+TEST_CASE("HTTPS: a client that stalls mid-handshake is closed after the header timeout while others are served",
+          "[e2e][https]") {
+  Pki pki;
+  const Pki::Leaf leaf = pki.issue("server", {"localhost"}, "first");
+  TempDir www;
+  www.write("index.html", "served\n");
+  Spawnd s(tls_args(leaf, www.path(), {"--header-timeout", "1"}));
+  // The first bytes of a ClientHello record header, then nothing; and a client that sends nothing at all.
+  spawnd::Fd staller = connect_to(s.tls_port());
+  REQUIRE(send_all(staller, std::string("\x16\x03\x01\x02\x00\x01", 6)));
+  spawnd::Fd silent = connect_to(s.tls_port());
+  const auto start = std::chrono::steady_clock::now();
+  ExitResult r = curl(pki, {https_url(s.tls_port(), "/index.html")});
+  CHECK(r.stdout_text == "served\n");
+  CHECK(wait_closed(staller, 5000));
+  CHECK(wait_closed(silent, 5000));
+  const auto waited = std::chrono::steady_clock::now() - start;
+  CHECK(waited >= 800ms);
+  CHECK(waited < 4s);
+  check_clean_end(s);
+}
+
+TEST_CASE("HTTPS: start-up refuses a missing key or a key of another certificate or --redirect-https alone",
+          "[e2e][https]") {
+  Pki pki;
+  const Pki::Leaf leaf = pki.issue("server", {"localhost"}, "first");
+  const Pki::Leaf other = pki.issue("other", {"localhost"}, "other");
+  TempDir www;
+  ExitResult r = run_spawnd({"--root", www.path(), "--listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0",
+                             "--tls-cert", leaf.cert});
+  CHECK(exit_code(r) == 2);
+  CHECK_THAT(r.stderr_text, Catch::Contains("needs tls-cert and tls-key"));
+  r = run_spawnd({"--root", www.path(), "--listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0", "--tls-cert",
+                  leaf.cert, "--tls-key", other.key});
+  CHECK(exit_code(r) == 2);
+  CHECK_THAT(r.stderr_text, Catch::Contains("tls-key " + other.key + " does not match tls-cert " + leaf.cert));
+  r = run_spawnd({"--root", www.path(), "--listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0", "--tls-cert",
+                  www.path() + "/missing.pem", "--tls-key", leaf.key});
+  CHECK(exit_code(r) == 2);
+  CHECK_THAT(r.stderr_text, Catch::Contains("tls-cert " + www.path() + "/missing.pem: "));
+  r = run_spawnd({"--root", www.path(), "--listen", "127.0.0.1:0", "--redirect-https"});
+  CHECK(exit_code(r) == 2);
+  CHECK_THAT(r.stderr_text, Catch::Contains("redirect-https needs tls-listen"));
+  // --check-config loads the certificates as start-up would.
+  r = run_spawnd({"--root", www.path(), "--tls-listen", "127.0.0.1:0", "--tls-cert", leaf.cert, "--tls-key",
+                  other.key, "--check-config"});
+  CHECK(exit_code(r) == 2);
+  r = run_spawnd({"--root", www.path(), "--tls-listen", "127.0.0.1:0", "--tls-cert", leaf.cert, "--tls-key", leaf.key,
+                  "--check-config"});
+  CHECK(exit_code(r) == 0);
+}
+
+TEST_CASE("HTTPS: every mode's handler sees HTTPS=on and REQUEST_SCHEME=https and the TLS port and the access log marks TLS",
+          "[e2e][https]") {
+  const std::string mode = GENERATE("cgi", "fork", "fastcgi", "inproc");
+  INFO("--mode " << mode);
+  Pki pki;
+  const Pki::Leaf leaf = pki.issue("server", {"localhost"}, "first");
+  TempDir www;
+  const std::string access = www.path() + "/access.log";
+  Spawnd s(tls_args(leaf, www.path(), {"--cgi-bin", SPAWND_CGI_BIN_DIR, "--mode", mode, "--workers", "1",
+                                       "--fork-servers", "1", "--access-log", access}));
+  ExitResult r = curl(pki, {https_url(s.tls_port(), "/cgi-bin/env")});
+  INFO(r.stderr_text);
+  CHECK(meta(r.stdout_text, "HTTPS") == "on");
+  CHECK(meta(r.stdout_text, "REQUEST_SCHEME") == "https");
+  CHECK(meta(r.stdout_text, "SERVER_PORT") == std::to_string(s.tls_port()));
+  const HttpResponse plain = get(s.port(), "/cgi-bin/env");
+  CHECK(meta(plain.body, "HTTPS").empty());
+  CHECK(meta(plain.body, "REQUEST_SCHEME") == "http");
+  CHECK(meta(plain.body, "SERVER_PORT") == std::to_string(s.port()));
+  // Two lines: the request over HTTPS (curl's) ends with its TLS version, the plain one does not.
+  REQUIRE(wait_until(
+      [&] {
+        const std::string log = read_file(access);
+        return std::count(log.begin(), log.end(), '\n') >= 2;
+      },
+      5s));
+  std::istringstream lines(read_file(access));
+  std::string line;
+  while (std::getline(lines, line)) {
+    INFO(line);
+    CHECK(line.ends_with("\" TLSv1.3") == (line.find("\"curl/") != std::string::npos));
+  }
+  check_clean_end(s);
+}
+
+TEST_CASE("HTTPS: SNI picks each site's certificate and an unknown name or none gets the top-level one",
+          "[e2e][https]") {
+  Pki pki;
+  const Pki::Leaf top = pki.issue("top", {"localhost"}, "top");
+  const Pki::Leaf a = pki.issue("a", {"a.test", "www.a.test"}, "site-a");
+  const Pki::Leaf b = pki.issue("b", {"b.test"}, "site-b");
+  TempDir dir;
+  dir.write("top/index.html", "top\n");
+  dir.write("a/index.html", "site a\n");
+  dir.write("b/index.html", "site b\n");
+  dir.write("spawnd.toml", "root = \"" + dir.path() + "/top\"\ntls-cert = \"" + top.cert + "\"\ntls-key = \"" + top.key +
+                               "\"\n[[site]]\nhosts = [\"a.test\", \"www.a.test\"]\nroot = \"" + dir.path() +
+                               "/a\"\ntls-cert = \"" + a.cert + "\"\ntls-key = \"" + a.key + "\"\n[[site]]\nhosts = [\"b.test\"]\n" +
+                               "root = \"" + dir.path() + "/b\"\ntls-cert = \"" + b.cert + "\"\ntls-key = \"" + b.key + "\"\n");
+  Spawnd s({"--config", dir.path() + "/spawnd.toml", "--tls-listen", "127.0.0.1:0"});
+  const std::uint16_t port = s.tls_port();
+  // curl verifies each name against the certificate it gets: the right one per site, or the request fails.
+  for (const auto& [host, body] : {std::pair<std::string, std::string>{"a.test", "site a\n"},
+                                   {"www.a.test", "site a\n"}, {"b.test", "site b\n"}, {"localhost", "top\n"}}) {
+    INFO(host);
+    ExitResult r = curl(pki, {"--resolve", resolve(host, port), https_url(port, "/", host)});
+    INFO(r.stderr_text);
+    CHECK(exit_code(r) == 0);
+    CHECK(r.stdout_text == body);
+  }
+  CHECK(TlsClient(pki, port, "a.test").subject() == "/CN=a.test/O=site-a");
+  CHECK(TlsClient(pki, port, "B.TEST").subject() == "/CN=b.test/O=site-b");
+  // An unknown name, or no SNI at all (s_client -noservername): the top-level certificate.
+  ExitResult r = s_client(pki, port, {"-servername", "unknown.test"});
+  CHECK_THAT(r.stdout_text, Catch::Contains("subject=CN = localhost, O = top"));
+  r = s_client(pki, port, {"-noservername"});
+  CHECK_THAT(r.stdout_text, Catch::Contains("subject=CN = localhost, O = top"));
+  check_clean_end(s);
+}
+
+TEST_CASE("HTTPS: --redirect-https answers 308 to https:// except ACME challenges and --hsts is sent only over HTTPS",
+          "[e2e][https]") {
+  Pki pki;
+  const Pki::Leaf leaf = pki.issue("server", {"localhost"}, "first");
+  TempDir www;
+  www.write("index.html", "home\n");
+  www.write(".well-known/acme-challenge/token-123", "token-123.thumbprint");
+  Spawnd s(tls_args(leaf, www.path(), {"--redirect-https", "--hsts", "31536000"}));
+  HttpResponse r = request(s.port(), "GET /a/b?c=d HTTP/1.1\r\nHost: Example.ORG:8080\r\nConnection: close\r\n\r\n");
+  CHECK(r.status == 308);
+  CHECK(r.field("Location") == std::optional<std::string>("https://example.org:" + std::to_string(s.tls_port()) +
+                                                          "/a/b?c=d"));
+  CHECK_FALSE(r.field("Strict-Transport-Security"));
+  // A POST is redirected as it is (308 keeps the method), its body read and dropped: the connection stays usable.
+  spawnd::Fd c = connect_to(s.port());
+  REQUIRE(send_all(c, "POST /form HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello"
+                      "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  std::string leftover;
+  CHECK(read_response(c, leftover).status == 308);
+  CHECK(read_response(c, leftover).status == 308);
+  // certbot --webroot's HTTP-01 challenge (RFC 8555 §8.3) is served over plain HTTP.
+  r = get(s.port(), "/.well-known/acme-challenge/token-123");
+  CHECK(r.status == 200);
+  CHECK(r.body == "token-123.thumbprint");
+  // Following the redirect lands on HTTPS, with Strict-Transport-Security.
+  ExitResult followed = curl(pki, {"-L", "-D", "-", "http://localhost:" + std::to_string(s.port()) + "/index.html"});
+  INFO(followed.stderr_text);
+  CHECK_THAT(followed.stdout_text, Catch::Contains("HTTP/1.1 308 Permanent Redirect"));
+  CHECK_THAT(followed.stdout_text, Catch::Contains("Strict-Transport-Security: max-age=31536000\r\n"));
+  CHECK_THAT(followed.stdout_text, Catch::EndsWith("home\n"));
+  check_clean_end(s);
+}
+
+TEST_CASE("HTTPS: SIGHUP picks up a renewed certificate while an older connection keeps working and a broken one is "
+          "refused while the running one stays",
+          "[e2e][https][reload]") {
+  Pki pki;
+  const Pki::Leaf first = pki.issue("first", {"localhost"}, "first");
+  const Pki::Leaf renewed = pki.issue("renewed", {"localhost"}, "renewed");
+  TempDir dir;
+  dir.write("www/index.html", "index\n");
+  // The paths the configuration names, as certbot's live/ links: a renewal changes what they hold.
+  const std::string cert = dir.write("live/fullchain.pem", read_file(first.cert));
+  const std::string key = dir.write("live/privkey.pem", read_file(first.key));
+  dir.write("spawnd.toml", "root = \"" + dir.path() + "/www\"\ntls-cert = \"" + cert + "\"\ntls-key = \"" + key + "\"\n");
+  Spawnd s({"--config", dir.path() + "/spawnd.toml", "--tls-listen", "127.0.0.1:0"});
+  TlsClient old_connection(pki, s.tls_port());
+  CHECK(old_connection.subject() == "/CN=localhost/O=first");
+  CHECK(old_connection.get("/index.html") == std::pair<int, std::string>(200, "index\n"));
+
+  dir.write("live/fullchain.pem", read_file(renewed.cert));
+  dir.write("live/privkey.pem", read_file(renewed.key));
+  REQUIRE(hang_up_and_wait(s, 1));
+  CHECK_THAT(s.stderr_text(), Catch::Contains("reload: configuration 2"));
+  CHECK(TlsClient(pki, s.tls_port()).subject() == "/CN=localhost/O=renewed");
+  // The connection made before the reload still works, with the certificate it was made with.
+  CHECK(old_connection.get("/index.html") == std::pair<int, std::string>(200, "index\n"));
+  CHECK(old_connection.subject() == "/CN=localhost/O=first");
+
+  // A broken certificate (a truncated file), then a key that does not match: refused, logged, the renewed one stays.
+  dir.write("live/fullchain.pem", read_file(renewed.cert).substr(0, 100));
+  REQUIRE(hang_up_and_wait(s, 2));
+  CHECK_THAT(s.stderr_text(), Catch::Contains("error: reload: tls-cert " + cert + ": "));
+  CHECK_THAT(s.stderr_text(), Catch::Contains("still serving configuration 2"));
+  CHECK(TlsClient(pki, s.tls_port()).subject() == "/CN=localhost/O=renewed");
+  dir.write("live/fullchain.pem", read_file(first.cert));
+  REQUIRE(hang_up_and_wait(s, 3));
+  CHECK_THAT(s.stderr_text(), Catch::Contains("error: reload: tls-key " + key + " does not match tls-cert " + cert));
+  CHECK(TlsClient(pki, s.tls_port()).subject() == "/CN=localhost/O=renewed");
+  CHECK(old_connection.get("/index.html").first == 200);
+  check_clean_end(s);
+}
