@@ -170,6 +170,8 @@ class Connection final : public ResponseSink, public RequestBody {
   // --redirect-https on the plain listener: 308 to the request's URL on https:// (RFC 9110 §15.4.9).
   void send_redirect_https();
   void write_head(const ResponseHead& head);
+  // --hsts over TLS: the Strict-Transport-Security value ("max-age=N") every response carries; empty otherwise.
+  [[nodiscard]] std::string hsts_value() const;
   void send_queued_response();
   [[nodiscard]] Io flush();
   [[nodiscard]] Io after_gateway_output();

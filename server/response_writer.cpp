@@ -50,8 +50,8 @@ bool ResponseWriter::write_head(std::string& out, const ResponseHead& head, bool
   return keep_alive;
 }
 
-bool ResponseWriter::write_encoded_head(std::string& out, std::string_view encoded_fields, bool keep_alive,
-                                        std::string_view date) {
+bool ResponseWriter::write_encoded_head(std::string& out, std::string_view encoded_fields,
+                                        std::string_view extra_fields, bool keep_alive, std::string_view date) {
   status_ = 200;
   is_head_written_ = true;
   is_body_suppressed_ = is_head_request_;
@@ -59,6 +59,7 @@ bool ResponseWriter::write_encoded_head(std::string& out, std::string_view encod
   out += date;
   out += "\r\nServer: spawnd\r\n";
   out += encoded_fields;
+  out += extra_fields;
   if (!keep_alive) {
     out += "Connection: close\r\n";
   } else if (version_minor_ == 0) {

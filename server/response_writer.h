@@ -46,10 +46,11 @@ class ResponseWriter {
 
   // The same for a plain 200 whose fields are encoded already (a cached static file's StaticFile::head_fields):
   // `encoded_fields` is every field line ("Name: value\r\n" each), Content-Length included, none server-owned but
-  // that one. Appends the status line, Date, Server, `encoded_fields`, the Connection field as above and the blank
-  // line. Returns `keep_alive`.
-  [[nodiscard]] bool write_encoded_head(std::string& out, std::string_view encoded_fields, bool keep_alive,
-                                        std::string_view date);
+  // that one; `extra_fields` more lines in the same form, the connection's own (Strict-Transport-Security), or
+  // empty. Appends the status line, Date, Server, both, the Connection field as above and the blank line. Returns
+  // `keep_alive`.
+  [[nodiscard]] bool write_encoded_head(std::string& out, std::string_view encoded_fields,
+                                        std::string_view extra_fields, bool keep_alive, std::string_view date);
 
   // Appends body bytes: as one chunk (hex size line, bytes, CRLF) when chunked, as they are otherwise, nothing when
   // the body is suppressed or `bytes` is empty. Counts them in body_bytes().
