@@ -41,13 +41,17 @@ bool ResponseWriter::write_head(std::string& out, const ResponseHead& head, bool
       keep_alive = false;  // HTTP/1.0 without a length: the close delimits the body (RFC 9112 §6.3)
     }
   }
+  end_head(out, keep_alive);
+  return keep_alive;
+}
+
+void ResponseWriter::end_head(std::string& out, bool keep_alive) const {
   if (!keep_alive) {
     out += "Connection: close\r\n";
   } else if (version_minor_ == 0) {
     out += "Connection: keep-alive\r\n";
   }
   out += "\r\n";
-  return keep_alive;
 }
 
 bool ResponseWriter::write_encoded_head(std::string& out, std::string_view encoded_fields,
@@ -60,12 +64,7 @@ bool ResponseWriter::write_encoded_head(std::string& out, std::string_view encod
   out += "\r\nServer: spawnd\r\n";
   out += encoded_fields;
   out += extra_fields;
-  if (!keep_alive) {
-    out += "Connection: close\r\n";
-  } else if (version_minor_ == 0) {
-    out += "Connection: keep-alive\r\n";
-  }
-  out += "\r\n";
+  end_head(out, keep_alive);
   return keep_alive;
 }
 

@@ -80,6 +80,8 @@ class ResponseWriter {
   [[nodiscard]] std::uint64_t body_bytes() const noexcept { return body_bytes_; }
 
  private:
+  // The head's end: the Connection field (close, or keep-alive for HTTP/1.0) and the blank line.
+  void end_head(std::string& out, bool keep_alive) const;
   bool is_head_request_ = false;
   int version_minor_ = 1;
   bool is_head_written_ = false;
