@@ -420,7 +420,7 @@ int ForkServer::retire_idle() {
   }
   // The refill waits while children handed requests run, for at most kPreforkRefillDelayMs (fork_protocol.h).
   const std::int64_t refill_ms = last_hand_off_ms_ + fp::kPreforkRefillDelayMs;
-  const bool is_refill_due = children_.empty() || now >= refill_ms || prefork_max_ == 0;
+  const bool is_refill_due = children_.empty() || now >= refill_ms;
   if (is_refill_due) top_up();
   std::int64_t timeout_ms = -1;
   if (!pool_.empty()) timeout_ms = std::max<std::int64_t>(0, pool_.front().forked_ms + fp::kPreforkIdleMs - now);
