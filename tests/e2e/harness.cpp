@@ -236,6 +236,10 @@ int Spawnd::stop(int timeout_ms, int sig) {
   return has_exited ? status : -1;
 }
 
+const std::string kCgiDir = std::filesystem::path(SPAWND_SOURCE_DIR "/tests/cgi").lexically_normal().string();
+
+int exit_code(const ExitResult& r) { return r.status >= 0 && WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1; }
+
 ExitResult run_spawnd(const std::vector<std::string>& args, int timeout_ms) {
   std::vector<std::string> argv{SPAWND_BINARY};
   argv.insert(argv.end(), args.begin(), args.end());

@@ -45,6 +45,9 @@ class TempDir {
   std::string path_;
 };
 
+// tests/cgi/ of the source tree: the CGI programs (sh, Perl, Python, PHP) the e2e tests run.
+extern const std::string kCgiDir;
+
 // A running spawnd. stdout and stderr are collected (stderr_text(), stdout_text()) by a reader thread, so a chatty
 // server never blocks on a full pipe.
 class Spawnd {
@@ -86,6 +89,8 @@ struct ExitResult {
   std::string stdout_text;
   std::string stderr_text;
 };
+// The exit code of a run that exited; -1 if it was killed by a signal or did not exit in time.
+[[nodiscard]] int exit_code(const ExitResult& r);
 // Runs SPAWND_BINARY with exactly `args` (no --listen is added) and waits up to `timeout_ms` for it to exit.
 [[nodiscard]] ExitResult run_spawnd(const std::vector<std::string>& args, int timeout_ms = 10000);
 // Runs `argv` (argv[0] a path, or a name looked up in PATH) as run_spawnd runs spawnd: stdin from /dev/null, stdout and

@@ -45,7 +45,6 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 
-const std::string kCgiDir = fs::path(SPAWND_SOURCE_DIR "/tests/cgi").lexically_normal().string();
 constexpr int kReplyTimeoutMs = 15'000;         // generous: 2 cores shared with other suites under ctest -j2
 constexpr milliseconds kProcessTimeout{5'000};  // for children to appear or vanish
 

@@ -19,14 +19,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kCgiDir = fs::path(SPAWND_SOURCE_DIR "/tests/cgi").lexically_normal().string();
-
 // GET `target` with Host `host`, on a connection of its own.
 HttpResponse get_host(std::uint16_t port, const std::string& host, const std::string& target = "/") {
   return request(port, "GET " + target + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n");
 }
-
-int exit_code(const ExitResult& r) { return r.status >= 0 && WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1; }
 
 }  // namespace
 

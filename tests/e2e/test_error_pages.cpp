@@ -18,7 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kCgiDir = fs::path(SPAWND_SOURCE_DIR "/tests/cgi").lexically_normal().string();
 
 // DIR with 400, 404, 405, 502 and 503 pages (no 403.html, no 500.html).
 void write_pages(const TempDir& dir) {

@@ -54,7 +54,6 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 
-const std::string kCgiDir = fs::path(SPAWND_SOURCE_DIR "/tests/cgi").lexically_normal().string();
 const std::string kBadApp = fs::path(SPAWND_SOURCE_DIR "/tests/fastcgi/bad_app.py").lexically_normal().string();
 const std::string kFcgiwrap = "/usr/sbin/fcgiwrap";
 constexpr int kReplyTimeoutMs = 15'000;     // generous: 2 cores shared with other suites under ctest -j2

@@ -30,10 +30,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kTestCgiDir = fs::path(SPAWND_SOURCE_DIR "/tests/cgi").lexically_normal().string();
-
-int exit_code(const ExitResult& r) { return WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1; }
-
 // A root CA and an intermediate made with the openssl CLI in a temp directory, and leaf certificates they issue.
 class Pki {
  public:
@@ -257,7 +253,7 @@ TEST_CASE("HTTPS: a large download and a large POST go through TLS byte-exact", 
   TempDir www;
   const std::string big = random_bytes(6 * 1024 * 1024 + 12345);
   www.write("big.bin", big);
-  www.write("cgi-bin/echo.py", read_file(kTestCgiDir + "/echo.py"), true);
+  www.write("cgi-bin/echo.py", read_file(kCgiDir + "/echo.py"), true);
   Spawnd s(tls_args(leaf, www.path(), {"--cgi-bin", www.path() + "/cgi-bin", "--quiet"}));
 
   const std::string got = www.path() + "/got.bin";

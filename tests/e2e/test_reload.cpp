@@ -132,9 +132,8 @@ TEST_CASE("A request in flight during a reload finishes on the old configuration
           "[e2e][reload]") {
   TempDir dir;
   dir.write("www/index.html", "hi");
-  const std::string cgi_dir = fs::path(SPAWND_SOURCE_DIR "/tests/cgi").lexically_normal().string();
   const std::string config =
-      dir.write("spawnd.toml", "root = \"" + dir.path() + "/www\"\ncgi-bin = \"" + cgi_dir + "\"\n");
+      dir.write("spawnd.toml", "root = \"" + dir.path() + "/www\"\ncgi-bin = \"" + kCgiDir + "\"\n");
   Spawnd s({"--config", config});
   spawnd::Fd slow = connect_to(s.port());
   REQUIRE(send_all(slow, "GET /cgi-bin/sleep.sh?1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"));

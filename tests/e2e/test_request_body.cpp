@@ -25,7 +25,6 @@ using namespace std::chrono_literals;
 namespace {
 
 const std::string kHandlers = SPAWND_CGI_BIN_DIR;
-const std::string kCgiDir = fs::path(SPAWND_SOURCE_DIR "/tests/cgi").lexically_normal().string();
 
 std::string head(std::string_view method, std::string_view target, std::size_t content_length,
                  std::string_view extra = "") {

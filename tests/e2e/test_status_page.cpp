@@ -32,7 +32,6 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 
-const std::string kCgiDir = fs::path(SPAWND_SOURCE_DIR "/tests/cgi").lexically_normal().string();
 
 // The status page's text (REQUIREs a 200 in the exposition format).
 std::string scrape(std::uint16_t port, std::string_view path = "/server-status") {
