@@ -27,11 +27,13 @@
 
 namespace {
 
-// A duration flag in seconds (fractions allowed), stored in milliseconds.
-CLI::Option* add_seconds(CLI::App& app, const char* name, std::int64_t& ms, const char* help) {
+// A duration flag in seconds (fractions allowed), stored in milliseconds; `range` is CLI::NonNegativeNumber for one
+// where 0 has a meaning.
+CLI::Option* add_seconds(CLI::App& app, const char* name, std::int64_t& ms, const char* help,
+                         const CLI::Validator& range = CLI::PositiveNumber) {
   auto* opt = app.add_option_function<double>(
       name, [&ms](double s) { ms = static_cast<std::int64_t>(std::llround(s * 1000.0)); }, help);
-  opt->check(CLI::PositiveNumber)->type_name("SECONDS");
+  opt->check(range)->type_name("SECONDS");
   char shown[32];
   std::snprintf(shown, sizeof shown, "%g", static_cast<double>(ms) / 1000.0);
   opt->default_str(shown);
@@ -123,6 +125,11 @@ std::unique_ptr<CLI::App> make_app(spawnd::server::Config& cfg, CommandOptions& 
       ->type_name("SECONDS")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  add_seconds(app, "--tls-ticket-key-rotation", cfg.tls_ticket_key_rotation_ms,
+              "HTTPS session resumption: a new key seals session tickets this often, the one before it still opens "
+              "them (so a ticket resumes for one to two periods; SIGHUP keeps the keys, a restart makes new ones); "
+              "0: no session tickets (TLS 1.2 sessions still resume by session ID)",
+              CLI::NonNegativeNumber);
   app.add_option("--index", cfg.index_names,
                  "A directory's index file, tried in order (repeatable; default index.html); one that an extension "
                  "mount claims (index.php with --fastcgi-pass '*.php=...') runs as that script")

@@ -1,7 +1,11 @@
 #include "server/tls.h"
 
 #include <openssl/bio.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
 
 #include <unistd.h>
@@ -52,9 +56,11 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* out_len, const u
   return SSL_TLSEXT_ERR_OK;
 }
 
-// One context: `cert` (PEM full chain) and `key`, with the protocol settings of the file comment. `what` names the
-// setting for messages ("tls-cert", "[[site]] example.org: tls-cert").
-SslCtxPtr make_context(const std::string& cert, const std::string& key, const std::string& what) {
+// One context: `cert` (PEM full chain) and `key`, with the protocol settings of the file comment and the session
+// tickets of `tickets` (null: none). `what` names the setting for messages ("tls-cert", "[[site]] example.org:
+// tls-cert").
+SslCtxPtr make_context(const std::string& cert, const std::string& key, const std::string& what,
+                       TicketKeys* tickets) {
   ERR_clear_error();
   SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
   if (!ctx) throw Error("TLS: SSL_CTX_new: " + openssl_errors());
@@ -73,6 +79,14 @@ SslCtxPtr make_context(const std::string& cert, const std::string& key, const st
   SSL_CTX_set_session_id_context(c, kSessionIdContext, sizeof kSessionIdContext - 1);
   SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_SERVER);
   SSL_CTX_set_alpn_select_cb(c, select_alpn, nullptr);
+  if (tickets != nullptr) {
+    tickets->install(c);
+  } else {
+    // No tickets at all: neither TLS 1.2's (SSL_OP_NO_TICKET alone would still resume TLS 1.2 by session ID, which
+    // stays) nor TLS 1.3's (with SSL_OP_NO_TICKET alone, OpenSSL would send stateful tickets from its cache).
+    SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
+    SSL_CTX_set_num_tickets(c, 0);
+  }
   if (SSL_CTX_use_certificate_chain_file(c, cert.c_str()) != 1)
     throw ConfigError(what + " " + cert + ": " + openssl_errors());
   const std::string key_what = what.substr(0, what.rfind("tls-cert")) + "tls-key";
@@ -88,10 +102,78 @@ SslCtxPtr make_context(const std::string& cert, const std::string& key, const st
 
 }  // namespace
 
-TlsContexts::TlsContexts(const Config& config) {
+TicketKeys::TicketKeys(long lifetime_s) : lifetime_s_(lifetime_s) {
+  cipher_ = EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr);
+  if (cipher_ == nullptr || !make_key(keys_[0])) throw Error("TLS: session ticket key: " + openssl_errors());
+}
+
+TicketKeys::~TicketKeys() {
+  OPENSSL_cleanse(keys_, sizeof keys_);
+  EVP_CIPHER_free(cipher_);
+}
+
+bool TicketKeys::make_key(Key& key) {
+  return RAND_bytes(key.name, sizeof key.name) == 1 && RAND_priv_bytes(key.aes_key, sizeof key.aes_key) == 1 &&
+         RAND_priv_bytes(key.hmac_key, sizeof key.hmac_key) == 1;
+}
+
+bool TicketKeys::rotate() {
+  Key next;
+  if (!make_key(next)) {
+    OPENSSL_cleanse(&next, sizeof next);
+    SPAWND_LOG_ERROR("TLS: new session ticket key: %s; the current one stays", openssl_errors().c_str());
+    return false;
+  }
+  keys_[1] = keys_[0];  // overwrites (wipes) the previous key
+  keys_[0] = next;
+  OPENSSL_cleanse(&next, sizeof next);
+  has_previous_ = true;
+  return true;
+}
+
+void TicketKeys::install(SSL_CTX* ctx) {
+  SSL_CTX_set_ex_data(ctx, 0, this);  // what on_ticket finds through the SSL (SSL_CTX_set_app_data spelled out)
+  SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket);
+  SSL_CTX_set_timeout(ctx, lifetime_s_);  // the session's lifetime: the ticket lifetime hint
+}
+
+int TicketKeys::on_ticket(SSL* ssl, unsigned char* key_name, unsigned char* iv, EVP_CIPHER_CTX* cipher,
+                          EVP_MAC_CTX* mac, int enc) {
+  // The ring of whichever context the connection has now (SNI may have switched it): every context has the same.
+  auto* self = static_cast<TicketKeys*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), 0));
+  if (self == nullptr) return enc ? -1 : 0;
+  const auto hmac_with = [mac](const Key& key) {
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, const_cast<unsigned char*>(key.hmac_key),
+                                          sizeof key.hmac_key),
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
+    return EVP_MAC_CTX_set_params(mac, params) == 1;
+  };
+  const int iv_bytes = EVP_CIPHER_get_iv_length(self->cipher_);
+  if (enc) {
+    const Key& key = self->keys_[0];
+    if (RAND_bytes(iv, iv_bytes) != 1) return -1;
+    std::memcpy(key_name, key.name, kNameBytes);
+    if (EVP_EncryptInit_ex2(cipher, self->cipher_, key.aes_key, iv, nullptr) != 1 || !hmac_with(key)) return -1;
+    return 1;
+  }
+  for (int i = 0; i < (self->has_previous_ ? 2 : 1); ++i) {
+    const Key& key = self->keys_[i];
+    if (CRYPTO_memcmp(key_name, key.name, kNameBytes) != 0) continue;
+    if (EVP_DecryptInit_ex2(cipher, self->cipher_, key.aes_key, iv, nullptr) != 1 || !hmac_with(key)) return -1;
+    return i == 0 ? 1 : 2;  // 2: sealed with the previous key, so the client gets a ticket of the current one
+  }
+  return 0;  // a retired key (or another server's): a full handshake
+}
+
+TlsContexts::TlsContexts(const Config& config, std::shared_ptr<TicketKeys> ticket_keys)
+    : ticket_keys_(std::move(ticket_keys)) {
   if (config.tls_cert.empty() || config.tls_key.empty())
-    throw ConfigError("tls-listen " + config.tls_listen + " needs tls-cert and tls-key");
-  default_ = make_context(config.tls_cert, config.tls_key, "tls-cert");
+    throw ConfigError(
+        (config.tls_listen.empty() ? std::string("HTTPS") : "tls-listen " + config.tls_listen) +
+        " needs tls-cert and tls-key");
+  default_ = make_context(config.tls_cert, config.tls_key, "tls-cert", ticket_keys_.get());
   // SSL_CTX_set_tlsext_servername_callback() spelled out: the macro's C cast trips -Wold-style-cast.
   SSL_CTX_callback_ctrl(default_.get(), SSL_CTRL_SET_TLSEXT_SERVERNAME_CB, reinterpret_cast<void (*)()>(on_servername));
   SSL_CTX_set_tlsext_servername_arg(default_.get(), this);
@@ -102,7 +184,8 @@ TlsContexts::TlsContexts(const Config& config) {
     const std::string name = site.hosts.empty() ? "?" : site.hosts.front();
     if (s.tls_cert.empty() || s.tls_key.empty())
       throw ConfigError("[[site]] " + name + ": tls-cert and tls-key go together");
-    SSL_CTX* ctx = site_contexts_.emplace_back(make_context(s.tls_cert, s.tls_key, "[[site]] " + name + ": tls-cert"))
+    SSL_CTX* ctx = site_contexts_.emplace_back(make_context(s.tls_cert, s.tls_key, "[[site]] " + name + ": tls-cert",
+                                                                   ticket_keys_.get()))
                        .get();
     for (const std::string& host : site.hosts) by_host_.emplace(host, ctx);
   }

@@ -5,16 +5,25 @@
 // certificate of each [[site]] that has its own, chosen by the name the client sends in its ClientHello (SNI, RFC
 // 6066 §3); a name no site with a certificate lists, or none, gets the top-level certificate. Every context speaks
 // TLS 1.2 and 1.3 only, with Mozilla's "intermediate" cipher suites (server-side TLS guidelines v5.7), ALPN
-// "http/1.1" (RFC 7301), session resumption by tickets (RFC 8446 §4.6.1, RFC 5077) and by the session cache, and asks
-// for kernel TLS (SSL_OP_ENABLE_KTLS) so that static files can still go out with sendfile(2). SIGHUP builds a new
-// TlsContexts (with new ticket keys); an SSL object holds a reference to its SSL_CTX, so an established connection
-// keeps the certificate it was made with.
+// "http/1.1" (RFC 7301), session resumption by tickets (RFC 8446 §4.6.1, RFC 5077) sealed with the keys of one
+// TicketKeys ring and by the session cache, and asks for kernel TLS (SSL_OP_ENABLE_KTLS) so that static files can
+// still go out with sendfile(2). SIGHUP builds a new TlsContexts over the same TicketKeys (so a reload ends no
+// session); an SSL object holds a reference to its SSL_CTX, so an established connection keeps the certificate it
+// was made with.
+//
+// TicketKeys is the key ring that seals session tickets (RFC 5077 §4's recommended construction: a 16-byte key
+// name, AES-256-CBC, HMAC-SHA256), one for the whole process: every context of every configuration generation uses
+// it. rotate() (the server calls it every --tls-ticket-key-rotation) makes a new key the one that seals new tickets
+// and keeps the one before it for opening tickets only; the key before that is wiped. A ticket is thus accepted for
+// one to two rotation periods after it was issued, and one opened with the previous key is renewed (the client gets
+// a ticket sealed with the current key). Keys live in memory only, from RAND_bytes: a restart ends every session.
 //
 // TlsStream is one connection's TLS state over its non-blocking socket: the handshake runs implicitly within the
 // first read() (SSL_accept state); read() and write() report what OpenSSL wants next (a readable or a writable
 // socket) so that the connection can set its epoll interest, and never block. Loop thread only.
 #pragma once
 
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 
 #include <cstddef>
@@ -35,13 +44,52 @@ struct SslCtxFree {
 };
 using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxFree>;
 
+class TicketKeys {
+ public:
+  // A ring holding one key, fresh from RAND_bytes; `lifetime_s` is what clients are told a ticket lives (the ticket
+  // lifetime hint, RFC 8446 §4.6.1 and RFC 5077 §3.3; and the session timeout): about two rotation periods. Throws
+  // spawnd::Error if OpenSSL's random generator or its AES-256-CBC fail.
+  explicit TicketKeys(long lifetime_s);
+  ~TicketKeys();  // wipes the keys (OPENSSL_cleanse)
+  TicketKeys(const TicketKeys&) = delete;
+  TicketKeys& operator=(const TicketKeys&) = delete;
+
+  // A new key seals tickets from now on; the current one only opens them; the previous one is wiped. If RAND_bytes
+  // fails, logs it and keeps the keys as they are (returns false). Loop thread only (OpenSSL calls seal/open
+  // within SSL_read, on the loop thread too).
+  bool rotate();
+  // Makes `ctx`'s tickets sealed and opened with this ring (SSL_CTX_set_tlsext_ticket_key_evp_cb), with the
+  // lifetime hint. The ring must outlive `ctx` (TlsContexts holds it).
+  void install(SSL_CTX* ctx);
+
+ private:
+  static constexpr std::size_t kNameBytes = 16;  // RFC 5077 §4: key_name
+  struct Key {
+    unsigned char name[kNameBytes];
+    unsigned char aes_key[32];   // AES-256-CBC
+    unsigned char hmac_key[32];  // HMAC-SHA256
+  };
+  // OpenSSL's ticket callback: `enc` 1 seals (returns 1), 0 opens (1: the current key, 2: the previous one, renew;
+  // 0: no key of that name, a full handshake); -1 on an OpenSSL failure.
+  static int on_ticket(SSL* ssl, unsigned char* key_name, unsigned char* iv, EVP_CIPHER_CTX* cipher,
+                       EVP_MAC_CTX* mac, int enc);
+  [[nodiscard]] static bool make_key(Key& key);
+
+  Key keys_[2]{};  // [0] seals and opens, [1] (when has_previous_) opens only
+  bool has_previous_ = false;
+  long lifetime_s_;
+  EVP_CIPHER* cipher_ = nullptr;  // AES-256-CBC, fetched once
+};
+
 class TlsContexts {
  public:
   // Loads the certificates of `config` (config.tls_cert, config.tls_key; and each [[site]]'s own tls_cert/tls_key,
   // when they differ from the top level's). A certificate file is PEM: the server's certificate first, then its
   // intermediates (the full chain); the key a PEM private key matching it. Throws spawnd::ConfigError naming the
   // key, the file and OpenSSL's reason when a file cannot be read, does not parse, or the key does not match.
-  explicit TlsContexts(const Config& config);
+  // `ticket_keys` seal the session tickets of every context (null: no tickets at all, --tls-ticket-key-rotation 0:
+  // a TLS 1.3 session does not resume, a TLS 1.2 one only by its session ID from the session cache).
+  TlsContexts(const Config& config, std::shared_ptr<TicketKeys> ticket_keys);
   TlsContexts(const TlsContexts&) = delete;
   TlsContexts& operator=(const TlsContexts&) = delete;
 
@@ -58,6 +106,7 @@ class TlsContexts {
   // SSL_CTX_set_tlsext_servername_callback: SNI → the site's context.
   static int on_servername(SSL* ssl, int* alert, void* arg);
 
+  std::shared_ptr<TicketKeys> ticket_keys_;  // before the contexts: outlives them
   SslCtxPtr default_;
   std::vector<SslCtxPtr> site_contexts_;
   std::unordered_map<std::string, SSL_CTX*> by_host_;  // lower-case host name → one of site_contexts_
