@@ -107,7 +107,8 @@ std::unique_ptr<CLI::App> make_app(spawnd::server::Config& cfg, CommandOptions& 
   // HTTPS (server/tls.h).
   app.add_option("--tls-listen", cfg.tls_listen,
                  "Also listen on this address, HOST:PORT, for HTTPS (TLS 1.2 and 1.3, terminated by spawnd); needs "
-                 "--tls-cert and --tls-key; port 0 picks a free port")
+                 "--tls-cert and --tls-key; port 0 picks a free port. Under socket activation, a socket named https "
+                 "(FileDescriptorName=https) is served instead")
       ->type_name("HOST:PORT");
   app.add_option("--tls-cert", cfg.tls_cert,
                  "PEM certificate of --tls-listen, followed by its intermediates (full chain, e.g. certbot's "

@@ -62,15 +62,18 @@ std::string body_temp_dir_of(const std::string& given) {
   return tmp && *tmp ? tmp : "/tmp";
 }
 
-// The HTTPS settings of `config` that need no file: --tls-listen's form, and --redirect-https only with a TLS
-// listener. Throws spawnd::ConfigError.
+// The HTTPS settings of `config` that need no file: --tls-listen's form. Throws spawnd::ConfigError.
 void check_tls(const Config& config) {
-  if (config.tls_listen.empty()) {
-    if (config.redirect_https) throw ConfigError("redirect-https needs tls-listen");
-    return;
-  }
+  if (config.tls_listen.empty()) return;
   Result<net::HostPort> hp = net::split_host_port(config.tls_listen);
   if (!hp) throw ConfigError("tls-listen " + config.tls_listen + ": " + hp.error().message());
+}
+
+// --redirect-https needs a TLS listener (--tls-listen's, or a socket named https from systemd). Throws
+// spawnd::ConfigError.
+void check_redirect_https(const Config& config, bool has_tls_listener) {
+  if (config.redirect_https && !has_tls_listener)
+    throw ConfigError("redirect-https needs tls-listen (or a socket named https from systemd)");
 }
 
 // The session ticket key ring for --tls-ticket-key-rotation (tls.h); null for 0 (no tickets). A ticket lives about
@@ -88,8 +91,9 @@ Server::ListenSocket Server::take_listen_socket_and_drop_privileges(const Config
   const Credentials who = resolve_credentials(config.user, config.group);  // an unknown name: before binding anything
   check_tls(config);
   ListenSocket socket;
-  if (std::optional<Fd> passed = systemd::take_listen_socket()) {
-    socket.fd = std::move(*passed);
+  std::optional<systemd::ListenSockets> passed = systemd::take_listen_sockets();
+  if (passed) {
+    socket.fd = std::move(passed->http);
     Result<net::SockAddr> local = net::local_address(socket.fd.get());
     socket.address = local ? net::to_string(*local) : "the socket systemd passed";
     SPAWND_LOG_INFO("socket activation: serving the socket systemd passed (%s); --listen is not used",
@@ -97,11 +101,23 @@ Server::ListenSocket Server::take_listen_socket_and_drop_privileges(const Config
   } else {
     socket.fd = open_listener(config.listen, config.backlog, socket.address);
   }
-  if (!config.tls_listen.empty()) {
+  const bool has_https_socket = passed && passed->https;
+  if (has_https_socket && (config.tls_cert.empty() || config.tls_key.empty()))
+    throw ConfigError("socket activation: the socket named https is served as HTTPS: it needs tls-cert and tls-key");
+  if (has_https_socket || !config.tls_listen.empty()) {
     socket.ticket_keys = make_ticket_keys(config);
     socket.tls = std::make_shared<const TlsContexts>(config, socket.ticket_keys);
+  }
+  if (has_https_socket) {
+    socket.tls_fd = std::move(passed->https);
+    Result<net::SockAddr> local = net::local_address(socket.tls_fd.get());
+    socket.tls_address = local ? net::to_string(*local) : "the socket systemd passed";
+    SPAWND_LOG_INFO("socket activation: serving HTTPS on the socket named https (%s)%s", socket.tls_address.c_str(),
+                    config.tls_listen.empty() ? "" : "; --tls-listen is not used");
+  } else if (!config.tls_listen.empty()) {
     socket.tls_fd = open_listener(config.tls_listen, config.backlog, socket.tls_address, "--tls-listen");
   }
+  check_redirect_https(config, static_cast<bool>(socket.tls_fd));
   drop_privileges(who);
   return socket;
 }
@@ -169,7 +185,9 @@ void Server::check(const Config& config) {
   }
   Sites::check(config);
   check_tls(config);
-  if (!config.tls_listen.empty()) TlsContexts loaded(config, nullptr);  // the certificates load, and match their keys
+  // The certificates load, and match their keys. (--redirect-https without tls-listen is left to start-up: systemd
+  // may pass a socket for HTTPS.)
+  if (!config.tls_listen.empty()) TlsContexts loaded(config, nullptr);
 }
 
 Server::~Server() {
@@ -416,6 +434,7 @@ void Server::reload() {
     keep_restart_only(fresh);
     Sites::check(fresh);
     check_tls(fresh);
+    check_redirect_https(fresh, static_cast<bool>(tls_listener_));
     // New certificates (re-read from their files: a renewal) for new connections; established ones keep theirs.
     // The ticket keys stay: sessions made before the reload still resume.
     auto tls = tls_listener_ ? std::make_shared<const TlsContexts>(fresh, ticket_keys_) : nullptr;

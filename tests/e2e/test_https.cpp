@@ -23,55 +23,13 @@
 #include <vector>
 
 #include "harness.h"
+#include "pki.h"
 
 using namespace spawnd::e2e;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A root CA and an intermediate made with the openssl CLI in a temp directory, and leaf certificates they issue.
-class Pki {
- public:
-  Pki() {
-    dir_.write("min.cnf", "[req]\ndistinguished_name = dn\n[dn]\n");  // no default extensions: -addext says all
-    make({"-keyout", path("root.key"), "-out", path("root.pem"), "-subj", "/CN=spawnd test root",
-          "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"});
-    make({"-keyout", path("inter.key"), "-out", path("inter.pem"), "-subj", "/CN=spawnd test intermediate",
-          "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-          "-CA", path("root.pem"), "-CAkey", path("root.key")});
-  }
-  // The root CA file clients trust (the intermediate comes from the server's chain).
-  [[nodiscard]] std::string ca() const { return path("root.pem"); }
-  [[nodiscard]] std::string path(const std::string& name) const { return dir_.path() + "/" + name; }
-
-  struct Leaf {
-    std::string cert;  // full chain: the leaf, then the intermediate
-    std::string key;
-  };
-  // A server certificate for `names` (DNS names, plus 127.0.0.1), subject "CN=<names[0]>, O=<org>", written as
-  // <stem>.pem (full chain) and <stem>.key.
-  Leaf issue(const std::string& stem, const std::vector<std::string>& names, const std::string& org) {
-    std::string san = "subjectAltName=IP:127.0.0.1";
-    for (const std::string& n : names) san += ",DNS:" + n;
-    make({"-keyout", path(stem + ".key"), "-out", path(stem + ".leaf"), "-subj", "/CN=" + names.front() + "/O=" + org,
-          "-addext", san, "-addext", "basicConstraints=critical,CA:FALSE", "-addext", "extendedKeyUsage=serverAuth",
-          "-CA", path("inter.pem"), "-CAkey", path("inter.key")});
-    dir_.write(stem + ".pem", read_file(path(stem + ".leaf")) + read_file(path("inter.pem")));
-    return {path(stem + ".pem"), path(stem + ".key")};
-  }
-
- private:
-  void make(std::vector<std::string> args) {
-    std::vector<std::string> argv{"openssl", "req", "-config", path("min.cnf"), "-x509", "-newkey", "ec",
-                                  "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    const ExitResult r = run_command(argv, 20000);
-    INFO(r.stderr_text);
-    REQUIRE(exit_code(r) == 0);
-  }
-  TempDir dir_;
-};
 
 // curl with the test CA, -sS; `args` after. Its stdout, stderr and status.
 ExitResult curl(const Pki& pki, std::vector<std::string> args, int timeout_ms = 30000) {
