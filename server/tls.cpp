@@ -231,11 +231,15 @@ Io TlsStream::after_error(int ret, const char* what) {
       if (saved_errno == 0) return Io::Eof;  // a TCP close
       errno = saved_errno;
       return Io::Error;
-    default:
+    default: {
       is_shut_down_ = true;
+      const unsigned long first = ERR_peek_error();
+      is_plain_http_request_ = ERR_GET_LIB(first) == ERR_LIB_SSL && (ERR_GET_REASON(first) == SSL_R_HTTP_REQUEST ||
+                                                                     ERR_GET_REASON(first) == SSL_R_HTTPS_PROXY_REQUEST);
       SPAWND_LOG_DEBUG("TLS %s: %s", what, openssl_errors().c_str());
       errno = EPROTO;
       return Io::Error;
+    }
   }
 }
 

@@ -147,6 +147,11 @@ class TlsStream {
   [[nodiscard]] bool has_pending() const noexcept { return SSL_has_pending(ssl_) == 1; }
   // Whether the handshake has completed.
   [[nodiscard]] bool is_established() const noexcept { return SSL_is_init_finished(ssl_) == 1; }
+  // Whether the last Io::Error came from a plain HTTP request where the ClientHello belongs: OpenSSL's record layer
+  // saw "GET ", "POST", "HEAD", "PUT " or "CONNE" (SSL_R_HTTP_REQUEST, SSL_R_HTTPS_PROXY_REQUEST) and consumed only
+  // the 5 bytes of a record header; the rest of the request is still in the socket. The connection may then answer
+  // in plain HTTP, as nginx does (its 497 → 400), after destroying this stream.
+  [[nodiscard]] bool is_plain_http_request() const noexcept { return is_plain_http_request_; }
   // Whether the kernel encrypts what this connection sends (kTLS: SSL_OP_ENABLE_KTLS took effect).
   [[nodiscard]] bool has_ktls_send() const noexcept;
   // "TLSv1.3", "TLSv1.2": the negotiated protocol (for the access log).
@@ -160,6 +165,7 @@ class TlsStream {
   bool wants_read_ = false;
   bool wants_write_ = false;
   bool is_shut_down_ = false;
+  bool is_plain_http_request_ = false;
 };
 
 }  // namespace spawnd::server

@@ -349,6 +349,44 @@ TEST_CASE("HTTPS: a client that stalls mid-handshake is closed after the header 
   check_clean_end(s);
 }
 
+TEST_CASE("HTTPS: a plain HTTP request to the TLS port gets 400 in plain HTTP saying so, then the close",
+          "[e2e][https]") {
+  Pki pki;
+  const Pki::Leaf leaf = pki.issue("server", {"localhost"}, "first");
+  TempDir www;
+  www.write("index.html", "served\n");
+  const std::string access = www.path() + "/access.log";
+  Spawnd s(tls_args(leaf, www.path(), {"--access-log", access}));
+  for (const std::string raw : {"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+                                "POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"}) {
+    INFO(raw);
+    spawnd::Fd c = connect_to(s.tls_port());
+    REQUIRE(send_all(c, raw));
+    std::string leftover;
+    const HttpResponse r = read_response(c, leftover);
+    CHECK(r.status_line == "HTTP/1.1 400 Bad Request");
+    CHECK(r.body == "400 Bad Request: The plain HTTP request was sent to HTTPS port\n");
+    CHECK(r.field("Connection") == std::optional<std::string>("close"));
+    CHECK(r.field("Content-Type") == std::optional<std::string>("text/plain; charset=utf-8"));
+    CHECK_FALSE(r.field("Strict-Transport-Security"));
+    CHECK(wait_closed(c, 5000));
+  }
+  // The listener still speaks TLS to TLS clients.
+  ExitResult r = curl(pki, {https_url(s.tls_port(), "/index.html")});
+  CHECK(r.stdout_text == "served\n");
+  // Logged as the 400s of plain requests (no TLS version at the end), then curl's request over TLS.
+  REQUIRE(wait_until(
+      [&] {
+        const std::string log = read_file(access);
+        return std::count(log.begin(), log.end(), '\n') >= 3;
+      },
+      5s));
+  const std::string log = read_file(access);
+  CHECK(std::count(log.begin(), log.end(), '\n') == 3);
+  CHECK_THAT(log, Catch::Contains("\"-\" 400 63 "));
+  check_clean_end(s);
+}
+
 TEST_CASE("HTTPS: start-up refuses a missing key or a key of another certificate or --redirect-https alone",
           "[e2e][https]") {
   Pki pki;
