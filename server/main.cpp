@@ -118,6 +118,13 @@ std::unique_ptr<CLI::App> make_app(spawnd::server::Config& cfg, CommandOptions& 
   app.add_option("--tls-key", cfg.tls_key, "PEM private key of --tls-cert (e.g. certbot's privkey.pem); re-read on SIGHUP")
       ->type_name("FILE")
       ->group(kSiteOptions);
+  app.add_option("--tls-ocsp-response", cfg.tls_ocsp_response,
+                 "DER OCSP response about --tls-cert (RFC 6960), stapled to the handshakes of clients that ask for "
+                 "one (RFC 6066 §8), like nginx's ssl_stapling_file; spawnd never queries the responder: whatever "
+                 "fetches the response (cron: openssl ocsp -respout) sends SIGHUP, which re-reads it; in a [[site]] "
+                 "with its own tls-cert: that certificate's")
+      ->type_name("FILE")
+      ->group(kSiteOptions);
   app.add_flag("--redirect-https", cfg.redirect_https,
                "The plain --listen answers every request with 308 to the same URL on https:// (--tls-listen's port), "
                "except /.well-known/acme-challenge/ (ACME HTTP-01, RFC 8555 §8.3), which is served as usual");
@@ -353,7 +360,7 @@ void finish(spawnd::server::Config& cfg, bool is_top_level) {
     if (!ec && std::filesystem::is_directory(beside, ec)) cfg.cgi_bin = beside.string();
   }
   if (!cfg.cgi_bin.empty()) cfg.cgi_bin = std::filesystem::absolute(cfg.cgi_bin).lexically_normal().string();
-  for (std::string* path : {&cfg.tls_cert, &cfg.tls_key})
+  for (std::string* path : {&cfg.tls_cert, &cfg.tls_key, &cfg.tls_ocsp_response})
     if (!path->empty()) *path = std::filesystem::absolute(*path).lexically_normal().string();
   if (!cfg.db_path.empty()) cfg.db_path = std::filesystem::absolute(cfg.db_path).lexically_normal().string();
   if (cfg.pragmas.find('/') != std::string::npos || cfg.pragmas.ends_with(".sql"))

@@ -4,6 +4,7 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/ocsp.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
@@ -177,6 +178,7 @@ TlsContexts::TlsContexts(const Config& config, std::shared_ptr<TicketKeys> ticke
   // SSL_CTX_set_tlsext_servername_callback() spelled out: the macro's C cast trips -Wold-style-cast.
   SSL_CTX_callback_ctrl(default_.get(), SSL_CTRL_SET_TLSEXT_SERVERNAME_CB, reinterpret_cast<void (*)()>(on_servername));
   SSL_CTX_set_tlsext_servername_arg(default_.get(), this);
+  if (!config.tls_ocsp_response.empty()) staple(default_.get(), config.tls_ocsp_response, "tls-ocsp-response");
   for (const SiteConfig& site : config.sites) {
     const Config& s = site.settings;
     // A [[site]] starts from the top level's settings: the same files mean the top-level certificate.
@@ -188,6 +190,8 @@ TlsContexts::TlsContexts(const Config& config, std::shared_ptr<TicketKeys> ticke
                                                                    ticket_keys_.get()))
                        .get();
     for (const std::string& host : site.hosts) by_host_.emplace(host, ctx);
+    if (!s.tls_ocsp_response.empty() && s.tls_ocsp_response != config.tls_ocsp_response)
+      staple(ctx, s.tls_ocsp_response, "[[site]] " + name + ": tls-ocsp-response");
   }
 }
 
@@ -201,6 +205,66 @@ int TlsContexts::on_servername(SSL* ssl, int*, void* arg) {
   auto it = self->by_host_.find(host);
   if (it != self->by_host_.end()) SSL_set_SSL_CTX(ssl, it->second);
   return SSL_TLSEXT_ERR_OK;  // an unknown name: the top-level certificate, not an alert
+}
+
+void TlsContexts::staple(SSL_CTX* ctx, const std::string& file, const std::string& what) {
+  ERR_clear_error();
+  BIO* bio = BIO_new_file(file.c_str(), "rb");
+  OCSP_RESPONSE* response = bio != nullptr ? d2i_OCSP_RESPONSE_bio(bio, nullptr) : nullptr;
+  BIO_free(bio);
+  if (response == nullptr) throw ConfigError(what + " " + file + ": " + openssl_errors());
+  const std::unique_ptr<OCSP_RESPONSE, decltype(&OCSP_RESPONSE_free)> owned(response, OCSP_RESPONSE_free);
+  const int status = OCSP_response_status(response);
+  if (status != OCSP_RESPONSE_STATUS_SUCCESSFUL)
+    throw ConfigError(what + " " + file + ": the response's status is " + OCSP_response_status_str(status) +
+                      ", not successful");
+  // It must speak of this certificate: its CertID (RFC 6960 §4.1.1) is made from the certificate and its issuer.
+  X509* cert = SSL_CTX_get0_certificate(ctx);
+  STACK_OF(X509)* chain = nullptr;
+  SSL_CTX_get0_chain_certs(ctx, &chain);
+  X509* issuer = nullptr;
+  for (int i = 0; i < sk_X509_num(chain) && issuer == nullptr; ++i)
+    if (X509_check_issued(sk_X509_value(chain, i), cert) == X509_V_OK) issuer = sk_X509_value(chain, i);
+  if (issuer == nullptr)
+    throw ConfigError(what + " " + file + ": the issuer of the certificate is not in its chain file, so the response "
+                      "cannot be matched to it");
+  const std::unique_ptr<OCSP_BASICRESP, decltype(&OCSP_BASICRESP_free)> basic(OCSP_response_get1_basic(response),
+                                                                             OCSP_BASICRESP_free);
+  const std::unique_ptr<OCSP_CERTID, decltype(&OCSP_CERTID_free)> id(OCSP_cert_to_id(nullptr, cert, issuer),
+                                                                     OCSP_CERTID_free);
+  int cert_status = -1;
+  ASN1_GENERALIZEDTIME* next_update = nullptr;
+  ASN1_GENERALIZEDTIME* this_update = nullptr;
+  if (!basic || !id ||
+      OCSP_resp_find_status(basic.get(), id.get(), &cert_status, nullptr, nullptr, &this_update, &next_update) != 1)
+    throw ConfigError(what + " " + file + ": not a response about the certificate it goes with");
+  // A stale response is still stapled (the client judges it), but said: its fetching has stopped.
+  if (OCSP_check_validity(this_update, next_update, 300, -1) != 1)
+    SPAWND_LOG_WARN("TLS: %s %s is outside its validity period (thisUpdate..nextUpdate): fetch a new one", what.c_str(),
+                    file.c_str());
+  ERR_clear_error();
+  unsigned char* der = nullptr;
+  const int length = i2d_OCSP_RESPONSE(response, &der);
+  if (length <= 0) throw Error("TLS: " + what + " " + file + ": " + openssl_errors());
+  const std::string* bytes =
+      ocsp_responses_.emplace_back(std::make_unique<const std::string>(reinterpret_cast<char*>(der),
+                                                                       static_cast<std::size_t>(length)))
+          .get();
+  OPENSSL_free(der);
+  // SSL_CTX_set_tlsext_status_cb() and _arg() spelled out: the macros' C casts trip -Wold-style-cast.
+  SSL_CTX_callback_ctrl(ctx, SSL_CTRL_SET_TLSEXT_STATUS_REQ_CB, reinterpret_cast<void (*)()>(on_status_request));
+  SSL_CTX_ctrl(ctx, SSL_CTRL_SET_TLSEXT_STATUS_REQ_CB_ARG, 0, const_cast<std::string*>(bytes));
+  SPAWND_LOG_INFO("TLS: %s %s: stapled (certificate status %s)", what.c_str(), file.c_str(),
+                  OCSP_cert_status_str(cert_status));
+}
+
+int TlsContexts::on_status_request(SSL* ssl, void* arg) {
+  const auto* response = static_cast<const std::string*>(arg);
+  // OpenSSL frees what it is given: a copy per handshake.
+  auto* copy = static_cast<unsigned char*>(OPENSSL_memdup(response->data(), response->size()));
+  if (copy == nullptr) return SSL_TLSEXT_ERR_NOACK;
+  SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_STATUS_REQ_OCSP_RESP, static_cast<long>(response->size()), copy);
+  return SSL_TLSEXT_ERR_OK;
 }
 
 bool TlsContexts::kernel_has_ktls() noexcept { return ::access("/proc/net/tls_stat", F_OK) == 0; }

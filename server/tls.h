@@ -11,6 +11,10 @@
 // session); an SSL object holds a reference to its SSL_CTX, so an established connection keeps the certificate it
 // was made with.
 //
+// OCSP stapling (RFC 6066 §8, RFC 6960): a context whose certificate has a --tls-ocsp-response file sends that DER
+// response, read when the context is made (so again at every SIGHUP), to clients that ask for one. spawnd never
+// queries a responder itself (nginx's ssl_stapling_file, not its ssl_stapling).
+//
 // TicketKeys is the key ring that seals session tickets (RFC 5077 §4's recommended construction: a 16-byte key
 // name, AES-256-CBC, HMAC-SHA256), one for the whole process: every context of every configuration generation uses
 // it. rotate() (the server calls it every --tls-ticket-key-rotation) makes a new key the one that seals new tickets
@@ -87,6 +91,9 @@ class TlsContexts {
   // when they differ from the top level's). A certificate file is PEM: the server's certificate first, then its
   // intermediates (the full chain); the key a PEM private key matching it. Throws spawnd::ConfigError naming the
   // key, the file and OpenSSL's reason when a file cannot be read, does not parse, or the key does not match.
+  // A --tls-ocsp-response must be a successful OCSP response with a status for the certificate it goes with (whose
+  // issuer must be in the chain file); otherwise ConfigError naming both files. A [[site]] staples its own
+  // tls-ocsp-response only: it does not inherit the top level's, which is about another certificate.
   // `ticket_keys` seal the session tickets of every context (null: no tickets at all, --tls-ticket-key-rotation 0:
   // a TLS 1.3 session does not resume, a TLS 1.2 one only by its session ID from the session cache).
   TlsContexts(const Config& config, std::shared_ptr<TicketKeys> ticket_keys);
@@ -105,11 +112,17 @@ class TlsContexts {
  private:
   // SSL_CTX_set_tlsext_servername_callback: SNI → the site's context.
   static int on_servername(SSL* ssl, int* alert, void* arg);
+  // SSL_CTX_set_tlsext_status_cb: staples the context's OCSP response (`arg`: a std::string of DER).
+  static int on_status_request(SSL* ssl, void* arg);
+  // Reads `file` (what: the setting's name, for messages), checks it is about `ctx`'s certificate, and makes `ctx`
+  // staple it. Throws ConfigError.
+  void staple(SSL_CTX* ctx, const std::string& file, const std::string& what);
 
   std::shared_ptr<TicketKeys> ticket_keys_;  // before the contexts: outlives them
   SslCtxPtr default_;
   std::vector<SslCtxPtr> site_contexts_;
   std::unordered_map<std::string, SSL_CTX*> by_host_;  // lower-case host name → one of site_contexts_
+  std::vector<std::unique_ptr<const std::string>> ocsp_responses_;  // DER; the status callbacks' arguments
 };
 
 class TlsStream {

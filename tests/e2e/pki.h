@@ -26,6 +26,10 @@ class Pki {
   // A server certificate for `names` (DNS names, plus 127.0.0.1), subject "CN=<names[0]>, O=<org>", written as
   // <stem>.pem (full chain) and <stem>.key.
   Leaf issue(const std::string& stem, const std::vector<std::string>& names, const std::string& org);
+  // A DER OCSP response (RFC 6960) of the intermediate about the leaf issue(stem, ...) made, saying "good" or, with
+  // `is_revoked`, "revoked"; made with `openssl ocsp` (a request, then the responder's answer from an index file)
+  // and written as <stem>-good.ocsp or <stem>-revoked.ocsp, whose path it returns.
+  std::string ocsp_response(const std::string& stem, bool is_revoked);
 
  private:
   // `openssl req -x509` with a new P-256 key and `args`.

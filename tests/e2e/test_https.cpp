@@ -387,6 +387,48 @@ TEST_CASE("HTTPS: a plain HTTP request to the TLS port gets 400 in plain HTTP sa
   check_clean_end(s);
 }
 
+TEST_CASE("HTTPS: --tls-ocsp-response is stapled for clients that ask, re-read on SIGHUP, and a wrong one is refused",
+          "[e2e][https][ocsp]") {
+  Pki pki;
+  const Pki::Leaf leaf = pki.issue("server", {"localhost"}, "first");
+  const Pki::Leaf other = pki.issue("other", {"localhost"}, "other");
+  const std::string good = pki.ocsp_response("server", false);
+  const std::string revoked = pki.ocsp_response("server", true);
+  TempDir dir;
+  dir.write("www/index.html", "x");
+  // The file a cron job would refresh with `openssl ocsp -respout`.
+  const std::string stapled = dir.write("server.ocsp", read_file(good));
+  dir.write("spawnd.toml", "root = \"" + dir.path() + "/www\"\ntls-cert = \"" + leaf.cert + "\"\ntls-key = \"" +
+                               leaf.key + "\"\ntls-ocsp-response = \"" + stapled + "\"\n");
+  Spawnd s({"--config", dir.path() + "/spawnd.toml", "--tls-listen", "127.0.0.1:0"});
+  CHECK_THAT(s.stderr_text(), Catch::Contains("TLS: tls-ocsp-response " + stapled + ": stapled (certificate status good)"));
+  ExitResult r = s_client(pki, s.tls_port(), {"-status", "-servername", "localhost"});
+  CHECK(exit_code(r) == 0);
+  CHECK_THAT(r.stdout_text, Catch::Contains("OCSP Response Status: successful (0x0)"));
+  CHECK_THAT(r.stdout_text, Catch::Contains("Cert Status: good"));
+  // A client that does not ask gets none.
+  CHECK_THAT(s_client(pki, s.tls_port(), {}).stdout_text, !Catch::Contains("OCSP Response Status"));
+
+  dir.write("server.ocsp", read_file(revoked));
+  REQUIRE(hang_up_and_wait(s, 1));
+  r = s_client(pki, s.tls_port(), {"-status", "-servername", "localhost"});
+  CHECK_THAT(r.stdout_text, Catch::Contains("Cert Status: revoked"));
+  check_clean_end(s);
+
+  // Refused at start-up: not an OCSP response, and a response about another certificate.
+  TempDir www;
+  const std::string junk = www.write("junk.ocsp", "not DER");
+  r = run_spawnd({"--root", www.path(), "--tls-listen", "127.0.0.1:0", "--tls-cert", leaf.cert, "--tls-key", leaf.key,
+                  "--tls-ocsp-response", junk, "--check-config"});
+  CHECK(exit_code(r) == 2);
+  CHECK_THAT(r.stderr_text, Catch::Contains("tls-ocsp-response " + junk + ": "));
+  r = run_spawnd({"--root", www.path(), "--tls-listen", "127.0.0.1:0", "--tls-cert", other.cert, "--tls-key",
+                  other.key, "--tls-ocsp-response", good, "--check-config"});
+  CHECK(exit_code(r) == 2);
+  CHECK_THAT(r.stderr_text,
+             Catch::Contains("tls-ocsp-response " + good + ": not a response about the certificate it goes with"));
+}
+
 TEST_CASE("HTTPS: start-up refuses a missing key or a key of another certificate or --redirect-https alone",
           "[e2e][https]") {
   Pki pki;
