@@ -118,11 +118,12 @@ class TlsContexts {
   // staple it. Throws ConfigError.
   void staple(SSL_CTX* ctx, const std::string& file, const std::string& what);
 
-  std::shared_ptr<TicketKeys> ticket_keys_;  // before the contexts: outlives them
+  // What the contexts' callbacks point at, declared before the contexts so that it outlives them.
+  std::shared_ptr<TicketKeys> ticket_keys_;
+  std::vector<std::unique_ptr<const std::string>> ocsp_responses_;  // DER; the status callbacks' arguments
   SslCtxPtr default_;
   std::vector<SslCtxPtr> site_contexts_;
   std::unordered_map<std::string, SSL_CTX*> by_host_;  // lower-case host name → one of site_contexts_
-  std::vector<std::unique_ptr<const std::string>> ocsp_responses_;  // DER; the status callbacks' arguments
 };
 
 class TlsStream {
