@@ -233,15 +233,9 @@ void TlsContexts::staple(SSL_CTX* ctx, const std::string& file, const std::strin
   const std::unique_ptr<OCSP_CERTID, decltype(&OCSP_CERTID_free)> id(OCSP_cert_to_id(nullptr, cert, issuer),
                                                                      OCSP_CERTID_free);
   int cert_status = -1;
-  ASN1_GENERALIZEDTIME* next_update = nullptr;
-  ASN1_GENERALIZEDTIME* this_update = nullptr;
   if (!basic || !id ||
-      OCSP_resp_find_status(basic.get(), id.get(), &cert_status, nullptr, nullptr, &this_update, &next_update) != 1)
+      OCSP_resp_find_status(basic.get(), id.get(), &cert_status, nullptr, nullptr, nullptr, nullptr) != 1)
     throw ConfigError(what + " " + file + ": not a response about the certificate it goes with");
-  // A stale response is still stapled (the client judges it), but said: its fetching has stopped.
-  if (OCSP_check_validity(this_update, next_update, 300, -1) != 1)
-    SPAWND_LOG_WARN("TLS: %s %s is outside its validity period (thisUpdate..nextUpdate): fetch a new one", what.c_str(),
-                    file.c_str());
   ERR_clear_error();
   unsigned char* der = nullptr;
   const int length = i2d_OCSP_RESPONSE(response, &der);

@@ -415,6 +415,27 @@ TEST_CASE("HTTPS: --tls-ocsp-response is stapled for clients that ask, re-read o
   CHECK_THAT(r.stdout_text, Catch::Contains("Cert Status: revoked"));
   check_clean_end(s);
 
+  // A [[site]] with a certificate of its own staples its own response, and never inherits the top level's (about
+  // another certificate): site a has none, site b its own.
+  const Pki::Leaf a = pki.issue("a", {"a.test"}, "site-a");
+  const Pki::Leaf b = pki.issue("b", {"b.test"}, "site-b");
+  const std::string b_response = pki.ocsp_response("b", false);
+  dir.write("sites.toml", "root = \"" + dir.path() + "/www\"\ntls-cert = \"" + leaf.cert + "\"\ntls-key = \"" +
+                              leaf.key + "\"\ntls-ocsp-response = \"" + good + "\"\n[[site]]\nhosts = [\"a.test\"]\n" +
+                              "root = \"" + dir.path() + "/www\"\ntls-cert = \"" + a.cert + "\"\ntls-key = \"" + a.key +
+                              "\"\n[[site]]\nhosts = [\"b.test\"]\nroot = \"" + dir.path() + "/www\"\ntls-cert = \"" +
+                              b.cert + "\"\ntls-key = \"" + b.key + "\"\ntls-ocsp-response = \"" + b_response + "\"\n");
+  Spawnd sites({"--config", dir.path() + "/sites.toml", "--tls-listen", "127.0.0.1:0"});
+  r = s_client(pki, sites.tls_port(), {"-status", "-servername", "a.test"});
+  CHECK_THAT(r.stdout_text, Catch::Contains("subject=CN = a.test, O = site-a"));
+  CHECK_THAT(r.stdout_text, Catch::Contains("OCSP response: no response sent"));
+  r = s_client(pki, sites.tls_port(), {"-status", "-servername", "b.test"});
+  CHECK_THAT(r.stdout_text, Catch::Contains("subject=CN = b.test, O = site-b"));
+  CHECK_THAT(r.stdout_text, Catch::Contains("Cert Status: good"));
+  r = s_client(pki, sites.tls_port(), {"-status", "-servername", "localhost"});
+  CHECK_THAT(r.stdout_text, Catch::Contains("Cert Status: good"));
+  check_clean_end(sites);
+
   // Refused at start-up: not an OCSP response, and a response about another certificate.
   TempDir www;
   const std::string junk = www.write("junk.ocsp", "not DER");
