@@ -8,7 +8,7 @@
 #                                   lib/spawnd/objects/, the in-process runtime's object file
 #   lib/cmake/spawnd/               the CMake package: spawndConfig.cmake, spawnd_add_handler(), inproc.map
 #   share/man/man1/spawnd.1         generated from `spawnd --help` by help2man (packaging/spawnd.h2m adds sections)
-#   lib/systemd/system/             spawnd.service and spawnd.socket (packaging/systemd/)
+#   lib/systemd/system/             spawnd.service, spawnd.socket, spawnd-https.socket (packaging/systemd/)
 #   etc/spawnd/spawnd.toml          the example configuration, and etc/logrotate.d/spawnd, the access log's rotation;
 #                                   in /etc with the prefix /usr (the FHS place); never overwritten when they exist
 #                                   (the Debian package marks them conffiles instead)
@@ -70,6 +70,7 @@ install(FILES ${man_page} DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 
 install(FILES ${PROJECT_SOURCE_DIR}/packaging/systemd/spawnd.service
               ${PROJECT_SOURCE_DIR}/packaging/systemd/spawnd.socket
+              ${PROJECT_SOURCE_DIR}/packaging/systemd/spawnd-https.socket
         DESTINATION lib/systemd/system)
 
 # The configuration files: where is decided at install time, when the prefix is known (cpack installs with /usr).

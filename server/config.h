@@ -45,8 +45,10 @@ struct Config {
   std::string tls_listen;       // --tls-listen HOST:PORT
   std::string tls_cert;         // --tls-cert: PEM, the certificate then its intermediates; per [[site]] too (SNI)
   std::string tls_key;          // --tls-key: PEM private key of tls_cert; per [[site]] too
+  std::string tls_ocsp_response;  // --tls-ocsp-response: DER OCSP response about tls_cert, stapled; per [[site]] too
   bool redirect_https = false;  // --redirect-https: the plain listener answers 308 to https:// (but ACME challenges)
   std::int64_t hsts_seconds = 0;  // --hsts: Strict-Transport-Security max-age on HTTPS responses; 0: none
+  std::int64_t tls_ticket_key_rotation_ms = 3'600'000;  // a new session ticket key this often; 0: no tickets
 
   // Static files.
   std::string root = "www";  // document root

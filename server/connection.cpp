@@ -222,12 +222,26 @@ void Connection::on_readable() {
       req_.is_keep_alive = false;
       break;
     }
+    if (n < 0 && tls_ && tls_->is_plain_http_request()) {
+      answer_plain_http_on_tls_port();
+      if (state_ == State::Closed) return;
+      break;
+    }
     // EOF or a read error. A client that goes away while its request is being answered is treated as gone for
     // good (as nginx and Go's net/http do): the exchange is cancelled, which kills a CGI child.
     close();
     return;
   }
   update_interest();
+}
+
+void Connection::answer_plain_http_on_tls_port() {
+  SPAWND_LOG_DEBUG("connection %llu from %s: a plain HTTP request on the TLS port: 400",
+                   static_cast<unsigned long long>(id_), remote_addr_.c_str());
+  tls_.reset();  // plain HTTP from here on: the answer, then the lingering close
+  is_read_waiting_writable_ = false;
+  is_write_waiting_readable_ = false;
+  send_error(400, true, {}, "400 Bad Request: The plain HTTP request was sent to HTTPS port\n");
 }
 
 ssize_t Connection::receive(char* buf, std::size_t capacity) {

@@ -162,8 +162,13 @@ class Connection final : public ResponseSink, public RequestBody {
   void drop_retired_exchanges();
   void end_exchange();
   void send_static();
-  // An error response of our own (a custom page if there is one); `allow`: a 405's Allow field (RFC 9110 §15.5.6).
-  void send_error(int status, bool must_close, std::string_view allow = {});
+  // An error response of our own (a custom page if there is one); `allow`: a 405's Allow field (RFC 9110 §15.5.6);
+  // `text`: a text/plain body that says more than the status (instead of the page).
+  void send_error(int status, bool must_close, std::string_view allow = {}, std::string_view text = {});
+  // A plain HTTP request came to the TLS listener (TlsStream::is_plain_http_request): the connection drops its TLS
+  // layer and answers 400 in plain HTTP saying so, then closes (lingering, so that the unread rest of the request
+  // does not turn the close into a reset before the client reads the answer), as nginx does.
+  void answer_plain_http_on_tls_port();
   // Answers the status page (--status-path): 200 with the metrics, 403 for a client --status-allow excludes, 405
   // for a method other than GET and HEAD.
   void send_status();

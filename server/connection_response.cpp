@@ -187,7 +187,7 @@ void Connection::send_static() {
 }
 
 // An error response of our own. Too late once a head was written: then the connection is aborted instead.
-void Connection::send_error(int status, bool must_close, std::string_view allow) {
+void Connection::send_error(int status, bool must_close, std::string_view allow, std::string_view text) {
   if (state_ == State::Closed) return;
   if (req_.response.is_head_written()) {
     close();
@@ -210,9 +210,14 @@ void Connection::send_error(int status, bool must_close, std::string_view allow)
   // The site's pages; before a head parsed (no site yet), the default site's.
   const std::string* custom =
       (req_.site ? req_.site->error_pages() : server_.sites()->default_site().error_pages()).find(status);
-  const std::string page = custom ? *custom : error_page(status);
+  const std::string page = !text.empty() ? std::string(text) : custom ? *custom : error_page(status);
   ResponseHead head = error_head(status, page.size());
-  if (custom) head.fields.front().second = kErrorPageContentType;  // error_head() puts Content-Type first
+  // error_head() puts Content-Type first.
+  if (!text.empty()) {
+    head.fields.front().second = "text/plain; charset=utf-8";
+  } else if (custom) {
+    head.fields.front().second = kErrorPageContentType;
+  }
   if (!allow.empty()) head.fields.emplace_back("Allow", std::string(allow));
   write_head(head);
   req_.response.write_body(out_.tail(), page);

@@ -27,11 +27,13 @@
 
 namespace {
 
-// A duration flag in seconds (fractions allowed), stored in milliseconds.
-CLI::Option* add_seconds(CLI::App& app, const char* name, std::int64_t& ms, const char* help) {
+// A duration flag in seconds (fractions allowed), stored in milliseconds; `range` is CLI::NonNegativeNumber for one
+// where 0 has a meaning.
+CLI::Option* add_seconds(CLI::App& app, const char* name, std::int64_t& ms, const char* help,
+                         const CLI::Validator& range = CLI::PositiveNumber) {
   auto* opt = app.add_option_function<double>(
       name, [&ms](double s) { ms = static_cast<std::int64_t>(std::llround(s * 1000.0)); }, help);
-  opt->check(CLI::PositiveNumber)->type_name("SECONDS");
+  opt->check(range)->type_name("SECONDS");
   char shown[32];
   std::snprintf(shown, sizeof shown, "%g", static_cast<double>(ms) / 1000.0);
   opt->default_str(shown);
@@ -105,7 +107,8 @@ std::unique_ptr<CLI::App> make_app(spawnd::server::Config& cfg, CommandOptions& 
   // HTTPS (server/tls.h).
   app.add_option("--tls-listen", cfg.tls_listen,
                  "Also listen on this address, HOST:PORT, for HTTPS (TLS 1.2 and 1.3, terminated by spawnd); needs "
-                 "--tls-cert and --tls-key; port 0 picks a free port")
+                 "--tls-cert and --tls-key; port 0 picks a free port. Under socket activation, a socket named https "
+                 "(FileDescriptorName=https) is served instead")
       ->type_name("HOST:PORT");
   app.add_option("--tls-cert", cfg.tls_cert,
                  "PEM certificate of --tls-listen, followed by its intermediates (full chain, e.g. certbot's "
@@ -113,6 +116,13 @@ std::unique_ptr<CLI::App> make_app(spawnd::server::Config& cfg, CommandOptions& 
       ->type_name("FILE")
       ->group(kSiteOptions);
   app.add_option("--tls-key", cfg.tls_key, "PEM private key of --tls-cert (e.g. certbot's privkey.pem); re-read on SIGHUP")
+      ->type_name("FILE")
+      ->group(kSiteOptions);
+  app.add_option("--tls-ocsp-response", cfg.tls_ocsp_response,
+                 "DER OCSP response about --tls-cert (RFC 6960), stapled to the handshakes of clients that ask for "
+                 "one (RFC 6066 §8), like nginx's ssl_stapling_file; spawnd never queries the responder: whatever "
+                 "fetches the response (cron: openssl ocsp -respout) sends SIGHUP, which re-reads it; in a [[site]] "
+                 "with its own tls-cert: that certificate's")
       ->type_name("FILE")
       ->group(kSiteOptions);
   app.add_flag("--redirect-https", cfg.redirect_https,
@@ -123,6 +133,11 @@ std::unique_ptr<CLI::App> make_app(spawnd::server::Config& cfg, CommandOptions& 
       ->type_name("SECONDS")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  add_seconds(app, "--tls-ticket-key-rotation", cfg.tls_ticket_key_rotation_ms,
+              "HTTPS session resumption: a new key seals session tickets this often, the one before it still opens "
+              "them (so a ticket resumes for one to two periods; SIGHUP keeps the keys, a restart makes new ones); "
+              "0: no session tickets (TLS 1.2 sessions still resume by session ID)",
+              CLI::NonNegativeNumber);
   app.add_option("--index", cfg.index_names,
                  "A directory's index file, tried in order (repeatable; default index.html); one that an extension "
                  "mount claims (index.php with --fastcgi-pass '*.php=...') runs as that script")
@@ -345,7 +360,7 @@ void finish(spawnd::server::Config& cfg, bool is_top_level) {
     if (!ec && std::filesystem::is_directory(beside, ec)) cfg.cgi_bin = beside.string();
   }
   if (!cfg.cgi_bin.empty()) cfg.cgi_bin = std::filesystem::absolute(cfg.cgi_bin).lexically_normal().string();
-  for (std::string* path : {&cfg.tls_cert, &cfg.tls_key})
+  for (std::string* path : {&cfg.tls_cert, &cfg.tls_key, &cfg.tls_ocsp_response})
     if (!path->empty()) *path = std::filesystem::absolute(*path).lexically_normal().string();
   if (!cfg.db_path.empty()) cfg.db_path = std::filesystem::absolute(cfg.db_path).lexically_normal().string();
   if (cfg.pragmas.find('/') != std::string::npos || cfg.pragmas.ends_with(".sql"))

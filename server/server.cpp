@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <cstdio>
@@ -61,15 +62,27 @@ std::string body_temp_dir_of(const std::string& given) {
   return tmp && *tmp ? tmp : "/tmp";
 }
 
-// The HTTPS settings of `config` that need no file: --tls-listen's form, and --redirect-https only with a TLS
-// listener. Throws spawnd::ConfigError.
+// The HTTPS settings of `config` that need no file: --tls-listen's form. Throws spawnd::ConfigError.
 void check_tls(const Config& config) {
-  if (config.tls_listen.empty()) {
-    if (config.redirect_https) throw ConfigError("redirect-https needs tls-listen");
-    return;
-  }
+  if (config.tls_listen.empty()) return;
   Result<net::HostPort> hp = net::split_host_port(config.tls_listen);
   if (!hp) throw ConfigError("tls-listen " + config.tls_listen + ": " + hp.error().message());
+}
+
+// --redirect-https needs a TLS listener (--tls-listen's, or a socket named https from systemd). Throws
+// spawnd::ConfigError.
+void check_redirect_https(const Config& config, bool has_tls_listener) {
+  if (config.redirect_https && !has_tls_listener)
+    throw ConfigError("redirect-https needs tls-listen (or a socket named https from systemd)");
+}
+
+// The session ticket key ring for --tls-ticket-key-rotation (tls.h); null for 0 (no tickets). A ticket lives about
+// two rotation periods (its key seals for one and opens for one more), within TLS 1.3's bound of 7 days (RFC 8446
+// §4.6.1).
+std::shared_ptr<TicketKeys> make_ticket_keys(const Config& config) {
+  if (config.tls_ticket_key_rotation_ms <= 0) return nullptr;
+  const std::int64_t lifetime_s = (2 * config.tls_ticket_key_rotation_ms + 999) / 1000;
+  return std::make_shared<TicketKeys>(static_cast<long>(std::min<std::int64_t>(lifetime_s, 7 * 24 * 3600)));
 }
 
 }  // namespace
@@ -78,8 +91,9 @@ Server::ListenSocket Server::take_listen_socket_and_drop_privileges(const Config
   const Credentials who = resolve_credentials(config.user, config.group);  // an unknown name: before binding anything
   check_tls(config);
   ListenSocket socket;
-  if (std::optional<Fd> passed = systemd::take_listen_socket()) {
-    socket.fd = std::move(*passed);
+  std::optional<systemd::ListenSockets> passed = systemd::take_listen_sockets();
+  if (passed) {
+    socket.fd = std::move(passed->http);
     Result<net::SockAddr> local = net::local_address(socket.fd.get());
     socket.address = local ? net::to_string(*local) : "the socket systemd passed";
     SPAWND_LOG_INFO("socket activation: serving the socket systemd passed (%s); --listen is not used",
@@ -87,10 +101,23 @@ Server::ListenSocket Server::take_listen_socket_and_drop_privileges(const Config
   } else {
     socket.fd = open_listener(config.listen, config.backlog, socket.address);
   }
-  if (!config.tls_listen.empty()) {
-    socket.tls = std::make_shared<const TlsContexts>(config);
+  const bool has_https_socket = passed && passed->https;
+  if (has_https_socket && (config.tls_cert.empty() || config.tls_key.empty()))
+    throw ConfigError("socket activation: the socket named https is served as HTTPS: it needs tls-cert and tls-key");
+  if (has_https_socket || !config.tls_listen.empty()) {
+    socket.ticket_keys = make_ticket_keys(config);
+    socket.tls = std::make_shared<const TlsContexts>(config, socket.ticket_keys);
+  }
+  if (has_https_socket) {
+    socket.tls_fd = std::move(passed->https);
+    Result<net::SockAddr> local = net::local_address(socket.tls_fd.get());
+    socket.tls_address = local ? net::to_string(*local) : "the socket systemd passed";
+    SPAWND_LOG_INFO("socket activation: serving HTTPS on the socket named https (%s)%s", socket.tls_address.c_str(),
+                    config.tls_listen.empty() ? "" : "; --tls-listen is not used");
+  } else if (!config.tls_listen.empty()) {
     socket.tls_fd = open_listener(config.tls_listen, config.backlog, socket.tls_address, "--tls-listen");
   }
+  check_redirect_https(config, static_cast<bool>(socket.tls_fd));
   drop_privileges(who);
   return socket;
 }
@@ -115,6 +142,7 @@ Server::Server(Config config)
   bound_address_ = std::move(listen_socket_.address);
   if (listen_socket_.tls_fd) {
     tls_ = std::move(listen_socket_.tls);
+    ticket_keys_ = std::move(listen_socket_.ticket_keys);
     tls_listener_.fd = std::move(listen_socket_.tls_fd);
     tls_bound_address_ = std::move(listen_socket_.tls_address);
     if (Result<net::SockAddr> local = net::local_address(tls_listener_.get()))
@@ -157,7 +185,9 @@ void Server::check(const Config& config) {
   }
   Sites::check(config);
   check_tls(config);
-  if (!config.tls_listen.empty()) TlsContexts loaded(config);  // the certificates load, and match their keys
+  // The certificates load, and match their keys. (--redirect-https without tls-listen is left to start-up: systemd
+  // may pass a socket for HTTPS.)
+  if (!config.tls_listen.empty()) TlsContexts loaded(config, nullptr);
 }
 
 Server::~Server() {
@@ -236,6 +266,12 @@ void Server::run() {
                     TlsContexts::kernel_has_ktls()
                         ? "available: static files over HTTPS go out with sendfile where the cipher allows"
                         : "not available (no kernel tls module): static files over HTTPS are encrypted in user space");
+    if (ticket_keys_) {
+      SPAWND_LOG_INFO("TLS: session tickets: a new key every %g s",
+                      static_cast<double>(config_.tls_ticket_key_rotation_ms) / 1000.0);
+    } else {
+      SPAWND_LOG_INFO("TLS: no session tickets (--tls-ticket-key-rotation 0)");
+    }
   }
   signal_fd_.watch = loop_.watch(signal_fd_.get(), EPOLLIN, [this](std::uint32_t) { on_signal(); });
   if (!signal_fd_.watch)
@@ -255,6 +291,12 @@ void Server::run() {
     loop_.add_timer(200, flush_log);
   };
   loop_.add_timer(200, flush_log);
+  // The session ticket keys change every --tls-ticket-key-rotation, whatever the reloads (tls.h: TicketKeys).
+  std::function<void()> rotate_ticket_keys = [this, &rotate_ticket_keys] {
+    if (ticket_keys_->rotate()) SPAWND_LOG_DEBUG("TLS: new session ticket key");
+    loop_.add_timer(config_.tls_ticket_key_rotation_ms, rotate_ticket_keys);
+  };
+  if (ticket_keys_) loop_.add_timer(config_.tls_ticket_key_rotation_ms, rotate_ticket_keys);
   loop_.run();
   access_log_.flush();
   SPAWND_LOG_INFO("stopped");
@@ -392,8 +434,10 @@ void Server::reload() {
     keep_restart_only(fresh);
     Sites::check(fresh);
     check_tls(fresh);
+    check_redirect_https(fresh, static_cast<bool>(tls_listener_));
     // New certificates (re-read from their files: a renewal) for new connections; established ones keep theirs.
-    auto tls = tls_listener_ ? std::make_shared<const TlsContexts>(fresh) : nullptr;
+    // The ticket keys stay: sessions made before the reload still resume.
+    auto tls = tls_listener_ ? std::make_shared<const TlsContexts>(fresh, ticket_keys_) : nullptr;
     auto next = std::make_shared<Sites>(loop_, children_, db_keepers_, std::move(fresh), running + 1);
     retired_sites_.push_back(std::move(sites_));
     sites_ = std::move(next);
@@ -429,6 +473,7 @@ void Server::keep_restart_only(Config& fresh) const {
   };
   keep(fresh.listen, config_.listen, "listen");
   keep(fresh.tls_listen, config_.tls_listen, "tls-listen");
+  keep(fresh.tls_ticket_key_rotation_ms, config_.tls_ticket_key_rotation_ms, "tls-ticket-key-rotation");
   keep(fresh.body_memory_limit, config_.body_memory_limit, "body-memory-limit");
   keep(fresh.max_buffered_body_bytes, config_.max_buffered_body_bytes, "max-buffered-body-bytes");
   keep(fresh.body_temp_dir, body_temp_dir_given_, "body-temp-dir");

@@ -37,13 +37,14 @@
 namespace spawnd::server {
 
 class Connection;
+class TicketKeys;
 class TlsContexts;
 
 class Server {
  public:
-  // Takes the listening socket (systemd's, else binds --listen), switches to --user (privileges.h), then opens the
-  // root and the access log, the database and the gateways. Throws spawnd::Error on failure (ConfigError for what
-  // the configuration got wrong: an unknown --user, a bad --body-temp-dir, ...).
+  // Takes the listening sockets (systemd's, else binds --listen and --tls-listen), switches to --user (privileges.h),
+  // then opens the root and the access log, the database and the gateways. Throws spawnd::Error on failure
+  // (ConfigError for what the configuration got wrong: an unknown --user, a bad --body-temp-dir, ...).
   explicit Server(Config config);
   ~Server();
   Server(const Server&) = delete;
@@ -105,8 +106,9 @@ class Server {
     Fd tls_fd;  // --tls-listen's, if any
     std::string tls_address;
     std::shared_ptr<const TlsContexts> tls;  // its certificates, read before the switch to --user
+    std::shared_ptr<TicketKeys> ticket_keys;  // --tls-ticket-key-rotation's ring; null: no tickets
   };
-  // Server's first act: the listening socket (systemd's, else bound to --listen), the TLS listener and its
+  // Server's first act: the listening sockets (systemd's, else bound to --listen and --tls-listen), the TLS one's
   // certificates (a private key is often readable by root only), then the switch to --user.
   static ListenSocket take_listen_socket_and_drop_privileges(const Config& config);
   // Accepts on `listener`; `tls`: the certificates its connections speak TLS with (null: plain HTTP).
@@ -150,6 +152,7 @@ class Server {
   // keeps those it was accepted with).
   EventLoop::WatchedFd tls_listener_;
   std::shared_ptr<const TlsContexts> tls_;
+  std::shared_ptr<TicketKeys> ticket_keys_;  // every configuration's contexts seal tickets with it; rotated by a timer
   std::string tls_bound_address_;
   std::uint16_t tls_port_ = 0;
   std::function<Config()> load_config_;  // SIGHUP's reload; empty: no --config

@@ -5,7 +5,10 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <utility>
+#include <vector>
 
 #include "common/error.h"
 #include "common/log.h"
@@ -29,28 +32,46 @@ void notify(const std::string& state) {
 
 }  // namespace
 
-std::optional<Fd> take_listen_socket() {
+std::optional<ListenSockets> take_listen_sockets() {
   // 1: unset LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES, so that no child sees them.
-  const int n = ::sd_listen_fds(1);
+  char** names = nullptr;
+  const int n = ::sd_listen_fds_with_names(1, &names);
   if (n < 0) throw ConfigError(std::string("socket activation: sd_listen_fds: ") + std::strerror(-n));
+  // Every passed fd is ours now: owned at once, so that the ones we refuse are closed as we leave.
+  std::vector<std::pair<Fd, std::string>> passed;
+  for (int i = 0; i < n; ++i) {
+    passed.emplace_back(Fd(SD_LISTEN_FDS_START + i), names != nullptr && names[i] != nullptr ? names[i] : "unknown");
+    if (names != nullptr) std::free(names[i]);
+  }
+  std::free(names);
   if (n == 0) return std::nullopt;
-  // Every passed fd is ours now: close the ones we refuse, as we leave.
-  for (int fd = SD_LISTEN_FDS_START + 1; fd < SD_LISTEN_FDS_START + n; ++fd) ::close(fd);
-  Fd socket(SD_LISTEN_FDS_START);
-  if (n > 1)
-    throw ConfigError("socket activation: " + std::to_string(n) +
-                      " sockets passed; spawnd serves exactly one (one ListenStream= in the socket unit; "
-                      "ListenStream=80 takes IPv4 and IPv6 on one socket)");
-  const int is_inet = ::sd_is_socket_inet(socket.get(), AF_UNSPEC, SOCK_STREAM, 1, 0);
-  if (is_inet < 0) throw ConfigError(std::string("socket activation: fd 3: ") + std::strerror(-is_inet));
-  if (is_inet == 0)
-    throw ConfigError("socket activation: fd 3 is not a listening TCP socket (AF_INET/AF_INET6, SOCK_STREAM, "
-                      "listening); spawnd serves HTTP on ListenStream=[ADDRESS:]PORT only");
-  const int flags = ::fcntl(socket.get(), F_GETFD);
-  if (flags < 0 || ::fcntl(socket.get(), F_SETFD, flags | FD_CLOEXEC) != 0)
-    throw Error(errno, "socket activation: fcntl(FD_CLOEXEC)");
-  if (!sys::set_nonblocking(socket.get())) throw Error(errno, "socket activation: fcntl(O_NONBLOCK)");
-  return socket;
+
+  ListenSockets sockets;
+  for (auto& [socket, name] : passed) {
+    const std::string which = "fd " + std::to_string(socket.get()) + " (named " + name + ")";
+    const int is_inet = ::sd_is_socket_inet(socket.get(), AF_UNSPEC, SOCK_STREAM, 1, 0);
+    if (is_inet < 0) throw ConfigError("socket activation: " + which + ": " + std::strerror(-is_inet));
+    if (is_inet == 0)
+      throw ConfigError("socket activation: " + which + " is not a listening TCP socket (AF_INET/AF_INET6, "
+                        "SOCK_STREAM, listening); spawnd serves HTTP on ListenStream=[ADDRESS:]PORT only");
+    const bool is_https = name == "https";
+    if (!is_https && name != "http" && n > 1)
+      throw ConfigError("socket activation: " + std::to_string(n) + " sockets passed and " + which +
+                        " is neither http nor https: spawnd serves plain HTTP on the socket named http and HTTPS on "
+                        "the one named https (FileDescriptorName= in each socket unit; one ListenStream= per unit: "
+                        "ListenStream=80 takes IPv4 and IPv6 on one socket)");
+    Fd& slot = is_https ? sockets.https : sockets.http;
+    if (slot) throw ConfigError("socket activation: two sockets named " + name + "; spawnd serves one of each");
+    const int flags = ::fcntl(socket.get(), F_GETFD);
+    if (flags < 0 || ::fcntl(socket.get(), F_SETFD, flags | FD_CLOEXEC) != 0)
+      throw Error(errno, "socket activation: fcntl(FD_CLOEXEC)");
+    if (!sys::set_nonblocking(socket.get())) throw Error(errno, "socket activation: fcntl(O_NONBLOCK)");
+    slot = std::move(socket);
+  }
+  if (!sockets.http)
+    throw ConfigError("socket activation: no socket named http: spawnd serves plain HTTP (ACME challenges, the "
+                      "redirect to HTTPS) on a socket named http beside the one named https (FileDescriptorName=)");
+  return sockets;
 }
 
 void notify_ready(const std::string& status) { notify("READY=1\nSTATUS=" + status); }

@@ -23,55 +23,13 @@
 #include <vector>
 
 #include "harness.h"
+#include "pki.h"
 
 using namespace spawnd::e2e;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A root CA and an intermediate made with the openssl CLI in a temp directory, and leaf certificates they issue.
-class Pki {
- public:
-  Pki() {
-    dir_.write("min.cnf", "[req]\ndistinguished_name = dn\n[dn]\n");  // no default extensions: -addext says all
-    make({"-keyout", path("root.key"), "-out", path("root.pem"), "-subj", "/CN=spawnd test root",
-          "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"});
-    make({"-keyout", path("inter.key"), "-out", path("inter.pem"), "-subj", "/CN=spawnd test intermediate",
-          "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-          "-CA", path("root.pem"), "-CAkey", path("root.key")});
-  }
-  // The root CA file clients trust (the intermediate comes from the server's chain).
-  [[nodiscard]] std::string ca() const { return path("root.pem"); }
-  [[nodiscard]] std::string path(const std::string& name) const { return dir_.path() + "/" + name; }
-
-  struct Leaf {
-    std::string cert;  // full chain: the leaf, then the intermediate
-    std::string key;
-  };
-  // A server certificate for `names` (DNS names, plus 127.0.0.1), subject "CN=<names[0]>, O=<org>", written as
-  // <stem>.pem (full chain) and <stem>.key.
-  Leaf issue(const std::string& stem, const std::vector<std::string>& names, const std::string& org) {
-    std::string san = "subjectAltName=IP:127.0.0.1";
-    for (const std::string& n : names) san += ",DNS:" + n;
-    make({"-keyout", path(stem + ".key"), "-out", path(stem + ".leaf"), "-subj", "/CN=" + names.front() + "/O=" + org,
-          "-addext", san, "-addext", "basicConstraints=critical,CA:FALSE", "-addext", "extendedKeyUsage=serverAuth",
-          "-CA", path("inter.pem"), "-CAkey", path("inter.key")});
-    dir_.write(stem + ".pem", read_file(path(stem + ".leaf")) + read_file(path("inter.pem")));
-    return {path(stem + ".pem"), path(stem + ".key")};
-  }
-
- private:
-  void make(std::vector<std::string> args) {
-    std::vector<std::string> argv{"openssl", "req", "-config", path("min.cnf"), "-x509", "-newkey", "ec",
-                                  "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    const ExitResult r = run_command(argv, 20000);
-    INFO(r.stderr_text);
-    REQUIRE(exit_code(r) == 0);
-  }
-  TempDir dir_;
-};
 
 // curl with the test CA, -sS; `args` after. Its stdout, stderr and status.
 ExitResult curl(const Pki& pki, std::vector<std::string> args, int timeout_ms = 30000) {
@@ -104,6 +62,34 @@ ExitResult s_client(const Pki& pki, std::uint16_t port, std::vector<std::string>
                                 pki.ca(), "-verify_return_error"};
   argv.insert(argv.end(), args.begin(), args.end());
   return run_command(argv, 20000);
+}
+
+// One request to 127.0.0.1:port by `openssl s_client` over TLS `version` ("1_3", "1_2"), resuming the session saved
+// in `sess_in` (if not empty) and saving the session it ends with to `sess_out`. The request asks for a close and
+// s_client reads the whole response, so it has read the NewSessionTicket messages a TLS 1.3 server sends after the
+// handshake. Returns s_client's stdout: "New, TLSv1.3, ..." for a full handshake, "Reused, TLSv1.3, ..." for a
+// resumption.
+std::string s_client_session(const Pki& pki, std::uint16_t port, const std::string& version,
+                             const std::string& sess_in, const std::string& sess_out) {
+  std::string command = "printf 'GET / HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n' | "
+                        "openssl s_client -connect 127.0.0.1:" + std::to_string(port) + " -CAfile " + pki.ca() +
+                        " -verify_return_error -ign_eof -tls" + version + " -sess_out " + sess_out;
+  if (!sess_in.empty()) command += " -sess_in " + sess_in;
+  const ExitResult r = run_command({"sh", "-c", command}, 20000);
+  INFO(r.stderr_text);
+  CHECK(exit_code(r) == 0);
+  CHECK_THAT(r.stdout_text, Catch::Contains("HTTP/1.1 200 OK"));
+  return r.stdout_text;
+}
+
+// The name of the key that sealed the session ticket s_client ended with, from its stdout (the last "TLS session
+// ticket:" it printed, which also shows a ticket that renewed a resumed session): the ticket's first 16 bytes (RFC
+// 5077 §4), as s_client prints them ("21 ef 61 0a 9f 86 3c e2-72 d8 ..."); "" if it printed none.
+std::string ticket_key_name(const std::string& s_client_out) {
+  static const std::string kTicket = "TLS session ticket:\n    0000 - ";
+  const auto at = s_client_out.rfind(kTicket);
+  if (at == std::string::npos) return "";
+  return s_client_out.substr(at + kTicket.size(), 47);  // 16 bytes: "xx " × 7, "xx-", "xx " × 7, "xx"
 }
 
 // A blocking TLS client over one connection, verifying the server against the test CA: for a connection held
@@ -167,7 +153,6 @@ class TlsClient {
     void operator()(SSL* s) const noexcept { SSL_free(s); }
   };
   spawnd::Fd fd_;
-  SSL_SESSION* session_ = nullptr;  // the latest session the server gave (a ticket)
   std::unique_ptr<SSL_CTX, CtxFree> ctx_;
   std::unique_ptr<SSL, SslFree> ssl_;
 };
@@ -197,6 +182,10 @@ TEST_CASE("HTTPS: TLS 1.3 and TLS 1.2 handshakes with curl and openssl s_client 
   www.write("index.html", "hello over TLS\n");
   Spawnd s(tls_args(leaf, www.path()));
   REQUIRE(s.tls_port() != 0);
+  // The start-up log says whether the kernel offers TLS offload (its tls module: /proc/net/tls_stat).
+  CHECK_THAT(s.stderr_text(), Catch::Contains(fs::exists("/proc/net/tls_stat")
+                                                  ? "kernel TLS available: static files over HTTPS go out with sendfile"
+                                                  : "kernel TLS not available (no kernel tls module)"));
 
   // curl's default: TLS 1.3, offering h2 and http/1.1 by ALPN; the server picks http/1.1.
   ExitResult r = curl(pki, {"-v", https_url(s.tls_port(), "/index.html")});
@@ -228,22 +217,86 @@ TEST_CASE("HTTPS: TLS 1.3 and TLS 1.2 handshakes with curl and openssl s_client 
   check_clean_end(s);
 }
 
-TEST_CASE("HTTPS: a session ticket resumes the session on a new connection", "[e2e][https]") {
+TEST_CASE("HTTPS: a session ticket resumes for one key rotation and is renewed, and not after two rotations",
+          "[e2e][https][tickets]") {
+  const std::string version = GENERATE("1_3", "1_2");
+  INFO("TLS " << version);
   Pki pki;
   const Pki::Leaf leaf = pki.issue("server", {"localhost"}, "first");
   TempDir www;
   www.write("index.html", "x");
-  Spawnd s(tls_args(leaf, www.path()));
-  // TLS 1.3 tickets come after the handshake: s_client's stdin stays open half a second so that it reads them.
-  const std::string session = pki.path("session.pem");
-  const std::string s_client_to = "openssl s_client -connect 127.0.0.1:" + std::to_string(s.tls_port()) +
-                                  " -CAfile " + pki.ca() + " -verify_return_error -tls1_3";
-  ExitResult first = run_command({"sh", "-c", "sleep 0.5 | " + s_client_to + " -sess_out " + session}, 20000);
-  REQUIRE(exit_code(first) == 0);
-  CHECK_THAT(first.stdout_text, Catch::Contains("New, TLSv1.3"));
-  ExitResult again = run_command({"sh", "-c", s_client_to + " -sess_in " + session + " </dev/null"}, 20000);
-  CHECK(exit_code(again) == 0);
-  CHECK_THAT(again.stdout_text, Catch::Contains("Reused, TLSv1.3"));
+  // Rotations every 1.5 s, seen by the test as the key name of fresh tickets changing (no guess at the timer's
+  // phase): a ticket is resumed right after the first rotation since it was issued, well within the next one.
+  Spawnd s(tls_args(leaf, www.path(), {"--tls-ticket-key-rotation", "1.5"}));
+  CHECK_THAT(s.stderr_text(), Catch::Contains("TLS: session tickets: a new key every 1.5 s"));
+  const std::string old_ticket = pki.path("old.pem");
+  const std::string scratch = pki.path("scratch.pem");
+  std::string out = s_client_session(pki, s.tls_port(), version, "", old_ticket);
+  CHECK_THAT(out, Catch::Contains("New, TLSv1."));
+  const std::string first_key = ticket_key_name(out);
+  REQUIRE(first_key.size() == 47);
+  // Resumed at once, with the key that sealed it.
+  CHECK_THAT(s_client_session(pki, s.tls_port(), version, old_ticket, scratch), Catch::Contains("Reused, TLSv1."));
+
+  // The next rotation: fresh tickets get a new key; the old ticket still resumes, and the client gets a new ticket
+  // sealed with the new key (the callback's 2: renew).
+  std::string current_key;
+  REQUIRE(wait_until(
+      [&] {
+        current_key = ticket_key_name(s_client_session(pki, s.tls_port(), version, "", scratch));
+        return current_key != first_key;
+      },
+      std::chrono::milliseconds(5000)));
+  out = s_client_session(pki, s.tls_port(), version, old_ticket, scratch);
+  CHECK_THAT(out, Catch::Contains("Reused, TLSv1."));
+  CHECK(ticket_key_name(out) == current_key);
+
+  // One more rotation: the old ticket's key is gone (wiped), so a full handshake.
+  REQUIRE(wait_until(
+      [&] { return ticket_key_name(s_client_session(pki, s.tls_port(), version, "", scratch)) != current_key; },
+      std::chrono::milliseconds(5000)));
+  CHECK_THAT(s_client_session(pki, s.tls_port(), version, old_ticket, scratch), Catch::Contains("New, TLSv1."));
+  check_clean_end(s);
+}
+
+TEST_CASE("HTTPS: a session ticket still resumes after SIGHUP reloads the certificates", "[e2e][https][tickets]") {
+  const std::string version = GENERATE("1_3", "1_2");
+  INFO("TLS " << version);
+  Pki pki;
+  const Pki::Leaf leaf = pki.issue("server", {"localhost"}, "first");
+  TempDir dir;
+  dir.write("www/index.html", "x");
+  dir.write("spawnd.toml", "root = \"" + dir.path() + "/www\"\ntls-cert = \"" + leaf.cert + "\"\ntls-key = \"" +
+                               leaf.key + "\"\n");
+  Spawnd s({"--config", dir.path() + "/spawnd.toml", "--tls-listen", "127.0.0.1:0"});
+  const std::string ticket = pki.path("ticket.pem");
+  CHECK_THAT(s_client_session(pki, s.tls_port(), version, "", ticket), Catch::Contains("New, TLSv1."));
+  REQUIRE(hang_up_and_wait(s, 1));
+  CHECK_THAT(s.stderr_text(), Catch::Contains("reload: configuration 2"));
+  CHECK_THAT(s_client_session(pki, s.tls_port(), version, ticket, pki.path("after.pem")),
+             Catch::Contains("Reused, TLSv1."));
+  check_clean_end(s);
+}
+
+TEST_CASE("HTTPS: --tls-ticket-key-rotation 0 sends no session ticket and TLS 1.2 resumes by session ID only",
+          "[e2e][https][tickets]") {
+  Pki pki;
+  const Pki::Leaf leaf = pki.issue("server", {"localhost"}, "first");
+  TempDir www;
+  www.write("index.html", "x");
+  Spawnd s(tls_args(leaf, www.path(), {"--tls-ticket-key-rotation", "0"}));
+  CHECK_THAT(s.stderr_text(), Catch::Contains("TLS: no session tickets (--tls-ticket-key-rotation 0)"));
+  // TLS 1.3: no NewSessionTicket at all, so s_client has no session to save, and no resumption.
+  const std::string tls13 = pki.path("tls13.pem");
+  const std::string out = s_client_session(pki, s.tls_port(), "1_3", "", tls13);
+  CHECK_THAT(out, Catch::Contains("New, TLSv1.3"));
+  CHECK_THAT(out, !Catch::Contains("TLS session ticket"));
+  CHECK_FALSE(std::filesystem::exists(tls13));
+  // TLS 1.2: a session ID and no ticket; the session cache resumes it.
+  const std::string tls12 = pki.path("tls12.pem");
+  CHECK_THAT(s_client_session(pki, s.tls_port(), "1_2", "", tls12), !Catch::Contains("TLS session ticket"));
+  CHECK_THAT(s_client_session(pki, s.tls_port(), "1_2", tls12, pki.path("again.pem")),
+             Catch::Contains("Reused, TLSv1.2"));
   check_clean_end(s);
 }
 
@@ -294,6 +347,107 @@ TEST_CASE("HTTPS: a client that stalls mid-handshake is closed after the header 
   CHECK(waited >= 800ms);
   CHECK(waited < 4s);
   check_clean_end(s);
+}
+
+TEST_CASE("HTTPS: a plain HTTP request to the TLS port gets 400 in plain HTTP saying so, then the close",
+          "[e2e][https]") {
+  Pki pki;
+  const Pki::Leaf leaf = pki.issue("server", {"localhost"}, "first");
+  TempDir www;
+  www.write("index.html", "served\n");
+  const std::string access = www.path() + "/access.log";
+  Spawnd s(tls_args(leaf, www.path(), {"--access-log", access}));
+  for (const std::string raw : {"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+                                "POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"}) {
+    INFO(raw);
+    spawnd::Fd c = connect_to(s.tls_port());
+    REQUIRE(send_all(c, raw));
+    std::string leftover;
+    const HttpResponse r = read_response(c, leftover);
+    CHECK(r.status_line == "HTTP/1.1 400 Bad Request");
+    CHECK(r.body == "400 Bad Request: The plain HTTP request was sent to HTTPS port\n");
+    CHECK(r.field("Connection") == std::optional<std::string>("close"));
+    CHECK(r.field("Content-Type") == std::optional<std::string>("text/plain; charset=utf-8"));
+    CHECK_FALSE(r.field("Strict-Transport-Security"));
+    CHECK(wait_closed(c, 5000));
+  }
+  // The listener still speaks TLS to TLS clients.
+  ExitResult r = curl(pki, {https_url(s.tls_port(), "/index.html")});
+  CHECK(r.stdout_text == "served\n");
+  // Logged as the 400s of plain requests (no TLS version at the end), then curl's request over TLS.
+  REQUIRE(wait_until(
+      [&] {
+        const std::string log = read_file(access);
+        return std::count(log.begin(), log.end(), '\n') >= 3;
+      },
+      5s));
+  const std::string log = read_file(access);
+  CHECK(std::count(log.begin(), log.end(), '\n') == 3);
+  CHECK_THAT(log, Catch::Contains("\"-\" 400 63 "));
+  check_clean_end(s);
+}
+
+TEST_CASE("HTTPS: --tls-ocsp-response is stapled for clients that ask, re-read on SIGHUP, and a wrong one is refused",
+          "[e2e][https][ocsp]") {
+  Pki pki;
+  const Pki::Leaf leaf = pki.issue("server", {"localhost"}, "first");
+  const Pki::Leaf other = pki.issue("other", {"localhost"}, "other");
+  const std::string good = pki.ocsp_response("server", false);
+  const std::string revoked = pki.ocsp_response("server", true);
+  TempDir dir;
+  dir.write("www/index.html", "x");
+  // The file a cron job would refresh with `openssl ocsp -respout`.
+  const std::string stapled = dir.write("server.ocsp", read_file(good));
+  dir.write("spawnd.toml", "root = \"" + dir.path() + "/www\"\ntls-cert = \"" + leaf.cert + "\"\ntls-key = \"" +
+                               leaf.key + "\"\ntls-ocsp-response = \"" + stapled + "\"\n");
+  Spawnd s({"--config", dir.path() + "/spawnd.toml", "--tls-listen", "127.0.0.1:0"});
+  CHECK_THAT(s.stderr_text(), Catch::Contains("TLS: tls-ocsp-response " + stapled + ": stapled (certificate status good)"));
+  ExitResult r = s_client(pki, s.tls_port(), {"-status", "-servername", "localhost"});
+  CHECK(exit_code(r) == 0);
+  CHECK_THAT(r.stdout_text, Catch::Contains("OCSP Response Status: successful (0x0)"));
+  CHECK_THAT(r.stdout_text, Catch::Contains("Cert Status: good"));
+  // A client that does not ask gets none.
+  CHECK_THAT(s_client(pki, s.tls_port(), {}).stdout_text, !Catch::Contains("OCSP Response Status"));
+
+  dir.write("server.ocsp", read_file(revoked));
+  REQUIRE(hang_up_and_wait(s, 1));
+  r = s_client(pki, s.tls_port(), {"-status", "-servername", "localhost"});
+  CHECK_THAT(r.stdout_text, Catch::Contains("Cert Status: revoked"));
+  check_clean_end(s);
+
+  // A [[site]] with a certificate of its own staples its own response, and never inherits the top level's (about
+  // another certificate): site a has none, site b its own.
+  const Pki::Leaf a = pki.issue("a", {"a.test"}, "site-a");
+  const Pki::Leaf b = pki.issue("b", {"b.test"}, "site-b");
+  const std::string b_response = pki.ocsp_response("b", false);
+  dir.write("sites.toml", "root = \"" + dir.path() + "/www\"\ntls-cert = \"" + leaf.cert + "\"\ntls-key = \"" +
+                              leaf.key + "\"\ntls-ocsp-response = \"" + good + "\"\n[[site]]\nhosts = [\"a.test\"]\n" +
+                              "root = \"" + dir.path() + "/www\"\ntls-cert = \"" + a.cert + "\"\ntls-key = \"" + a.key +
+                              "\"\n[[site]]\nhosts = [\"b.test\"]\nroot = \"" + dir.path() + "/www\"\ntls-cert = \"" +
+                              b.cert + "\"\ntls-key = \"" + b.key + "\"\ntls-ocsp-response = \"" + b_response + "\"\n");
+  Spawnd sites({"--config", dir.path() + "/sites.toml", "--tls-listen", "127.0.0.1:0"});
+  r = s_client(pki, sites.tls_port(), {"-status", "-servername", "a.test"});
+  CHECK_THAT(r.stdout_text, Catch::Contains("subject=CN = a.test, O = site-a"));
+  CHECK_THAT(r.stdout_text, Catch::Contains("OCSP response: no response sent"));
+  r = s_client(pki, sites.tls_port(), {"-status", "-servername", "b.test"});
+  CHECK_THAT(r.stdout_text, Catch::Contains("subject=CN = b.test, O = site-b"));
+  CHECK_THAT(r.stdout_text, Catch::Contains("Cert Status: good"));
+  r = s_client(pki, sites.tls_port(), {"-status", "-servername", "localhost"});
+  CHECK_THAT(r.stdout_text, Catch::Contains("Cert Status: good"));
+  check_clean_end(sites);
+
+  // Refused at start-up: not an OCSP response, and a response about another certificate.
+  TempDir www;
+  const std::string junk = www.write("junk.ocsp", "not DER");
+  r = run_spawnd({"--root", www.path(), "--tls-listen", "127.0.0.1:0", "--tls-cert", leaf.cert, "--tls-key", leaf.key,
+                  "--tls-ocsp-response", junk, "--check-config"});
+  CHECK(exit_code(r) == 2);
+  CHECK_THAT(r.stderr_text, Catch::Contains("tls-ocsp-response " + junk + ": "));
+  r = run_spawnd({"--root", www.path(), "--tls-listen", "127.0.0.1:0", "--tls-cert", other.cert, "--tls-key",
+                  other.key, "--tls-ocsp-response", good, "--check-config"});
+  CHECK(exit_code(r) == 2);
+  CHECK_THAT(r.stderr_text,
+             Catch::Contains("tls-ocsp-response " + good + ": not a response about the certificate it goes with"));
 }
 
 TEST_CASE("HTTPS: start-up refuses a missing key or a key of another certificate or --redirect-https alone",

@@ -60,7 +60,7 @@ TEST_CASE("cmake --install: a handler project of one's own builds against the tr
   run_ok({SPAWND_CMAKE_COMMAND, "--install", SPAWND_BUILD_DIR, "--prefix", prefix});
   for (const char* path :
        {"bin/spawnd", "bin/spawnd-bench", "share/man/man1/spawnd.1", "lib/systemd/system/spawnd.service",
-        "lib/systemd/system/spawnd.socket", "etc/spawnd/spawnd.toml", "etc/logrotate.d/spawnd",
+        "lib/systemd/system/spawnd.socket", "lib/systemd/system/spawnd-https.socket", "etc/spawnd/spawnd.toml", "etc/logrotate.d/spawnd",
         "include/spawnd/handler.h", "include/spawnd/db/database.h", "libexec/spawnd/cgi-bin/guestbook",
         "libexec/spawnd/cgi-bin/guestbook.so"}) {
     INFO(path);
@@ -137,7 +137,9 @@ TEST_CASE("cpack -G DEB: /usr/bin/spawnd, the units, the config as a conffile, D
   }());
   for (const char* entry : {"-rwxr-xr-x ./usr/bin/spawnd", "-rwxr-xr-x ./usr/bin/spawnd-bench",
                             "-rw-r--r-- ./usr/lib/systemd/system/spawnd.service",
-                            "-rw-r--r-- ./usr/lib/systemd/system/spawnd.socket", "-rw-r--r-- ./etc/spawnd/spawnd.toml",
+                            "-rw-r--r-- ./usr/lib/systemd/system/spawnd.socket",
+                            "-rw-r--r-- ./usr/lib/systemd/system/spawnd-https.socket",
+                            "-rw-r--r-- ./etc/spawnd/spawnd.toml",
                             "-rw-r--r-- ./etc/logrotate.d/spawnd",
                             "-rw-r--r-- ./usr/share/man/man1/spawnd.1", "-rwxr-xr-x ./usr/libexec/spawnd/cgi-bin/kv",
                             "-rw-r--r-- ./usr/libexec/spawnd/cgi-bin/kv.so",

@@ -1,8 +1,9 @@
 // End-to-end tests of spawnd under systemd's protocols (server/systemd.h) and of its unit files
-// (packaging/systemd/): socket activation through systemd-socket-activate (Debian's systemd package), the one tool
-// that implements LISTEN_PID/LISTEN_FDS outside a running systemd; readiness notification read from a NOTIFY_SOCKET
-// datagram socket of the test's own, as systemd reads it; and the units checked by systemd-analyze verify. None of
-// them needs systemd running as PID 1.
+// (packaging/systemd/): socket activation (one socket, or sockets named http and https) through
+// systemd-socket-activate (Debian's systemd package), the one tool that implements LISTEN_PID/LISTEN_FDS/
+// LISTEN_FDNAMES outside a running systemd; readiness notification read from a NOTIFY_SOCKET datagram socket of the
+// test's own, as systemd reads it; and the units checked by systemd-analyze verify. None of them needs systemd
+// running as PID 1.
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
@@ -25,6 +26,7 @@
 
 #include "daemon.h"
 #include "harness.h"
+#include "pki.h"
 #include "proc.h"
 
 using namespace spawnd::e2e;
@@ -138,23 +140,86 @@ TEST_CASE("socket activation: spawnd serves the socket systemd-socket-activate p
   CHECK(WEXITSTATUS(status) == 0);
 }
 
-TEST_CASE("socket activation: two sockets, or a datagram socket, are refused with exit 2", "[e2e][systemd]") {
+TEST_CASE("socket activation: the sockets named http and https serve plain HTTP and HTTPS, not --listen and "
+          "--tls-listen",
+          "[e2e][systemd][https]") {
+  Pki pki;
+  const Pki::Leaf leaf = pki.issue("server", {"localhost"}, "activated");
+  TempDir dir;
+  const std::string root = fs::path(dir.write("www/index.html", "<p>activated over TLS</p>\n")).parent_path().string();
+  const std::string log = dir.path() + "/activate.log";
+  const std::uint16_t tls_port = free_port();
+  std::unique_ptr<Daemon> daemon;
+  // Addresses no interface has for --listen and --tls-listen: binding them would fail, so serving proves it was not.
+  const std::uint16_t port = socket_activate(
+      daemon, log, {"-l", "127.0.0.1:" + std::to_string(tls_port), "--fdname=http:https"},
+      {"--root", root, "--listen", "192.0.2.1:80", "--tls-listen", "192.0.2.1:443", "--tls-cert", leaf.cert,
+       "--tls-key", leaf.key, "--redirect-https"});
+
+  // The plain socket redirects to the HTTPS one (its port, from the socket systemd passed), which serves.
+  const HttpResponse r = get(port, "/");
+  INFO(read_file(log));
+  CHECK(r.status == 308);
+  CHECK(r.field("Location") == std::optional<std::string>("https://127.0.0.1:" + std::to_string(tls_port) + "/"));
+  const ExitResult https = run_command({"curl", "-sS", "--cacert", pki.ca(), "--resolve",
+                                        "localhost:" + std::to_string(tls_port) + ":127.0.0.1",
+                                        "https://localhost:" + std::to_string(tls_port) + "/"},
+                                       20'000);
+  INFO(https.stderr_text);
+  CHECK(https.stdout_text == "<p>activated over TLS</p>\n");
+  const std::string text = read_file(log);
+  CHECK(text.find("socket activation: serving the socket systemd passed (127.0.0.1:" + std::to_string(port) + ")") !=
+        std::string::npos);
+  CHECK(text.find("socket activation: serving HTTPS on the socket named https (127.0.0.1:" +
+                  std::to_string(tls_port) + "); --tls-listen is not used") != std::string::npos);
+  CHECK(text.find("listening on https://127.0.0.1:" + std::to_string(tls_port)) != std::string::npos);
+
+  ::kill(daemon->pid(), SIGTERM);
+  const int status = wait_exit(*daemon);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("socket activation: sockets spawnd cannot tell apart, a datagram socket, or https without a certificate "
+          "are refused with exit 2",
+          "[e2e][systemd]") {
   TempDir dir;
   const std::string root = fs::path(dir.write("www/index.html", "x")).parent_path().string();
   const std::string log = dir.path() + "/activate.log";
   std::unique_ptr<Daemon> daemon;
-
-  SECTION("two ListenStream= sockets") {
-    const std::uint16_t second = free_port();
-    const std::uint16_t port =
-        socket_activate(daemon, log, {"-l", "127.0.0.1:" + std::to_string(second)}, {"--root", root});
-    Fd trigger = connect_to(port);  // spawnd starts, sees two sockets, exits
+  // Starts spawnd under systemd-socket-activate with `flags` (more sockets, names), makes it exec with a connection,
+  // and returns its error output once it has exited 2.
+  const auto refused = [&](std::vector<std::string> flags, std::vector<std::string> spawnd_args) {
+    spawnd_args.insert(spawnd_args.begin(), {"--root", root});
+    const std::uint16_t port = socket_activate(daemon, log, flags, spawnd_args);
+    Fd trigger = connect_to(port);  // spawnd starts, looks at the sockets, exits
     const int status = wait_exit(*daemon);
-    INFO(read_file(log));
-    REQUIRE(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) == 2);
-    CHECK(read_file(log).find("spawnd: socket activation: 2 sockets passed; spawnd serves exactly one") !=
-          std::string::npos);
+    const std::string text = read_file(log);
+    INFO(text);
+    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 2));
+    return text;
+  };
+  const std::vector<std::string> second{"-l", "127.0.0.1:" + std::to_string(free_port())};
+  const auto with = [](std::vector<std::string> flags, const std::string& more) {
+    flags.push_back(more);
+    return flags;
+  };
+
+  SECTION("two sockets without names (FileDescriptorName=)") {
+    CHECK_THAT(refused(second, {}), Catch::Contains("spawnd: socket activation: 2 sockets passed and fd 3 (named "
+                                                    "unknown) is neither http nor https"));
+  }
+  SECTION("two sockets named http") {
+    CHECK_THAT(refused(with(second, "--fdname=http:http"), {}),
+               Catch::Contains("spawnd: socket activation: two sockets named http; spawnd serves one of each"));
+  }
+  SECTION("a socket named https and no plain one") {
+    CHECK_THAT(refused({"--fdname=https"}, {}), Catch::Contains("spawnd: socket activation: no socket named http"));
+  }
+  SECTION("a socket named https without --tls-cert and --tls-key") {
+    CHECK_THAT(refused(with(second, "--fdname=http:https"), {}),
+               Catch::Contains("spawnd: socket activation: the socket named https is served as HTTPS: it needs "
+                               "tls-cert and tls-key"));
   }
   SECTION("a datagram socket (ListenDatagram=)") {
     const std::uint16_t port = socket_activate(daemon, log, {"--datagram"}, {"--root", root});
@@ -168,7 +233,8 @@ TEST_CASE("socket activation: two sockets, or a datagram socket, are refused wit
     INFO(read_file(log));
     REQUIRE(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 2);
-    CHECK(read_file(log).find("spawnd: socket activation: fd 3 is not a listening TCP socket") != std::string::npos);
+    CHECK(read_file(log).find("spawnd: socket activation: fd 3 (named unknown) is not a listening TCP socket") !=
+          std::string::npos);
   }
 }
 
@@ -197,8 +263,10 @@ TEST_CASE("the systemd units: systemd-analyze verify finds nothing to report", "
   service = std::regex_replace(service, std::regex("/usr/bin/spawnd"), SPAWND_BINARY);
   const std::string service_path = dir.write("spawnd.service", service);
   const std::string socket_path = dir.write("spawnd.socket", read_file(units + "spawnd.socket"));
+  const std::string https_path = dir.write("spawnd-https.socket", read_file(units + "spawnd-https.socket"));
   // --man=no: Documentation=man:spawnd(1) is checked by the packaging test, where the man page is installed.
-  ExitResult r = run_command({"/usr/bin/systemd-analyze", "verify", "--man=no", service_path, socket_path}, 30'000);
+  ExitResult r = run_command(
+      {"/usr/bin/systemd-analyze", "verify", "--man=no", service_path, socket_path, https_path}, 30'000);
   INFO(r.stdout_text << r.stderr_text);
   REQUIRE(WIFEXITED(r.status));
   CHECK(WEXITSTATUS(r.status) == 0);
@@ -208,4 +276,8 @@ TEST_CASE("the systemd units: systemd-analyze verify finds nothing to report", "
   CHECK(service.find("Type=notify") != std::string::npos);
   CHECK(service.find("NoNewPrivileges=yes") != std::string::npos);
   CHECK(service.find("ProtectSystem=strict") != std::string::npos);
+  // The names spawnd tells the sockets apart by, and the HTTPS socket starts the same service.
+  CHECK(read_file(socket_path).find("\nFileDescriptorName=http\n") != std::string::npos);
+  CHECK(read_file(https_path).find("\nFileDescriptorName=https\n") != std::string::npos);
+  CHECK(read_file(https_path).find("\nService=spawnd.service\n") != std::string::npos);
 }

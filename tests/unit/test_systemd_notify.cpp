@@ -80,5 +80,5 @@ TEST_CASE("systemd: without NOTIFY_SOCKET or LISTEN_FDS nothing is sent and no s
   systemd::notify_ready("listening");  // no manager: returns, logs nothing
   systemd::notify_reloading();
   systemd::notify_reloaded("reloaded");
-  CHECK_FALSE(systemd::take_listen_socket().has_value());
+  CHECK_FALSE(systemd::take_listen_sockets().has_value());
 }
