@@ -25,22 +25,22 @@
 // re-parented to init); spawnd SIGKILLs a fork server it retires, so that Spawns still queued to it are never forked.
 //
 //
-// Pre-forked children (`spawnd --prefork N`). spawnd keeps a pool of children forked ahead of need and hands each
-// request straight to one of them, so that neither fork() nor the fork server is on the request's path. For each
-// PreFork it sends, the fork server forks a child which builds its own Context and runs the handler's warm_up
-// (spawnd/handler.h: its own SQLite connection opened, migrated, statements prepared), then waits on its own
-// SOCK_SEQPACKET pair for exactly one Spawn. Right after the fork the fork server answers Waiting: the PreFork's
-// token and the child's pid, with the child's pidfd and spawnd's end of that pair attached (exactly 2 fds, in that
-// order); or pid = -errno and no fd if it could not fork or take the pidfd (it then kills the child). spawnd sends a
-// request's Spawn (the same bytes and three fds as to a fork server) on that pair's end, then closes it, and watches
-// the child by the pidfd as after a Spawned; the child answers nothing on the pair. The child puts itself in a group
-// of its own on receipt (until then it is in the fork server's group: a group SIGKILL of a retired fork server ends
-// its waiting children too, so copy-to-deploy never serves a request with the old executable). A child that reads
-// EOF instead (spawnd retired it unused, or is gone) exits 0. It checks the database file before serving: if the
-// file at SPAWND_DB is no longer the one it opened (deleted and recreated, renamed over), it closes its warm
-// connection and opens the new file, so a request never reads a replaced database through a stale connection. The
-// fork server reaps it and sends Exited with the PreFork's token, like any child of its own. What pool to keep (its
-// size, when to refill it, when to retire an idle child) is spawnd's policy (server/gateway/fork_server.h).
+// Pre-forked children (`spawnd --prefork N`, given to the fork server as kPreforkEnv=N; absent or 0: none). The
+// fork server keeps up to N children forked ahead of need. Each one, right after its fork, builds its own Context
+// and runs the handler's warm_up (spawnd/handler.h: its own SQLite connection opened, migrated, statements
+// prepared), then waits on its own SOCK_SEQPACKET pair for exactly one Spawn, which the fork server forwards to it
+// as received (bytes and the three fds). A Spawn goes to the most recently forked waiting child, and a replacement is
+// forked once the queued Spawns are served and the children handed them have exited, or kPreforkRefillDelayMs after
+// the last hand-off if they still run; a Spawn that finds no child waiting is served by a fork as above and
+// grows the pool's target by one (at most N). A child left waiting kPreforkIdleMs is retired unused and the target
+// shrinks by one, down to kPreforkMinimum, whose children are then replaced by fresh ones. Waiting children stay in
+// the fork server's process group (so a group SIGKILL of a retired fork server ends them too: copy-to-deploy never
+// serves a request with the old executable); the fork server moves one into a group of its own before forwarding
+// its Spawn, then sends Spawned with the pidfd it took at the fork. The database file is checked before a hand-off:
+// the fork server retires, unused, every waiting child forked while another file (device, inode) was at SPAWND_DB,
+// and the child itself closes its warm connection if the file at the path is no longer the one it opened, so a
+// request never reads a replaced database through a stale connection. A waiting child that dies (SIGKILL) is reaped
+// and replaced; it never reaches spawnd. Waiting children exit when their socket closes (the fork server exited).
 //
 // Every message starts with ForkMessageHeader (native byte order: both ends are on one machine).
 #pragma once
@@ -53,28 +53,36 @@ namespace spawnd::fork_protocol {
 inline constexpr int kControlFd = 3;
 inline constexpr const char* kForkServerEnv = "SPAWND_FORK_SERVER";
 // Present in the executable's bytes (the SDK defines it as a used, exported string).
-// Version 3: PreFork and Waiting (version 2: Spawned carries the child's pidfd, Exited the Spawn's token).
-inline constexpr const char* kForkServerMarker = "spawnd-fork-server-protocol-3";
+// Version 2: Spawned carries the child's pidfd, Exited the Spawn's token.
+inline constexpr const char* kForkServerMarker = "spawnd-fork-server-protocol-2";
 // Largest message: header + environment block. Bigger requests are served by plain CGI instead.
 inline constexpr std::uint32_t kMaxMessageBytes = 128 * 1024;
+// In the fork server's environment: how many pre-forked children it may keep waiting (decimal; 0 or absent: none).
+inline constexpr const char* kPreforkEnv = "SPAWND_PREFORK";
+// A pre-forked child that waited this long is retired unused: the pool follows the request rate down within a few
+// seconds of a burst, and a child never serves with a warm-up older than this.
+inline constexpr int kPreforkIdleMs = 2000;
+// The pool's target never shrinks below this (when N > 0): a lone request after a quiet spell still finds a child.
+inline constexpr std::size_t kPreforkMinimum = 1;
+// After a hand-off, the pool's refill waits for the children handed requests to exit, at most this long. A fork
+// copies the fork server's page tables (milliseconds of CPU on a VM), and made at once it would take a core from the
+// request just handed off; on a lightly loaded server it now runs between requests instead.
+inline constexpr int kPreforkRefillDelayMs = 5;
+
 enum class MessageType : std::uint32_t {
   Ready = 1,    // fork server → spawnd: initialised, accepting Spawn
   Spawn = 2,    // spawnd → fork server: header + environment block, SCM_RIGHTS [stdin, stdout, stderr]
   Spawned = 3,  // fork server → spawnd: `token` of the Spawn, `pid` of the child + SCM_RIGHTS [pidfd] (no fd: a
                 // child it had to kill), or -errno
-  Exited = 4,   // fork server → spawnd: `pid` reaped with waitpid() status `status`; `token` of the Spawn or PreFork
-                // that forked it, 0 for an adopted orphan
-  PreFork = 5,  // spawnd → fork server: header only (`token`, env_bytes 0), no fds: fork a waiting child
-  Waiting = 6,  // fork server → spawnd: `token` of the PreFork, `pid` of the waiting child + SCM_RIGHTS [pidfd, its
-                // socket], or -errno and no fds
+  Exited = 4,   // fork server → spawnd: `pid` reaped with waitpid() status `status`; `token` of the Spawn that forked
+                // it, 0 for an adopted orphan
 };
 
 struct ForkMessageHeader {
   MessageType type;
-  std::uint32_t env_bytes;  // Spawn: length of the environment block that follows the header (else 0)
-  std::uint64_t token;      // spawnd's id for the request (Spawn, Spawned, Exited) or the child (PreFork, Waiting,
-                            // Exited); Exited: 0 for an orphan
-  std::int32_t pid;         // Spawned / Waiting / Exited
+  std::uint32_t env_bytes;  // Spawn: length of the environment block that follows the header
+  std::uint64_t token;      // Spawn / Spawned / Exited: spawnd's id for the request (Exited: 0 for an orphan)
+  std::int32_t pid;         // Spawned / Exited
   std::int32_t status;      // Exited: the waitpid() status
 };
 static_assert(sizeof(ForkMessageHeader) == 24);
@@ -84,10 +92,9 @@ static_assert(sizeof(ForkMessageHeader) == 24);
 // CGI child would get, spawnd's base handler environment (PATH, SPAWND_DB, SPAWND_PRAGMAS, --pass-env) plus the
 // request's meta-variables.
 //
-// The fork server refuses with Spawned, pid = -EINVAL, a message that is longer than kMaxMessageBytes, is neither a
-// Spawn nor a PreFork (a PreFork with fds or an environment block is refused with Waiting, pid = -EINVAL), has an
-// env_bytes other than the rest of the message, does not carry exactly 3 fds, or has an environment entry without
-// "NAME=" or a block not ending with NUL. A message shorter than the header has no token and gets no
+// The fork server refuses with Spawned, pid = -EINVAL, a message that is longer than kMaxMessageBytes, is not a
+// Spawn, has an env_bytes other than the rest of the message, does not carry exactly 3 fds, or has an environment
+// entry without "NAME=" or a block not ending with NUL. A message shorter than the header has no token and gets no
 // answer. Each refusal is one line on stderr; the fds are closed and the fork server carries on.
 
 }  // namespace spawnd::fork_protocol

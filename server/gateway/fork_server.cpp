@@ -13,7 +13,6 @@
 #include <cerrno>
 #include <cstring>
 #include <limits>
-#include <utility>
 
 #include "common/fork_protocol.h"
 #include "common/log.h"
@@ -58,15 +57,12 @@ ForkServers::ForkServers(EventLoop& loop, ChildTable& children, std::string dire
       on_spawned_(std::move(on_spawned)) {}
 
 ForkServers::~ForkServers() {
-  *alive_ = false;
   for (auto& [script, handler] : handlers_)
     for (auto& server : handler.servers)
       if (server) {
-        drop_pool(*server);
         server->control.close();
         fail_pending(*server);
       }
-  deliver_handed_off();  // into the child table while it exists, like the spawns still in flight
 }
 
 bool ForkServers::spawn(const std::string& script, const SpawnPool::Job& job) {
@@ -97,27 +93,6 @@ bool ForkServers::spawn(const std::string& script, const SpawnPool::Job& job) {
   }
   if (!h.is_sdk || h.servers.empty()) return false;
 
-  std::string message(sizeof(fp::ForkMessageHeader), '\0');
-  for (const auto& var : job.spec.envp) {
-    message += var;
-    message += '\0';
-  }
-  if (message.size() > fp::kMaxMessageBytes) return false;
-  fp::ForkMessageHeader header{fp::MessageType::Spawn,
-                               static_cast<std::uint32_t>(message.size() - sizeof(fp::ForkMessageHeader)),
-                               job.token, 0, 0};
-  std::memcpy(message.data(), &header, sizeof header);
-  const int fds[3] = {job.spec.stdin_fd, job.spec.stdout_fd, job.spec.stderr_fd};
-
-  // A waiting child first, of any of the handler's fork servers.
-  for (std::size_t i = 0; i < h.servers.size(); ++i) {
-    auto& candidate = h.servers[(h.next + i) % h.servers.size()];
-    if (candidate && candidate->state == State::Ready && hand_off(candidate, job.token, message, fds)) {
-      h.next = (h.next + i + 1) % h.servers.size();
-      return true;
-    }
-  }
-
   std::shared_ptr<Server> server;
   for (std::size_t i = 0; i < h.servers.size(); ++i) {
     auto& candidate = h.servers[(h.next + i) % h.servers.size()];
@@ -129,6 +104,18 @@ bool ForkServers::spawn(const std::string& script, const SpawnPool::Job& job) {
   }
   if (!server) return false;  // all starting or restarting: plain CGI meanwhile
 
+  std::string message(sizeof(fp::ForkMessageHeader), '\0');
+  for (const auto& var : job.spec.envp) {
+    message += var;
+    message += '\0';
+  }
+  if (message.size() > fp::kMaxMessageBytes) return false;
+  fp::ForkMessageHeader header{fp::MessageType::Spawn,
+                               static_cast<std::uint32_t>(message.size() - sizeof(fp::ForkMessageHeader)),
+                               job.token, 0, 0};
+  std::memcpy(message.data(), &header, sizeof header);
+
+  const int fds[3] = {job.spec.stdin_fd, job.spec.stdout_fd, job.spec.stderr_fd};
   ssize_t n = sys::send_with_fds(server->control.get(), message, fds, MSG_NOSIGNAL | MSG_DONTWAIT);
   if (n != static_cast<ssize_t>(message.size())) {
     // EAGAIN: this fork server is behind; anything else: it is dying and its exit will be handled.
@@ -137,87 +124,7 @@ bool ForkServers::spawn(const std::string& script, const SpawnPool::Job& job) {
     return false;
   }
   server->pending.insert(job.token);
-  // No child was waiting: this request pays for its fork, and the pool grows so that the next one need not.
-  server->is_pre_fork_failing = false;
-  if (server->target < prefork_) ++server->target;
   return true;
-}
-
-bool ForkServers::hand_off(const std::shared_ptr<Server>& server, std::uint64_t token, const std::string& message,
-                           std::span<const int> fds) {
-  while (!server->waiting.empty()) {
-    Waiting child = std::move(server->waiting.back());
-    server->waiting.pop_back();
-    const ssize_t n = sys::send_with_fds(child.socket.get(), message, fds, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n != static_cast<ssize_t>(message.size())) {
-      // EPIPE/ECONNRESET: it died waiting (its Exited follows); anything else: it cannot be used. Either way its
-      // fds close here, and a closed socket makes a live one exit.
-      if (errno != EPIPE && errno != ECONNRESET)
-        SPAWND_LOG_WARN("fork: %s: send to waiting child %d: %s", server->script.c_str(), child.child.pid,
-                        std::strerror(errno));
-      continue;
-    }
-    if (handed_off_.empty())
-      loop_.defer([this, alive = std::weak_ptr<bool>(alive_)] {
-        if (alive.lock()) deliver_handed_off();
-      });
-    handed_off_.emplace_back(token, std::move(child.child));
-    server->is_pre_fork_failing = false;
-    if (!server->refill_timer) {
-      std::weak_ptr<Server> weak = server;
-      server->refill_timer = loop_.add_timer(kPreforkRefillDelayMs, [this, weak] {
-        if (auto s = weak.lock()) {
-          s->refill_timer = 0;
-          top_up(*s);
-        }
-      });
-    }
-    return true;
-  }
-  return false;
-}
-
-void ForkServers::deliver_handed_off() {
-  auto handed = std::move(handed_off_);
-  handed_off_.clear();
-  for (auto& [token, child] : handed) on_spawned_(token, std::move(child));
-}
-
-void ForkServers::top_up(Server& server) {
-  if (prefork_ == 0 || server.state != State::Ready || server.is_pre_fork_failing || !server.control) return;
-  while (server.waiting.size() + server.pre_forking < server.target) {
-    const fp::ForkMessageHeader header{fp::MessageType::PreFork, 0, ++next_pre_fork_token_, 0, 0};
-    // EAGAIN: it is behind (the next exit or hand-off tries again); anything else: it is dying, and its exit is
-    // handled.
-    if (::send(server.control.get(), &header, sizeof header, MSG_NOSIGNAL | MSG_DONTWAIT) !=
-        static_cast<ssize_t>(sizeof header))
-      return;
-    ++server.pre_forking;
-  }
-}
-
-void ForkServers::retire_idle(const std::shared_ptr<Server>& server) {
-  server->idle_timer = 0;
-  const std::int64_t now = loop_.now_ms();
-  auto& waiting = server->waiting;
-  while (!waiting.empty() && now - waiting.front().since_ms >= kPreforkIdleMs) {
-    waiting.erase(waiting.begin());  // its socket closes: it reads EOF and exits
-    // Fewer requests than children: the pool shrinks (to the minimum, whose child top_up() then replaces).
-    if (server->target > std::min(prefork_, kPreforkMinimum)) --server->target;
-  }
-  top_up(*server);
-  if (waiting.empty()) return;
-  std::weak_ptr<Server> weak = server;
-  server->idle_timer = loop_.add_timer(waiting.front().since_ms + kPreforkIdleMs - now, [this, weak] {
-    if (auto s = weak.lock()) retire_idle(s);
-  });
-}
-
-void ForkServers::drop_pool(Server& server) {
-  server.waiting.clear();
-  server.pre_forking = 0;
-  loop_.cancel(std::exchange(server.idle_timer, 0));
-  loop_.cancel(std::exchange(server.refill_timer, 0));
 }
 
 void ForkServers::start_servers(const std::string& script, Handler& handler) {
@@ -239,6 +146,7 @@ void ForkServers::start_servers(const std::string& script, Handler& handler) {
       spec.argv = {spec.path};
       spec.envp = base_env_;
       spec.envp.push_back(std::string(fp::kForkServerEnv) + "=" + std::to_string(fp::kControlFd));
+      if (prefork_ > 0) spec.envp.push_back(std::string(fp::kPreforkEnv) + "=" + std::to_string(prefork_));
       spec.cwd = directory_;
       spec.stdin_fd = dev_null_;
       spec.stdout_fd = dev_null_;
@@ -281,7 +189,6 @@ void ForkServers::retire(const std::shared_ptr<Server>& server) {
   // The answers it has sent already: the children they report exist, and are ours to watch like any other.
   if (server->state != State::Dead) on_control(server, std::numeric_limits<int>::max());
   server->state = State::Dead;
-  drop_pool(*server);
   // Its control socket leaves the loop and closes now, whatever is pending: the caller drops the Server, and an fd
   // left registered would outlive it (a new socketpair could reuse the number while the loop still tracks it).
   server->control.close();
@@ -296,8 +203,8 @@ void ForkServers::retire(const std::shared_ptr<Server>& server) {
 void ForkServers::on_control(const std::shared_ptr<Server>& server, int max_messages) {
   for (int i = 0; i < max_messages && server->control; ++i) {
     fp::ForkMessageHeader header{};
-    // Room for two fds (a Waiting's pidfd and socket); more than that is MSG_CTRUNC (and closed).
-    int received[2] = {-1, -1};
+    // Room for one fd (a Spawned's pidfd); more than that is MSG_CTRUNC (and closed).
+    int received[1] = {-1};
     int fd_count = 0, msg_flags = 0;
     ssize_t n = sys::recv_with_fds(server->control.get(), {reinterpret_cast<char*>(&header), sizeof header}, received,
                                    fd_count, msg_flags, MSG_DONTWAIT);
@@ -307,15 +214,11 @@ void ForkServers::on_control(const std::shared_ptr<Server>& server, int max_mess
     // it had already forked (their requests would get 502 while the children run on, and nobody would watch
     // them). EOF follows the last message.
     if (n < 0 && errno == ECONNRESET) continue;
-    // Owns what came with the message, so that every path closes it.
-    Fd pidfd(fd_count > 0 ? received[0] : -1);
-    Fd socket(fd_count > 1 ? received[1] : -1);
-    // A Spawned that reports a child carries at most one fd, its pidfd; a Waiting that does, exactly two.
-    const bool is_header = n == static_cast<ssize_t>(sizeof header);
-    const bool is_child_report = is_header && header.type == fp::MessageType::Spawned && header.pid > 0;
-    const bool is_waiting_child = is_header && header.type == fp::MessageType::Waiting && header.pid > 0;
-    const bool has_right_fds = (msg_flags & MSG_CTRUNC) == 0 &&
-                               (is_waiting_child ? fd_count == 2 : fd_count <= (is_child_report ? 1 : 0));
+    Fd pidfd(fd_count > 0 ? received[0] : -1);  // owns what came with the message, so that every path closes it
+    // Only a Spawned that reports a child carries an fd: at most one, the child's pidfd.
+    const bool is_child_report = n == static_cast<ssize_t>(sizeof header) &&
+                                 header.type == fp::MessageType::Spawned && header.pid > 0;
+    const bool has_right_fds = (msg_flags & MSG_CTRUNC) == 0 && fd_count <= (is_child_report ? 1 : 0);
     if (n != static_cast<ssize_t>(sizeof header) || !has_right_fds) {
       if (n != 0)
         SPAWND_LOG_WARN("fork: %s: fork server %d sent a malformed message (%zd bytes, %d fds)", server->script.c_str(),
@@ -328,28 +231,10 @@ void ForkServers::on_control(const std::shared_ptr<Server>& server, int max_mess
     }
     switch (header.type) {
       case fp::MessageType::Ready:
-        if (server->state == State::Starting) {
-          server->state = State::Ready;
-          server->target = std::min(prefork_, kPreforkMinimum);
-          top_up(*server);
-        }
+        if (server->state == State::Starting) server->state = State::Ready;
         // (Not from the last words of one that died: its death still counts for the back-off.)
         if (auto it = handlers_.find(server->script); it != handlers_.end() && server->state != State::Dead)
           it->second.supervisor->healthy();
-        break;
-      case fp::MessageType::Waiting:
-        if (server->pre_forking > 0) --server->pre_forking;
-        if (header.pid <= 0) {
-          // It could not fork (EAGAIN, ENOMEM, EMFILE): no retry loop, the next request tries again.
-          SPAWND_LOG_WARN("fork: %s: fork server %d could not pre-fork a child: %s", server->script.c_str(),
-                          server->process->pid(), std::strerror(header.pid < 0 ? -header.pid : EIO));
-          server->is_pre_fork_failing = true;
-          break;
-        }
-        if (server->state != State::Ready) break;  // retiring: the child reads EOF and exits
-        server->waiting.push_back(Waiting{ChildProcess{static_cast<pid_t>(header.pid), std::move(pidfd), false},
-                                          std::move(socket), header.token, loop_.now_ms()});
-        if (!server->idle_timer) retire_idle(server);
         break;
       case fp::MessageType::Spawned:
         if (server->pending.erase(header.token) == 0) break;
@@ -364,27 +249,13 @@ void ForkServers::on_control(const std::shared_ptr<Server>& server, int max_mess
           on_spawned_(header.token, errno_code(header.pid < 0 ? -header.pid : EIO));
         }
         break;
-      case fp::MessageType::Exited: {  // a child of its own, or an orphan it adopted; its pidfd told us it exited
-        auto& waiting = server->waiting;
-        if (auto it = std::find_if(waiting.begin(), waiting.end(),
-                                   [&](const Waiting& w) { return w.child.pid == header.pid && w.token == header.token; });
-            it != waiting.end()) {
-          SPAWND_LOG_WARN("fork: %s: pre-forked child %d died waiting (%s %d); replaced", server->script.c_str(),
-                          header.pid, WIFSIGNALED(header.status) ? "signal" : "exit status",
-                          WIFSIGNALED(header.status) ? WTERMSIG(header.status) : WEXITSTATUS(header.status));
-          waiting.erase(it);
-        }
-        // Usually the child that has just served: its response has left, and the refill's fork no longer competes
-        // with it for a core.
-        top_up(*server);
+      case fp::MessageType::Exited:  // a child of its own, or an orphan it adopted; its pidfd told us it exited
         if (WIFSIGNALED(header.status) && WTERMSIG(header.status) != SIGTERM && WTERMSIG(header.status) != SIGKILL)
           SPAWND_LOG_WARN("fork: %s: child %d (spawn %llu) killed by signal %d (%s)", server->script.c_str(),
                           header.pid, static_cast<unsigned long long>(header.token), WTERMSIG(header.status),
                           ::strsignal(WTERMSIG(header.status)));
         break;
-      }
       case fp::MessageType::Spawn:
-      case fp::MessageType::PreFork:
         break;
     }
   }
@@ -395,7 +266,6 @@ void ForkServers::on_server_exit(const std::shared_ptr<Server>& server) {
   // What it sent before dying is still queued on the control socket (its exit may be seen first): the pids of
   // children it forked (Spawned), which are ours to watch (init reaps them now). Read it all; EOF ends it.
   on_control(server, std::numeric_limits<int>::max());
-  drop_pool(*server);  // its waiting children read EOF and exit
   server->control.close();
   fail_pending(*server);  // the Spawns it never answered
 }

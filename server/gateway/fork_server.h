@@ -19,19 +19,9 @@
 // been forked (and be answering) without its Spawned ever reaching us; if none was, the pipes close empty: 502.
 // Such a request is not spawned again: it may have run already (a POST would run twice).
 //
-// With `prefork` > 0 spawnd keeps, per fork server, a pool of children forked ahead of need (PreFork; each has its
-// own database connection, common/fork_protocol.h) and sends a request's Spawn straight to the most recently forked
-// waiting child, so neither fork() nor the fork server is on the request's path. The pool's policy is here:
-//   - its target starts at kPreforkMinimum; a request that finds no child waiting is sent to the fork server as a
-//     Spawn (forked at once) and raises the target by one, up to `prefork`;
-//   - it is refilled up to the target when a child of the fork server exits (usually the one that just served: by
-//     then its response has left, and the fork does not compete with it for a core) and kPreforkRefillDelayMs after a
-//     hand-off at the latest (a child that serves for long);
-//   - a child left waiting kPreforkIdleMs is retired unused (its socket closed: it exits) and lowers the target by
-//     one, down to kPreforkMinimum, whose children are then replaced by fresh ones;
-//   - a waiting child that dies (its fork server's Exited names it) is dropped and replaced, logged as "died waiting".
-// Retiring a fork server SIGKILLs its group, which its waiting children are still in, so none of them serves after a
-// replace.
+// With `prefork` > 0 each fork server keeps that many children forked ahead of need, each with its own database
+// connection (common/fork_protocol.h); spawnd sees no difference: Spawn in, Spawned with a pidfd out. Retiring a fork
+// server SIGKILLs its group, which its waiting children are still in, so none of them serves after a replace.
 //
 // Fork servers are spawnd's children (in the ChildTable). Their children are not: spawnd watches them by pidfd, and
 // their parent reaps them. spawnd is not a child subreaper: it could only reap the pids it knows, and orphans come
@@ -46,7 +36,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <span>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -60,15 +49,6 @@
 #include "server/gateway/supervisor.h"
 
 namespace spawnd::server {
-
-// The pre-forked pool's policy (see ForkServers).
-// A child left waiting this long is retired unused: the pool follows the request rate down within a few seconds of a
-// burst, and a child never serves with a warm-up older than this.
-inline constexpr std::int64_t kPreforkIdleMs = 2000;
-// The pool's target never shrinks below this (when --prefork > 0): a lone request after a quiet spell finds a child.
-inline constexpr std::size_t kPreforkMinimum = 1;
-// The latest refill after a hand-off, when no child of the fork server has exited by then.
-inline constexpr std::int64_t kPreforkRefillDelayMs = 5;
 
 class ForkServers {
  public:
@@ -96,26 +76,12 @@ class ForkServers {
  private:
   // Dead: not running (between an exit and its restart, or retired).
   enum class State { Starting, Ready, Dead };
-  // A pre-forked child of a fork server, waiting for the one request we send it.
-  struct Waiting {
-    ChildProcess child;          // its pid and pidfd (is_own_child false: its fork server reaps it)
-    Fd socket;                   // our end of its SOCK_SEQPACKET pair
-    std::uint64_t token = 0;     // of the PreFork that made it (its Exited carries it)
-    std::int64_t since_ms = 0;   // EventLoop::now_ms() when its Waiting arrived
-  };
   struct Server {
     std::string script;
     EventLoop::WatchedFd control;
     State state = State::Dead;
     std::unordered_set<std::uint64_t> pending;  // Spawn sent, Spawned not yet received
     std::unique_ptr<SupervisedProcess> process;  // started, watched and restarted by its handler's supervisor
-    // The pre-forked pool (empty without --prefork): oldest first, so a request takes the back and the front ages out.
-    std::vector<Waiting> waiting;
-    std::size_t pre_forking = 0;    // PreForks sent, Waiting not yet received
-    std::size_t target = 0;         // between kPreforkMinimum and prefork_: what top_up() keeps
-    bool is_pre_fork_failing = false;  // the last PreFork failed: none is sent again until the next request
-    EventLoop::TimerId idle_timer = 0;    // the oldest waiting child's retirement
-    EventLoop::TimerId refill_timer = 0;  // kPreforkRefillDelayMs after a hand-off
   };
   struct Handler {
     std::unique_ptr<Supervisor> supervisor;  // the version and back-off (before servers: outlives them)
@@ -133,30 +99,13 @@ class ForkServers {
   // The fork server exited (its supervisor restarts it).
   void on_server_exit(const std::shared_ptr<Server>& server);
   void fail_pending(Server& server);
-  // Sends `message` with `fds` to the most recently forked waiting child of `server` that takes it; its child
-  // reaches on_spawned_ on the next loop turn. False if none took it (none waiting, or all died waiting).
-  [[nodiscard]] bool hand_off(const std::shared_ptr<Server>& server, std::uint64_t token, const std::string& message,
-                              std::span<const int> fds);
-  // Sends PreForks until the pool (waiting and being forked) holds the server's target.
-  void top_up(Server& server);
-  // Retires the children that waited kPreforkIdleMs, and arms the timer for the next one.
-  void retire_idle(const std::shared_ptr<Server>& server);
-  // Closes the pool (the children read EOF and exit) and cancels its timers.
-  void drop_pool(Server& server);
-  // Runs on_spawned_ for the children handed requests since the last call.
-  void deliver_handed_off();
 
   EventLoop& loop_;
   ChildTable& children_;
   std::string directory_;
   std::vector<std::string> base_env_;
   std::size_t servers_per_handler_;
-  std::size_t prefork_;  // --prefork: the most children each fork server's pool keeps waiting
-  std::uint64_t next_pre_fork_token_ = 0;
-  // Children handed a request, for on_spawned_ after the current dispatch pass (never from inside spawn(), which
-  // the CGI gateway is still in); `alive_` tells that deferred task whether we still exist.
-  std::vector<std::pair<std::uint64_t, ChildProcess>> handed_off_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::size_t prefork_;  // kPreforkEnv for each fork server: children it keeps forked ahead of need
   int dev_null_;
   SpawnedCallback on_spawned_;
   std::unordered_map<std::string, Handler> handlers_;

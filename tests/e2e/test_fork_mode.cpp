@@ -520,10 +520,9 @@ TEST_CASE("a handler replaced while its fork server holds a pending spawn: 502 f
   const std::string app = dir.install("cgi-bin/app", kFixtures + "/whoami");
   // A plain CGI script that holds a child slot for a while.
   dir.write("cgi-bin/busy", "#!/bin/sh\nsleep 1\nprintf 'Content-Type: text/plain\\r\\n\\r\\nbusy\\n'\n", true);
-  // Two child slots, no queue: a slot that is never given back shows up as a 503. No pre-forked children: a request
-  // handed to one would not wait for the fork server.
+  // Two child slots, no queue: a slot that is never given back shows up as a 503.
   Spawnd s(args(dir, Mode::Fork, bin, {"--fork-servers", "1", "--max-children", "2", "--queue", "0", "--cgi-timeout",
-                                       "30", "--prefork", "0"}));
+                                       "30"}));
   REQUIRE(ask_until_forked(s, "/cgi-bin/app"));
   std::set<pid_t> old_servers;
   REQUIRE(wait_until([&] { return (old_servers = fork_servers(s.pid(), app)).size() == 1; }, kSettle));

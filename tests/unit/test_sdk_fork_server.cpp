@@ -224,9 +224,7 @@ class ForkServerProcess {
   }
 
   // Sends `payload` (header bytes and all) with `fds` attached. Returns false with errno set if sendmsg fails.
-  bool send_raw(const std::string& payload, const std::vector<int>& fds) { return send_on(control_, payload, fds); }
-  // The same on any SOCK_SEQPACKET socket (a waiting child's).
-  static bool send_on(int socket, const std::string& payload, const std::vector<int>& fds) {
+  bool send_raw(const std::string& payload, const std::vector<int>& fds) {
     iovec iov{const_cast<char*>(payload.data()), payload.size()};
     msghdr msg{};
     msg.msg_iov = &iov;
@@ -242,7 +240,7 @@ class ForkServerProcess {
       c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
       std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
     }
-    return sendmsg(socket, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(payload.size());
+    return sendmsg(control_, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(payload.size());
   }
 
   static std::string message(fp::MessageType type, std::uint64_t token, const std::string& block,
@@ -326,17 +324,10 @@ class ForkServerProcess {
         fds.push_back(fd);
       }
     }
-    // At most one fd, and only with a Spawned that reports a child: that child's pidfd; exactly two with a Waiting
-    // that reports one: its pidfd and socket (fork_protocol.h).
+    // At most one fd, and only with a Spawned that reports a child: that child's pidfd (fork_protocol.h).
     const bool is_child_report = h.type == fp::MessageType::Spawned && h.pid > 0;
-    const bool is_waiting_child = h.type == fp::MessageType::Waiting && h.pid > 0;
     INFO("message type " << static_cast<unsigned>(h.type) << ", pid " << h.pid << ", " << fds.size() << " fds");
     CHECK((msg.msg_flags & MSG_CTRUNC) == 0);
-    if (is_waiting_child) {
-      REQUIRE(fds.size() == 2U);
-      waiting_.emplace(h.token, std::make_pair(spawnd::Fd(fds[0]), spawnd::Fd(fds[1])));
-      return h;
-    }
     CHECK(fds.size() <= (is_child_report ? 1U : 0U));
     for (int fd : fds) {
       if (is_child_report && pidfds_.count(h.token) == 0) {
@@ -384,23 +375,8 @@ class ForkServerProcess {
   pid_t pid_ = -1;
   std::deque<fp::ForkMessageHeader> pending_;
   std::map<std::uint64_t, spawnd::Fd> pidfds_;  // what came with each Spawned, by token
-  std::map<std::uint64_t, std::pair<spawnd::Fd, spawnd::Fd>> waiting_;  // what came with each Waiting: pidfd, socket
 
  public:
-  // Sends a PreFork and waits for its Waiting; returns it, with the child's pidfd and socket (empty if none came).
-  fp::ForkMessageHeader pre_fork(std::uint64_t token, spawnd::Fd& pidfd, spawnd::Fd& socket) {
-    REQUIRE(send_raw(message(fp::MessageType::PreFork, token, {}, 0), {}));
-    fp::ForkMessageHeader h = take([&](const fp::ForkMessageHeader& m) {
-      return m.type == fp::MessageType::Waiting && m.token == token;
-    });
-    if (auto it = waiting_.find(token); it != waiting_.end()) {
-      pidfd = std::move(it->second.first);
-      socket = std::move(it->second.second);
-      waiting_.erase(it);
-    }
-    return h;
-  }
-
   // The pidfd that came with Spawned(token) (empty if none came, or it was taken already).
   spawnd::Fd take_pidfd(std::uint64_t token) {
     auto it = pidfds_.find(token);
@@ -781,62 +757,4 @@ TEST_CASE("every built handler executable carries the fork-server marker", "[cgi
     ++handlers;
   }
   CHECK(handlers >= 4);  // hello, env, guestbook, kv
-}
-
-TEST_CASE("PreFork gives a waiting child with its pidfd and socket, a Spawn sent to it runs as under CGI, EOF ends "
-          "an unused one, and a PreFork with an fd is refused",
-          "[cgi-child][fork-server]") {
-  TempSite site;
-  ForkServerProcess fs("guestbook", site);
-  fs.wait_ready();
-
-  spawnd::Fd pidfd, socket;
-  const fp::ForkMessageHeader waiting = fs.pre_fork(70, pidfd, socket);
-  REQUIRE(waiting.pid > 0);
-  REQUIRE(pidfd);
-  REQUIRE(socket);
-  const pid_t child = waiting.pid;
-  CHECK(spawnd::test::pidfd_target(pidfd.get()) == std::to_string(child));
-  // Waiting: still in the fork server's group (a group SIGKILL of the fork server ends it too).
-  CHECK(proc_status_field(child, "NSpgid") == std::to_string(fs.pid()));
-  CHECK_FALSE(is_readable(pidfd.get(), 200));
-
-  // A POST, straight to the child (its own group once served is checked end to end in test_fork_mode.cpp).
-  const std::string body = "name=pre&message=forked";
-  Pipes p;
-  const Env env = site.env_with_body("guestbook", "POST", "application/x-www-form-urlencoded", body);
-  const std::string block = env_block(env);
-  REQUIRE(ForkServerProcess::send_on(
-      socket.get(), ForkServerProcess::message(fp::MessageType::Spawn, 71, block, static_cast<std::uint32_t>(block.size())),
-      p.child_ends()));
-  socket.reset();
-  p.close_child_ends();
-  CgiResult r;
-  p.pump("pre-forked child", body, r);
-  spawnd::test::parse_cgi_output(r);
-  CHECK(r.status == 303);
-  CHECK(count_rows(site, "SELECT count(*) FROM guestbook WHERE name = 'pre'") == 1);
-  CHECK(is_readable(pidfd.get(), kTimeoutMs));
-  fp::ForkMessageHeader exited = fs.expect_exited_message(child);
-  CHECK(exited.token == 70);  // the PreFork's
-  CHECK(exited.status == 0);
-
-  // Unused: its socket closed, it exits 0 without serving.
-  spawnd::Fd unused_pidfd, unused_socket;
-  const fp::ForkMessageHeader unused = fs.pre_fork(72, unused_pidfd, unused_socket);
-  REQUIRE(unused.pid > 0);
-  unused_socket.reset();
-  CHECK(is_readable(unused_pidfd.get(), kTimeoutMs));
-  CHECK(fs.expect_exited_message(unused.pid).status == 0);
-
-  // A PreFork carries no fds: refused with Waiting -EINVAL, the fd closed, and the fork server carries on.
-  Pipes extra;
-  REQUIRE(fs.send_raw(ForkServerProcess::message(fp::MessageType::PreFork, 73, {}, 0), {extra.child_ends()[0]}));
-  extra.close_child_ends();
-  fp::ForkMessageHeader refused = fs.next_message();
-  CHECK(refused.type == fp::MessageType::Waiting);
-  CHECK(refused.token == 73);
-  CHECK(refused.pid == -EINVAL);
-  CHECK(fs.stderr_text().find("refusing a PreFork") != std::string::npos);
-  CHECK(fs.run(site.env("guestbook", "GET")).status == 200);
 }

@@ -33,7 +33,7 @@ extern char** environ;
 #endif
 // (extern "C" on the declaration itself, not a block: that is what gives a const variable external linkage.)
 extern "C" __attribute__((SPAWND_RETAIN used, visibility("default"))) constexpr char spawnd_fork_server_marker[] =
-    "spawnd-fork-server-protocol-3";
+    "spawnd-fork-server-protocol-2";
 #undef SPAWND_RETAIN
 
 namespace {

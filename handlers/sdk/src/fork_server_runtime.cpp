@@ -1,7 +1,7 @@
 // fork_server_runtime.cpp — the fork-server runtime: the handler executable, started once by `spawnd --mode fork`,
 // forks one fresh child per request; the child runs exactly the CGI runtime (run_cgi). The protocol with spawnd is
-// common/fork_protocol.h: Ready once, then Spawn in / Spawned (with the child's pidfd) + Exited out, and PreFork in /
-// Waiting (with the child's pidfd and socket) out, over the SOCK_SEQPACKET control socket.
+// common/fork_protocol.h: Ready once, then Spawn in / Spawned (with the child's pidfd) + Exited out, over the
+// SOCK_SEQPACKET control socket.
 //
 // What may be shared across fork(): code, static data, this file's buffers. What must not: an SQLite connection
 // (it would be shared by every child, with its locks and WAL index mapping), threads (only the forking thread
@@ -9,13 +9,12 @@
 // handler, never builds a Context and never opens the database: each child builds its own Context in run_cgi, and
 // ctx.db() opens the database there, per child, exactly as under CGI.
 //
-// For each PreFork (spawnd --prefork N), a child is forked ahead of need and waits, with its own Context warmed by
-// HandlerInfo::warm_up after the fork (its own SQLite connection), for the one Spawn spawnd sends it directly. The
-// request then pays neither fork() nor the database's open, nor a hop through the fork server. Which children to
-// keep is spawnd's policy; the fork server only forks them and reaps them.
+// With --prefork N (kPreforkEnv), children are forked ahead of need and wait, each with its own Context, warmed by
+// HandlerInfo::warm_up after the fork (its own SQLite connection), for the one Spawn the fork server forwards to
+// it (the pool rules are in common/fork_protocol.h). The request then pays neither fork() nor the database's open.
 //
-// Single-threaded, blocking: one poll() on the control socket and a signalfd for SIGCHLD. Children never make the
-// fork server wait: they are reaped with
+// Single-threaded, blocking: one poll() on the control socket and a signalfd for SIGCHLD, with a timeout for the
+// oldest waiting child's retirement. Children never make the fork server wait: they are reaped with
 // waitpid(WNOHANG) when the signalfd says one exited. A bad message is logged and refused (Spawned with -EINVAL);
 // only a broken control socket ends the fork server.
 #include <spawnd/runtime.h>
@@ -27,6 +26,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -40,7 +40,6 @@
 #include <utility>
 #include <vector>
 
-#include "common/fd.h"
 #include "common/fork_protocol.h"
 #include "common/sys.h"
 #include "fork_spawn_message.h"
@@ -55,8 +54,14 @@ namespace {
 namespace fp = spawnd::fork_protocol;
 
 constexpr int kStdioFds = 3;
-// The most messages served from one wakeup before exits are reaped again.
-constexpr int kMaxMessagesPerWakeup = 64;
+// The most Spawns served from one wakeup before the pool is topped up again.
+constexpr int kMaxSpawnsPerWakeup = 64;
+
+std::int64_t monotonic_ms() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
+}
 
 // Which file is at a path: (device, inode), or (0, 0) if none (or no path). Two equal ids name the same file.
 struct FileId {
@@ -111,17 +116,34 @@ class ForkServer {
   [[nodiscard]] int on_control_readable();
   // Reaps every exited child and reports each. Returns false if the control socket broke.
   [[nodiscard]] bool on_sigchld();
-  // Sends one message; `fds` go with it by SCM_RIGHTS (a Spawned's pidfd; a Waiting's pidfd and socket). False if
-  // the socket broke.
+  // Sends one message; `fd`, if not -1, goes with it by SCM_RIGHTS (a Spawned's pidfd). False if the socket broke.
   [[nodiscard]] bool send(fp::MessageType type, std::uint64_t token, std::int32_t pid, std::int32_t status,
-                          std::span<const int> fds = {});
+                          int fd = -1);
   // Records the child `pid` forked for Spawn `token` and returns the pidfd that goes with its Spawned; or -1 if no
   // pidfd could be had: the child is then SIGKILLed (and reaped and reported like any other).
   [[nodiscard]] int take_pidfd(pid_t pid, std::uint64_t token);
   [[noreturn]] void run_child(const StdioFds& fds) noexcept;
 
-  // Serves a PreFork: forks a waiting child and answers Waiting. Returns false if the control socket broke.
-  [[nodiscard]] bool pre_fork(std::uint64_t token);
+  // A pre-forked child waiting for its Spawn.
+  struct Waiting {
+    pid_t pid = -1;
+    int pidfd = -1;              // taken right after the fork; goes with its Spawned
+    int socket = -1;             // our end of its SOCK_SEQPACKET pair
+    std::int64_t forked_ms = 0;  // CLOCK_MONOTONIC
+    FileId db;                   // the file at SPAWND_DB when it was forked
+  };
+  // Forwards the Spawn in buffer_ (`length` bytes, `fds`) to a waiting child. Returns false if no child took it
+  // (none waiting, or none alive and on the current database): the caller forks one. On true, `is_sent` says
+  // whether the Spawned reached spawnd.
+  [[nodiscard]] bool hand_off(std::uint64_t token, size_t length, StdioFds& fds, bool& is_sent);
+  // Forks waiting children until the pool holds target_.
+  void top_up();
+  // Retires the waiting children that waited kPreforkIdleMs, tops the pool up unless the refill waits for children
+  // handed requests (kPreforkRefillDelayMs), and returns poll()'s timeout: until the next retirement or the deferred
+  // refill is due, or -1 if neither is.
+  [[nodiscard]] int retire_idle();
+  // SIGKILLs an unused waiting child (its exit is reaped silently) and closes our fds of it.
+  void retire(Waiting& child) noexcept;
   [[noreturn]] void run_waiting_child(int socket) noexcept;
 
   const HandlerInfo& info_;
@@ -137,6 +159,15 @@ class ForkServer {
   // Our children that are not reaped yet and the Spawn token of each, for their Exited. A pid is unique here: it
   // stays ours until we reap it. Adopted orphans are not listed (token 0).
   std::vector<std::pair<pid_t, std::uint64_t>> children_;
+
+  // The pool (empty without --prefork): oldest first, so a Spawn takes the back and the front ages out.
+  std::size_t prefork_max_ = 0;  // kPreforkEnv
+  std::size_t target_ = 0;       // between kPreforkMinimum and prefork_max_: what top_up() keeps
+  std::string db_path_;          // SPAWND_DB in our environment: what the waiting children open
+  std::vector<Waiting> pool_;
+  std::vector<pid_t> retired_;   // waiting children we killed and have not reaped: not reported to spawnd
+  bool is_fork_failing_ = false;  // the last pre-fork failed: no retry until the next Spawn
+  std::int64_t last_hand_off_ms_ = 0;  // monotonic_ms() of the last Spawn handed to a waiting child
 };
 
 bool ForkServer::set_up() {
@@ -206,19 +237,31 @@ bool ForkServer::set_up() {
   envp_.reserve(64);
   children_.reserve(256);
 
+  if (const char* prefork = std::getenv(fp::kPreforkEnv); prefork != nullptr && *prefork != '\0') {
+    char* end = nullptr;
+    const unsigned long long n = std::strtoull(prefork, &end, 10);
+    if (*end != '\0' || n > 1024) {
+      log_line(name_, "%s=%s is not a number of children from 0 to 1024", fp::kPreforkEnv, prefork);
+      return false;
+    }
+    prefork_max_ = static_cast<std::size_t>(n);
+  }
+  target_ = std::min(prefork_max_, fp::kPreforkMinimum);
+  if (const char* db = std::getenv("SPAWND_DB")) db_path_ = db;
+  pool_.reserve(prefork_max_);
   return true;
 }
 
-bool ForkServer::send(fp::MessageType type, std::uint64_t token, std::int32_t pid, std::int32_t status,
-                      std::span<const int> fds) {
+bool ForkServer::send(fp::MessageType type, std::uint64_t token, std::int32_t pid, std::int32_t status, int fd) {
   fp::ForkMessageHeader header{};
   header.type = type;
   header.token = token;
   header.pid = pid;
   header.status = status;
+  const int attached[1] = {fd};
   // MSG_NOSIGNAL: if spawnd is gone, EPIPE here, not a SIGPIPE that kills the fork server with children in flight.
-  ssize_t n = sys::send_with_fds(control_fd_, {reinterpret_cast<const char*>(&header), sizeof header}, fds,
-                                 MSG_NOSIGNAL);
+  ssize_t n = sys::send_with_fds(control_fd_, {reinterpret_cast<const char*>(&header), sizeof header},
+                                 std::span<const int>(attached, fd >= 0 ? 1 : 0), MSG_NOSIGNAL);
   if (n == static_cast<ssize_t>(sizeof header)) return true;
   if (n < 0 && errno != EPIPE && errno != ECONNRESET) log_line(name_, "send: %s", std::strerror(errno));
   return false;
@@ -247,15 +290,6 @@ int ForkServer::on_control_readable() {
     return 1;  // no token to answer to; the fds close with `fds`
   }
   std::memcpy(&header, buffer_.data(), sizeof header);
-  if (header.type == fp::MessageType::PreFork) {
-    if (length == sizeof header && header.env_bytes == 0 && fds.count == 0 &&
-        (msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == 0)
-      return pre_fork(header.token) ? 1 : -1;
-    log_line(name_, "refusing a PreFork (token %llu, %zu bytes, %d fds): it carries no environment and no fds",
-             static_cast<unsigned long long>(header.token), length, fds.count);
-    fds.close_all();
-    return send(fp::MessageType::Waiting, header.token, -EINVAL, 0) ? 1 : -1;
-  }
   const ReceivedMessageInfo received{.is_truncated = (msg_flags & MSG_TRUNC) != 0,
                                      .has_extra_fds = (msg_flags & MSG_CTRUNC) != 0,
                                      .fd_count = fds.count};
@@ -266,6 +300,11 @@ int ForkServer::on_control_readable() {
     fds.close_all();
     return send(fp::MessageType::Spawned, header.token, -EINVAL, 0) ? 1 : -1;
   }
+
+  is_fork_failing_ = false;  // a request: worth trying to pre-fork again
+  if (bool is_sent = false; hand_off(header.token, length, fds, is_sent)) return is_sent ? 1 : -1;
+  // No child was waiting: this request pays for its fork, and the pool grows so that the next one need not.
+  if (target_ < prefork_max_) ++target_;
 
   pid_t pid = ::fork();
   if (pid == 0) run_child(fds);
@@ -284,38 +323,109 @@ int ForkServer::on_control_readable() {
     return send(fp::MessageType::Spawned, header.token, -fork_errno, 0) ? 1 : -1;
   }
   // Without a pidfd: the pid alone, which tells spawnd that a child was forked but cannot be watched.
-  const int attached[1] = {pidfd};
-  const bool is_sent =
-      send(fp::MessageType::Spawned, header.token, pid, 0, std::span<const int>(attached, pidfd >= 0 ? 1 : 0));
+  const bool is_sent = send(fp::MessageType::Spawned, header.token, pid, 0, pidfd);
   if (pidfd >= 0) ::close(pidfd);  // spawnd has its own copy now
   return is_sent ? 1 : -1;
 }
 
-bool ForkServer::pre_fork(std::uint64_t token) {
-  int pair[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
-    const int err = errno;
-    log_line(name_, "pre-fork: socketpair: %s", std::strerror(err));
-    return send(fp::MessageType::Waiting, token, -err, 0);
+bool ForkServer::hand_off(std::uint64_t token, size_t length, StdioFds& fds, bool& is_sent) {
+  if (pool_.empty()) return false;
+  // One stat per request: a database deleted and recreated (or replaced by rename) since a child was forked makes
+  // that child's connection stale, and it is retired unused. (The child checks again, for a replacement between
+  // this stat and its open: run_waiting_child.)
+  const FileId db = file_id(db_path_);
+  while (!pool_.empty()) {
+    Waiting child = pool_.back();
+    pool_.pop_back();
+    if (!(child.db == db)) {
+      retire(child);
+      continue;
+    }
+    // Its own group before it can read the request (see the header of common/fork_protocol.h); ESRCH if it died
+    // waiting, then the send fails too.
+    ::setpgid(child.pid, child.pid);
+    const ssize_t n = sys::send_with_fds(child.socket, {buffer_.data(), length},
+                                         std::span<const int>(fds.fd, static_cast<size_t>(fds.count)), MSG_NOSIGNAL);
+    ::close(child.socket);
+    if (n != static_cast<ssize_t>(length)) {
+      // EPIPE/ECONNREFUSED: it died waiting (its exit is reaped by on_sigchld); anything else: it cannot be used.
+      if (errno != EPIPE && errno != ECONNREFUSED && errno != ECONNRESET)
+        log_line(name_, "send to waiting child %d: %s", static_cast<int>(child.pid), std::strerror(errno));
+      child.socket = -1;
+      retire(child);
+      continue;
+    }
+    children_.emplace_back(child.pid, token);
+    last_hand_off_ms_ = monotonic_ms();
+    // Our copies of the child's stdio go now: the child's stdout must reach EOF when the child exits.
+    fds.close_all();
+    is_sent = send(fp::MessageType::Spawned, token, child.pid, 0, child.pidfd);
+    ::close(child.pidfd);
+    return true;
   }
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::close(pair[0]);
-    run_waiting_child(pair[1]);
+  return false;
+}
+
+void ForkServer::retire(Waiting& child) noexcept {
+  // SIGKILL through the pidfd: the number is still this child (we have not reaped it). It holds no request, and a
+  // killed process holds no SQLite lock (POSIX locks die with it; the WAL stays consistent).
+  sys::pidfd_send_signal(child.pidfd, SIGKILL);
+  retired_.push_back(child.pid);
+  ::close(child.pidfd);
+  if (child.socket >= 0) ::close(child.socket);
+}
+
+void ForkServer::top_up() {
+  while (pool_.size() < target_ && !is_fork_failing_) {
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+      log_line(name_, "socketpair: %s", std::strerror(errno));
+      is_fork_failing_ = true;
+      return;
+    }
+    Waiting child;
+    child.db = file_id(db_path_);  // before the fork: the child opens this file or a newer one
+    child.forked_ms = monotonic_ms();
+    child.pid = ::fork();
+    if (child.pid == 0) {
+      ::close(pair[0]);
+      run_waiting_child(pair[1]);
+    }
+    const int fork_errno = errno;
+    ::close(pair[1]);
+    if (child.pid > 0) child.pidfd = sys::pidfd_open(child.pid);
+    if (child.pid < 0 || child.pidfd < 0) {
+      log_line(name_, "pre-fork: %s: %s", child.pid < 0 ? "fork" : "pidfd_open",
+               std::strerror(child.pid < 0 ? fork_errno : errno));
+      if (child.pid > 0) {
+        ::kill(child.pid, SIGKILL);  // our unreaped child: the number is still it
+        retired_.push_back(child.pid);
+      }
+      ::close(pair[0]);
+      is_fork_failing_ = true;  // EAGAIN/ENOMEM/EMFILE: no retry loop; the next Spawn tries again
+      return;
+    }
+    child.socket = pair[0];
+    pool_.push_back(child);
   }
-  const int fork_errno = errno;
-  ::close(pair[1]);
-  Fd socket(pair[0]);
-  if (pid < 0) {
-    log_line(name_, "pre-fork: fork: %s", std::strerror(fork_errno));
-    return send(fp::MessageType::Waiting, token, -fork_errno, 0);
+}
+
+int ForkServer::retire_idle() {
+  const std::int64_t now = monotonic_ms();
+  while (!pool_.empty() && now - pool_.front().forked_ms >= fp::kPreforkIdleMs) {
+    retire(pool_.front());
+    pool_.erase(pool_.begin());
+    // Fewer requests than children: the pool shrinks (to the minimum, whose child top_up() then replaces).
+    if (target_ > std::min(prefork_max_, fp::kPreforkMinimum)) --target_;
   }
-  // It stays in our process group until it has its request (fork_protocol.h). Without a pidfd spawnd could not
-  // watch it: take_pidfd has killed it then.
-  Fd pidfd(take_pidfd(pid, token));
-  if (!pidfd) return send(fp::MessageType::Waiting, token, -EMFILE, 0);
-  const int attached[2] = {pidfd.get(), socket.get()};
-  return send(fp::MessageType::Waiting, token, pid, 0, attached);  // ours close here: spawnd has its copies
+  // The refill waits while children handed requests run, for at most kPreforkRefillDelayMs (fork_protocol.h).
+  const std::int64_t refill_ms = last_hand_off_ms_ + fp::kPreforkRefillDelayMs;
+  const bool is_refill_due = children_.empty() || now >= refill_ms;
+  if (is_refill_due) top_up();
+  std::int64_t timeout_ms = -1;
+  if (!pool_.empty()) timeout_ms = std::max<std::int64_t>(0, pool_.front().forked_ms + fp::kPreforkIdleMs - now);
+  if (!is_refill_due && (timeout_ms < 0 || refill_ms - now < timeout_ms)) timeout_ms = refill_ms - now;
+  return static_cast<int>(timeout_ms);
 }
 
 void ForkServer::run_waiting_child(int socket) noexcept {
@@ -351,18 +461,15 @@ void ForkServer::run_waiting_child(int socket) noexcept {
   StdioFds fds;
   int msg_flags = 0;
   const ssize_t n = sys::recv_with_fds(fp::kControlFd, buffer_, fds.fd, fds.count, msg_flags, 0);
-  // EOF: spawnd retired it unused, or is gone. Nothing was served: exit quietly.
+  // EOF: retired, or the fork server is gone. Nothing was served: exit quietly (closing the connection).
   if (n <= 0) ::_exit(0);
   const ReceivedMessageInfo received{.is_truncated = (msg_flags & MSG_TRUNC) != 0,
                                      .has_extra_fds = (msg_flags & MSG_CTRUNC) != 0,
                                      .fd_count = fds.count};
-  // Its own group first, as a child forked for a Spawn: spawnd signals the request's whole tree by it.
-  ::setpgid(0, 0);
-  if (const char* problem =
-          check_spawn_message(std::span<char>(buffer_.data(), static_cast<size_t>(n)), received, envp_)) {
-    log_line(name_, "pre-forked child %d: refusing message: %s", static_cast<int>(::getpid()), problem);
+  // The fork server checked it before forwarding; this only rebuilds envp_ over this process's buffer.
+  if (check_spawn_message(std::span<char>(buffer_.data(), static_cast<size_t>(n)), received, envp_) != nullptr)
     ::_exit(127);
-  }
+  ::setpgid(0, 0);  // done by the fork server already; harmless, and sure
   // A warm connection serves only the file now at the path: one deleted and recreated, or renamed over, after our
   // open is another database, never to be read through this one.
   if (ctx->has_open_db() && !(file_id(ctx->db_config().path) == opened)) ctx->close_db();
@@ -427,6 +534,21 @@ bool ForkServer::on_sigchld() {
     int status = 0;
     pid_t pid = ::waitpid(-1, &status, WNOHANG);
     if (pid <= 0) return true;  // 0: children still running; -1/ECHILD: none left
+    // A waiting child: one we retired, or one that died waiting (killed by someone). spawnd never heard of it.
+    if (auto it = std::find(retired_.begin(), retired_.end(), pid); it != retired_.end()) {
+      *it = retired_.back();
+      retired_.pop_back();
+      continue;
+    }
+    if (auto it = std::find_if(pool_.begin(), pool_.end(), [&](const Waiting& w) { return w.pid == pid; });
+        it != pool_.end()) {
+      log_line(name_, "pre-forked child %d died waiting (%s %d); replaced", static_cast<int>(pid),
+               WIFSIGNALED(status) ? "signal" : "exit status", WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+      ::close(it->pidfd);
+      ::close(it->socket);
+      pool_.erase(it);
+      continue;
+    }
     std::uint64_t token = 0;  // an adopted orphan's
     for (auto& child : children_) {
       if (child.first == pid) {
@@ -443,13 +565,18 @@ bool ForkServer::on_sigchld() {
 int ForkServer::run() {
   if (!set_up()) return 2;
   if (!send(fp::MessageType::Ready, 0, 0, 0)) return 0;
-  return serve();
+  const int status = serve();
+  // The waiting children served nothing: end them now rather than leave them to notice their socket's EOF.
+  for (auto& child : pool_) retire(child);
+  pool_.clear();
+  return status;
 }
 
 int ForkServer::serve() {
   pollfd fds[2] = {{control_fd_, POLLIN, 0}, {signal_fd_, POLLIN, 0}};
   for (;;) {
-    const int n = sys::retry_eintr([&] { return ::poll(fds, 2, -1); });
+    const int timeout_ms = retire_idle();  // also tops the pool up
+    const int n = sys::retry_eintr([&] { return ::poll(fds, 2, timeout_ms); });
     if (n < 0) {
       log_line(name_, "poll: %s", std::strerror(errno));
       return 1;
@@ -460,9 +587,10 @@ int ForkServer::serve() {
       log_line(name_, "the control socket (fd %d) was closed under us", control_fd_);
       return 0;
     }
-    // POLLHUP/POLLERR too: recvmsg still returns the messages queued before the hang-up, then 0 or the error.
+    // POLLHUP/POLLERR too: recvmsg still returns the messages queued before the hang-up, then 0 or the error. Every
+    // queued Spawn is served before the pool is topped up: a replacement's fork would delay them.
     if (fds[0].revents != 0) {
-      for (int i = 0; i < kMaxMessagesPerWakeup; ++i) {
+      for (int i = 0; i < kMaxSpawnsPerWakeup; ++i) {
         const int served = on_control_readable();
         if (served < 0) return 0;
         if (served == 0) break;
