@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/ascii.h"
 
 namespace spawnd::net {
 
@@ -119,6 +120,13 @@ Result<SockAddr> parse_numeric(std::string_view text) {
     a.length = sizeof in;
   }
   return a;
+}
+
+std::string host_name_key(std::string_view name) {
+  if (name.ends_with('.')) name.remove_suffix(1);
+  std::string key(name);
+  for (char& c : key) c = ascii_lower(c);
+  return key;
 }
 
 std::string format_host(const sockaddr_storage& ss, std::uint16_t& port) {

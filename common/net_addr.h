@@ -89,6 +89,10 @@ enum class Use { Listen, Connect };
 // RFC 4291 §2.5.5.2) is the IPv4 address it maps, "::ffff:127.0.0.1" → "127.0.0.1", as Apache and Go show it. For
 // REMOTE_ADDR, SERVER_ADDR, SERVER_PORT and log lines.
 [[nodiscard]] std::string format_host(const sockaddr_storage& ss, std::uint16_t& port);
+// A host name as a lookup key: lower-cased (host names compare case-insensitively, RFC 4343 §2) and without one
+// trailing dot ("example.org." names the host "example.org" does, RFC 1034 §3.1). How a request's Host (without its
+// port) and a TLS client's SNI name are looked up among the [[site]] hosts.
+[[nodiscard]] std::string host_name_key(std::string_view name);
 // The whole address as text: "127.0.0.1:8080", "[::1]:8080", "unix:/run/x.sock"; "?" for an empty or other family.
 // parse_numeric(to_string(a)) gives `a` back (a v4-mapped address as the IPv4 address it maps: see format_host).
 [[nodiscard]] std::string to_string(const SockAddr& a);

@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "common/net_addr.h"
 #include "pragmas/presets.h"
 #include "server/content_coding.h"
 #include "server/db_keeper.h"
@@ -212,10 +213,7 @@ std::string request_host(const Request& request) {
   // "example.org:8080" → "example.org"; "[::1]:8080" → "[::1]"
   if (const auto colon = host.rfind(':'); colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos)
     host = host.substr(0, colon);
-  if (host.ends_with('.')) host.remove_suffix(1);  // "example.org." names the same host
-  std::string lower(host);
-  for (char& c : lower) c = ascii_lower(c);
-  return lower;
+  return net::host_name_key(host);
 }
 
 }  // namespace spawnd::server

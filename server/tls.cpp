@@ -11,13 +11,12 @@
 
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
-#include "common/ascii.h"
 #include "common/error.h"
 #include "common/log.h"
+#include "common/net_addr.h"
 
 namespace spawnd::server {
 
@@ -199,10 +198,7 @@ int TlsContexts::on_servername(SSL* ssl, int*, void* arg) {
   const auto* self = static_cast<const TlsContexts*>(arg);
   const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   if (name == nullptr) return SSL_TLSEXT_ERR_OK;  // no SNI: the top-level certificate
-  std::string host(name);
-  std::transform(host.begin(), host.end(), host.begin(), [](char c) { return ascii_lower(c); });
-  if (!host.empty() && host.back() == '.') host.pop_back();
-  auto it = self->by_host_.find(host);
+  auto it = self->by_host_.find(net::host_name_key(name));
   if (it != self->by_host_.end()) SSL_set_SSL_CTX(ssl, it->second);
   return SSL_TLSEXT_ERR_OK;  // an unknown name: the top-level certificate, not an alert
 }

@@ -290,3 +290,11 @@ TEST_CASE("listen_on a unix socket: a stale socket file is replaced, a live one 
   CHECK(refused.error().message() == "the file exists and is not a socket");
   CHECK(std::filesystem::exists(plain));
 }
+
+TEST_CASE("host_name_key lower-cases a host name and drops one trailing dot", "[net_addr]") {
+  CHECK(net::host_name_key("Example.ORG") == "example.org");
+  CHECK(net::host_name_key("example.org.") == "example.org");
+  CHECK(net::host_name_key("[::1]") == "[::1]");
+  CHECK(net::host_name_key("") == "");
+  CHECK(net::host_name_key(".") == "");
+}
