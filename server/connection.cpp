@@ -21,8 +21,8 @@ namespace spawnd::server {
 namespace {
 
 constexpr std::size_t kReadChunkBytes = 64 * 1024;
-constexpr int kMaxReadsPerEvent = 4;
-constexpr std::size_t kTlsMaxRecordBytes = 16 * 1024;  // a TLS record's plaintext at most (RFC 8446 §5.1)  // then let other connections run (redis NET_MAX_WRITES_PER_EVENT, for reads)
+constexpr int kMaxReadsPerEvent = 4;  // then let other connections run (redis NET_MAX_WRITES_PER_EVENT, for reads)
+constexpr std::size_t kTlsMaxRecordBytes = 16 * 1024;  // a TLS record's plaintext at most (RFC 8446 §5.1)
 // Decoded body bytes buffered for an exchange before we stop reading from the client (backpressure).
 constexpr std::size_t kBodyHighWaterBytes = 256 * 1024;
 // Unparsed pipelined bytes we accept while a response is still being produced.

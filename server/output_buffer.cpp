@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <string_view>
 
+#include "common/sys.h"
 #include "server/tls.h"
 
 namespace spawnd::server {
@@ -106,10 +107,8 @@ Io OutputBuffer::read_file_piece(std::size_t max) {
   const std::size_t old_size = data_.size();
   const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(file_remaining_, max));
   data_.resize(old_size + want);
-  ssize_t n;
-  do {
-    n = ::pread(file_->get(), data_.data() + old_size, want, static_cast<off_t>(file_offset_));
-  } while (n < 0 && errno == EINTR);
+  const ssize_t n = sys::retry_eintr(
+      [&] { return ::pread(file_->get(), data_.data() + old_size, want, static_cast<off_t>(file_offset_)); });
   if (n <= 0) {
     data_.resize(old_size);
     return n == 0 ? Io::Eof : Io::Error;

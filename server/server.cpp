@@ -33,6 +33,12 @@ namespace spawnd::server {
 
 namespace {
 
+// The address listening socket `fd` is bound to, as text ("127.0.0.1:8080"), or `otherwise` if getsockname fails.
+std::string listener_address(int fd, const std::string& otherwise) {
+  Result<net::SockAddr> local = net::local_address(fd);
+  return local ? net::to_string(*local) : otherwise;
+}
+
 // The listening socket for --listen HOST:PORT or [IPV6]:PORT (an empty HOST: every local address; port 0: the kernel
 // picks), on the first address HOST resolves to that binds. `bound` gets what it is bound to, for the start-up line.
 // Throws spawnd::Error naming `addr` if it is malformed, does not resolve, or binds nowhere.
@@ -48,8 +54,7 @@ Fd open_listener(const std::string& addr, int backlog, std::string& bound, const
       last_error = fd.error();
       continue;
     }
-    Result<net::SockAddr> local = net::local_address(fd->get());
-    bound = local ? net::to_string(*local) : addr;
+    bound = listener_address(fd->get(), addr);
     return std::move(*fd);
   }
   throw Error(last_error ? last_error.value() : EADDRNOTAVAIL, std::string(option) + " " + addr);
@@ -94,8 +99,7 @@ Server::ListenSocket Server::take_listen_socket_and_drop_privileges(const Config
   std::optional<systemd::ListenSockets> passed = systemd::take_listen_sockets();
   if (passed) {
     socket.fd = std::move(passed->http);
-    Result<net::SockAddr> local = net::local_address(socket.fd.get());
-    socket.address = local ? net::to_string(*local) : "the socket systemd passed";
+    socket.address = listener_address(socket.fd.get(), "the socket systemd passed");
     SPAWND_LOG_INFO("socket activation: serving the socket systemd passed (%s); --listen is not used",
                     socket.address.c_str());
   } else {
@@ -110,8 +114,7 @@ Server::ListenSocket Server::take_listen_socket_and_drop_privileges(const Config
   }
   if (has_https_socket) {
     socket.tls_fd = std::move(passed->https);
-    Result<net::SockAddr> local = net::local_address(socket.tls_fd.get());
-    socket.tls_address = local ? net::to_string(*local) : "the socket systemd passed";
+    socket.tls_address = listener_address(socket.tls_fd.get(), "the socket systemd passed");
     SPAWND_LOG_INFO("socket activation: serving HTTPS on the socket named https (%s)%s", socket.tls_address.c_str(),
                     config.tls_listen.empty() ? "" : "; --tls-listen is not used");
   } else if (!config.tls_listen.empty()) {
