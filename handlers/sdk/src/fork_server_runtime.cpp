@@ -21,6 +21,7 @@
 
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/rseq.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -56,6 +57,39 @@ namespace fp = spawnd::fork_protocol;
 constexpr int kStdioFds = 3;
 // The most Spawns served from one wakeup before the pool is topped up again.
 constexpr int kMaxSpawnsPerWakeup = 64;
+// The heap a pre-forked child maps while it waits, for its request's allocations (below glibc's trim and mmap
+// thresholds, 128 KiB, so that free() keeps it).
+constexpr size_t kHeapWarmBytes = 16 * 1024;
+
+// Writes one byte in each page of [p, p + size): after a fork(), the write that copies a page shared copy-on-write
+// (a page fault; 12-15 µs on a virtual machine with shadow page tables), or maps a fresh zero page.
+void touch_pages(void* p, size_t size) noexcept {
+  auto* bytes = static_cast<volatile char*>(p);
+  for (size_t i = 0; i < size; i += 4096) bytes[i] = bytes[i];
+}
+
+// Writes this thread's control block: the kernel writes its rseq area (glibc registers one in the block) each time
+// the thread is scheduled back in, so after a fork() the first wake-up would copy that page on the way to the
+// syscall that woke it. errno (static TLS, beside the block) covers the block where rseq is not registered.
+void touch_thread_block() noexcept {
+  touch_pages(&errno, 1);
+#if __has_builtin(__builtin_thread_pointer)
+  if (__rseq_size > 0) {
+    // An atomic add of 0: a write that cannot undo a concurrent update by the kernel (there is none while this
+    // thread runs user code, but the field is the kernel's).
+    auto* cpu_id_start = reinterpret_cast<unsigned*>(static_cast<char*>(__builtin_thread_pointer()) + __rseq_offset);
+    __atomic_fetch_add(cpu_id_start, 0u, __ATOMIC_RELAXED);
+  }
+#endif
+}
+
+// Writes `Bytes` of stack below the caller's frame: the pages the caller's next calls will use.
+template <size_t Bytes>
+[[gnu::noinline]] void touch_stack_below() noexcept {
+  char pages[Bytes];
+  for (size_t i = 0; i < Bytes; i += 4096) pages[i] = 0;
+  asm volatile("" : : "r"(pages) : "memory");  // the writes are kept: the array counts as read
+}
 
 std::int64_t monotonic_ms() noexcept {
   timespec ts{};
@@ -138,6 +172,10 @@ class ForkServer {
   [[nodiscard]] bool hand_off(std::uint64_t token, size_t length, StdioFds& fds, bool& is_sent);
   // Forks waiting children until the pool holds target_.
   void top_up();
+  // Copies now, while no request waits, the pages shared with the children forked since that the next Spawn would
+  // write: the head of buffer_ (as long as the last message), envp_, this thread's control block, the stack of the
+  // receive path.
+  void touch_spawn_pages() noexcept;
   // Retires the waiting children that waited kPreforkIdleMs, tops the pool up unless the refill waits for children
   // handed requests (kPreforkRefillDelayMs), and returns poll()'s timeout: until the next retirement or the deferred
   // refill is due, or -1 if neither is.
@@ -168,6 +206,7 @@ class ForkServer {
   std::vector<pid_t> retired_;   // waiting children we killed and have not reaped: not reported to spawnd
   bool is_fork_failing_ = false;  // the last pre-fork failed: no retry until the next Spawn
   std::int64_t last_hand_off_ms_ = 0;  // monotonic_ms() of the last Spawn handed to a waiting child
+  size_t last_message_bytes_ = 1;      // the length of the last message received: what touch_spawn_pages() touches
 };
 
 bool ForkServer::set_up() {
@@ -285,6 +324,7 @@ int ForkServer::on_control_readable() {
   if (n == 0 && fds.count == 0) return -1;
 
   const auto length = static_cast<size_t>(n);
+  last_message_bytes_ = length;
   if (length < sizeof header) {
     log_line(name_, "ignoring a %zu-byte message (shorter than a header)", length);
     return 1;  // no token to answer to; the fds close with `fds`
@@ -325,6 +365,7 @@ int ForkServer::on_control_readable() {
   // Without a pidfd: the pid alone, which tells spawnd that a child was forked but cannot be watched.
   const bool is_sent = send(fp::MessageType::Spawned, header.token, pid, 0, pidfd);
   if (pidfd >= 0) ::close(pidfd);  // spawnd has its own copy now
+  touch_spawn_pages();  // while the child runs: the next Spawn's pages, copied since this fork
   return is_sent ? 1 : -1;
 }
 
@@ -375,13 +416,21 @@ void ForkServer::retire(Waiting& child) noexcept {
   if (child.socket >= 0) ::close(child.socket);
 }
 
+void ForkServer::touch_spawn_pages() noexcept {
+  touch_pages(buffer_.data(), last_message_bytes_);  // the next message is about as long as the last
+  envp_.assign(envp_.capacity(), nullptr);
+  touch_thread_block();
+  touch_stack_below<4096>();  // the page below, where on_control_readable's calls go (serve() calls both)
+}
+
 void ForkServer::top_up() {
+  const std::size_t size_before = pool_.size();
   while (pool_.size() < target_ && !is_fork_failing_) {
     int pair[2];
     if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
       log_line(name_, "socketpair: %s", std::strerror(errno));
       is_fork_failing_ = true;
-      return;
+      break;
     }
     Waiting child;
     child.db = file_id(db_path_);  // before the fork: the child opens this file or a newer one
@@ -403,11 +452,13 @@ void ForkServer::top_up() {
       }
       ::close(pair[0]);
       is_fork_failing_ = true;  // EAGAIN/ENOMEM/EMFILE: no retry loop; the next Spawn tries again
-      return;
+      break;
     }
     child.socket = pair[0];
     pool_.push_back(child);
   }
+  // The pages the fork server writes per Spawn are its new children's too: copied now, not on the next request.
+  if (pool_.size() > size_before) touch_spawn_pages();
 }
 
 int ForkServer::retire_idle() {
@@ -452,11 +503,19 @@ void ForkServer::run_waiting_child(int socket) noexcept {
     opened = file_id(ctx->db_config().path);
     if (!(opened == before)) ctx->close_db();
   }
-  // The page faults a request would otherwise take: the message buffer (a copy-on-write page of the fork
-  // server's until first written) and some stack.
-  std::memset(buffer_.data(), 0, std::min<size_t>(buffer_.size(), 16 * 1024));
-  volatile char stack[32 * 1024];
-  for (size_t i = 0; i < sizeof stack; i += 4096) stack[i] = 0;
+  // The page faults a request would otherwise take, taken now, while it waits (each page the fork server wrote
+  // before the fork is copy-on-write here, and each fresh page is mapped at its first write): the pages the Spawn
+  // is received into (the message buffer, envp_), the stack below this frame where run_cgi's calls go, the next
+  // pages of the heap, and the code and data of a response's rendering (the head's formatting, a body's
+  // allocation), run once on an error response that is thrown away.
+  touch_pages(buffer_.data(), last_message_bytes_);
+  envp_.assign(envp_.capacity(), nullptr);
+  touch_stack_below<32 * 1024>();
+  if (void* heap = std::malloc(kHeapWarmBytes)) {
+    touch_pages(heap, kHeapWarmBytes);
+    std::free(heap);  // back to the top of the heap, below the trim threshold: the pages stay, for the request
+  }
+  (void)cgi_response_head(ctx->error(500, "warm-up"));
 
   StdioFds fds;
   int msg_flags = 0;
