@@ -10,12 +10,6 @@ namespace spawnd::server {
 
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // A qvalue (RFC 9110 §12.4.2): "0" ["." 0*3DIGIT] / "1" ["." 0*3"0"], in thousandths; nullopt if malformed.
 std::optional<int> parse_qvalue(std::string_view s) {
   if (s.empty() || (s[0] != '0' && s[0] != '1')) return std::nullopt;
@@ -59,19 +53,19 @@ int coding_quality(std::string_view accept_encoding, std::string_view coding) no
     std::string_view member = accept_encoding.substr(0, comma);
     accept_encoding = comma == std::string_view::npos ? std::string_view() : accept_encoding.substr(comma + 1);
     const std::size_t semi = member.find(';');
-    const std::string_view name = trim(member.substr(0, semi));
+    const std::string_view name = trim_ows(member.substr(0, semi));
     if (name.empty()) continue;
     int q = 1000;
     bool is_valid = true;
     std::string_view params = semi == std::string_view::npos ? std::string_view() : member.substr(semi + 1);
     while (is_valid && !params.empty()) {
       const std::size_t next = params.find(';');
-      const std::string_view param = trim(params.substr(0, next));
+      const std::string_view param = trim_ows(params.substr(0, next));
       params = next == std::string_view::npos ? std::string_view() : params.substr(next + 1);
       const std::size_t eq = param.find('=');
       if (eq == std::string_view::npos) continue;  // not a weight; Accept-Encoding defines no other parameter
-      if (!iequals(trim(param.substr(0, eq)), "q")) continue;
-      const std::optional<int> parsed = parse_qvalue(trim(param.substr(eq + 1)));
+      if (!iequals(trim_ows(param.substr(0, eq)), "q")) continue;
+      const std::optional<int> parsed = parse_qvalue(trim_ows(param.substr(eq + 1)));
       if (parsed) {
         q = *parsed;
       } else {

@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "common/ascii.h"
+
 namespace spawnd::server {
 
 namespace {
@@ -42,6 +44,34 @@ bool is_valid_host(std::string_view host) {
 // An absolute-form request-target (RFC 9112 §3.2.2) of the http or https scheme (RFC 9110 §4.2), made origin-form
 // in place ("http://Example.org:8080/a?b" → "/a?b"; an empty path becomes "/"). Returns its authority
 // ("Example.org:8080"), or nullopt for any other target: another scheme, no host, or userinfo (§4.2.4: rejected).
+// Checks the transfer codings of a request whose framing llhttp found chunked (so chunked is the last coding, RFC
+// 9112 §6.3): 0 if chunked is the only one; 501 if another is named, which spawnd does not implement (RFC 9112 §6.1:
+// "SHOULD respond with 501"); 400 if chunked is applied more than once (§6.1: a sender MUST NOT). The codings are
+// the members of every Transfer-Encoding field line in order (RFC 9110 §5.6.1 lists, empty members ignored), each
+// a name with optional parameters.
+int check_transfer_codings(const std::vector<std::pair<std::string, std::string>>& fields) {
+  int chunked = 0;
+  bool is_other = false;
+  for (const auto& [name, value] : fields) {
+    if (!iequals(name, "Transfer-Encoding")) continue;
+    std::string_view list = value;
+    while (!list.empty()) {
+      const std::size_t comma = list.find(',');
+      const std::string_view member = list.substr(0, comma);
+      list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+      const std::string_view coding = trim_ows(member.substr(0, member.find(';')));
+      if (coding.empty()) continue;
+      if (iequals(coding, "chunked")) {
+        ++chunked;
+      } else {
+        is_other = true;
+      }
+    }
+  }
+  if (is_other) return 501;
+  return chunked > 1 ? 400 : 0;
+}
+
 std::optional<std::string> take_absolute_form(std::string& target) {
   std::size_t scheme_end = 0;
   if (target.size() > 7 && iequals(std::string_view(target).substr(0, 7), "http://")) {
@@ -153,6 +183,9 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
     while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.pop_back();
   }
   r.is_chunked = (p->flags & F_CHUNKED) != 0;
+  if (r.is_chunked) {
+    if (const int status = check_transfer_codings(r.fields)) return s.fail(status);
+  }
   if (p->flags & F_CONTENT_LENGTH) {
     r.content_length = p->content_length;
     if (p->content_length > s.max_body_bytes_) return s.fail(413);

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include <tuple>
 #include <string>
 #include <thread>
 #include <vector>
@@ -151,6 +152,38 @@ TEST_CASE("Ambiguous or invalid message framing yields 400 and the connection is
     CHECK(wait_closed(c, 5000));
   }
   CHECK(get(s.port(), "/a.txt").status == 200);
+}
+
+TEST_CASE("A transfer coding other than chunked yields 501, chunked twice 400, and the connection is closed",
+          "[e2e][hostile]") {
+  // RFC 9112 §6.1: a server that receives a transfer coding it does not understand SHOULD answer 501 (nginx does);
+  // spawnd implements only chunked. Its body cannot be read, so nothing after it on the connection is either.
+  TempDir root;
+  root.write("a.txt", kAlpha);
+  Spawnd s(args_for(root));
+  const std::string head = "POST /a.txt HTTP/1.1\r\nHost: h\r\n";
+  const std::string next = "GET /a.txt HTTP/1.1\r\nHost: h\r\n\r\n";
+  const std::vector<std::tuple<std::string, std::string, int>> cases{
+      {"gzip, then chunked", head + "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n" + next, 501},
+      {"two field lines", head + "Transfer-Encoding: deflate\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + next,
+       501},
+      {"chunked twice", head + "Transfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n" + next, 400},
+  };
+  for (const auto& [what, raw, status] : cases) {
+    INFO(what);
+    Fd c = connect_to(s.port());
+    REQUIRE(send_all(c, raw));
+    std::string leftover;
+    auto r = read_response(c, leftover);
+    CHECK(r.status == status);
+    CHECK(r.field("Connection") == std::optional<std::string>("close"));
+    bool is_closed = false;
+    CHECK(read_until_close(c, leftover, 5000, &is_closed).empty());  // the GET behind it is never answered
+    CHECK(is_closed);
+  }
+  // Empty list members are allowed (RFC 9110 §5.6.1), and codings are case-insensitive.
+  auto r = request(s.port(), head + "Transfer-Encoding: , Chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+  CHECK(r.status == 405);  // read whole and answered: a static file takes no POST
 }
 
 TEST_CASE("An invalid Host field value yields 400", "[e2e][hostile]") {
