@@ -1,9 +1,9 @@
 // server/checkpoint_policy.h — how hard the database keeper checkpoints after each poll: a pure decision (no SQLite,
 // no clock, no I/O), so that its thresholds, escalation and busy fallback are unit-tested on their own.
 //
-// The keeper (server/db_keeper.h) polls every --checkpoint-interval (default 5 ms). Each poll starts with a PASSIVE
-// checkpoint, which copies into the database every WAL frame no reader still needs, waits for nobody, and costs a
-// few lock calls when there is nothing to copy. Its result (frames in the WAL, frames backfilled) and the -wal
+// The keeper (server/db_keeper.h) polls every --checkpoint-interval (default 5 ms; slower while the WAL is idle, see
+// db_keeper.h). Each poll starts with a PASSIVE checkpoint, which copies into the database every WAL frame no reader
+// still needs, waits for nobody, and costs a few lock calls when there is nothing to copy. Its result (frames in the WAL, frames backfilled) and the -wal
 // file's size are what this policy sees. PASSIVE alone never bounds the WAL under sustained writes: SQLite starts
 // the WAL again from its beginning only when a writer begins while EVERY frame is backfilled and no reader holds a
 // read mark, and writers that keep appending while a checkpoint runs never leave it fully backfilled. So, with
