@@ -262,6 +262,64 @@ TEST_CASE("Status page: the database keeper's figures", "[e2e][status]") {
   check_clean_end(s);
 }
 
+TEST_CASE("Status page: counters go on across SIGHUP reloads, each the sum of before and after", "[e2e][status]") {
+  TempDir root;
+  TempDir cgi;
+  TempDir data;
+  cgi.write("no-interpreter.sh", "#!/nonexistent/interpreter\n", true);
+  cgi.install("sleep.sh", kCgiDir + "/sleep.sh");
+  // One handler slot and no queue: a request while sleep.sh runs is refused (queue). The reload changes
+  // --checkpoint-interval, so the new configuration gets a database keeper of its own (db_keeper.h, DbKeepers).
+  auto config_text = [&](const char* checkpoint_interval) {
+    return "root = \"" + root.path() + "\"\ncgi-bin = \"" + cgi.path() + "\"\nmax-children = 1\nqueue = 0\n" +
+           "db = \"" + data.path() + "/site.db\"\ncheckpoint-interval = " + checkpoint_interval + "\n";
+  };
+  const std::string config = data.write("spawnd.toml", config_text("0.005"));
+  Spawnd s({"--config", config});
+  // What one configuration's traffic adds: a spawn failure, a refusal by the full queue, a request that slept.
+  auto traffic = [&] {
+    const HttpResponse failed = get(s.port(), "/cgi-bin/no-interpreter.sh");
+    CHECK((failed.status == 500 || failed.status == 502));
+    Fd sleeper = connect_to(s.port());
+    REQUIRE(send_all(sleeper, "GET /cgi-bin/sleep.sh?1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+    CHECK(wait_for(s.port(), [](const std::string& p) { return gauge(p, "spawnd_handlers_running", "cgi"); }, 1) == 1);
+    CHECK(get(s.port(), "/cgi-bin/sleep.sh?0").status == 503);
+    CHECK(read_response(sleeper).status == 200);
+  };
+  const std::string failures = "spawnd_spawn_failures_total{site=\"default\",mode=\"cgi\"}";
+  const std::string refused = "spawnd_rejected_total{reason=\"queue\"}";
+  const std::string rounds = "spawnd_db_checkpoint_rounds_total{site=\"default\"}";
+  const std::string backfilled = "spawnd_db_frames_backfilled_total{site=\"default\"}";
+  traffic();
+  // A commit (from here: the CGI scripts write nothing) for the keeper to checkpoint.
+  CHECK(query_text(data.path() + "/site.db", "CREATE TABLE t(x)").empty());
+  CHECK(wait_for(s.port(), [&](const std::string& p) { return sample(p, backfilled) > 0 ? 1 : 0; }, 1) == 1);
+  CHECK(wait_for(s.port(), [&](const std::string& p) { return sample(p, failures); }, 1) == 1);
+  std::string page = scrape(s.port());
+  CHECK(sample(page, refused) == 1);
+  const double rounds_before = sample(page, rounds);
+  const double backfilled_before = sample(page, backfilled);
+  CHECK(rounds_before > 0);
+
+  // The new keeper polls once an hour: what the page shows for the database is the retired keeper's.
+  data.write("spawnd.toml", config_text("3600"));
+  REQUIRE(hang_up_and_wait(s, 1));
+  REQUIRE(wait_until([&] { return s.stderr_text().find("configuration 1 retired") != std::string::npos; },
+                     milliseconds(5'000)));
+  page = scrape(s.port());
+  CHECK(sample(page, failures) == 1);
+  CHECK(sample(page, refused) == 1);
+  CHECK(sample(page, rounds) >= rounds_before);
+  CHECK(sample(page, backfilled) == backfilled_before);
+  traffic();
+  CHECK(wait_for(s.port(), [&](const std::string& p) { return sample(p, failures); }, 2) == 2);
+  page = scrape(s.port());
+  CHECK(sample(page, refused) == 2);
+  CHECK(requests(page, "cgi", "2xx") == 2);
+  CHECK(requests(page, "cgi", "5xx") == 4);  // two failures, two refusals
+  check_clean_end(s);
+}
+
 TEST_CASE("Status page: answered to loopback only by default, --status-allow chooses who else", "[e2e][status]") {
   TempDir root;
   {
