@@ -7,19 +7,19 @@
 // the last, and it takes checkpointing off the request path: handlers run with wal_autocheckpoint=0 (the WAL presets
 // set it, see pragmas/README.md) and the keeper checkpoints on its own thread.
 //
-// What it does. The constructor opens the database with the configured preset on the keeper thread, creating the
-// file and applying the on-create PRAGMAs (so the file exists, in WAL mode, before the first handler runs), and
-// waits for that open to finish. Then, if the file is in WAL mode, the thread polls every `checkpoint_interval`
-// (5 ms by default) while the WAL changes (see "Idle" below) and runs checkpoint_round() below: a PASSIVE checkpoint, then whatever CheckpointPolicy
-// (server/checkpoint_policy.h) asks for to keep the -wal file under `policy.wal_max_bytes` (B): a RESTART with a
-// 5 ms busy wait once the WAL's frames take B/2, a TRUNCATE when the file itself passed 3B/4, PASSIVE only for a
-// few polls after one of those met a lock. Writers help at 3B/4 (spawnd passes B to handlers as
-// SPAWND_WAL_MAX_BYTES, see db::Connection::set_wal_max_bytes), which is what makes B a hard bound when a
-// checkpoint's fsync is slow. In any other journal mode (the `baseline` preset: rollback journal) there is nothing
-// to checkpoint: the thread only holds the connection. A checkpoint that meets a lock is counted (busy_rounds),
-// logged at Debug and tried again by the policy; other SQLite errors are logged and retried the same way. At
-// destruction the thread is woken (condition variable), joined, logs its Stats in one line and closes the
-// connection; if it is then the last one, SQLite checkpoints and removes the WAL as usual.
+// What it does. The constructor opens the database with the configured preset on the keeper thread, creating the file
+// and applying the on-create PRAGMAs (so the file exists, in WAL mode, before the first handler runs), and waits for
+// that open to finish. Then, if the file is in WAL mode, the thread polls every `checkpoint_interval` (5 ms by default)
+// while the WAL changes (see "Idle" below) and runs checkpoint_round() below: a PASSIVE checkpoint, then whatever
+// CheckpointPolicy (server/checkpoint_policy.h) asks for to keep the -wal file under `policy.wal_max_bytes` (B): a
+// RESTART with a 5 ms busy wait once the WAL's frames take B/2, a TRUNCATE when the file itself passed 3B/4, PASSIVE
+// only for a few polls after one of those met a lock. Writers help at 3B/4 (spawnd passes B to handlers as
+// SPAWND_WAL_MAX_BYTES, see db::Connection::set_wal_max_bytes), which is what makes B a hard bound when a checkpoint's
+// fsync is slow. In any other journal mode (the `baseline` preset: rollback journal) there is nothing to checkpoint:
+// the thread only holds the connection. A checkpoint that meets a lock is counted (busy_rounds), logged at Debug and
+// tried again by the policy; other SQLite errors are logged and retried the same way. At destruction the thread is
+// woken (condition variable), joined, logs its Stats in one line and closes the connection; if it is then the last one,
+// SQLite checkpoints and removes the WAL as usual.
 //
 // Idle. A server at rest should not wake 200 times a second. Handlers commit from other processes, so the keeper
 // cannot learn of every commit; it learns of them two ways. A poll that finds the WAL as the previous one left it
@@ -32,12 +32,12 @@
 // writes exactly as many frames as it held, between two idle polls, goes unseen until its next change: the WAL is
 // small then.)
 //
-// Threads. All SQLite work happens on the keeper thread, which owns the connection (opened there, used and closed
-// only there). The event loop never waits on it: the only calls from other threads are the constructor (which waits
-// for the open, at start-up), the destructor/stop() (which wait for at most the round in progress: a PASSIVE
-// checkpoint, or an escalation bounded by its busy wait), stats() and note_request() (an atomic load while the
-// keeper polls fast; a mutex and a condition variable signal once per idle spell). The thread is named "db-keeper". The thread starts with every signal blocked, so
-// SIGTERM and friends keep arriving at the server's signalfd whatever the caller's mask was.
+// Threads. All SQLite work happens on the keeper thread, which owns the connection (opened there, used and closed only
+// there). The event loop never waits on it: the only calls from other threads are the constructor (which waits for the
+// open, at start-up), the destructor/stop() (which wait for at most the round in progress: a PASSIVE checkpoint, or an
+// escalation bounded by its busy wait), stats() and note_request() (an atomic load while the keeper polls fast; a mutex
+// and a condition variable signal once per idle spell). The thread is named "db-keeper". The thread starts with every
+// signal blocked, so SIGTERM and friends keep arriving at the server's signalfd whatever the caller's mask was.
 //
 // fork(): the connection belongs to this process. A child forked from spawnd must not use or close it (db/database.h);
 // CGI children exec at once and SQLite opens its files O_CLOEXEC, so they never see it.

@@ -258,7 +258,8 @@ std::string Server::status_text() const {
       if (is_first) sites.fastcgi_apps().report_load(add);
       is_first = false;
       std::vector<const DbKeeper*>& keepers = by_site[i].second;
-      if (const DbKeeper* keeper = s.db_keeper(); keeper && std::find(keepers.begin(), keepers.end(), keeper) == keepers.end())
+      const DbKeeper* keeper = s.db_keeper();
+      if (keeper != nullptr && std::find(keepers.begin(), keepers.end(), keeper) == keepers.end())
         keepers.push_back(keeper);
     });
   };
@@ -268,8 +269,10 @@ std::string Server::status_text() const {
   for (std::size_t i = 0; i < by_site.size(); ++i) {
     StatusFigures::Site& site = figures.sites[i];
     const SiteMetrics* metrics = find_site_metrics(by_site[i].first);
-    for (std::size_t mode = 0; mode < kServedByCount; ++mode)
-      if (site.load[mode] && metrics) SiteMetrics::add_counters(*site.load[mode], metrics->retired(static_cast<ServedBy>(mode)));
+    for (std::size_t mode = 0; mode < kServedByCount; ++mode) {
+      if (site.load[mode] && metrics)
+        SiteMetrics::add_counters(*site.load[mode], metrics->retired(static_cast<ServedBy>(mode)));
+    }
     const std::vector<const DbKeeper*>& keepers = by_site[i].second;
     if (keepers.empty()) continue;
     site.db = keepers.front()->stats();  // the gauges (the -wal file now) are the current keeper's
@@ -299,7 +302,8 @@ void Server::keep_retired_counters(const Sites& retiring) {
     s.router().report_load(add);
     if (is_first) retiring.fastcgi_apps().report_load(add);
     is_first = false;
-    if (const DbKeeper* keeper = s.db_keeper(); keeper && !is_live_elsewhere(keeper)) metrics.add_retired(keeper->stats());
+    const DbKeeper* keeper = s.db_keeper();
+    if (keeper != nullptr && !is_live_elsewhere(keeper)) metrics.add_retired(keeper->stats());
   });
 }
 

@@ -77,7 +77,8 @@ TEST_CASE("A bad configuration file is an error naming FILE:LINE and the key, ex
       {"a [[site]] without hosts", root + "[[site]]\nroot = \"/tmp\"\n", "2: [[site]]: needs hosts"},
       {"a [[site]] without root", root + "[[site]]\nhosts = [\"a.example\"]\n", "2: [[site]]: needs root"},
       {"a host with a port", root + "[[site]]\nhosts = [\"a.example:80\"]\nroot = \"/tmp\"\n", "3: hosts: expected a host name"},
-      {"a host that is a dot alone", root + "[[site]]\nhosts = [\".\"]\nroot = \"/tmp\"\n", "3: hosts: expected a host name"},
+      {"a host that is a dot alone", root + "[[site]]\nhosts = [\".\"]\nroot = \"/tmp\"\n",
+       "3: hosts: expected a host name"},
   };
   for (const Case& c : cases) {
     INFO(c.what);
@@ -221,8 +222,8 @@ TEST_CASE("[[site]] host names written with upper case or a trailing dot match a
   CHECK(get_host(s.port(), "example.com..").body == "default site");  // one trailing dot only (RFC 1034 §3.1)
 
   // A reload builds its sites the same way: a name written "WWW.Example.ORG." is found as www.example.org.
-  dir.write("spawnd.toml", "root = \"" + dir.path() + "/default\"\n" + sites + "[[site]]\nhosts = [\"WWW.Example.ORG.\"]\nroot = \"" +
-                               dir.path() + "/b\"\n");
+  dir.write("spawnd.toml", "root = \"" + dir.path() + "/default\"\n" + sites +
+                               "[[site]]\nhosts = [\"WWW.Example.ORG.\"]\nroot = \"" + dir.path() + "/b\"\n");
   REQUIRE(hang_up_and_wait(s, 1));
   CHECK(get_host(s.port(), "www.example.org").body == "site B");
   CHECK(get_host(s.port(), "example.com.").body == "site A");
@@ -237,7 +238,8 @@ TEST_CASE("[[site]] host names written with upper case or a trailing dot match a
         std::vector<std::string>{"--config", twice, "--listen", "127.0.0.1:0"}}) {
     const ExitResult r = run_spawnd(args);
     CHECK(exit_code(r) == 2);
-    CHECK_THAT(r.stderr_text, Catch::Contains(twice + ":5: [[site]]: host example.com is a host of the [[site]] of line 2"));
+    CHECK_THAT(r.stderr_text,
+               Catch::Contains(twice + ":5: [[site]]: host example.com is a host of the [[site]] of line 2"));
   }
 }
 
