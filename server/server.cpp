@@ -551,12 +551,17 @@ void Server::drop_retired_sites() {
   // Only this list holds them: no request runs on them any more, and what their exchanges deferred has run (a
   // request lets go of its sites after its exchanges are destroyed, and this runs from a timer). Their gateways
   // stop their handler processes (the ChildTable reaps them) and their keepers close.
-  std::erase_if(retired_sites_, [this](const std::shared_ptr<Sites>& sites) {
-    if (sites.use_count() > 1) return false;
-    keep_retired_counters(*sites);
-    SPAWND_LOG_INFO("configuration %llu retired", static_cast<unsigned long long>(sites->generation()));
-    return true;
-  });
+  // One at a time, not std::erase_if: keep_retired_counters() looks at every other configuration in the list, which
+  // must be whole while it does.
+  for (auto it = retired_sites_.begin(); it != retired_sites_.end();) {
+    if (it->use_count() > 1) {
+      ++it;
+      continue;
+    }
+    keep_retired_counters(**it);
+    SPAWND_LOG_INFO("configuration %llu retired", static_cast<unsigned long long>((*it)->generation()));
+    it = retired_sites_.erase(it);
+  }
 }
 
 void Server::begin_shutdown() {

@@ -301,9 +301,21 @@ TEST_CASE("Status page: counters go on across SIGHUP reloads, each the sum of be
   const double backfilled_before = sample(page, backfilled);
   CHECK(rounds_before > 0);
 
-  // The new keeper polls once an hour: what the page shows for the database is the retired keeper's.
+  // The new keeper polls once an hour: what the page shows for the database is the retired keeper's. A request in
+  // flight keeps configuration 1 alive for a while after the reload: its counters show while it finishes...
+  Fd in_flight = connect_to(s.port());
+  REQUIRE(send_all(in_flight, "GET /cgi-bin/sleep.sh?1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  CHECK(wait_for(s.port(), [](const std::string& p) { return gauge(p, "spawnd_handlers_running", "cgi"); }, 1) == 1);
   data.write("spawnd.toml", config_text("3600"));
   REQUIRE(hang_up_and_wait(s, 1));
+  page = scrape(s.port());
+  CHECK(s.stderr_text().find("configuration 1 retired") == std::string::npos);
+  CHECK(gauge(page, "spawnd_handlers_running", "cgi") == 1);  // configuration 1's sleep.sh
+  CHECK(sample(page, failures) == 1);
+  CHECK(sample(page, refused) == 1);
+  CHECK(sample(page, backfilled) == backfilled_before);
+  // ... and stay once it has retired.
+  CHECK(read_response(in_flight).status == 200);
   REQUIRE(wait_until([&] { return s.stderr_text().find("configuration 1 retired") != std::string::npos; },
                      milliseconds(5'000)));
   page = scrape(s.port());
@@ -315,7 +327,7 @@ TEST_CASE("Status page: counters go on across SIGHUP reloads, each the sum of be
   CHECK(wait_for(s.port(), [&](const std::string& p) { return sample(p, failures); }, 2) == 2);
   page = scrape(s.port());
   CHECK(sample(page, refused) == 2);
-  CHECK(requests(page, "cgi", "2xx") == 2);
+  CHECK(requests(page, "cgi", "2xx") == 3);
   CHECK(requests(page, "cgi", "5xx") == 4);  // two failures, two refusals
   check_clean_end(s);
 }
