@@ -13,7 +13,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdlib>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -91,12 +90,11 @@ long voluntary_switches(pid_t pid, pid_t tid) {
   return at == std::string::npos ? -1 : std::stol(status.substr(at + std::strlen("voluntary_ctxt_switches:")));
 }
 
-// The value of the status page's sample `series` (name and labels as spawnd prints them); -1 if it is absent.
+// The value of the status page's sample `series` (metric_sample); 0 if it is absent.
 double status_sample(std::uint16_t port, const std::string& series) {
   const HttpResponse r = get(port, "/server-status");
   REQUIRE(r.status == 200);
-  const auto at = r.body.find("\n" + series + " ");
-  return at == std::string::npos ? -1 : std::strtod(r.body.c_str() + at + series.size() + 2, nullptr);
+  return metric_sample(r.body, series);
 }
 
 // Runs spawnd with `args` on an ephemeral port to its exit, for start-up failures a running Spawnd cannot show.
