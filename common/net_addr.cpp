@@ -99,25 +99,52 @@ Result<SockAddr> unix_address(std::string_view path) {
   return a;
 }
 
+Result<SockAddr> parse_numeric_host(std::string_view host) noexcept {
+  char text[INET6_ADDRSTRLEN];  // inet_pton() wants a C string; anything longer is no address
+  if (host.size() >= sizeof text) return make_error_code(AddrErrc::NotNumericHost);
+  host.copy(text, host.size());
+  text[host.size()] = '\0';
+  SockAddr a;
+  auto& in = reinterpret_cast<sockaddr_in&>(a.storage);
+  auto& in6 = reinterpret_cast<sockaddr_in6&>(a.storage);
+  if (::inet_pton(AF_INET, text, &in.sin_addr) == 1) {
+    in.sin_family = AF_INET;
+    a.length = sizeof in;
+  } else if (::inet_pton(AF_INET6, text, &in6.sin6_addr) == 1) {
+    in6.sin6_family = AF_INET6;
+    a.length = sizeof in6;
+  } else {
+    return make_error_code(AddrErrc::NotNumericHost);
+  }
+  return a;
+}
+
+SockAddr unmap_v4(const SockAddr& a) noexcept {
+  if (a.family() != AF_INET6) return a;
+  const auto& in6 = reinterpret_cast<const sockaddr_in6&>(a.storage);
+  if (!IN6_IS_ADDR_V4MAPPED(&in6.sin6_addr)) return a;
+  SockAddr v4;
+  auto& in = reinterpret_cast<sockaddr_in&>(v4.storage);
+  in.sin_family = AF_INET;
+  in.sin_port = in6.sin6_port;
+  std::memcpy(&in.sin_addr, &in6.sin6_addr.s6_addr[12], sizeof in.sin_addr);
+  v4.length = sizeof in;
+  return v4;
+}
+
 Result<SockAddr> parse_numeric(std::string_view text) {
   if (text.starts_with("unix:")) return unix_address(text.substr(5));
   Result<HostPort> hp = split_host_port(text);
   if (!hp) return hp.error();
-  SockAddr a;
   std::uint16_t port = 0;
   if (!parse_port(hp->port, port)) return make_error_code(AddrErrc::BadPort);
-  if (hp->is_bracketed) {
-    auto& in6 = reinterpret_cast<sockaddr_in6&>(a.storage);
-    if (::inet_pton(AF_INET6, hp->host.c_str(), &in6.sin6_addr) != 1) return make_error_code(AddrErrc::NotNumericHost);
-    in6.sin6_family = AF_INET6;
-    in6.sin6_port = htons(port);
-    a.length = sizeof in6;
+  Result<SockAddr> a = parse_numeric_host(hp->host);
+  // IPv6 in brackets and only there: unbracketed, its last ':' was taken for the port's.
+  if (!a || (a->family() == AF_INET6) != hp->is_bracketed) return make_error_code(AddrErrc::NotNumericHost);
+  if (a->family() == AF_INET6) {
+    reinterpret_cast<sockaddr_in6&>(a->storage).sin6_port = htons(port);
   } else {
-    auto& in = reinterpret_cast<sockaddr_in&>(a.storage);
-    if (::inet_pton(AF_INET, hp->host.c_str(), &in.sin_addr) != 1) return make_error_code(AddrErrc::NotNumericHost);
-    in.sin_family = AF_INET;
-    in.sin_port = htons(port);
-    a.length = sizeof in;
+    reinterpret_cast<sockaddr_in&>(a->storage).sin_port = htons(port);
   }
   return a;
 }
@@ -131,17 +158,16 @@ std::string host_name_key(std::string_view name) {
 
 std::string format_host(const sockaddr_storage& ss, std::uint16_t& port) {
   char buf[INET6_ADDRSTRLEN] = "?";
-  if (ss.ss_family == AF_INET) {
-    const auto& sin = reinterpret_cast<const sockaddr_in&>(ss);
+  SockAddr a;
+  a.storage = ss;
+  a = unmap_v4(a);  // ::ffff:a.b.c.d is the client a.b.c.d
+  if (a.family() == AF_INET) {
+    const auto& sin = reinterpret_cast<const sockaddr_in&>(a.storage);
     ::inet_ntop(AF_INET, &sin.sin_addr, buf, sizeof buf);
     port = ntohs(sin.sin_port);
-  } else if (ss.ss_family == AF_INET6) {
-    const auto& sin6 = reinterpret_cast<const sockaddr_in6&>(ss);
-    if (IN6_IS_ADDR_V4MAPPED(&sin6.sin6_addr)) {
-      ::inet_ntop(AF_INET, &sin6.sin6_addr.s6_addr[12], buf, sizeof buf);  // ::ffff:a.b.c.d is the client a.b.c.d
-    } else {
-      ::inet_ntop(AF_INET6, &sin6.sin6_addr, buf, sizeof buf);
-    }
+  } else if (a.family() == AF_INET6) {
+    const auto& sin6 = reinterpret_cast<const sockaddr_in6&>(a.storage);
+    ::inet_ntop(AF_INET6, &sin6.sin6_addr, buf, sizeof buf);
     port = ntohs(sin6.sin6_port);
   }
   return buf;

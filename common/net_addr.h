@@ -3,7 +3,8 @@
 // non-blocking connect).
 //
 // Users: the server's --listen (server.cpp), --fastcgi-pass and the FastCGI workers' sockets (fastcgi_gateway.cpp),
-// REMOTE_ADDR / SERVER_PORT (connection.cpp), and the SDK's `--fastcgi ADDR` (fastcgi_runtime.cpp).
+// REMOTE_ADDR / SERVER_PORT (connection.cpp), --status-allow (status_page.cpp), and the SDK's `--fastcgi ADDR`
+// (fastcgi_runtime.cpp).
 //
 // Two ways from text to an address. parse_numeric() never calls getaddrinfo(): the handler SDK links statically,
 // and a static getaddrinfo() loads NSS modules of whatever glibc is installed at run time. resolve() and
@@ -69,6 +70,13 @@ struct HostPort {
 // BadUnixPath if `path` is empty or does not fit in sun_path with its terminating NUL.
 [[nodiscard]] Result<SockAddr> unix_address(std::string_view path);
 
+// A numeric host alone, without port or brackets: a dotted IPv4 address ("192.0.2.1") or an IPv6 one ("2001:db8::1",
+// "::ffff:192.0.2.1"), as an AF_INET or AF_INET6 address with port 0 (inet_pton(): no getaddrinfo()). Error:
+// NotNumericHost. parse_numeric() reads its HOST with it, and the status page's --status-allow its networks.
+[[nodiscard]] Result<SockAddr> parse_numeric_host(std::string_view host) noexcept;
+// `a`, or, if it is an IPv4-mapped IPv6 address (::ffff:a.b.c.d, RFC 4291 §2.5.5.2: an IPv4 client of a dual-stack
+// socket), the AF_INET address a.b.c.d it maps, with the same port. format_host() shows addresses so.
+[[nodiscard]] SockAddr unmap_v4(const SockAddr& a) noexcept;
 // "unix:PATH", "IPV4:PORT" or "[IPV6]:PORT", numeric only: no getaddrinfo(), so static handlers may use it. PORT is
 // 1 to 5 decimal digits, at most 65535 (0 lets the kernel pick). An unbracketed IPv6 host is refused (its last ':'
 // would be taken for the port's). Errors: BadUnixPath, NotHostPort, BadBracket, MissingPort, BadPort, NotNumericHost.

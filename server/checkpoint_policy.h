@@ -1,13 +1,13 @@
 // server/checkpoint_policy.h — how hard the database keeper checkpoints after each poll: a pure decision (no SQLite,
 // no clock, no I/O), so that its thresholds, escalation and busy fallback are unit-tested on their own.
 //
-// The keeper (server/db_keeper.h) polls every --checkpoint-interval (default 5 ms). Each poll starts with a PASSIVE
-// checkpoint, which copies into the database every WAL frame no reader still needs, waits for nobody, and costs a
-// few lock calls when there is nothing to copy. Its result (frames in the WAL, frames backfilled) and the -wal
-// file's size are what this policy sees. PASSIVE alone never bounds the WAL under sustained writes: SQLite starts
-// the WAL again from its beginning only when a writer begins while EVERY frame is backfilled and no reader holds a
-// read mark, and writers that keep appending while a checkpoint runs never leave it fully backfilled. So, with
-// B = wal_max_bytes:
+// The keeper (server/db_keeper.h) polls every --checkpoint-interval (default 5 ms; slower while the WAL is idle, see
+// db_keeper.h). Each poll starts with a PASSIVE checkpoint, which copies into the database every WAL frame no reader
+// still needs, waits for nobody, and costs a few lock calls when there is nothing to copy. Its result (frames in the
+// WAL, frames backfilled) and the -wal file's size are what this policy sees. PASSIVE alone never bounds the WAL under
+// sustained writes: SQLite starts the WAL again from its beginning only when a writer begins while EVERY frame is
+// backfilled and no reader holds a read mark, and writers that keep appending while a checkpoint runs never leave it
+// fully backfilled. So, with B = wal_max_bytes:
 //  - the WAL's frames take B/2 bytes or more: a RESTART checkpoint with a short busy wait (restart_wait). It waits
 //    for the writer, copies the few frames the PASSIVE left, and waits for readers, so the next writer restarts the
 //    WAL at frame 1 (the file keeps its size and is overwritten, which is cheaper for writers than regrowing it);

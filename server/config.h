@@ -128,7 +128,8 @@ struct Config {
 
 // One [[site]] table (RFC 9112 §3.2: chosen by the Host field, or by an absolute-form target's authority).
 struct SiteConfig {
-  std::vector<std::string> hosts;  // lower-case host names without port, e.g. {"example.org", "www.example.org"}
+  std::vector<std::string> hosts;  // host names without port as net::host_name_key makes them (lower case, no
+                                   // trailing dot), e.g. {"example.org", "www.example.org"}
   int line = 0;                    // where its table starts in the configuration file, for messages
   Config settings;                 // the site's settings: root, cgi_bin, db_path... (its `sites` is empty)
 };

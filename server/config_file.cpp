@@ -8,8 +8,8 @@
 #include <sstream>
 #include <utility>
 
-#include "common/ascii.h"
 #include "common/error.h"
+#include "common/net_addr.h"
 
 namespace spawnd::server {
 
@@ -163,10 +163,11 @@ std::vector<std::string> ConfigFile::apply_site(std::size_t index, CLI::App& app
   if (items == nullptr || items->empty()) fail(path_, line_of(*hosts_node), "hosts", "expected a non-empty array of host names");
   for (const toml::node& item : *items) {
     auto name = item.value_exact<std::string>();
-    if (!name || !is_host_name(*name))
-      fail(path_, line_of(item), "hosts", "expected a host name without port (e.g. \"example.org\")");
-    for (char& c : *name) c = ascii_lower(c);
-    hosts.push_back(std::move(*name));
+    // Stored as the lookup key the requests' Host and the TLS clients' SNI names are turned into (request_host(),
+    // TlsContexts), so that "Example.ORG." is found as "example.org"; "." alone names no host.
+    std::string key = name && is_host_name(*name) ? net::host_name_key(*name) : std::string();
+    if (key.empty()) fail(path_, line_of(item), "hosts", "expected a host name without port (e.g. \"example.org\")");
+    hosts.push_back(std::move(key));
   }
   for (const auto& [key, value] : site) {
     if (key.str() == "hosts") continue;

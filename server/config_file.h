@@ -50,9 +50,9 @@ class ConfigFile {
   // The number of [[site]] tables. Throws ConfigError if `site` is there but not an array of tables.
   [[nodiscard]] std::size_t site_count() const;
   // Gives the keys of [[site]] number `index` to `app` (freshly made, nothing parsed: every key applies), which
-  // accepts only options of the group kSiteOptions. Returns its `hosts`, lower-cased: a non-empty array of host
-  // names (RFC 9110 §7.2 uri-host, without port). `line` gets the table's line. Throws ConfigError as above, and
-  // for missing or malformed `hosts`.
+  // accepts only options of the group kSiteOptions. Returns its `hosts` as lookup keys (net::host_name_key:
+  // lower-cased, one trailing dot dropped): a non-empty array of host names (RFC 9110 §7.2 uri-host, without port).
+  // `line` gets the table's line. Throws ConfigError as above, and for missing or malformed `hosts`.
   [[nodiscard]] std::vector<std::string> apply_site(std::size_t index, CLI::App& app, int& line) const;
 
  private:

@@ -480,6 +480,7 @@ void Connection::dispatch(Route route) {
 
 void Connection::start_exchange(Gateway& gateway) {
   if (state_ != State::Responding) advance(State::Responding);  // already there after a local redirect
+  req_.site->note_gateway_request();  // its handler may write the site's database: wake an idle keeper
   exchange_ = gateway.start(*req_.request, *this, *this);
   if (state_ != State::Responding || !exchange_) {
     // Closed, or answered synchronously (404, 503, ...): the exchange, if any, is done.

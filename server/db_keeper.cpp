@@ -144,6 +144,8 @@ DbKeeper::DbKeeper(DbKeeperConfig config) : config_(std::move(config)) {
     throw;
   }
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  // Named for top -H, perf and /proc/PID/task/TID/comm (the idle-poll test finds it so); a failure changes nothing.
+  (void)::pthread_setname_np(thread_.native_handle(), "db-keeper");
 
   try {
     open_result.get();
@@ -156,9 +158,11 @@ DbKeeper::DbKeeper(DbKeeperConfig config) : config_(std::move(config)) {
     throw;
   }
   if (is_wal_) {
-    SPAWND_LOG_INFO("db: %s kept open (WAL; preset %s); checkpoint poll every %lld ms, WAL bound %lld bytes",
+    SPAWND_LOG_INFO("db: %s kept open (WAL; preset %s); checkpoint poll every %lld ms (up to %lld ms while the WAL "
+                    "is idle), WAL bound %lld bytes",
                     config_.path.c_str(), config_.pragmas.c_str(),
                     static_cast<long long>(config_.checkpoint_interval.count()),
+                    static_cast<long long>(std::max(config_.checkpoint_interval, kIdleCheckpointInterval).count()),
                     static_cast<long long>(config_.policy.wal_max_bytes));
   } else {
     SPAWND_LOG_INFO("db: %s kept open (not WAL: no checkpoints needed; preset %s)", config_.path.c_str(),
@@ -182,20 +186,51 @@ DbKeeper::Stats DbKeeper::stats() const {
   return stats_;
 }
 
+void DbKeeper::note_request() noexcept {
+  // Only the first request of an idle spell signals; the keeper clears is_idle_ itself when it speeds up.
+  if (!is_idle_.load(std::memory_order_relaxed) || !is_idle_.exchange(false)) return;
+  {
+    std::lock_guard lock(mutex_);
+    has_request_ = true;
+  }
+  wake_.notify_one();
+}
+
 void DbKeeper::run(db::Connection conn) {
+  using std::chrono::steady_clock;
   CheckpointPolicy policy(config_.policy);
+  const std::chrono::milliseconds fast = config_.checkpoint_interval;
+  std::chrono::milliseconds wait = fast;  // until the next poll
+  steady_clock::time_point quiet_since = steady_clock::now();
   std::unique_lock lock(mutex_);
   for (;;) {
-    // Not a sleep: stop() wakes us at once. Outside WAL mode there is nothing to do but hold the connection.
+    // Not a sleep: stop() and note_request() wake us at once. Outside WAL mode there is nothing to do but hold the
+    // connection.
     if (is_wal_) {
-      wake_.wait_for(lock, config_.checkpoint_interval, [this] { return stop_requested_; });
+      wake_.wait_for(lock, wait, [this] { return stop_requested_ || has_request_; });
     } else {
       wake_.wait(lock, [this] { return stop_requested_; });
     }
     if (stop_requested_) break;
+    if (std::exchange(has_request_, false)) {
+      // A handler is about to run and may write: poll fast again, the first time one interval from now (its commit
+      // comes later than this).
+      wait = fast;
+      quiet_since = steady_clock::now();
+      is_idle_.store(false, std::memory_order_relaxed);
+      continue;
+    }
     lock.unlock();
-    run_round(conn, policy);
+    const WalActivity activity = run_round(conn, policy);
     lock.lock();
+    const steady_clock::time_point now = steady_clock::now();
+    if (activity == WalActivity::Changed) {
+      wait = fast;
+      quiet_since = now;
+    } else if (activity == WalActivity::Quiet && now - quiet_since >= kQuietBeforeIdle) {
+      wait = std::max(fast, std::min(wait * 2, kIdleCheckpointInterval));
+    }
+    is_idle_.store(wait > fast, std::memory_order_relaxed);
   }
   lock.unlock();
   if (!is_wal_) return;  // `conn` closes here, on the thread that used it
@@ -233,9 +268,10 @@ void DbKeeper::log_stats() const {
                   static_cast<unsigned long long>(s.rounds));
 }
 
-void DbKeeper::run_round(db::Connection& conn, CheckpointPolicy& policy) {
+DbKeeper::WalActivity DbKeeper::run_round(db::Connection& conn, CheckpointPolicy& policy) {
   CheckpointRound r;
   bool is_error = false;
+  const int previous_log_frames = last_log_frames_;
   try {
     r = checkpoint_round(conn, page_bytes_, policy);
   } catch (const std::exception& e) {
@@ -276,10 +312,18 @@ void DbKeeper::run_round(db::Connection& conn, CheckpointPolicy& policy) {
       }
     }
   }
+  // Quiet: the WAL is as the previous round left it, and nobody else is checkpointing it.
+  WalActivity activity = WalActivity::Unknown;
+  if (!is_error) {
+    const bool is_quiet = !r.passive.busy && r.escalation == Escalation::None &&
+                          r.passive.log_frames == previous_log_frames && r.wal_bytes == last_wal_bytes_;
+    activity = is_quiet ? WalActivity::Quiet : WalActivity::Changed;
+    last_wal_bytes_ = r.wal_bytes_after;
+  }
   std::lock_guard lock(mutex_);
   if (is_error) {
     ++stats_.errors;
-    return;
+    return activity;
   }
   ++stats_.rounds;
   stats_.frames_backfilled += copied;
@@ -290,6 +334,7 @@ void DbKeeper::run_round(db::Connection& conn, CheckpointPolicy& policy) {
   if (r.passive.busy || r.is_escalation_busy) ++stats_.busy_rounds;
   stats_.wal_bytes = r.wal_bytes_after;
   stats_.wal_bytes_max = std::max({stats_.wal_bytes_max, r.wal_bytes, r.wal_bytes_after});
+  return activity;
 }
 
 std::shared_ptr<DbKeeper> DbKeepers::get(const DbKeeperConfig& config) {

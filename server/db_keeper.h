@@ -7,30 +7,43 @@
 // the last, and it takes checkpointing off the request path: handlers run with wal_autocheckpoint=0 (the WAL presets
 // set it, see pragmas/README.md) and the keeper checkpoints on its own thread.
 //
-// What it does. The constructor opens the database with the configured preset on the keeper thread, creating the
-// file and applying the on-create PRAGMAs (so the file exists, in WAL mode, before the first handler runs), and
-// waits for that open to finish. Then, if the file is in WAL mode, the thread polls every `checkpoint_interval`
-// (5 ms by default) and runs checkpoint_round() below: a PASSIVE checkpoint, then whatever CheckpointPolicy
-// (server/checkpoint_policy.h) asks for to keep the -wal file under `policy.wal_max_bytes` (B): a RESTART with a
-// 5 ms busy wait once the WAL's frames take B/2, a TRUNCATE when the file itself passed 3B/4, PASSIVE only for a
-// few polls after one of those met a lock. Writers help at 3B/4 (spawnd passes B to handlers as
-// SPAWND_WAL_MAX_BYTES, see db::Connection::set_wal_max_bytes), which is what makes B a hard bound when a
-// checkpoint's fsync is slow. In any other journal mode (the `baseline` preset: rollback journal) there is nothing
-// to checkpoint: the thread only holds the connection. A checkpoint that meets a lock is counted (busy_rounds),
-// logged at Debug and tried again by the policy; other SQLite errors are logged and retried the same way. At
-// destruction the thread is woken (condition variable), joined, logs its Stats in one line and closes the
-// connection; if it is then the last one, SQLite checkpoints and removes the WAL as usual.
+// What it does. The constructor opens the database with the configured preset on the keeper thread, creating the file
+// and applying the on-create PRAGMAs (so the file exists, in WAL mode, before the first handler runs), and waits for
+// that open to finish. Then, if the file is in WAL mode, the thread polls every `checkpoint_interval` (5 ms by default)
+// while the WAL changes (see "Idle" below) and runs checkpoint_round() below: a PASSIVE checkpoint, then whatever
+// CheckpointPolicy (server/checkpoint_policy.h) asks for to keep the -wal file under `policy.wal_max_bytes` (B): a
+// RESTART with a 5 ms busy wait once the WAL's frames take B/2, a TRUNCATE when the file itself passed 3B/4, PASSIVE
+// only for a few polls after one of those met a lock. Writers help at 3B/4 (spawnd passes B to handlers as
+// SPAWND_WAL_MAX_BYTES, see db::Connection::set_wal_max_bytes), which is what makes B a hard bound when a checkpoint's
+// fsync is slow. In any other journal mode (the `baseline` preset: rollback journal) there is nothing to checkpoint:
+// the thread only holds the connection. A checkpoint that meets a lock is counted (busy_rounds), logged at Debug and
+// tried again by the policy; other SQLite errors are logged and retried the same way. At destruction the thread is
+// woken (condition variable), joined, logs its Stats in one line and closes the connection; if it is then the last one,
+// SQLite checkpoints and removes the WAL as usual.
 //
-// Threads. All SQLite work happens on the keeper thread, which owns the connection (opened there, used and closed
-// only there). The event loop never waits on it: the only calls from other threads are the constructor (which waits
-// for the open, at start-up), the destructor/stop() (which wait for at most the round in progress: a PASSIVE
-// checkpoint, or an escalation bounded by its busy wait) and stats(). The thread starts with every signal blocked, so
-// SIGTERM and friends keep arriving at the server's signalfd whatever the caller's mask was.
+// Idle. A server at rest should not wake 200 times a second. Handlers commit from other processes, so the keeper
+// cannot learn of every commit; it learns of them two ways. A poll that finds the WAL as the previous one left it
+// (the same frame count and -wal file size, no checkpoint of another connection running) is quiet; once the WAL has
+// been quiet for kQuietBeforeIdle, each quiet poll doubles the wait before the next, up to kIdleCheckpointInterval
+// (1 s). A poll that sees the WAL change, or a request that spawnd hands to a handler (note_request(), called by the
+// event loop), brings the `checkpoint_interval` poll back at once. So a burst of writes through spawnd is polled
+// from its first request, and a commit from outside spawnd (a cron job, the sqlite3 shell) within a second. The
+// bound does not depend on it: writers help at 3B/4 whatever the keeper's pace. (A writer that restarts the WAL and
+// writes exactly as many frames as it held, between two idle polls, goes unseen until its next change: the WAL is
+// small then.)
+//
+// Threads. All SQLite work happens on the keeper thread, which owns the connection (opened there, used and closed only
+// there). The event loop never waits on it: the only calls from other threads are the constructor (which waits for the
+// open, at start-up), the destructor/stop() (which wait for at most the round in progress: a PASSIVE checkpoint, or an
+// escalation bounded by its busy wait), stats() and note_request() (an atomic load while the keeper polls fast; a mutex
+// and a condition variable signal once per idle spell). The thread is named "db-keeper". The thread starts with every
+// signal blocked, so SIGTERM and friends keep arriving at the server's signalfd whatever the caller's mask was.
 //
 // fork(): the connection belongs to this process. A child forked from spawnd must not use or close it (db/database.h);
 // CGI children exec at once and SQLite opens its files O_CLOEXEC, so they never see it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -46,10 +59,16 @@
 
 namespace spawnd::server {
 
+// How long the WAL stays unchanged before the keeper starts doubling its wait between polls, and the longest wait
+// it doubles up to (README: Data). An interval above the idle one stays as it is.
+inline constexpr std::chrono::milliseconds kQuietBeforeIdle{200};
+inline constexpr std::chrono::milliseconds kIdleCheckpointInterval{1000};
+
 struct DbKeeperConfig {
   std::string path;                // the database file (absolute); created if missing, its directory is not
   std::string pragmas = "default"; // preset name or .sql file, as SPAWND_PRAGMAS: the same one the handlers use
-  // Time between two polls (checkpoint rounds): --checkpoint-interval. Values below 1 ms count as 1 ms.
+  // Time between two polls (checkpoint rounds) while the WAL changes: --checkpoint-interval. Values below 1 ms count
+  // as 1 ms.
   std::chrono::milliseconds checkpoint_interval{5};
   // The bound (wal_max_bytes, --wal-max-bytes) and the escalations' busy waits.
   CheckpointPolicyConfig policy;
@@ -103,6 +122,11 @@ class DbKeeper {
   // still happen once the straggler has gone. Idempotent.
   void stop() noexcept;
 
+  // A request is being handed to a handler, which may write: if the keeper is idle (polling slower than
+  // checkpoint_interval), it polls at checkpoint_interval again from now. Cheap enough for every request: an atomic
+  // load unless idle. Any thread (the event loop's).
+  void note_request() noexcept;
+
   // True if the file is in WAL mode, so the keeper checkpoints it.
   [[nodiscard]] bool is_wal() const noexcept { return is_wal_; }
   // The bound in effect, bytes.
@@ -110,8 +134,10 @@ class DbKeeper {
   [[nodiscard]] Stats stats() const;
 
  private:
+  // What a round saw of the WAL, for the poll's pace.
+  enum class WalActivity { Changed, Quiet, Unknown };
   void run(db::Connection conn);
-  void run_round(db::Connection& conn, CheckpointPolicy& policy);
+  [[nodiscard]] WalActivity run_round(db::Connection& conn, CheckpointPolicy& policy);
   void log_stats() const;
 
   DbKeeperConfig config_;
@@ -121,10 +147,14 @@ class DbKeeper {
   std::uint64_t busy_streak_ = 0;     // keeper thread only: busy escalations in a row
   int last_log_frames_ = 0;           // keeper thread only: the previous PASSIVE's frame counts, for frames_backfilled
   int last_checkpointed_frames_ = 0;
+  std::int64_t last_wal_bytes_ = -2;  // keeper thread only: the -wal file's size at the end of the previous round
+                                      // (-2: no round yet, so the first one counts as a change)
 
-  mutable std::mutex mutex_;          // guards stop_requested_ and stats_
+  mutable std::mutex mutex_;          // guards stop_requested_, has_request_ and stats_
   std::condition_variable wake_;
   bool stop_requested_ = false;
+  bool has_request_ = false;          // note_request() woke an idle keeper
+  std::atomic<bool> is_idle_{false};  // the keeper waits longer than checkpoint_interval between polls
   Stats stats_;
   std::thread thread_;
 };

@@ -321,7 +321,7 @@ std::unique_ptr<CLI::App> make_app(spawnd::server::Config& cfg, CommandOptions& 
       ->group(kSiteOptions);
   add_seconds(app, "--checkpoint-interval", cfg.checkpoint_interval_ms,
               "With --db: how often spawnd polls the database's WAL and checkpoints it (PASSIVE; RESTART from half "
-              "of --wal-max-bytes)");
+              "of --wal-max-bytes) while it changes; an idle WAL is polled down to once a second");
   app.add_option("--wal-max-bytes", cfg.wal_max_bytes,
                  "With --db: the bound of the -wal file; handlers' commits checkpoint themselves from 3/4 of it "
                  "(passed as SPAWND_WAL_MAX_BYTES)")

@@ -8,6 +8,12 @@
 // processes running, requests queued, the database keeper's figures) is not kept here: the status page reads it
 // from its owner when it is scraped.
 //
+// Reloads. The gateways and database keepers belong to one configuration generation (site.h) and count from zero;
+// the counters they report (spawn failures, queue refusals, checkpoints...) must go on for the life of the process
+// (Prometheus counters are monotonic). So when a retired generation is destroyed, what its gateways and keepers
+// counted is added to the SiteMetrics of their site (add_retired()), which outlives every generation; the status
+// page adds it to what the live generations report.
+//
 // Loop thread only.
 #pragma once
 
@@ -19,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "server/db_keeper.h"
 #include "server/gateway/gateway.h"
 
 namespace spawnd::server {
@@ -62,9 +69,39 @@ class SiteMetrics {
     return modes_[static_cast<std::size_t>(mode)];
   }
 
+  // Adds the counters of `load` (queue_full, queue_timeout, spawn_failures; not its gauges), reported by a gateway
+  // of `mode` of this site in a configuration that is being destroyed.
+  void add_retired(ServedBy mode, const GatewayLoad& load) noexcept { add_counters(retired_load_[index(mode)], load); }
+  // Adds the counters of a database keeper of this site that is being destroyed (and its largest WAL).
+  void add_retired(const DbKeeper::Stats& db) noexcept { add_counters(retired_db_, db); }
+  // What add_retired() summed: counters only, the gauges are 0 (wal_bytes: -1).
+  [[nodiscard]] const GatewayLoad& retired(ServedBy mode) const noexcept { return retired_load_[index(mode)]; }
+  [[nodiscard]] const DbKeeper::Stats& retired_db() const noexcept { return retired_db_; }
+
+  // `into` plus the counters of `from`; gauges stay `into`'s (wal_bytes_max: the larger).
+  static void add_counters(GatewayLoad& into, const GatewayLoad& from) noexcept {
+    into.queue_full += from.queue_full;
+    into.queue_timeout += from.queue_timeout;
+    into.spawn_failures += from.spawn_failures;
+  }
+  static void add_counters(DbKeeper::Stats& into, const DbKeeper::Stats& from) noexcept {
+    into.rounds += from.rounds;
+    into.checkpoints += from.checkpoints;
+    into.frames_backfilled += from.frames_backfilled;
+    into.restarts += from.restarts;
+    into.truncations += from.truncations;
+    into.busy_rounds += from.busy_rounds;
+    into.errors += from.errors;
+    if (from.wal_bytes_max > into.wal_bytes_max) into.wal_bytes_max = from.wal_bytes_max;
+  }
+
  private:
+  [[nodiscard]] static std::size_t index(ServedBy mode) noexcept { return static_cast<std::size_t>(mode); }
+
   std::string name_;
   std::array<ModeCounters, kServedByCount> modes_{};
+  std::array<GatewayLoad, kServedByCount> retired_load_{};
+  DbKeeper::Stats retired_db_;
 };
 
 // The server-wide counters: the sites', and the 503s spawnd sends before a request reaches a gateway.

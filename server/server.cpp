@@ -219,33 +219,92 @@ SiteMetrics& Server::site_metrics(std::string_view name) {
   return *it->second;
 }
 
+const SiteMetrics* Server::find_site_metrics(std::string_view name) const {
+  if (name == "-") return site_metrics_;
+  auto it = site_metrics_by_name_.find(std::string(name));
+  return it == site_metrics_by_name_.end() ? nullptr : it->second;
+}
+
 std::string Server::status_text() const {
   StatusFigures figures;
   figures.connections_open = connections_.size();
   figures.connections_total = connection_count_;
-  bool is_first = true;
-  sites_->for_each([&](const Site& s) {
-    StatusFigures::Site& site = figures.sites.emplace_back();
-    site.name = s.name() == "-" ? "default" : s.name();  // the label of the default site, as in site_metrics()
-    const LoadReport add = [&site](ServedBy mode, const GatewayLoad& load) {
-      std::optional<GatewayLoad>& sum = site.load[static_cast<std::size_t>(mode)];
-      if (!sum) sum.emplace();
-      sum->running += load.running;
-      sum->queued += load.queued;
-      sum->queue_full += load.queue_full;
-      sum->queue_timeout += load.queue_timeout;
-      sum->spawn_failures += load.spawn_failures;
-    };
-    s.router().report_load(add);
-    // The --fastcgi-pass pools are shared by every site: counted once, with the default site.
-    if (is_first) sites_->fastcgi_apps().report_load(add);
-    is_first = false;
-    if (const DbKeeper* keeper = s.db_keeper()) {
-      site.db = keeper->stats();
-      site.wal_max_bytes = keeper->wal_max_bytes();
+  // Per site (Site::name()): its entry of `figures`, and its distinct live database keepers, the current
+  // configuration's first.
+  std::vector<std::pair<std::string, std::vector<const DbKeeper*>>> by_site;
+  auto site_entry = [&](const Site& s) -> std::size_t {
+    for (std::size_t i = 0; i < by_site.size(); ++i)
+      if (by_site[i].first == s.name()) return i;
+    by_site.emplace_back(s.name(), std::vector<const DbKeeper*>());
+    figures.sites.emplace_back().name = s.name() == "-" ? "default" : s.name();  // as in site_metrics()
+    return by_site.size() - 1;
+  };
+  // The current configuration (its sites give the page's order), then the retired ones that still finish requests:
+  // their handlers run, and what they counted is not in their sites' retired counters until they are destroyed.
+  auto report = [&](const Sites& sites) {
+    bool is_first = true;
+    sites.for_each([&](const Site& s) {
+      const std::size_t i = site_entry(s);
+      StatusFigures::Site& site = figures.sites[i];
+      const LoadReport add = [&site](ServedBy mode, const GatewayLoad& load) {
+        std::optional<GatewayLoad>& sum = site.load[static_cast<std::size_t>(mode)];
+        if (!sum) sum.emplace();
+        sum->running += load.running;
+        sum->queued += load.queued;
+        SiteMetrics::add_counters(*sum, load);
+      };
+      s.router().report_load(add);
+      // The --fastcgi-pass pools are shared by every site of a configuration: counted once, with the default site.
+      if (is_first) sites.fastcgi_apps().report_load(add);
+      is_first = false;
+      std::vector<const DbKeeper*>& keepers = by_site[i].second;
+      const DbKeeper* keeper = s.db_keeper();
+      if (keeper != nullptr && std::find(keepers.begin(), keepers.end(), keeper) == keepers.end())
+        keepers.push_back(keeper);
+    });
+  };
+  report(*sites_);
+  for (const auto& retired : retired_sites_) report(*retired);
+  // What destroyed configurations counted, where the live ones have the same gateway mode or a database.
+  for (std::size_t i = 0; i < by_site.size(); ++i) {
+    StatusFigures::Site& site = figures.sites[i];
+    const SiteMetrics* metrics = find_site_metrics(by_site[i].first);
+    for (std::size_t mode = 0; mode < kServedByCount; ++mode) {
+      if (site.load[mode] && metrics)
+        SiteMetrics::add_counters(*site.load[mode], metrics->retired(static_cast<ServedBy>(mode)));
     }
-  });
+    const std::vector<const DbKeeper*>& keepers = by_site[i].second;
+    if (keepers.empty()) continue;
+    site.db = keepers.front()->stats();  // the gauges (the -wal file now) are the current keeper's
+    site.wal_max_bytes = keepers.front()->wal_max_bytes();
+    for (std::size_t k = 1; k < keepers.size(); ++k) SiteMetrics::add_counters(*site.db, keepers[k]->stats());
+    if (metrics) SiteMetrics::add_counters(*site.db, metrics->retired_db());
+  }
   return render_status(metrics_, figures);
+}
+
+void Server::keep_retired_counters(const Sites& retiring) {
+  // A keeper another live configuration still uses goes on counting there: only the others are added.
+  auto is_live_elsewhere = [this, &retiring](const DbKeeper* keeper) {
+    bool is_live = false;
+    auto look = [&](const Sites& sites) {
+      if (&sites == &retiring) return;
+      sites.for_each([&](const Site& s) { is_live = is_live || s.db_keeper() == keeper; });
+    };
+    look(*sites_);
+    for (const auto& retired : retired_sites_) look(*retired);
+    return is_live;
+  };
+  bool is_first = true;
+  retiring.for_each([&](const Site& s) {
+    SiteMetrics& metrics = site_metrics(s.name());
+    const LoadReport add = [&metrics](ServedBy mode, const GatewayLoad& load) { metrics.add_retired(mode, load); };
+    s.router().report_load(add);
+    if (is_first) retiring.fastcgi_apps().report_load(add);
+    is_first = false;
+    const DbKeeper* keeper = s.db_keeper();
+    if (keeper != nullptr && !is_live_elsewhere(keeper)) metrics.add_retired(keeper->stats());
+  });
 }
 
 void Server::release(Connection& connection) {
@@ -492,11 +551,17 @@ void Server::drop_retired_sites() {
   // Only this list holds them: no request runs on them any more, and what their exchanges deferred has run (a
   // request lets go of its sites after its exchanges are destroyed, and this runs from a timer). Their gateways
   // stop their handler processes (the ChildTable reaps them) and their keepers close.
-  std::erase_if(retired_sites_, [](const std::shared_ptr<Sites>& sites) {
-    if (sites.use_count() > 1) return false;
-    SPAWND_LOG_INFO("configuration %llu retired", static_cast<unsigned long long>(sites->generation()));
-    return true;
-  });
+  // One at a time, not std::erase_if: keep_retired_counters() looks at every other configuration in the list, which
+  // must be whole while it does.
+  for (auto it = retired_sites_.begin(); it != retired_sites_.end();) {
+    if (it->use_count() > 1) {
+      ++it;
+      continue;
+    }
+    keep_retired_counters(**it);
+    SPAWND_LOG_INFO("configuration %llu retired", static_cast<unsigned long long>((*it)->generation()));
+    it = retired_sites_.erase(it);
+  }
 }
 
 void Server::begin_shutdown() {

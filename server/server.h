@@ -124,8 +124,13 @@ class Server {
   void redirect_stderr() noexcept;
   // Gives `fresh` the running values of the settings a reload cannot change, logging each one that differs.
   void keep_restart_only(Config& fresh) const;
-  // Destroys the retired sites no request holds any more.
+  // Destroys the retired sites no request holds any more, keeping what they counted (keep_retired_counters).
   void drop_retired_sites();
+  // Adds the counters of `retiring`'s gateways, and of its database keepers that no other live configuration
+  // shares, to the SiteMetrics of their sites (metrics.h: counters go on across reloads).
+  void keep_retired_counters(const Sites& retiring);
+  // The counters of the site named `name` ("-": the default site's), or null if none were made yet.
+  [[nodiscard]] const SiteMetrics* find_site_metrics(std::string_view name) const;
   // Stops accepting for `ms` (out of descriptors: the pending connections wait in the backlog).
   void pause_accept(std::int64_t ms);
   // The end of a pause: the listener is watched again (or, if epoll_ctl fails, retried `retry_ms` later).

@@ -60,6 +60,10 @@ Site::Site(EventLoop& loop, ChildTable& children, FastCgiApps& apps, DbKeepers& 
 // The gateways go first (router_ is the last member), then the static files, then the keeper.
 Site::~Site() = default;
 
+void Site::note_gateway_request() const noexcept {
+  if (db_keeper_) db_keeper_->note_request();
+}
+
 void Site::check(const Config& settings, std::string_view name) {
   const std::string site = name == "-" ? std::string() : " (site " + std::string(name) + ")";
   try {

@@ -59,6 +59,9 @@ class Site {
   [[nodiscard]] const ErrorPages& error_pages() const noexcept { return error_pages_; }
   // With --db: the keeper's figures (status page). Null without a database.
   [[nodiscard]] const DbKeeper* db_keeper() const noexcept { return db_keeper_.get(); }
+  // A request of this site is being handed to a gateway: its handler may write the database, so an idle keeper
+  // polls fast again (DbKeeper::note_request). Nothing without --db.
+  void note_gateway_request() const noexcept;
   // Who answers a request path: a mounted gateway or the static files; and where a local redirect goes.
   [[nodiscard]] const Router& router() const noexcept { return router_; }
 

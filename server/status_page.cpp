@@ -1,12 +1,15 @@
 #include "server/status_page.h"
 
-#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 
 #include "common/error.h"
+#include "common/net_addr.h"
+#include "common/result.h"
 
 namespace spawnd::server {
 
@@ -14,23 +17,19 @@ namespace {
 
 constexpr std::array<std::string_view, 5> kClasses{"1xx", "2xx", "3xx", "4xx", "5xx"};
 
-// Parses a numeric IPv4 or IPv6 address into `bytes`; returns its family, or 0.
-int parse_address(std::string_view text, std::array<std::uint8_t, 16>& bytes) {
-  if (text.size() >= INET6_ADDRSTRLEN) return 0;
-  char buf[INET6_ADDRSTRLEN];
-  text.copy(buf, text.size());
-  buf[text.size()] = '\0';
+// The bytes of the numeric IPv4 or IPv6 address `text` (net::parse_numeric_host; an IPv4-mapped one as the IPv4
+// address it maps, net::unmap_v4) into `bytes`, IPv4 in the first 4; returns its family, or 0 if it is no address.
+int parse_address(std::string_view text, std::array<std::uint8_t, 16>& bytes) noexcept {
+  Result<net::SockAddr> parsed = net::parse_numeric_host(text);
+  if (!parsed) return 0;
+  const net::SockAddr a = net::unmap_v4(*parsed);
   bytes = {};
-  if (::inet_pton(AF_INET, buf, bytes.data()) == 1) return AF_INET;
-  if (::inet_pton(AF_INET6, buf, bytes.data()) != 1) return 0;
-  // ::ffff:a.b.c.d (a v4 client of a v6 socket) is a.b.c.d.
-  static constexpr std::array<std::uint8_t, 12> kMapped{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  if (std::equal(kMapped.begin(), kMapped.end(), bytes.begin())) {
-    std::copy(bytes.begin() + 12, bytes.end(), bytes.begin());
-    std::fill(bytes.begin() + 4, bytes.end(), 0);
-    return AF_INET;
+  if (a.family() == AF_INET) {
+    std::memcpy(bytes.data(), &reinterpret_cast<const sockaddr_in&>(a.storage).sin_addr, 4);
+  } else {
+    std::memcpy(bytes.data(), &reinterpret_cast<const sockaddr_in6&>(a.storage).sin6_addr, 16);
   }
-  return AF_INET6;
+  return a.family();
 }
 
 std::string seconds(std::int64_t ns) {

@@ -537,6 +537,15 @@ void check_clean_end(Spawnd& s) {
   CHECK(log.find("runtime error:") == std::string::npos);
 }
 
+double metric_sample(const std::string& page, std::string_view series) {
+  std::istringstream lines(page);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.size() > series.size() && line.starts_with(series) && line[series.size()] == ' ')
+      return std::strtod(line.c_str() + series.size() + 1, nullptr);
+  }
+  return 0;
+}
+
 bool hang_up_and_wait(Spawnd& s, int count) {
   ::kill(s.pid(), SIGHUP);
   return wait_until(

@@ -77,6 +77,8 @@ TEST_CASE("A bad configuration file is an error naming FILE:LINE and the key, ex
       {"a [[site]] without hosts", root + "[[site]]\nroot = \"/tmp\"\n", "2: [[site]]: needs hosts"},
       {"a [[site]] without root", root + "[[site]]\nhosts = [\"a.example\"]\n", "2: [[site]]: needs root"},
       {"a host with a port", root + "[[site]]\nhosts = [\"a.example:80\"]\nroot = \"/tmp\"\n", "3: hosts: expected a host name"},
+      {"a host that is a dot alone", root + "[[site]]\nhosts = [\".\"]\nroot = \"/tmp\"\n",
+       "3: hosts: expected a host name"},
   };
   for (const Case& c : cases) {
     INFO(c.what);
@@ -202,6 +204,43 @@ TEST_CASE("[[site]] tables: each host list gets its root, any other host the top
   CHECK_THAT(log, Catch::Contains("\n-:" + port + " 127.0.0.1 - - ["));
   CHECK(std::regex_search(log, std::regex("\nb\\.example:" + port +
                                           R"( 127\.0\.0\.1 - - \[[^\]]+\] "GET /only-b\.txt HTTP/1\.1" 200 1 "-" "-"\n)")));
+}
+
+TEST_CASE("[[site]] host names written with upper case or a trailing dot match as the request names them",
+          "[e2e][config]") {
+  TempDir dir;
+  dir.write("default/index.html", "default site");
+  dir.write("a/index.html", "site A");
+  dir.write("b/index.html", "site B");
+  const std::string sites = "[[site]]\nhosts = [\"Example.COM.\"]\nroot = \"" + dir.path() + "/a\"\n";
+  const std::string file = dir.write("spawnd.toml", "root = \"" + dir.path() + "/default\"\n" + sites);
+  Spawnd s({"--config", file});
+  for (const char* host : {"example.com", "EXAMPLE.com.", "Example.Com:8080", "example.com.:80"}) {
+    INFO(host);
+    CHECK(get_host(s.port(), host).body == "site A");
+  }
+  CHECK(get_host(s.port(), "example.com..").body == "default site");  // one trailing dot only (RFC 1034 §3.1)
+
+  // A reload builds its sites the same way: a name written "WWW.Example.ORG." is found as www.example.org.
+  dir.write("spawnd.toml", "root = \"" + dir.path() + "/default\"\n" + sites +
+                               "[[site]]\nhosts = [\"WWW.Example.ORG.\"]\nroot = \"" + dir.path() + "/b\"\n");
+  REQUIRE(hang_up_and_wait(s, 1));
+  CHECK(get_host(s.port(), "www.example.org").body == "site B");
+  CHECK(get_host(s.port(), "example.com.").body == "site A");
+  check_clean_end(s);
+
+  // The same host twice, however it is written, is an error (at start-up and in --check-config alike).
+  const std::string twice = dir.write("twice.toml", "root = \"" + dir.path() + "/default\"\n" + sites +
+                                                        "[[site]]\nhosts = [\"example.com\"]\nroot = \"" + dir.path() +
+                                                        "/b\"\n");
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--config", twice, "--check-config"},
+        std::vector<std::string>{"--config", twice, "--listen", "127.0.0.1:0"}}) {
+    const ExitResult r = run_spawnd(args);
+    CHECK(exit_code(r) == 2);
+    CHECK_THAT(r.stderr_text,
+               Catch::Contains(twice + ":5: [[site]]: host example.com is a host of the [[site]] of line 2"));
+  }
 }
 
 TEST_CASE("Without [[site]] tables the access log keeps the Combined Log Format", "[e2e][config]") {

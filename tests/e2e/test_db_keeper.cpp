@@ -17,9 +17,11 @@
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "harness.h"
+#include "proc.h"
 
 using namespace spawnd::e2e;
 using namespace std::chrono_literals;
@@ -61,13 +63,38 @@ std::int64_t file_bytes(const std::string& path) {
   return ec ? -1 : static_cast<std::int64_t>(n);
 }
 
-// Rows of the guestbook in the database FILE ALONE: copies the file (not its -wal or -shm) and counts in the copy.
+// Rows of `table` in the database FILE ALONE: copies the file (not its -wal or -shm) and counts in the copy.
 // "error: ..." while the table has not reached the file (or a checkpoint was writing the file as we copied it).
-std::string rows_in_file_alone(const TempDir& dir, const std::string& db) {
+std::string rows_in_file_alone(const TempDir& dir, const std::string& db, const std::string& table = "guestbook") {
   std::string copy = dir.path() + "/copy.db";
   for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(copy + suffix);
   fs::copy_file(db, copy);
-  return query_text(copy, "SELECT count(*) FROM guestbook");
+  return query_text(copy, "SELECT count(*) FROM " + table);
+}
+
+// The thread of spawnd `pid` named `name` (its /proc/PID/task/TID/comm), or 0 if there is none.
+pid_t thread_named(pid_t pid, const std::string& name) {
+  std::error_code ec;
+  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    const std::string tid = task.path().filename().string();
+    if (read_file(task.path().string() + "/comm") == name + "\n") return static_cast<pid_t>(std::stol(tid));
+  }
+  return 0;
+}
+
+// How often thread `tid` of `pid` has gone to sleep (voluntary_ctxt_switches of its /proc status): each wait of the
+// keeper between two polls is one. -1 if the thread is gone.
+long voluntary_switches(pid_t pid, pid_t tid) {
+  const std::string status = proc_file(pid, ("task/" + std::to_string(tid) + "/status").c_str());
+  const auto at = status.find("voluntary_ctxt_switches:");
+  return at == std::string::npos ? -1 : std::stol(status.substr(at + std::strlen("voluntary_ctxt_switches:")));
+}
+
+// The value of the status page's sample `series` (metric_sample); 0 if it is absent.
+double status_sample(std::uint16_t port, const std::string& series) {
+  const HttpResponse r = get(port, "/server-status");
+  REQUIRE(r.status == 200);
+  return metric_sample(r.body, series);
 }
 
 // Runs spawnd with `args` on an ephemeral port to its exit, for start-up failures a running Spawnd cannot show.
@@ -210,4 +237,54 @@ TEST_CASE("a --checkpoint-interval that is not a positive number is a usage erro
   REQUIRE(WIFEXITED(e.status));
   CHECK(WEXITSTATUS(e.status) == 2);
   CHECK_THAT(e.stderr_text, Catch::Contains("--checkpoint-interval"));
+}
+
+TEST_CASE("an idle spawnd's keeper backs off to a poll a second, and polls fast again once requests write",
+          "[e2e][db]") {
+  TempDir dir;
+  std::string db = dir.path() + "/site.db";
+  constexpr std::int64_t kBound = 256 * 1024;  // a guestbook POST adds ~8-12 KiB of frames
+  Spawnd s(keeper_args(dir, db, {"--wal-max-bytes", std::to_string(kBound)}));
+  pid_t keeper = 0;
+  REQUIRE(wait_until([&] { return (keeper = thread_named(s.pid(), "db-keeper")) != 0; }, 5s));
+  // Nothing happens: after a moment at the 5 ms poll the keeper doubles its wait up to a second. At 5 ms it would
+  // sleep and wake ~200 times a second.
+  std::this_thread::sleep_for(2500ms);
+  const long idle_start = voluntary_switches(s.pid(), keeper);
+  std::this_thread::sleep_for(1s);
+  const long idle_wakeups = voluntary_switches(s.pid(), keeper) - idle_start;
+  CAPTURE(idle_wakeups);
+  CHECK(idle_start >= 0);
+  CHECK(idle_wakeups <= 5);
+
+  // A commit from outside spawnd (no request tells the keeper): the idle poll still sees the WAL grow.
+  sqlite3* other = nullptr;
+  REQUIRE(sqlite3_open(db.c_str(), &other) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(other, "PRAGMA wal_autocheckpoint=0; CREATE TABLE outside(x); INSERT INTO outside VALUES (1);",
+                       nullptr, nullptr, nullptr) == SQLITE_OK);
+  CHECK(wait_until([&] { return rows_in_file_alone(dir, db, "outside") == "1"; }, 5s));
+  sqlite3_close(other);
+
+  // Idle again, then a burst of writes through the handlers: the first request to a handler brings the 5 ms poll
+  // back, and the keeper checkpoints the burst as it runs, under the bound.
+  std::this_thread::sleep_for(2500ms);
+  const std::string rounds_series = "spawnd_db_checkpoint_rounds_total{site=\"default\"}";
+  const double rounds_before = status_sample(s.port(), rounds_series);
+  const auto burst_start = std::chrono::steady_clock::now();
+  constexpr int kRows = 100;
+  for (int i = 1; i <= kRows; ++i) REQUIRE(sign_and_wait(s.port(), i) == 303);
+  const auto burst_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - burst_start).count();
+  const double burst_rounds = status_sample(s.port(), rounds_series) - rounds_before;
+  CAPTURE(burst_ms, burst_rounds);
+  // At a poll a second there would be one or two; at 5 ms, burst_ms / 5. A tenth of that leaves room for a slow
+  // machine (and sanitizer builds).
+  CHECK(burst_rounds >= std::max<double>(10, static_cast<double>(burst_ms) / 50));
+  CHECK(wait_until([&] { return rows_in_file_alone(dir, db) == std::to_string(kRows); }, 5s));
+  const double wal_max = status_sample(s.port(), "spawnd_db_wal_bytes_max{site=\"default\"}");
+  CAPTURE(wal_max);
+  CHECK(wal_max > 0);
+  CHECK(wal_max <= static_cast<double>(kBound));
+  check_clean_end(s);
+  CHECK(query_text(db, "SELECT count(*) FROM guestbook") == std::to_string(kRows));
 }

@@ -515,7 +515,8 @@ TEST_CASE("HTTPS: every mode's handler sees HTTPS=on and REQUEST_SCHEME=https an
   check_clean_end(s);
 }
 
-TEST_CASE("HTTPS: SNI picks each site's certificate and an unknown name or none gets the top-level one",
+TEST_CASE("HTTPS: SNI picks each site's certificate (hosts in any case, with or without a trailing dot) and an "
+          "unknown name or none gets the top-level one",
           "[e2e][https]") {
   Pki pki;
   const Pki::Leaf top = pki.issue("top", {"localhost"}, "top");
@@ -527,7 +528,8 @@ TEST_CASE("HTTPS: SNI picks each site's certificate and an unknown name or none 
   dir.write("b/index.html", "site b\n");
   dir.write("spawnd.toml", "root = \"" + dir.path() + "/top\"\ntls-cert = \"" + top.cert + "\"\ntls-key = \"" + top.key +
                                "\"\n[[site]]\nhosts = [\"a.test\", \"www.a.test\"]\nroot = \"" + dir.path() +
-                               "/a\"\ntls-cert = \"" + a.cert + "\"\ntls-key = \"" + a.key + "\"\n[[site]]\nhosts = [\"b.test\"]\n" +
+                               "/a\"\ntls-cert = \"" + a.cert + "\"\ntls-key = \"" + a.key +
+                               "\"\n[[site]]\nhosts = [\"B.Test.\"]\n" +
                                "root = \"" + dir.path() + "/b\"\ntls-cert = \"" + b.cert + "\"\ntls-key = \"" + b.key + "\"\n");
   Spawnd s({"--config", dir.path() + "/spawnd.toml", "--tls-listen", "127.0.0.1:0"});
   const std::uint16_t port = s.tls_port();
@@ -542,6 +544,9 @@ TEST_CASE("HTTPS: SNI picks each site's certificate and an unknown name or none 
   }
   CHECK(TlsClient(pki, port, "a.test").subject() == "/CN=a.test/O=site-a");
   CHECK(TlsClient(pki, port, "B.TEST").subject() == "/CN=b.test/O=site-b");
+  // Site b's host is written "B.Test." (upper case, a trailing dot): it is the host b.test, by Host and by SNI.
+  CHECK_THAT(s_client(pki, port, {"-servername", "b.test."}).stdout_text,
+             Catch::Contains("subject=CN = b.test, O = site-b"));
   // An unknown name, or no SNI at all (s_client -noservername): the top-level certificate.
   ExitResult r = s_client(pki, port, {"-servername", "unknown.test"});
   CHECK_THAT(r.stdout_text, Catch::Contains("subject=CN = localhost, O = top"));

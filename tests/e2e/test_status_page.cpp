@@ -13,10 +13,8 @@
 #include <csignal>
 
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <functional>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,23 +39,13 @@ std::string scrape(std::uint16_t port, std::string_view path = "/server-status")
   return r.body;
 }
 
-// The value of the sample named `series` (name and labels as spawnd prints them) on `page`; 0 if it is absent.
-double sample(const std::string& page, std::string_view series) {
-  std::istringstream lines(page);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.size() > series.size() && line.starts_with(series) && line[series.size()] == ' ')
-      return std::strtod(line.c_str() + series.size() + 1, nullptr);
-  }
-  return 0;
-}
-
 double requests(const std::string& page, std::string_view mode, std::string_view code) {
-  return sample(page, "spawnd_requests_total{site=\"default\",mode=\"" + std::string(mode) + "\",code=\"" +
+  return metric_sample(page, "spawnd_requests_total{site=\"default\",mode=\"" + std::string(mode) + "\",code=\"" +
                           std::string(code) + "\"}");
 }
 
 double gauge(const std::string& page, std::string_view name, std::string_view mode) {
-  return sample(page, std::string(name) + "{site=\"default\",mode=\"" + std::string(mode) + "\"}");
+  return metric_sample(page, std::string(name) + "{site=\"default\",mode=\"" + std::string(mode) + "\"}");
 }
 
 // Polls the status page until `value` of it equals `want` (up to 10 s); returns the last value.
@@ -120,25 +108,25 @@ TEST_CASE("Status page: request counters, the histogram and the connection gauge
   // The histogram: _count is the requests of the mode, +Inf the same, buckets never decrease.
   const std::string h = "spawnd_request_duration_seconds";
   CHECK(after.find("# TYPE " + h + " histogram\n") != std::string::npos);
-  CHECK(sample(after, h + "_count{site=\"default\",mode=\"static\"}") == 8);
-  CHECK(sample(after, h + "_bucket{site=\"default\",mode=\"static\",le=\"+Inf\"}") == 8);
-  CHECK(sample(after, h + "_count{site=\"default\",mode=\"cgi\"}") == 3);
-  CHECK(sample(after, h + "_sum{site=\"default\",mode=\"cgi\"}") > 0);
+  CHECK(metric_sample(after, h + "_count{site=\"default\",mode=\"static\"}") == 8);
+  CHECK(metric_sample(after, h + "_bucket{site=\"default\",mode=\"static\",le=\"+Inf\"}") == 8);
+  CHECK(metric_sample(after, h + "_count{site=\"default\",mode=\"cgi\"}") == 3);
+  CHECK(metric_sample(after, h + "_sum{site=\"default\",mode=\"cgi\"}") > 0);
   double previous = 0;
   for (const char* le : {"0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"}) {
-    const double v = sample(after, h + "_bucket{site=\"default\",mode=\"static\",le=\"" + le + "\"}");
+    const double v = metric_sample(after, h + "_bucket{site=\"default\",mode=\"static\",le=\"" + le + "\"}");
     CHECK(v >= previous);
     previous = v;
   }
-  CHECK(sample(after, "spawnd_connections_total") >= 12);
+  CHECK(metric_sample(after, "spawnd_connections_total") >= 12);
 
   // Three idle connections held open, plus the scrape's own.
   {
     std::vector<Fd> held;
     for (int i = 0; i < 3; ++i) held.push_back(connect_to(s.port()));
-    CHECK(wait_for(s.port(), [](const std::string& p) { return sample(p, "spawnd_connections_open"); }, 4) == 4);
+    CHECK(wait_for(s.port(), [](const std::string& p) { return metric_sample(p, "spawnd_connections_open"); }, 4) == 4);
   }
-  CHECK(wait_for(s.port(), [](const std::string& p) { return sample(p, "spawnd_connections_open"); }, 1) == 1);
+  CHECK(wait_for(s.port(), [](const std::string& p) { return metric_sample(p, "spawnd_connections_open"); }, 1) == 1);
   check_clean_end(s);
 }
 
@@ -156,8 +144,8 @@ TEST_CASE("Status page: handlers running, requests queued, and a 503 from a full
   CHECK(refused.status == 503);
   CHECK(refused.field("Retry-After").has_value());
   const std::string page = scrape(s.port());
-  CHECK(sample(page, "spawnd_rejected_total{reason=\"queue\"}") == 1);
-  CHECK(sample(page, "spawnd_rejected_total{reason=\"connections\"}") == 0);
+  CHECK(metric_sample(page, "spawnd_rejected_total{reason=\"queue\"}") == 1);
+  CHECK(metric_sample(page, "spawnd_rejected_total{reason=\"connections\"}") == 0);
   CHECK(requests(page, "cgi", "5xx") == 1);
 
   CHECK(read_response(first).status == 200);
@@ -197,7 +185,7 @@ TEST_CASE("Status page: connections over --max-connections and spawn failures ar
   }();
   CHECK(gauge(page, "spawnd_spawn_failures_total", "cgi") == 1);
   CHECK(requests(page, "cgi", "5xx") == 1);
-  CHECK(sample(page, "spawnd_rejected_total{reason=\"connections\"}") >= 1);
+  CHECK(metric_sample(page, "spawnd_rejected_total{reason=\"connections\"}") >= 1);
   check_clean_end(s);
 }
 
@@ -251,14 +239,84 @@ TEST_CASE("Status page: the database keeper's figures", "[e2e][status]") {
                                    "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n42");
   REQUIRE(put.status == 201);
   CHECK(wait_for(s.port(), [](const std::string& p) {
-          return sample(p, "spawnd_db_frames_backfilled_total{site=\"default\"}") > 0 ? 1 : 0;
+          return metric_sample(p, "spawnd_db_frames_backfilled_total{site=\"default\"}") > 0 ? 1 : 0;
         }, 1) == 1);
   const std::string page = scrape(s.port());
-  CHECK(sample(page, "spawnd_db_wal_limit_bytes{site=\"default\"}") == 1048576);
-  CHECK(sample(page, "spawnd_db_checkpoint_rounds_total{site=\"default\"}") > 0);
-  CHECK(sample(page, "spawnd_db_checkpoints_total{site=\"default\"}") > 0);
-  CHECK(sample(page, "spawnd_db_wal_bytes_max{site=\"default\"}") > 0);
+  CHECK(metric_sample(page, "spawnd_db_wal_limit_bytes{site=\"default\"}") == 1048576);
+  CHECK(metric_sample(page, "spawnd_db_checkpoint_rounds_total{site=\"default\"}") > 0);
+  CHECK(metric_sample(page, "spawnd_db_checkpoints_total{site=\"default\"}") > 0);
+  CHECK(metric_sample(page, "spawnd_db_wal_bytes_max{site=\"default\"}") > 0);
   CHECK(page.find("spawnd_db_checkpoint_escalations_total{site=\"default\",kind=\"truncate\"} ") != std::string::npos);
+  check_clean_end(s);
+}
+
+TEST_CASE("Status page: counters go on across SIGHUP reloads, each the sum of before and after", "[e2e][status]") {
+  TempDir root;
+  TempDir cgi;
+  TempDir data;
+  cgi.write("no-interpreter.sh", "#!/nonexistent/interpreter\n", true);
+  cgi.install("sleep.sh", kCgiDir + "/sleep.sh");
+  // One handler slot and no queue: a request while sleep.sh runs is refused (queue). The reload changes
+  // --checkpoint-interval, so the new configuration gets a database keeper of its own (db_keeper.h, DbKeepers).
+  auto config_text = [&](const char* checkpoint_interval) {
+    return "root = \"" + root.path() + "\"\ncgi-bin = \"" + cgi.path() + "\"\nmax-children = 1\nqueue = 0\n" +
+           "db = \"" + data.path() + "/site.db\"\ncheckpoint-interval = " + checkpoint_interval + "\n";
+  };
+  const std::string config = data.write("spawnd.toml", config_text("0.005"));
+  Spawnd s({"--config", config});
+  // What one configuration's traffic adds: a spawn failure, a refusal by the full queue, a request that slept.
+  auto traffic = [&] {
+    const HttpResponse failed = get(s.port(), "/cgi-bin/no-interpreter.sh");
+    CHECK((failed.status == 500 || failed.status == 502));
+    Fd sleeper = connect_to(s.port());
+    REQUIRE(send_all(sleeper, "GET /cgi-bin/sleep.sh?1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+    CHECK(wait_for(s.port(), [](const std::string& p) { return gauge(p, "spawnd_handlers_running", "cgi"); }, 1) == 1);
+    CHECK(get(s.port(), "/cgi-bin/sleep.sh?0").status == 503);
+    CHECK(read_response(sleeper).status == 200);
+  };
+  const std::string failures = "spawnd_spawn_failures_total{site=\"default\",mode=\"cgi\"}";
+  const std::string refused = "spawnd_rejected_total{reason=\"queue\"}";
+  const std::string rounds = "spawnd_db_checkpoint_rounds_total{site=\"default\"}";
+  const std::string backfilled = "spawnd_db_frames_backfilled_total{site=\"default\"}";
+  traffic();
+  // A commit (from here: the CGI scripts write nothing) for the keeper to checkpoint.
+  CHECK(query_text(data.path() + "/site.db", "CREATE TABLE t(x)").empty());
+  CHECK(wait_for(s.port(), [&](const std::string& p) { return metric_sample(p, backfilled) > 0 ? 1 : 0; }, 1) == 1);
+  CHECK(wait_for(s.port(), [&](const std::string& p) { return metric_sample(p, failures); }, 1) == 1);
+  std::string page = scrape(s.port());
+  CHECK(metric_sample(page, refused) == 1);
+  const double rounds_before = metric_sample(page, rounds);
+  const double backfilled_before = metric_sample(page, backfilled);
+  CHECK(rounds_before > 0);
+
+  // The new keeper polls once an hour: what the page shows for the database is the retired keeper's. A request in
+  // flight keeps configuration 1 alive for a while after the reload: its counters show while it finishes...
+  Fd in_flight = connect_to(s.port());
+  REQUIRE(send_all(in_flight, "GET /cgi-bin/sleep.sh?1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  CHECK(wait_for(s.port(), [](const std::string& p) { return gauge(p, "spawnd_handlers_running", "cgi"); }, 1) == 1);
+  data.write("spawnd.toml", config_text("3600"));
+  REQUIRE(hang_up_and_wait(s, 1));
+  page = scrape(s.port());
+  CHECK(s.stderr_text().find("configuration 1 retired") == std::string::npos);
+  CHECK(gauge(page, "spawnd_handlers_running", "cgi") == 1);  // configuration 1's sleep.sh
+  CHECK(metric_sample(page, failures) == 1);
+  CHECK(metric_sample(page, refused) == 1);
+  CHECK(metric_sample(page, backfilled) == backfilled_before);
+  // ... and stay once it has retired.
+  CHECK(read_response(in_flight).status == 200);
+  REQUIRE(wait_until([&] { return s.stderr_text().find("configuration 1 retired") != std::string::npos; },
+                     milliseconds(5'000)));
+  page = scrape(s.port());
+  CHECK(metric_sample(page, failures) == 1);
+  CHECK(metric_sample(page, refused) == 1);
+  CHECK(metric_sample(page, rounds) >= rounds_before);
+  CHECK(metric_sample(page, backfilled) == backfilled_before);
+  traffic();
+  CHECK(wait_for(s.port(), [&](const std::string& p) { return metric_sample(p, failures); }, 2) == 2);
+  page = scrape(s.port());
+  CHECK(metric_sample(page, refused) == 2);
+  CHECK(requests(page, "cgi", "2xx") == 3);
+  CHECK(requests(page, "cgi", "5xx") == 4);  // two failures, two refusals
   check_clean_end(s);
 }
 

@@ -188,6 +188,39 @@ TEST_CASE("DbKeeper creates the file in WAL mode, holds it open and checkpoints 
   CHECK_FALSE(fs::exists(path + "-wal"));
 }
 
+TEST_CASE("DbKeeper polls less and less while the WAL is quiet, and fast again after note_request() or a commit",
+          "[unit][db]") {
+  TempDir dir;
+  DbKeeperConfig config;
+  config.path = dir.file("t.db");
+  config.checkpoint_interval = 5ms;
+  DbKeeper keeper(config);
+  auto rounds_in = [&keeper](std::chrono::milliseconds span) {
+    const std::uint64_t before = keeper.stats().rounds;
+    std::this_thread::sleep_for(span);
+    return keeper.stats().rounds - before;
+  };
+  // kQuietBeforeIdle at 5 ms, then waits of 10, 20, ... 640 ms: at the 1 s idle interval within ~1.5 s.
+  std::this_thread::sleep_for(2s);
+  const std::uint64_t idle = rounds_in(1s);
+  CHECK(idle <= 2);  // at 5 ms: ~200
+  // A request is going to a handler: the next poll is 5 ms away again, and it stays fast for kQuietBeforeIdle.
+  keeper.note_request();
+  const std::uint64_t after_request = rounds_in(150ms);
+  CAPTURE(idle, after_request);
+  CHECK(after_request >= 5);  // ~30
+  // Idle again; a commit (no request): the next idle poll sees the WAL grow and the fast poll comes back.
+  std::this_thread::sleep_for(2s);
+  {
+    Connection handler = Connection::open(config.path, builtin_preset("default"));
+    handler.exec("CREATE TABLE t(x)");
+  }
+  CHECK(wait_until([&] { return keeper.stats().checkpoints >= 1; }, 3s));
+  const std::uint64_t after_commit = rounds_in(150ms);
+  CAPTURE(after_commit);
+  CHECK(after_commit >= 5);
+}
+
 TEST_CASE("DbKeeper takes its WAL bound from the config, else 16 MiB", "[unit][db]") {
   TempDir dir;
   DbKeeperConfig config;

@@ -157,6 +157,36 @@ TEST_CASE("parse_numeric refuses names, unbracketed IPv6 and bad ports", "[unit]
   }
 }
 
+TEST_CASE("parse_numeric_host takes a bare IPv4 or IPv6 address, and unmap_v4 turns ::ffff:a.b.c.d into a.b.c.d",
+          "[unit][net-addr]") {
+  auto v4 = net::parse_numeric_host("192.0.2.7");
+  REQUIRE(v4);
+  CHECK(v4->family() == AF_INET);
+  CHECK(v4->length == sizeof(sockaddr_in));
+  CHECK(net::to_string(*v4) == "192.0.2.7:0");
+  auto v6 = net::parse_numeric_host("2001:db8::1");
+  REQUIRE(v6);
+  CHECK(v6->family() == AF_INET6);
+  CHECK(v6->length == sizeof(sockaddr_in6));
+  CHECK(net::to_string(*v6) == "[2001:db8::1]:0");
+  for (const std::string_view bad : {"", "[::1]", "::1:", "1.2.3", "1.2.3.4:80", "host.example", "1.2.3.4 ",
+                                     "0000:0000:0000:0000:0000:0000:0000:0000:0000:0000"}) {
+    CAPTURE(bad);
+    auto a = net::parse_numeric_host(bad);
+    REQUIRE_FALSE(a);
+    CHECK(a.error() == AddrErrc::NotNumericHost);
+  }
+
+  auto mapped = net::parse_numeric("[::ffff:192.0.2.7]:4242");
+  REQUIRE(mapped);
+  const net::SockAddr unmapped = net::unmap_v4(*mapped);
+  CHECK(unmapped.family() == AF_INET);
+  CHECK(unmapped.length == sizeof(sockaddr_in));
+  CHECK(net::to_string(unmapped) == "192.0.2.7:4242");
+  CHECK(net::to_string(net::unmap_v4(*v6)) == "[2001:db8::1]:0");  // any other address as it is
+  CHECK(net::to_string(net::unmap_v4(*v4)) == "192.0.2.7:0");
+}
+
 TEST_CASE("to_string prints what parse_numeric reads back", "[unit][net-addr]") {
   for (const std::string_view text : {"127.0.0.1:8080", "[::1]:9000", "[fe80::1]:1", "unix:/tmp/x.sock",
                                       "0.0.0.0:0"}) {
