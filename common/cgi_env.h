@@ -25,7 +25,7 @@ struct CgiRequestInfo {
   std::string_view document_root;    // DOCUMENT_ROOT: absolute; PATH_TRANSLATED = DOCUMENT_ROOT + PATH_INFO
   std::string_view server_name;      // SERVER_NAME: from the Host field without port, else the local address
   std::uint16_t server_port = 0;     // SERVER_PORT
-  std::string_view server_software;  // SERVER_SOFTWARE, "spawnd/0.1.0"
+  std::string_view server_software;  // SERVER_SOFTWARE, "spawnd/VERSION" (the CMake project version)
   std::string_view remote_addr;      // REMOTE_ADDR
   std::uint16_t remote_port = 0;     // REMOTE_PORT
   std::optional<std::uint64_t> content_length;  // CONTENT_LENGTH, only when there is a body

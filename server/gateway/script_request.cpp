@@ -86,7 +86,7 @@ std::vector<std::pair<std::string, std::string>> script_meta_variables(const Req
   info.server_name = server_name;
   info.server_port = request.local_port;  // the TLS listener's port for a request over HTTPS
   info.is_https = request.tls_protocol != nullptr;
-  info.server_software = "spawnd/0.1.0";
+  info.server_software = "spawnd/" SPAWND_VERSION;
   info.remote_addr = request.remote_addr;
   info.remote_port = request.remote_port;
   if (request.has_body || request.content_length) info.content_length = request.content_length.value_or(0);

@@ -28,6 +28,7 @@
 #include <random>
 #include <set>
 #include <stdexcept>
+#include <regex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -241,7 +242,11 @@ TEST_CASE("a CGI script sees every RFC 3875 meta-variable of a request with a bo
     CHECK(*v.var(name) == value);
   }
   REQUIRE(v.var("SERVER_SOFTWARE").has_value());
-  CHECK(v.var("SERVER_SOFTWARE")->starts_with("spawnd"));
+  // RFC 3875 §4.1.17: product/version; spawnd's is the one --version prints.
+  const ExitResult version = run_spawnd({"--version"});
+  std::smatch m;
+  REQUIRE(std::regex_search(version.stdout_text, m, std::regex(R"(^spawnd (\d+\.\d+\.\d+)\n)")));
+  CHECK(*v.var("SERVER_SOFTWARE") == "spawnd/" + m[1].str());
   CHECK_FALSE(v.var("HTTP_CONTENT_LENGTH").has_value());
   CHECK_FALSE(v.var("HTTP_CONTENT_TYPE").has_value());
   c.reset();
