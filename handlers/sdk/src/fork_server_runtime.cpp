@@ -174,7 +174,7 @@ class ForkServer {
   void top_up();
   // Copies now, while no request waits, the pages shared with the children forked since that the next Spawn would
   // write: the head of buffer_ (as long as the last message), envp_, this thread's control block, the stack of the
-  // receive path.
+  // receive path. The fork server calls it after its forks; a waiting child, for the Spawn it will receive.
   void touch_spawn_pages() noexcept;
   // Retires the waiting children that waited kPreforkIdleMs, tops the pool up unless the refill waits for children
   // handed requests (kPreforkRefillDelayMs), and returns poll()'s timeout: until the next retirement or the deferred
@@ -505,11 +505,10 @@ void ForkServer::run_waiting_child(int socket) noexcept {
   }
   // The page faults a request would otherwise take, taken now, while it waits (each page the fork server wrote
   // before the fork is copy-on-write here, and each fresh page is mapped at its first write): the pages the Spawn
-  // is received into (the message buffer, envp_), the stack below this frame where run_cgi's calls go, the next
-  // pages of the heap, and the code and data of a response's rendering (the head's formatting, a body's
+  // is received into (touch_spawn_pages, as the fork server's), the stack below this frame where run_cgi's calls go,
+  // the next pages of the heap, and the code and data of a response's rendering (the head's formatting, a body's
   // allocation), run once on an error response that is thrown away.
-  touch_pages(buffer_.data(), last_message_bytes_);
-  envp_.assign(envp_.capacity(), nullptr);
+  touch_spawn_pages();
   touch_stack_below<32 * 1024>();
   if (void* heap = std::malloc(kHeapWarmBytes)) {
     touch_pages(heap, kHeapWarmBytes);
