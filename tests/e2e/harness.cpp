@@ -294,9 +294,12 @@ std::size_t HttpResponse::count(std::string_view name) const {
   return n;
 }
 
-Fd connect_to(std::uint16_t port) {
+namespace {
+
+Fd connect_with(std::uint16_t port, int rcvbuf_bytes) {
   Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) throw std::runtime_error("socket");
+  if (rcvbuf_bytes > 0) ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf_bytes, sizeof rcvbuf_bytes);
   sockaddr_in sin{};
   sin.sin_family = AF_INET;
   sin.sin_port = htons(port);
@@ -308,11 +311,20 @@ Fd connect_to(std::uint16_t port) {
   return fd;
 }
 
-Fd connect_to(std::uint16_t port, int send_timeout_ms) {
-  Fd fd = connect_to(port);
+Fd with_send_timeout(Fd fd, int send_timeout_ms) {
   timeval tv{send_timeout_ms / 1000, (send_timeout_ms % 1000) * 1000};
   ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   return fd;
+}
+
+}  // namespace
+
+Fd connect_to(std::uint16_t port) { return connect_with(port, 0); }
+
+Fd connect_to(std::uint16_t port, int send_timeout_ms) { return with_send_timeout(connect_with(port, 0), send_timeout_ms); }
+
+Fd connect_small_window(std::uint16_t port, int rcvbuf_bytes, int send_timeout_ms) {
+  return with_send_timeout(connect_with(port, rcvbuf_bytes), send_timeout_ms);
 }
 
 std::string read_file(const std::string& path) {

@@ -118,6 +118,9 @@ struct HttpResponse {
 [[nodiscard]] Fd connect_to(std::uint16_t port);
 // connect_to(), with sends bounded too: a send blocked for `send_timeout_ms` fails (SO_SNDTIMEO).
 [[nodiscard]] Fd connect_to(std::uint16_t port, int send_timeout_ms);
+// connect_to(port, send_timeout_ms) with a receive buffer of `rcvbuf_bytes`, set before connecting so that the TCP
+// window stays small too: a client that reads slowly, or not at all, holds the server's output back.
+[[nodiscard]] Fd connect_small_window(std::uint16_t port, int rcvbuf_bytes, int send_timeout_ms);
 // The whole file at `path`, or "" if it cannot be read.
 [[nodiscard]] std::string read_file(const std::string& path);
 // Writes all of `data`; false if the peer closed or an error occurred.
