@@ -78,6 +78,9 @@ struct Config {
   std::uint64_t body_memory_limit = 64 * 1024 * 1024;          // all connections' body bytes in memory
   std::uint64_t max_buffered_body_bytes = 1024 * 1024 * 1024;  // all body bytes held, memory + files → 503 beyond
   std::string body_temp_dir;                        // directory of the unlinked temp files; empty: $TMPDIR or /tmp
+  // Handler responses spooled to temporary files in body_temp_dir (output_buffer.h): the bytes all such files hold
+  // together; 0: no spooling (a handler waits for a slow client).
+  std::uint64_t max_response_temp_bytes = 1024 * 1024 * 1024;
   std::int64_t shutdown_grace_ms = 10'000;          // SIGTERM/SIGINT: how long in-flight responses may take
 
   // Dynamic requests: programs (and, with --mode inproc, handler shared objects) in cgi_bin, mounted at

@@ -272,7 +272,7 @@ void Connection::on_writable() {
     if (state_ == State::Closed) return;
   }
   if (flush() == Io::Error) return;
-  if (req_.is_exchange_paused && exchange_ && out_.pending_bytes() < kOutHighWaterBytes / 2) {
+  if (req_.is_exchange_paused && exchange_ && out_.memory_bytes() < kOutHighWaterBytes / 2) {
     req_.is_exchange_paused = false;
     exchange_->resume();
     if (state_ == State::Closed) return;

@@ -128,12 +128,14 @@ class Connection final : public ResponseSink, public RequestBody {
     ResponseWriter response;             // the framing of the response, and its status and size for the access log
     std::uint64_t response_start = 0;    // out_'s position of the response's head: once sent, too late for an error
     bool is_exchange_paused = false;     // on_body() returned Io::Again; resume() once the output drains
+    bool is_spool_failed = false;        // a temporary file for the response could not be had or written (logged)
     bool is_logged = false;              // the access log has the request
     ServedBy served_by = ServedBy::None;  // what answers it, for the status page's counters (metrics.h)
     std::int64_t start_ns = 0;           // monotonic_ns() at the end of the head (or at the error, without one)
   };
 
   // Response bytes buffered before the exchange is asked to pause (Io::Again); it resumes below half of it.
+  // Past it, the rest of a handler's response is spooled to a temporary file instead (spool_output()).
   static constexpr std::size_t kOutHighWaterBytes = 256 * 1024;
 
   // The one place the state changes: checks the transition (is_transition_allowed) and runs the new state's entry
@@ -180,6 +182,7 @@ class Connection final : public ResponseSink, public RequestBody {
   void send_queued_response();
   [[nodiscard]] Io flush();
   [[nodiscard]] Io after_gateway_output();
+  void spool_output();
   void schedule_flush();
   void run_scheduled_flush();
   void on_response_written();

@@ -4,6 +4,8 @@
 #include "server/connection.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include "common/log.h"
 #include "server/server.h"
@@ -65,7 +67,8 @@ void Connection::on_end(std::optional<GatewayError> error) {
   end_exchange();
   ResponseWriter& response = req_.response;
   if (error) {
-    if (response.is_head_written() && out_.sent_position() <= req_.response_start && !response.is_raw()) {
+    if (response.is_head_written() && !out_.is_spooling() && out_.sent_position() <= req_.response_start &&
+        !response.is_raw()) {
       // The head is still only in our buffer: take it back and answer the error instead.
       out_.truncate(req_.response_start);
       response.retract_head();
@@ -107,11 +110,37 @@ void Connection::on_local_redirect(std::string location) {
 
 Io Connection::after_gateway_output() {
   schedule_flush();
-  if (out_.pending_bytes() > kOutHighWaterBytes) {
+  if (out_.memory_bytes() > kOutHighWaterBytes || out_.is_spooling()) spool_output();
+  if (out_.memory_bytes() > kOutHighWaterBytes) {
     req_.is_exchange_paused = true;
     return Io::Again;
   }
   return Io::Done;
+}
+
+// The client reads more slowly than the handler writes: the rest of the response goes to a temporary file rather
+// than making the handler wait (output_buffer.h), while --max-response-temp-bytes has room. When a file cannot be
+// had or written, the handler waits for the client, as without spooling; the bytes are never lost.
+void Connection::spool_output() {
+  const Config& cfg = server_.config();
+  if (!out_.is_spooling()) {
+    if (cfg.max_response_temp_bytes == 0 || req_.is_spool_failed || out_.pending_file_bytes() > 0) return;
+    Fd file = open_unlinked_temp_file(cfg.body_temp_dir);
+    if (!file) {
+      req_.is_spool_failed = true;
+      SPAWND_LOG_WARN("request %llu: cannot spool the response to a temporary file in %s: %s; the handler waits for "
+                      "the client", static_cast<unsigned long long>(req_.request->id), cfg.body_temp_dir.c_str(),
+                      std::strerror(errno));
+      return;
+    }
+    out_.begin_spool(std::move(file), server_.spool_budget());
+  }
+  if (out_.spill() == Io::Error && !req_.is_spool_failed) {
+    req_.is_spool_failed = true;
+    SPAWND_LOG_WARN("request %llu: writing the response's temporary file in %s: %s; the handler waits for the "
+                    "client", static_cast<unsigned long long>(req_.request->id), cfg.body_temp_dir.c_str(),
+                    std::strerror(errno));
+  }
 }
 
 // Gateway output is sent once per loop turn, after the dispatch pass, so that a response whose head, body and end

@@ -234,8 +234,14 @@ std::unique_ptr<CLI::App> make_app(spawnd::server::Config& cfg, CommandOptions& 
                  "that would pass it gets 503 with Retry-After")
       ->capture_default_str();
   app.add_option("--body-temp-dir", cfg.body_temp_dir,
-                 "Directory for the temporary files of request bodies (default: $TMPDIR, else /tmp)")
+                 "Directory for the temporary files of request bodies and spooled responses (default: $TMPDIR, "
+                 "else /tmp)")
       ->check(CLI::ExistingDirectory);
+  app.add_option("--max-response-temp-bytes", cfg.max_response_temp_bytes,
+                 "Bytes of handler responses held in temporary files by all connections together, for clients that "
+                 "read more slowly than their handler writes (the handler then need not wait for them); past it a "
+                 "handler waits for its client. 0: no temporary files")
+      ->capture_default_str();
   add_seconds(app, "--shutdown-grace", cfg.shutdown_grace_ms,
               "On SIGTERM/SIGINT, how long in-flight responses may take before spawnd exits");
   // Dynamic requests.

@@ -22,12 +22,22 @@ void OutputBuffer::set_file(std::shared_ptr<const Fd> file, std::uint64_t offset
 }
 
 void OutputBuffer::truncate(std::uint64_t position) noexcept {
-  assert(position >= sent_position() && position <= end_position());
+  assert(!is_spooling() && position >= sent_position() && position <= end_position());
   data_.resize(static_cast<std::size_t>(position - base_));
 }
 
 Io OutputBuffer::flush(int socket, TlsStream* tls) {
   if (tls != nullptr) return flush_tls(*tls);
+  std::uint64_t sent_now = 0;
+  do {
+    if (Io io = flush_plain(socket, sent_now); io != Io::Done) return io;
+  } while (end_spool());
+  file_.reset();
+  return Io::Done;
+}
+
+// The string, then the file: flush() without TLS, up to the staged bytes.
+Io OutputBuffer::flush_plain(int socket, std::uint64_t& sent_now) {
   while (pending_bytes() > 0) {
     const int flags = MSG_NOSIGNAL | (file_remaining_ > 0 ? MSG_MORE : 0);
     const ssize_t n = ::send(socket, data_.data() + sent_, pending_bytes(), flags);
@@ -42,7 +52,6 @@ Io OutputBuffer::flush(int socket, TlsStream* tls) {
   base_ += data_.size();
   data_.clear();
   sent_ = 0;
-  std::uint64_t sent_now = 0;
   while (file_remaining_ > 0) {
     if (sent_now >= kMaxFileBytesPerFlush) return Io::Again;  // EPOLLOUT (level) brings the caller back
     auto off = static_cast<off_t>(file_offset_);
@@ -58,7 +67,6 @@ Io OutputBuffer::flush(int socket, TlsStream* tls) {
     if (n < 0 && errno == EAGAIN) return Io::Again;
     return n == 0 ? Io::Eof : Io::Error;
   }
-  file_.reset();
   return Io::Done;
 }
 
@@ -82,7 +90,10 @@ Io OutputBuffer::flush_tls(TlsStream& tls) {
     base_ += data_.size();
     data_.clear();
     sent_ = 0;
-    if (file_remaining_ == 0) break;
+    if (file_remaining_ == 0) {
+      if (end_spool()) continue;
+      break;
+    }
     if (sent_now >= kMaxFileBytesPerFlush) return Io::Again;  // EPOLLOUT (level) brings the caller back
     if (tls.has_ktls_send()) {
       std::size_t n = 0;
@@ -123,9 +134,68 @@ void OutputBuffer::reset() noexcept {
   base_ += data_.size();
   data_.clear();
   sent_ = 0;
+  release_spool();
   file_.reset();
   file_offset_ = 0;
   file_remaining_ = 0;
+}
+
+void OutputBuffer::begin_spool(Fd file, SpoolBudget& budget) {
+  assert(!is_spooling() && file_remaining_ == 0);
+  file_ = std::make_shared<const Fd>(std::move(file));
+  file_offset_ = 0;
+  budget_ = &budget;
+  spool_bytes_ = 0;
+  const std::size_t keep = sent_ + std::min(pending_bytes(), kSpoolKeepBytes);
+  staged_.assign(data_, keep);
+  data_.resize(keep);
+}
+
+Io OutputBuffer::spill() {
+  std::size_t written = 0;
+  Io io = Io::Done;
+  while (is_spooling() && written < staged_.size()) {
+    const std::uint64_t room = budget_->limit > budget_->in_use ? budget_->limit - budget_->in_use : 0;
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(staged_.size() - written, room));
+    if (want == 0) {
+      io = Io::Again;
+      break;
+    }
+    const ssize_t n = sys::retry_eintr([&] {
+      return ::pwrite(file_->get(), staged_.data() + written, want, static_cast<off_t>(spool_bytes_));
+    });
+    if (n <= 0) {
+      if (n == 0) errno = EIO;
+      io = Io::Error;
+      break;
+    }
+    const auto wrote = static_cast<std::uint64_t>(n);
+    written += static_cast<std::size_t>(n);
+    spool_bytes_ += wrote;
+    budget_->in_use += wrote;
+    file_remaining_ += wrote;
+  }
+  const int saved_errno = errno;
+  staged_.erase(0, written);
+  errno = saved_errno;
+  return io;
+}
+
+bool OutputBuffer::end_spool() noexcept {
+  if (!is_spooling()) return false;
+  data_.swap(staged_);  // data_ was empty: everything before the staged bytes is sent
+  release_spool();
+  file_.reset();
+  file_offset_ = 0;
+  return !data_.empty();
+}
+
+void OutputBuffer::release_spool() noexcept {
+  if (budget_ == nullptr) return;
+  budget_->in_use -= spool_bytes_;
+  budget_ = nullptr;
+  spool_bytes_ = 0;
+  staged_.clear();
 }
 
 }  // namespace spawnd::server

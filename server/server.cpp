@@ -133,6 +133,7 @@ Server::Server(Config config)
       status_allow_(config_.status_allow),
       access_log_(config_.access_log, !config_.is_quiet),
       body_budget_(config_.body_memory_limit, config_.max_buffered_body_bytes),
+      spool_budget_{config_.max_response_temp_bytes},
       children_(loop_, config_.kill_grace_ms) {
   config_.body_temp_dir = body_temp_dir_of(config_.body_temp_dir);
   // Request bodies past --body-buffer-bytes go to unlinked files there: find out now, not at the first large POST.
@@ -229,6 +230,7 @@ std::string Server::status_text() const {
   StatusFigures figures;
   figures.connections_open = connections_.size();
   figures.connections_total = connection_count_;
+  figures.response_temp_bytes = spool_budget_.in_use;
   // Per site (Site::name()): its entry of `figures`, and its distinct live database keepers, the current
   // configuration's first.
   std::vector<std::pair<std::string, std::vector<const DbKeeper*>>> by_site;
@@ -538,6 +540,7 @@ void Server::keep_restart_only(Config& fresh) const {
   keep(fresh.tls_ticket_key_rotation_ms, config_.tls_ticket_key_rotation_ms, "tls-ticket-key-rotation");
   keep(fresh.body_memory_limit, config_.body_memory_limit, "body-memory-limit");
   keep(fresh.max_buffered_body_bytes, config_.max_buffered_body_bytes, "max-buffered-body-bytes");
+  keep(fresh.max_response_temp_bytes, config_.max_response_temp_bytes, "max-response-temp-bytes");
   keep(fresh.body_temp_dir, body_temp_dir_given_, "body-temp-dir");
   fresh.body_temp_dir = config_.body_temp_dir;  // with its default filled in
   keep(fresh.kill_grace_ms, config_.kill_grace_ms, "kill-grace");

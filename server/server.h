@@ -30,6 +30,7 @@
 #include "server/event_loop.h"
 #include "server/gateway/process.h"
 #include "server/metrics.h"
+#include "server/output_buffer.h"
 #include "server/request_body_buffer.h"
 #include "server/site.h"
 #include "server/status_page.h"
@@ -77,6 +78,7 @@ class Server {
   [[nodiscard]] AccessLog& access_log() noexcept { return access_log_; }
   // What every connection's request body buffer draws on (memory and temp-file bytes).
   [[nodiscard]] BodyBudget& body_budget() noexcept { return body_budget_; }
+  [[nodiscard]] SpoolBudget& spool_budget() noexcept { return spool_budget_; }
   // The current Date field value (RFC 9110 §6.6.1), refreshed once per second.
   [[nodiscard]] const std::string& http_date();
   [[nodiscard]] std::uint64_t next_request_id() noexcept { return ++request_count_; }
@@ -149,6 +151,7 @@ class Server {
   AccessLog access_log_;
   Fd error_log_;  // --error-log: the file stderr is redirected to
   BodyBudget body_budget_;
+  SpoolBudget spool_budget_;  // response spools (output_buffer.h): --max-response-temp-bytes, restart only
   EventLoop::WatchedFd listener_;
   EventLoop::WatchedFd signal_fd_;
   ChildTable children_;  // every child process of the server, whichever gateway started it; outlives the gateways

@@ -198,6 +198,9 @@ std::string render_status(const Metrics& metrics, const StatusFigures& figures) 
   w.family("spawnd_connections_total", "counter",
            "Client connections accepted and served (those over --max-connections count in spawnd_rejected_total).");
   w.sample("spawnd_connections_total", {}, figures.connections_total);
+  w.family("spawnd_response_temp_bytes", "gauge",
+           "Bytes of handler responses in temporary files now, waiting for slow clients (--max-response-temp-bytes).");
+  w.sample("spawnd_response_temp_bytes", {}, figures.response_temp_bytes);
 
   // The gateways' gauges and counters, per site and mounted mode.
   struct LoadMetric {

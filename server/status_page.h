@@ -48,6 +48,7 @@ class AllowList {
 struct StatusFigures {
   std::size_t connections_open = 0;
   std::uint64_t connections_total = 0;  // accepted since start-up
+  std::uint64_t response_temp_bytes = 0;  // spooled responses' temporary files (SpoolBudget::in_use), bytes
   // One site's gauges: the load of its gateways, summed per mode (nullopt: no gateway of that mode), and its
   // database keeper's counters (nullopt: no --db).
   struct Site {

@@ -181,6 +181,30 @@ std::vector<std::string> cgi_args(const TempDir& root, std::vector<std::string> 
   return args;
 }
 
+// What big-output.py writes for `size` bytes: 64 KiB piece k is "%08d " % k repeated, cut to size.
+std::string big_output(std::size_t size) {
+  std::string expected;
+  expected.reserve(size);
+  for (std::size_t k = 0; expected.size() < size; ++k) {
+    char label[16];
+    std::snprintf(label, sizeof label, "%08zu ", k);
+    std::string piece;
+    while (piece.size() < 65536) piece += label;
+    piece.resize(std::min<std::size_t>(65536, size - expected.size()));
+    expected += piece;
+  }
+  return expected;
+}
+
+// Sends a keep-alive GET of big-output.py for `size` bytes on a connection with a small receive window, reads
+// nothing, and waits until spawnd has started the script (its one child). Returns the connection.
+Fd start_big_output_unread(const Spawnd& s, std::size_t size) {
+  Fd c = connect_small_window(s.port(), 16 * 1024, kReplyTimeoutMs);
+  REQUIRE(send_all(c, keep_alive_get("/cgi-bin/big-output.py?" + std::to_string(size))));
+  REQUIRE(wait_until([&] { return !live_children_of(s.pid()).empty(); }, kProcessTimeout));
+  return c;
+}
+
 }  // namespace
 
 // ---- the CGI environment ----
@@ -967,17 +991,80 @@ TEST_CASE("an 8 MiB streamed response arrives complete and in order", "[e2e][cgi
   REQUIRE(r.status == 200);
   CHECK(r.was_chunked);
   REQUIRE(r.body.size() == kSize);
-  std::string expected;
-  expected.reserve(kSize);
-  for (std::size_t k = 0; expected.size() < kSize; ++k) {
-    char label[16];
-    std::snprintf(label, sizeof label, "%08zu ", k);
-    std::string piece;
-    while (piece.size() < 65536) piece += label;
-    piece.resize(std::min<std::size_t>(65536, kSize - expected.size()));
-    expected += piece;
-  }
-  CHECK(r.body == expected);
+  CHECK((r.body == big_output(kSize)));
+  check_clean_end(s);
+}
+
+// ---- response spooling: a slow client never holds a script ----
+
+TEST_CASE("a script whose client reads nothing yet runs to its end: its response waits in a temporary file, past "
+          "--cgi-timeout, and arrives whole",
+          "[e2e][cgi]") {
+  TempDir root;
+  Spawnd s(cgi_args(root, {"--cgi-timeout", "2"}));
+  constexpr std::size_t kSize = 16u << 20;
+  Fd c = start_big_output_unread(s, kSize);
+  // The script writes all 16 MiB and exits although the client has read nothing (far more than the pipe, the
+  // in-memory buffer and the sockets hold).
+  CHECK(wait_until([&] { return live_children_of(s.pid()).empty(); }, kProcessTimeout));
+  auto temp_bytes = [&] { return metric_sample(get(s.port(), "/server-status").body, "spawnd_response_temp_bytes"); };
+  CHECK(temp_bytes() > 8u << 20);  // the status page shows the file
+  // Past --cgi-timeout: the script is done, so nothing is cut off.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  std::string leftover;
+  const HttpResponse r = next_response(c, leftover);
+  REQUIRE(r.status == 200);
+  CHECK(r.is_complete);
+  REQUIRE(r.body.size() == kSize);
+  CHECK((r.body == big_output(kSize)));
+  CHECK(temp_bytes() == 0);  // the file is gone once sent
+  // The connection goes on.
+  check_hello_on(c, leftover);
+  c.reset();
+  check_clean_end(s);
+}
+
+TEST_CASE("without room for a temporary file (--max-response-temp-bytes 0, or past it) a script waits for its slow "
+          "client, and its response still arrives whole",
+          "[e2e][cgi]") {
+  const std::string limit = GENERATE(as<std::string>{}, "0", "1048576");
+  CAPTURE(limit);
+  TempDir root;
+  Spawnd s(cgi_args(root, {"--max-response-temp-bytes", limit}));
+  constexpr std::size_t kSize = 16u << 20;
+  Fd c = start_big_output_unread(s, kSize);
+  // A wait, not a timing assertion: the script cannot have finished, whatever the machine's speed.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  CHECK_FALSE(live_children_of(s.pid()).empty());
+  std::string leftover;
+  const HttpResponse r = next_response(c, leftover);
+  REQUIRE(r.status == 200);
+  REQUIRE(r.body.size() == kSize);
+  CHECK((r.body == big_output(kSize)));
+  c.reset();
+  check_clean_end(s);
+}
+
+TEST_CASE("when no temporary file can be made for a response, the script waits for its client, the response arrives "
+          "whole, and the error log says why",
+          "[e2e][cgi]") {
+  TempDir root;
+  TempDir temp;
+  const std::string temp_dir = temp.path() + "/spool";
+  fs::create_directory(temp_dir);
+  Spawnd s(cgi_args(root, {"--body-temp-dir", temp_dir}));
+  fs::remove(temp_dir);  // spawnd checked it at start-up; now O_TMPFILE there fails with ENOENT
+  constexpr std::size_t kSize = 16u << 20;
+  Fd c = start_big_output_unread(s, kSize);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  CHECK_FALSE(live_children_of(s.pid()).empty());
+  std::string leftover;
+  const HttpResponse r = next_response(c, leftover);
+  REQUIRE(r.status == 200);
+  REQUIRE(r.body.size() == kSize);
+  CHECK((r.body == big_output(kSize)));
+  CHECK(s.stderr_text().find("cannot spool the response to a temporary file in " + temp_dir) != std::string::npos);
+  c.reset();
   check_clean_end(s);
 }
 

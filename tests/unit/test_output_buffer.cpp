@@ -1,4 +1,5 @@
-// Unit tests for server/output_buffer.h over a socketpair: order, positions, truncation, and a file after the bytes.
+// Unit tests for server/output_buffer.h over a socketpair: order, positions, truncation, a file after the bytes, and
+// response spooling (order across the kept, spooled and staged bytes; the budget).
 #include <catch2/catch.hpp>
 
 #include <sys/socket.h>
@@ -91,4 +92,67 @@ TEST_CASE("output buffer says Again when the peer does not read, and Error when 
   CHECK(out.flush(s.ours.get()) == Io::Error);
   out.reset();
   CHECK(out.is_empty());
+}
+
+TEST_CASE("a spool sends the kept bytes, the spooled ones, then the staged ones, in order, and gives its budget back",
+          "[unit][output_buffer]") {
+  SocketPair s;
+  OutputBuffer out;
+  spawnd::server::SpoolBudget budget{1u << 20};
+  std::string expected;
+  for (int i = 0; expected.size() < OutputBuffer::kSpoolKeepBytes + 5000; ++i) expected += std::to_string(i) + ",";
+  out.tail() += expected;
+  out.begin_spool(spawnd::server::open_unlinked_temp_file("/tmp"), budget);
+  REQUIRE(out.is_spooling());
+  CHECK(out.pending_bytes() == OutputBuffer::kSpoolKeepBytes);  // the rest is staged for the file
+  CHECK(out.spill() == Io::Done);
+  CHECK(out.memory_bytes() == OutputBuffer::kSpoolKeepBytes);
+  CHECK(budget.in_use == expected.size() - OutputBuffer::kSpoolKeepBytes);
+  out.tail() += "spooled;";  // after the bytes already in the file
+  CHECK(out.spill() == Io::Done);
+  out.tail() += "staged";  // not spilled: sent after the file
+  CHECK(out.flush(s.ours.get()) == Io::Done);
+  CHECK(out.is_empty());
+  CHECK_FALSE(out.is_spooling());
+  CHECK(budget.in_use == 0);
+  CHECK(s.read_all() == expected + "spooled;staged");
+  out.tail() += "next";  // the string again, not a staging area
+  CHECK(out.pending_bytes() == 4);
+  CHECK(out.flush(s.ours.get()) == Io::Done);
+  CHECK(s.read_all() == "next");
+}
+
+TEST_CASE("a spool whose budget is full keeps the rest in memory, in order, and reset gives the budget back",
+          "[unit][output_buffer]") {
+  SocketPair s;
+  spawnd::server::SpoolBudget budget{OutputBuffer::kSpoolKeepBytes + 10};
+  std::string expected(OutputBuffer::kSpoolKeepBytes, 'k');
+  {
+    OutputBuffer out;
+    out.tail() += expected;
+    out.begin_spool(spawnd::server::open_unlinked_temp_file("/tmp"), budget);
+    out.tail() += std::string(OutputBuffer::kSpoolKeepBytes + 30, 's');
+    CHECK(out.spill() == Io::Again);  // room for 10 bytes more than the kept ones, which are not charged
+    out.tail() += "end";
+    CHECK(out.spill() == Io::Again);
+    CHECK(budget.in_use == OutputBuffer::kSpoolKeepBytes + 10);
+    std::string got;
+    while (out.flush(s.ours.get()) == Io::Again) got += s.read_all();
+    got += s.read_all();
+    CHECK(got == expected + std::string(OutputBuffer::kSpoolKeepBytes + 30, 's') + "end");
+    CHECK(budget.in_use == 0);
+
+    out.tail() += std::string(OutputBuffer::kSpoolKeepBytes + 1, 'x');
+    out.begin_spool(spawnd::server::open_unlinked_temp_file("/tmp"), budget);
+    CHECK(out.spill() == Io::Done);
+    CHECK(budget.in_use == 1);
+    out.reset();
+    CHECK(budget.in_use == 0);
+    out.tail() += "y";
+    out.begin_spool(spawnd::server::open_unlinked_temp_file("/tmp"), budget);
+    out.tail() += "z";
+    CHECK(out.spill() == Io::Done);
+    CHECK(budget.in_use == 1);
+  }  // destroyed while spooling
+  CHECK(budget.in_use == 0);
 }
