@@ -172,6 +172,9 @@ class Connection final : public ResponseSink, public RequestBody {
   // Answers the status page (--status-path): 200 with the metrics, 403 for a client --status-allow excludes, 405
   // for a method other than GET and HEAD.
   void send_status();
+  // "OPTIONS *" (RFC 9110 §9.3.7, RFC 9112 §3.2.4): 200 with the methods the request's site serves in Allow and no
+  // body, as Apache and lighttpd answer it.
+  void send_server_options();
   // --redirect-https on the plain listener: 308 to the request's URL on https:// (RFC 9110 §15.4.9).
   void send_redirect_https();
   void write_head(const ResponseHead& head);

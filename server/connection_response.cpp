@@ -244,6 +244,16 @@ void Connection::send_status() {
   send_queued_response();
 }
 
+void Connection::send_server_options() {
+  // The static files take GET and HEAD; a handler may take any method, so with one mounted the usual others too.
+  ResponseHead head;
+  head.fields = {{"Allow", req_.site->router().has_gateways() ? "OPTIONS, GET, HEAD, POST, PUT, DELETE, PATCH"
+                                                              : "OPTIONS, GET, HEAD"}};
+  head.content_length = 0;
+  write_head(head);
+  send_queued_response();
+}
+
 void Connection::send_redirect_https() {
   const Request& r = *req_.request;
   // The host the client asked for, without its port (request_host: lower-cased; the local address without Host).

@@ -245,6 +245,55 @@ TEST_CASE("POST, PUT and DELETE on a static file yield 405 with Allow: GET, HEAD
   }
 }
 
+// RFC 9110 §9.3.7, RFC 9112 §3.2.4: "OPTIONS *" asks about the server, not a resource. spawnd answers it itself, as
+// Apache and lighttpd do: 200, the methods it serves in Allow, no body.
+TEST_CASE("OPTIONS * yields 200 with Allow and no body, and the connection stays usable", "[e2e][http]") {
+  TempDir dir;
+  dir.write("www/a.txt", "alpha");
+  dir.write("static/a.txt", "static alpha");
+  // The top-level site mounts the handlers (--cgi-bin); the [[site]] static.example serves files only.
+  const std::string config = dir.write("spawnd.toml", "root = \"" + dir.path() + "/www\"\ncgi-bin = \"" + kCgiDir +
+                                                           "\"\nquiet = true\n[[site]]\nhosts = [\"static.example\"]\n"
+                                                           "root = \"" + dir.path() + "/static\"\n");
+  Spawnd s({"--config", config});
+  Fd c = connect_to(s.port());
+  std::string leftover;
+  REQUIRE(send_all(c, "OPTIONS * HTTP/1.1\r\nHost: static.example\r\n\r\n"
+                      "GET /a.txt HTTP/1.1\r\nHost: static.example\r\n\r\n"));
+  auto r = read_response(c, leftover);
+  CHECK(r.status == 200);
+  CHECK(r.field("Allow") == std::optional<std::string>("OPTIONS, GET, HEAD"));  // static files only
+  CHECK(r.field("Content-Length") == std::optional<std::string>("0"));
+  CHECK_FALSE(r.field("Content-Type"));
+  CHECK(r.body.empty());
+  auto next = read_response(c, leftover);
+  CHECK(next.status == 200);
+  CHECK(next.body == "static alpha");
+  // With handlers mounted, their methods too; HTTP/1.0 without Host goes to the top-level site.
+  for (const char* head : {"OPTIONS * HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n",
+                           "OPTIONS * HTTP/1.0\r\n\r\n"}) {
+    INFO(head);
+    r = request(s.port(), head);
+    CHECK(r.status == 200);
+    CHECK(r.field("Allow") == std::optional<std::string>("OPTIONS, GET, HEAD, POST, PUT, DELETE, PATCH"));
+    CHECK(r.field("Content-Length") == std::optional<std::string>("0"));
+    CHECK(r.body.empty());
+  }
+  check_clean_end(s);
+}
+
+TEST_CASE("The asterisk-form with another method than OPTIONS is 400", "[e2e][http]") {
+  TempDir root;
+  root.write("a.txt", "alpha");
+  Spawnd s(args_for(root, {"--cgi-bin", kCgiDir}));
+  for (const char* method : {"GET", "HEAD", "POST", "DELETE"}) {
+    INFO(method);
+    auto r = request(s.port(), std::string(method) + " * HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    CHECK(r.status == 400);
+  }
+  check_clean_end(s);
+}
+
 TEST_CASE("A 405 to a request with a small body keeps the connection usable", "[e2e][http]") {
   TempDir root;
   root.write("a.txt", "alpha");

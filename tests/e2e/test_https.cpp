@@ -575,6 +575,12 @@ TEST_CASE("HTTPS: --redirect-https answers 308 to https:// except ACME challenge
   std::string leftover;
   CHECK(read_response(c, leftover).status == 308);
   CHECK(read_response(c, leftover).status == 308);
+  // "OPTIONS *" asks about the server, not a resource: answered on the plain port too, without HSTS.
+  r = request(s.port(), "OPTIONS * HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+  CHECK(r.status == 200);
+  CHECK(r.field("Allow"));
+  CHECK_FALSE(r.field("Location"));
+  CHECK_FALSE(r.field("Strict-Transport-Security"));
   // certbot --webroot's HTTP-01 challenge (RFC 8555 §8.3) is served over plain HTTP.
   r = get(s.port(), "/.well-known/acme-challenge/token-123");
   CHECK(r.status == 200);
