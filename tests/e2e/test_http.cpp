@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "harness.h"
+#include "proc.h"
 
 using namespace spawnd::e2e;
 using spawnd::Fd;
@@ -588,7 +589,7 @@ TEST_CASE("The access log file gets one Combined Log Format line per request", "
   CHECK(request(s.port(), keep_alive("HEAD", "/a.txt", "Connection: close\r\n")).status == 200);
   CHECK(request(s.port(), "GARBAGE\r\n\r\n").status == 400);  // no request line to log: "-", as Apache does
 
-  // The server flushes its log buffer every 200 ms.
+  // The server writes its log buffer 200 ms after the first line not yet written.
   bool has_all = wait_until([&] { return lines_of(read_file(log)).size() >= 4; }, std::chrono::seconds(5));
   REQUIRE(has_all);
   auto lines = lines_of(read_file(log));
@@ -599,6 +600,37 @@ TEST_CASE("The access log file gets one Combined Log Format line per request", "
   CHECK(std::regex_match(lines[2], std::regex(prefix + R"("HEAD /a\.txt HTTP/1\.1" 200 - "-" "-"$)")));
   CHECK(std::regex_match(lines[3], std::regex(prefix + R"("-" 400 \d+ "-" "-"$)")));
   CHECK(s.stdout_text().empty());  // the log went to the file, not to stdout
+}
+
+TEST_CASE("An idle spawnd's event loop sleeps: the access log's flush timer is armed only while lines wait",
+          "[e2e][http]") {
+  TempDir root;
+  root.write("a.txt", "alpha");
+  TempDir logs;
+  const std::string log = logs.path() + "/access.log";
+  Spawnd s({"--root", root.path(), "--access-log", log});
+  // The event loop runs on the main thread (its id is the pid). Every epoll_wait that sleeps until a timer is one
+  // voluntary switch: a 200 ms flush timer re-armed for ever would be 10 in 2 s.
+  auto idle_wakeups = [&s] {
+    const long before = voluntary_switches(s.pid(), s.pid());
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    const long after = voluntary_switches(s.pid(), s.pid());
+    REQUIRE(before >= 0);
+    REQUIRE(after >= 0);
+    return after - before;
+  };
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // start-up done
+  CHECK(idle_wakeups() <= 2);
+
+  // A request's line still reaches the file within the flush delay (200 ms; 2 s allows for a loaded machine) ...
+  const auto sent = Clock::now();
+  REQUIRE(get(s.port(), "/a.txt").status == 200);
+  CHECK(wait_until([&] { return lines_of(read_file(log)).size() == 1; }, std::chrono::seconds(2)));
+  CAPTURE(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - sent).count());
+  // ... and once it is written, the timer is not armed again: the loop sleeps until the next request.
+  CHECK(idle_wakeups() <= 2);
+  CHECK(lines_of(read_file(log)).size() == 1);
+  check_clean_end(s);
 }
 
 TEST_CASE("With --quiet no access log is written", "[e2e][http]") {
