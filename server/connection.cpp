@@ -464,7 +464,7 @@ void Connection::dispatch(Route route) {
                     static_cast<unsigned long long>(r.id), static_cast<unsigned long long>(*r.content_length),
                     static_cast<unsigned long long>(budget.total_in_use()),
                     static_cast<unsigned long long>(budget.total_limit()));
-    ++server_.metrics().rejected_body_buffers;
+    server_.site_metrics(req_.site->name()).count_rejected_body_buffers();
     send_error(503, true);
     return;
   }
@@ -507,7 +507,7 @@ bool Connection::take_decoded_body() {
     SPAWND_LOG_WARN("request %llu: request bodies fill the server's buffers (%llu bytes in use): 503",
                     static_cast<unsigned long long>(req_.request->id),
                     static_cast<unsigned long long>(server_.body_budget().total_in_use()));
-    ++server_.metrics().rejected_body_buffers;
+    server_.site_metrics(req_.site->name()).count_rejected_body_buffers();
     send_error(503, true);
   } else {
     SPAWND_LOG_ERROR("request %llu: cannot buffer the request body in %s: %s",

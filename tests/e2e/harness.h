@@ -158,7 +158,7 @@ void init_shell_like_spawnattr(posix_spawnattr_t& attr, bool new_group);
 bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout);
 
 // The value of the sample `series` (a metric's name and labels as the status page prints them, e.g.
-// `spawnd_rejected_total{reason="queue"}`) in the status page text `page`; 0 if it is absent.
+// `spawnd_rejected_total{site="default",reason="queue"}`) in the status page text `page`; 0 if it is absent.
 [[nodiscard]] double metric_sample(const std::string& page, std::string_view series);
 
 // Sends SIGHUP to `s` and waits (up to 10 s) for the outcome line of reload number `count` in its error log (an
