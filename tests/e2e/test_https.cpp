@@ -594,6 +594,53 @@ TEST_CASE("HTTPS: --redirect-https answers 308 to https:// except ACME challenge
   check_clean_end(s);
 }
 
+TEST_CASE("HTTPS: --hsts puts one Strict-Transport-Security field on every kind of response, and a handler's own "
+          "stands",
+          "[e2e][https]") {
+  Pki pki;
+  const Pki::Leaf leaf = pki.issue("server", {"localhost"}, "first");
+  TempDir www;
+  www.write("index.html", "home\n");
+  TempDir cgi;
+  cgi.write("plain.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nplain\\n'\n", true);
+  cgi.write("own.sh",
+            "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\nStrict-Transport-Security: max-age=60\\r\\n\\r\\nown\\n'\n",
+            true);
+  Spawnd s(tls_args(leaf, www.path(), {"--hsts", "31536000", "--cgi-bin", cgi.path(), "--quiet"}));
+  // The response head as curl received it, byte for byte.
+  auto head_of = [&](const std::string& target) {
+    const ExitResult r = curl(pki, {"-D", "-", "-o", "/dev/null", https_url(s.tls_port(), target)});
+    INFO(r.stderr_text);
+    CHECK(exit_code(r) == 0);
+    return r.stdout_text;
+  };
+  auto count = [](const std::string& head) {
+    std::size_t n = 0;
+    for (auto at = head.find("Strict-Transport-Security:"); at != std::string::npos;
+         at = head.find("Strict-Transport-Security:", at + 1))
+      ++n;
+    return n;
+  };
+  const std::string field = "Strict-Transport-Security: max-age=31536000\r\n";
+  // A cached static file's head, encoded once per file: the field comes last.
+  std::string head = head_of("/index.html");
+  CHECK_THAT(head, Catch::StartsWith("HTTP/1.1 200 OK\r\n") && Catch::EndsWith(field + "\r\n"));
+  CHECK(count(head) == 1);
+  // Every other head: the field after the response's own, before the framing.
+  head = head_of("/missing.html");
+  CHECK_THAT(head, Catch::StartsWith("HTTP/1.1 404 Not Found\r\n") && Catch::Contains(field + "Content-Length: "));
+  CHECK(count(head) == 1);
+  head = head_of("/cgi-bin/plain.sh");
+  CHECK_THAT(head, Catch::StartsWith("HTTP/1.1 200 OK\r\n") &&
+                       Catch::Contains("Content-Type: text/plain\r\n" + field + "Transfer-Encoding: chunked\r\n"));
+  CHECK(count(head) == 1);
+  // A handler that sets the field itself keeps its value.
+  head = head_of("/cgi-bin/own.sh");
+  CHECK_THAT(head, Catch::Contains("Strict-Transport-Security: max-age=60\r\n"));
+  CHECK(count(head) == 1);
+  check_clean_end(s);
+}
+
 TEST_CASE("HTTPS: SIGHUP picks up a renewed certificate while an older connection keeps working and a broken one is "
           "refused while the running one stays",
           "[e2e][https][reload]") {
