@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "common/net_addr.h"
 #include "common/sys.h"
 
 namespace spawnd::server {
@@ -76,9 +77,7 @@ void AccessLog::record(const Request& request, std::string_view site, int status
     cached_time_ = t;
   }
   if (has_virtual_hosts_) {
-    buf_ += site;
-    buf_ += ':';
-    buf_ += std::to_string(request.local_port);
+    buf_ += net::join_host_port(site, request.local_port);
     buf_ += ' ';
   }
   buf_ += request.remote_addr;

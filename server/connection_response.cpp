@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "common/net_addr.h"
 #include "server/server.h"
 #include "server/static_files.h"
 #include "server/tls.h"
@@ -250,11 +251,12 @@ void Connection::send_server_options() {
 
 void Connection::send_redirect_https() {
   const Request& r = *req_.request;
-  // The host the client asked for, without its port (request_host: lower-cased; the local address without Host).
-  std::string host = request_host(r);
-  if (host.empty()) host = r.local_addr.find(':') != std::string::npos ? "[" + r.local_addr + "]" : r.local_addr;
-  std::string location = "https://" + host;
-  if (server_.tls_port() != 443) location += ":" + std::to_string(server_.tls_port());
+  // The host the client asked for, without its port (request_host: lower-cased, an IPv6 literal in its brackets);
+  // without a Host field (HTTP/1.0), the address the request came to.
+  const std::string host = request_host(r);
+  const std::string_view bare = host.empty() ? std::string_view(r.local_addr) : std::string_view(host);
+  const std::uint16_t port = server_.tls_port();
+  std::string location = "https://" + (port == 443 ? net::uri_host(bare) : net::join_host_port(bare, port));
   if (r.target.starts_with("/")) {
     location += r.target;
   } else {  // an absolute-form target (RFC 9112 §3.2.2): its path and query

@@ -116,6 +116,9 @@ struct HttpResponse {
 [[nodiscard]] std::uint16_t free_port();
 // Connects to 127.0.0.1:port (blocking socket). Throws std::runtime_error on failure.
 [[nodiscard]] Fd connect_to(std::uint16_t port);
+// Connects to `address` (a numeric IPv4 or IPv6 address without brackets: "127.0.0.1", "::1") port `port` (blocking
+// socket). Throws std::runtime_error on failure.
+[[nodiscard]] Fd connect_to(std::string_view address, std::uint16_t port);
 // connect_to(), with sends bounded too: a send blocked for `send_timeout_ms` fails (SO_SNDTIMEO).
 [[nodiscard]] Fd connect_to(std::uint16_t port, int send_timeout_ms);
 // The whole file at `path`, or "" if it cannot be read.

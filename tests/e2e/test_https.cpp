@@ -594,6 +594,31 @@ TEST_CASE("HTTPS: --redirect-https answers 308 to https:// except ACME challenge
   check_clean_end(s);
 }
 
+TEST_CASE("HTTPS: --redirect-https over IPv6 puts the address in brackets in Location, with or without Host",
+          "[e2e][https]") {
+  Pki pki;
+  const Pki::Leaf leaf = pki.issue("server", {"localhost"}, "first");
+  TempDir www;
+  Spawnd s({"--root", www.path(), "--listen", "[::1]:0", "--tls-listen", "[::1]:0", "--tls-cert", leaf.cert,
+            "--tls-key", leaf.key, "--redirect-https", "--quiet"});
+  const std::string tls_port = std::to_string(s.tls_port());
+  auto location_for = [&](const std::string& raw) {
+    spawnd::Fd c = connect_to("::1", s.port());
+    REQUIRE(send_all(c, raw));
+    const HttpResponse r = read_response(c);
+    CHECK(r.status == 308);
+    return r.field("Location").value_or("");
+  };
+  // HTTP/1.0 without Host: the address the request came to.
+  CHECK(location_for("GET /a?b HTTP/1.0\r\n\r\n") == "https://[::1]:" + tls_port + "/a?b");
+  // The Host field's IPv6 literal, its brackets kept and its port replaced.
+  CHECK(location_for("GET /a HTTP/1.1\r\nHost: [::1]:8080\r\nConnection: close\r\n\r\n") ==
+        "https://[::1]:" + tls_port + "/a");
+  CHECK(location_for("GET /a HTTP/1.1\r\nHost: [::1]\r\nConnection: close\r\n\r\n") ==
+        "https://[::1]:" + tls_port + "/a");
+  check_clean_end(s);
+}
+
 TEST_CASE("HTTPS: --hsts puts one Strict-Transport-Security field on every kind of response, and a handler's own "
           "stands",
           "[e2e][https]") {
