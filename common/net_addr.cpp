@@ -173,13 +173,27 @@ std::string format_host(const sockaddr_storage& ss, std::uint16_t& port) {
   return buf;
 }
 
+std::string uri_host(std::string_view host) {
+  if (host.find(':') == std::string_view::npos || host.starts_with('[')) return std::string(host);
+  std::string out;
+  out.reserve(host.size() + 2);
+  out += '[';
+  out += host;
+  out += ']';
+  return out;
+}
+
+std::string join_host_port(std::string_view host, std::uint16_t port) {
+  return uri_host(host) + ":" + std::to_string(port);
+}
+
 std::string to_string(const SockAddr& a) {
   if (a.length == 0) return "?";
   if (a.family() == AF_UNIX) return "unix:" + std::string(reinterpret_cast<const sockaddr_un&>(a.storage).sun_path);
   if (a.family() != AF_INET && a.family() != AF_INET6) return "?";
   std::uint16_t port = 0;
   const std::string host = format_host(a.storage, port);
-  return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  return join_host_port(host, port);
 }
 
 Result<SockAddr> local_address(int fd) {

@@ -97,6 +97,13 @@ enum class Use { Listen, Connect };
 // RFC 4291 §2.5.5.2) is the IPv4 address it maps, "::ffff:127.0.0.1" → "127.0.0.1", as Apache and Go show it. For
 // REMOTE_ADDR, SERVER_ADDR, SERVER_PORT and log lines.
 [[nodiscard]] std::string format_host(const sockaddr_storage& ss, std::uint16_t& port);
+// `host` as the host of a URI authority (RFC 3986 §3.2.2): an IPv6 literal ("::1", anything with a ':') in brackets
+// ("[::1]"); a name, an IPv4 address or a literal already in brackets as it is. For Location URLs and "HOST:PORT"
+// texts made of a host that came without brackets (format_host(), a socket's address).
+[[nodiscard]] std::string uri_host(std::string_view host);
+// "HOST:PORT" with HOST as uri_host() makes it ("[::1]:8080", "127.0.0.1:80", "example.org:8080"), as Go's
+// net.JoinHostPort. split_host_port() takes it apart again.
+[[nodiscard]] std::string join_host_port(std::string_view host, std::uint16_t port);
 // A host name as a lookup key: lower-cased (host names compare case-insensitively, RFC 4343 §2) and without one
 // trailing dot ("example.org." names the host "example.org" does, RFC 1034 §3.1). How a request's Host (without its
 // port) and a TLS client's SNI name are looked up among the [[site]] hosts.

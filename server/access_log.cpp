@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "common/net_addr.h"
 #include "common/sys.h"
 
 namespace spawnd::server {
@@ -32,7 +33,8 @@ void append_quoted(std::string& out, std::string_view s) {
 }
 }  // namespace
 
-AccessLog::AccessLog(const std::string& destination, bool is_enabled) : is_enabled_(is_enabled) {
+AccessLog::AccessLog(EventLoop& loop, const std::string& destination, bool is_enabled)
+    : loop_(loop), is_enabled_(is_enabled) {
   if (!is_enabled_) return;
   if (destination == "-") {
     fd_ = STDOUT_FILENO;
@@ -75,9 +77,7 @@ void AccessLog::record(const Request& request, std::string_view site, int status
     cached_time_ = t;
   }
   if (has_virtual_hosts_) {
-    buf_ += site;
-    buf_ += ':';
-    buf_ += std::to_string(request.local_port);
+    buf_ += net::join_host_port(site, request.local_port);
     buf_ += ' ';
   }
   buf_ += request.remote_addr;
@@ -104,10 +104,21 @@ void AccessLog::record(const Request& request, std::string_view site, int status
     buf_ += request.tls_protocol;
   }
   buf_ += '\n';
-  if (buf_.size() >= 64 * 1024) flush();
+  if (buf_.size() >= 64 * 1024) {
+    flush();
+  } else if (flush_timer_ == 0) {
+    flush_timer_ = loop_.add_timer(kFlushDelayMs, [this] {
+      flush_timer_ = 0;
+      flush();
+    });
+  }
 }
 
 void AccessLog::flush() noexcept {
+  if (flush_timer_ != 0) {
+    loop_.cancel(flush_timer_);
+    flush_timer_ = 0;
+  }
   if (buf_.empty()) return;
   if (!sys::write_all(fd_, buf_.data(), buf_.size()) && !has_reported_failure_) {
     has_reported_failure_ = true;

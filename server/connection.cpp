@@ -421,17 +421,23 @@ void Connection::on_request_head() {
 void Connection::dispatch(Route route) {
   Request& r = *req_.request;
   if (!route.path.empty()) r.path = std::move(route.path);  // a directory's index file; REQUEST_URI stays r.target
-  if (!tls_ && server_.config().redirect_https && !r.path.starts_with("/.well-known/acme-challenge/")) {
-    req_.is_discarding_body = true;
-    if (r.expects_continue && r.has_body && !req_.has_continued) req_.is_keep_alive = false;
-    send_redirect_https();
-    return;
-  }
-  if (route.gateway == nullptr || server_.is_status_path(r.path)) {
+  // "OPTIONS *" (the parser lets no other method have the asterisk-form) asks about the server, over either transport.
+  const bool is_options_asterisk = r.target == "*";
+  const bool is_redirect = !tls_ && server_.config().redirect_https && !is_options_asterisk &&
+                           !r.path.starts_with("/.well-known/acme-challenge/");
+  if (is_options_asterisk || is_redirect || route.gateway == nullptr || server_.is_status_path(r.path)) {
     req_.is_discarding_body = true;
     // We answer without reading a body the client holds back for "100 Continue": it may never come (RFC 9110
     // §10.1.1), so the connection cannot be reused.
     if (r.expects_continue && r.has_body && !req_.has_continued) req_.is_keep_alive = false;
+    if (is_options_asterisk) {
+      send_server_options();
+      return;
+    }
+    if (is_redirect) {
+      send_redirect_https();
+      return;
+    }
     if (server_.is_status_path(r.path)) {
       send_status();  // before any mount or file: the status page's path is the server's
       return;
@@ -458,7 +464,7 @@ void Connection::dispatch(Route route) {
                     static_cast<unsigned long long>(r.id), static_cast<unsigned long long>(*r.content_length),
                     static_cast<unsigned long long>(budget.total_in_use()),
                     static_cast<unsigned long long>(budget.total_limit()));
-    ++server_.metrics().rejected_body_buffers;
+    server_.site_metrics(req_.site->name()).count_rejected_body_buffers();
     send_error(503, true);
     return;
   }
@@ -501,7 +507,7 @@ bool Connection::take_decoded_body() {
     SPAWND_LOG_WARN("request %llu: request bodies fill the server's buffers (%llu bytes in use): 503",
                     static_cast<unsigned long long>(req_.request->id),
                     static_cast<unsigned long long>(server_.body_budget().total_in_use()));
-    ++server_.metrics().rejected_body_buffers;
+    server_.site_metrics(req_.site->name()).count_rejected_body_buffers();
     send_error(503, true);
   } else {
     SPAWND_LOG_ERROR("request %llu: cannot buffer the request body in %s: %s",

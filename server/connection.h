@@ -174,11 +174,16 @@ class Connection final : public ResponseSink, public RequestBody {
   // Answers the status page (--status-path): 200 with the metrics, 403 for a client --status-allow excludes, 405
   // for a method other than GET and HEAD.
   void send_status();
+  // "OPTIONS *" (RFC 9110 §9.3.7, RFC 9112 §3.2.4): 200 with the methods the request's site serves in Allow and no
+  // body, as Apache and lighttpd answer it.
+  void send_server_options();
   // --redirect-https on the plain listener: 308 to the request's URL on https:// (RFC 9110 §15.4.9).
   void send_redirect_https();
   void write_head(const ResponseHead& head);
-  // --hsts over TLS: the Strict-Transport-Security value ("max-age=N") every response carries; empty otherwise.
-  [[nodiscard]] std::string hsts_value() const;
+  // The field line every response of this connection carries besides its own, for ResponseWriter's `extra_fields`:
+  // with --hsts over TLS "Strict-Transport-Security: max-age=N\r\n" (RFC 6797 §7.1), else empty. The one place it
+  // is made, for the heads built per response and for a cached static file's pre-encoded one alike.
+  [[nodiscard]] std::string hsts_field() const;
   void send_queued_response();
   [[nodiscard]] Io flush();
   [[nodiscard]] Io after_gateway_output();

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "common/log.h"
+#include "common/net_addr.h"
 #include "server/server.h"
 #include "server/static_files.h"
 #include "server/tls.h"
@@ -160,24 +161,20 @@ void Connection::run_scheduled_flush() {
 // ---- responses ----
 
 // RFC 6797 §7.1: Strict-Transport-Security on responses over a secure transport only (a browser ignores it over
-// plain HTTP anyway): its value with --hsts over TLS, else empty.
-std::string Connection::hsts_value() const {
+// plain HTTP anyway).
+std::string Connection::hsts_field() const {
   const std::int64_t hsts = server_.config().hsts_seconds;
-  return tls_ && hsts > 0 ? "max-age=" + std::to_string(hsts) : std::string();
+  return tls_ && hsts > 0 ? "Strict-Transport-Security: max-age=" + std::to_string(hsts) + "\r\n" : std::string();
 }
 
 void Connection::write_head(const ResponseHead& head) {
   req_.response_start = out_.end_position();
-  if (std::string hsts = hsts_value();
-      !hsts.empty() && !std::any_of(head.fields.begin(), head.fields.end(), [](const auto& field) {
-        return iequals(field.first, "Strict-Transport-Security");
-      })) {
-    ResponseHead with_hsts = head;
-    with_hsts.fields.emplace_back("Strict-Transport-Security", std::move(hsts));
-    req_.is_keep_alive = req_.response.write_head(out_.tail(), with_hsts, req_.is_keep_alive, server_.http_date());
-    return;
-  }
-  req_.is_keep_alive = req_.response.write_head(out_.tail(), head, req_.is_keep_alive, server_.http_date());
+  // A handler that sends its own Strict-Transport-Security keeps it, alone.
+  const bool has_own_hsts = std::any_of(head.fields.begin(), head.fields.end(), [](const auto& field) {
+    return iequals(field.first, "Strict-Transport-Security");
+  });
+  req_.is_keep_alive = req_.response.write_head(out_.tail(), head, req_.is_keep_alive, server_.http_date(),
+                                                has_own_hsts ? std::string() : hsts_field());
 }
 
 void Connection::send_static() {
@@ -195,10 +192,8 @@ void Connection::send_static() {
       write_head(ResponseHead{r.status, {}, std::move(r.fields), r.length});
     } else {  // a plain 200: the head encoded once per file (static_file_cache.h)
       req_.response_start = out_.end_position();
-      const std::string hsts = hsts_value();
-      const std::string extra = hsts.empty() ? std::string() : "Strict-Transport-Security: " + hsts + "\r\n";
-      req_.is_keep_alive = req_.response.write_encoded_head(out_.tail(), r.encoded_fields, extra, req_.is_keep_alive,
-                                                            server_.http_date());
+      req_.is_keep_alive = req_.response.write_encoded_head(out_.tail(), r.encoded_fields, req_.is_keep_alive,
+                                                            server_.http_date(), hsts_field());
     }
     if (r.length > 0 && req_.response.count_body(r.length)) {
       if (r.file->is_in_memory) {  // a small file's snapshot: head and body leave in one send()
@@ -273,13 +268,24 @@ void Connection::send_status() {
   send_queued_response();
 }
 
+void Connection::send_server_options() {
+  // The static files take GET and HEAD; a handler may take any method, so with one mounted the usual others too.
+  ResponseHead head;
+  head.fields = {{"Allow", req_.site->router().has_gateways() ? "OPTIONS, GET, HEAD, POST, PUT, DELETE, PATCH"
+                                                              : "OPTIONS, GET, HEAD"}};
+  head.content_length = 0;
+  write_head(head);
+  send_queued_response();
+}
+
 void Connection::send_redirect_https() {
   const Request& r = *req_.request;
-  // The host the client asked for, without its port (request_host: lower-cased; the local address without Host).
-  std::string host = request_host(r);
-  if (host.empty()) host = r.local_addr.find(':') != std::string::npos ? "[" + r.local_addr + "]" : r.local_addr;
-  std::string location = "https://" + host;
-  if (server_.tls_port() != 443) location += ":" + std::to_string(server_.tls_port());
+  // The host the client asked for, without its port (request_host: lower-cased, an IPv6 literal in its brackets);
+  // without a Host field (HTTP/1.0), the address the request came to.
+  const std::string host = request_host(r);
+  const std::string_view bare = host.empty() ? std::string_view(r.local_addr) : std::string_view(host);
+  const std::uint16_t port = server_.tls_port();
+  std::string location = "https://" + (port == 443 ? net::uri_host(bare) : net::join_host_port(bare, port));
   if (r.target.starts_with("/")) {
     location += r.target;
   } else {  // an absolute-form target (RFC 9112 §3.2.2): its path and query

@@ -169,6 +169,8 @@ int RequestParser::on_headers_complete(llhttp_t* p) {
   // http or https URI, whose authority names the host in place of the Host field. It is made origin-form here, and
   // the Host field takes the authority (added if there was none: an HTTP/1.0 request), so that the site, SERVER_NAME
   // and HTTP_HOST all follow the target.
+  // The asterisk-form "*" is for OPTIONS only (§3.2.4): any other method has no resource to act on.
+  if (r.target == "*" && r.method != "OPTIONS") return s.fail(400);
   std::optional<std::string> authority;
   if (!r.target.empty() && r.target[0] != '/' && r.target != "*") {
     authority = take_absolute_form(r.target);

@@ -64,6 +64,11 @@ class SiteMetrics {
     c.duration_ns += duration_ns;
   }
 
+  // Counts one request of this site answered 503 because its body did not fit in the request buffers
+  // (--max-buffered-body-bytes).
+  void count_rejected_body_buffers() noexcept { ++rejected_body_buffers_; }
+  [[nodiscard]] std::uint64_t rejected_body_buffers() const noexcept { return rejected_body_buffers_; }
+
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
   [[nodiscard]] const ModeCounters& mode(ServedBy mode) const noexcept {
     return modes_[static_cast<std::size_t>(mode)];
@@ -99,16 +104,16 @@ class SiteMetrics {
   [[nodiscard]] static std::size_t index(ServedBy mode) noexcept { return static_cast<std::size_t>(mode); }
 
   std::string name_;
+  std::uint64_t rejected_body_buffers_ = 0;
   std::array<ModeCounters, kServedByCount> modes_{};
   std::array<GatewayLoad, kServedByCount> retired_load_{};
   DbKeeper::Stats retired_db_;
 };
 
-// The server-wide counters: the sites', and the 503s spawnd sends before a request reaches a gateway.
+// The server-wide counters: the sites', and the 503s spawnd sends before it knows a request's site.
 struct Metrics {
   std::vector<std::unique_ptr<SiteMetrics>> sites;  // stable addresses: connections keep pointers
-  std::uint64_t rejected_connections = 0;   // connections over --max-connections, answered 503 and closed
-  std::uint64_t rejected_body_buffers = 0;  // requests whose body did not fit in the request buffers (503)
+  std::uint64_t rejected_connections = 0;  // connections over --max-connections, answered 503 and closed unread
 
   // Adds a site's counters and returns them.
   SiteMetrics& add_site(std::string name) {

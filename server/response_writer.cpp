@@ -8,7 +8,8 @@
 
 namespace spawnd::server {
 
-bool ResponseWriter::write_head(std::string& out, const ResponseHead& head, bool keep_alive, std::string_view date) {
+bool ResponseWriter::write_head(std::string& out, const ResponseHead& head, bool keep_alive, std::string_view date,
+                                std::string_view extra_fields) {
   const int status = head.status;
   status_ = status;
   is_head_written_ = true;
@@ -27,6 +28,7 @@ bool ResponseWriter::write_head(std::string& out, const ResponseHead& head, bool
     out += value;
     out += "\r\n";
   }
+  out += extra_fields;
   if (head.content_length) {
     if (status != 204 && status != 304) {
       out += "Content-Length: ";
@@ -54,8 +56,8 @@ void ResponseWriter::end_head(std::string& out, bool keep_alive) const {
   out += "\r\n";
 }
 
-bool ResponseWriter::write_encoded_head(std::string& out, std::string_view encoded_fields,
-                                        std::string_view extra_fields, bool keep_alive, std::string_view date) {
+bool ResponseWriter::write_encoded_head(std::string& out, std::string_view encoded_fields, bool keep_alive,
+                                        std::string_view date, std::string_view extra_fields) {
   status_ = 200;
   is_head_written_ = true;
   is_body_suppressed_ = is_head_request_;

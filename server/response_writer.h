@@ -34,7 +34,8 @@ class ResponseWriter {
 
   // Appends the head of the response to `out`: "HTTP/1.1 <status> <reason>" (the standard reason phrase when
   // head.reason is empty), Date (`date`, an IMF-fixdate, RFC 9110 §6.6.1), "Server: spawnd", the fields of `head`
-  // except those the server owns (is_server_owned_field()), then the framing:
+  // except those the server owns (is_server_owned_field()), `extra_fields` (field lines, "Name: value\r\n" each:
+  // the connection's own, Strict-Transport-Security; or empty), then the framing:
   //   - head.content_length known: "Content-Length: N", except on 204 and 304 (RFC 9110 §8.6);
   //   - unknown, body not suppressed, HTTP/1.1 client: "Transfer-Encoding: chunked" (RFC 9112 §7.1);
   //   - unknown, body not suppressed, HTTP/1.0 client: no length; the close ends the body (RFC 9112 §6.3 item 8),
@@ -42,15 +43,15 @@ class ResponseWriter {
   // Last "Connection: close" when the connection will not persist, or "Connection: keep-alive" to an HTTP/1.0 client
   // when it will (RFC 9112 §9.3). `keep_alive`: whether the caller wants to keep the connection. Returns whether it
   // can: `keep_alive`, or false for a close-delimited body. Call once per response (again only after retract_head()).
-  [[nodiscard]] bool write_head(std::string& out, const ResponseHead& head, bool keep_alive, std::string_view date);
+  [[nodiscard]] bool write_head(std::string& out, const ResponseHead& head, bool keep_alive, std::string_view date,
+                                std::string_view extra_fields = {});
 
   // The same for a plain 200 whose fields are encoded already (a cached static file's StaticFile::head_fields):
   // `encoded_fields` is every field line ("Name: value\r\n" each), Content-Length included, none server-owned but
-  // that one; `extra_fields` more lines in the same form, the connection's own (Strict-Transport-Security), or
-  // empty. Appends the status line, Date, Server, both, the Connection field as above and the blank line. Returns
-  // `keep_alive`.
-  [[nodiscard]] bool write_encoded_head(std::string& out, std::string_view encoded_fields,
-                                        std::string_view extra_fields, bool keep_alive, std::string_view date);
+  // that one; `extra_fields` as for write_head(). Appends the status line, Date, Server, both, the Connection field
+  // as above and the blank line. Returns `keep_alive`.
+  [[nodiscard]] bool write_encoded_head(std::string& out, std::string_view encoded_fields, bool keep_alive,
+                                        std::string_view date, std::string_view extra_fields = {});
 
   // Appends body bytes: as one chunk (hex size line, bytes, CRLF) when chunked, as they are otherwise, nothing when
   // the body is suppressed or `bytes` is empty. Counts them in body_bytes().

@@ -76,6 +76,8 @@ class Router {
     for (const auto& [prefix, gateway] : mounts_) gateway->report_load(report);
     for (const auto& [extension, gateway] : extension_mounts_) gateway->report_load(report);
   }
+  // True if any gateway is mounted: requests may then reach handlers, whatever their method.
+  [[nodiscard]] bool has_gateways() const noexcept { return !mounts_.empty() || !extension_mounts_.empty(); }
   // Destroys every gateway (teardown; no exchange may be alive).
   void unmount_all() noexcept { mounts_.clear(); }
 

@@ -131,7 +131,7 @@ Server::Server(Config config)
       listen_socket_(take_listen_socket_and_drop_privileges(config_)),
       site_metrics_(&metrics_.add_site("default")),
       status_allow_(config_.status_allow),
-      access_log_(config_.access_log, !config_.is_quiet),
+      access_log_(loop_, config_.access_log, !config_.is_quiet),
       body_budget_(config_.body_memory_limit, config_.max_buffered_body_bytes),
       spool_budget_{config_.max_response_temp_bytes},
       children_(loop_, config_.kill_grace_ms) {
@@ -348,13 +348,6 @@ void Server::run() {
     std::fprintf(stderr, "spawnd: info: error log: %s\n", config_.error_log.c_str());
     redirect_stderr();
   }
-  // The access log is written every 200 ms rather than once per request; retired sites are checked as often.
-  std::function<void()> flush_log = [this, &flush_log] {
-    access_log_.flush();
-    drop_retired_sites();
-    loop_.add_timer(200, flush_log);
-  };
-  loop_.add_timer(200, flush_log);
   // The session ticket keys change every --tls-ticket-key-rotation, whatever the reloads (tls.h: TicketKeys).
   std::function<void()> rotate_ticket_keys = [this, &rotate_ticket_keys] {
     if (ticket_keys_->rotate()) SPAWND_LOG_DEBUG("TLS: new session ticket key");
@@ -505,6 +498,7 @@ void Server::reload() {
     auto next = std::make_shared<Sites>(loop_, children_, db_keepers_, std::move(fresh), running + 1);
     retired_sites_.push_back(std::move(sites_));
     sites_ = std::move(next);
+    schedule_drop_retired_sites();
     if (tls) tls_ = std::move(tls);
   } catch (const std::exception& e) {
     SPAWND_LOG_ERROR("reload: %s; still serving configuration %llu", e.what(), static_cast<unsigned long long>(running));
@@ -548,6 +542,15 @@ void Server::keep_restart_only(Config& fresh) const {
   keep(fresh.user, config_.user, "user");  // privileges are dropped for good at start-up
   keep(fresh.group, config_.group, "group");
   if (!ignored.empty()) SPAWND_LOG_WARN("reload: %s changed: ignored until restart", ignored.c_str());
+}
+
+void Server::schedule_drop_retired_sites() {
+  if (retired_sites_timer_ != 0) return;
+  retired_sites_timer_ = loop_.add_timer(kRetiredSitesCheckMs, [this] {
+    retired_sites_timer_ = 0;
+    drop_retired_sites();
+    if (!retired_sites_.empty()) schedule_drop_retired_sites();
+  });
 }
 
 void Server::drop_retired_sites() {

@@ -128,6 +128,10 @@ class Server {
   void keep_restart_only(Config& fresh) const;
   // Destroys the retired sites no request holds any more, keeping what they counted (keep_retired_counters).
   void drop_retired_sites();
+  // Runs drop_retired_sites() every kRetiredSitesCheckMs while there are retired sites (and only then: an idle
+  // server is not woken).
+  void schedule_drop_retired_sites();
+  static constexpr std::int64_t kRetiredSitesCheckMs = 200;
   // Adds the counters of `retiring`'s gateways, and of its database keepers that no other live configuration
   // shares, to the SiteMetrics of their sites (metrics.h: counters go on across reloads).
   void keep_retired_counters(const Sites& retiring);
@@ -167,6 +171,7 @@ class Server {
   DbKeepers db_keepers_;  // the sites' database keepers, shared across reloads (weak references only)
   std::shared_ptr<Sites> sites_;  // the current configuration's sites
   std::vector<std::shared_ptr<Sites>> retired_sites_;  // replaced by a reload; destroyed once no request holds them
+  EventLoop::TimerId retired_sites_timer_ = 0;         // schedule_drop_retired_sites()'s; 0: none
   std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections_;
   std::uint64_t connection_count_ = 0;
   std::uint64_t request_count_ = 0;

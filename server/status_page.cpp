@@ -228,23 +228,32 @@ std::string render_status(const Metrics& metrics, const StatusFigures& figures) 
           w.sample(m.name, {{"site", site.name}, {"mode", served_by_name(mode)}}, m.value(*load));
   }
 
-  // 503s by reason: before a gateway (connections, body_buffers) and in the gateways' queues.
-  std::uint64_t queue_full = 0;
-  std::uint64_t queue_timeout = 0;
-  for (const StatusFigures::Site& site : figures.sites)
-    for (const auto& load : site.load)
-      if (load) {
-        queue_full += load->queue_full;
-        queue_timeout += load->queue_timeout;
-      }
+  // 503s by reason, per site where the site is known: connections over --max-connections are refused before any
+  // request (no site label); body_buffers per site (SiteMetrics, which outlive reloads); queue and queue_timeout per
+  // site with handlers mounted, from its gateways.
   w.family("spawnd_rejected_total", "counter",
-           "Requests and connections answered 503 because spawnd was over a limit: connections (--max-connections), "
-           "queue (the handler queue was full, --queue), queue_timeout (waited in the queue past --handler-timeout), "
-           "body_buffers (request bodies over --max-buffered-body-bytes).");
+           "Requests and connections answered 503 because spawnd was over a limit: connections (--max-connections; "
+           "before any request, so without a site), queue (the handler queue was full, --queue), queue_timeout "
+           "(waited in the queue past --handler-timeout), body_buffers (request bodies over "
+           "--max-buffered-body-bytes).");
   w.sample("spawnd_rejected_total", {{"reason", "connections"}}, metrics.rejected_connections);
-  w.sample("spawnd_rejected_total", {{"reason", "queue"}}, queue_full);
-  w.sample("spawnd_rejected_total", {{"reason", "queue_timeout"}}, queue_timeout);
-  w.sample("spawnd_rejected_total", {{"reason", "body_buffers"}}, metrics.rejected_body_buffers);
+  for (const StatusFigures::Site& site : figures.sites) {
+    std::uint64_t queue_full = 0;
+    std::uint64_t queue_timeout = 0;
+    bool has_gateway = false;
+    for (const auto& load : site.load) {
+      if (!load) continue;
+      has_gateway = true;
+      queue_full += load->queue_full;
+      queue_timeout += load->queue_timeout;
+    }
+    if (!has_gateway) continue;
+    w.sample("spawnd_rejected_total", {{"site", site.name}, {"reason", "queue"}}, queue_full);
+    w.sample("spawnd_rejected_total", {{"site", site.name}, {"reason", "queue_timeout"}}, queue_timeout);
+  }
+  for (const auto& site : metrics.sites)
+    w.sample("spawnd_rejected_total", {{"site", site->name()}, {"reason", "body_buffers"}},
+             site->rejected_body_buffers());
 
   // The database keeper (db_keeper.h), per site with --db.
   struct DbMetric {

@@ -24,6 +24,7 @@
 #include <sqlite3.h>
 
 #include "common/ascii.h"
+#include "common/net_addr.h"
 #include "proc.h"
 
 extern char** environ;
@@ -181,18 +182,22 @@ Spawnd::Spawnd(std::vector<std::string> args, std::map<std::string, std::string>
     });
   });
 
-  const std::string marker = "listening on http://127.0.0.1:";
+  // "listening on http://127.0.0.1:PORT" (or "[::1]:PORT"): the port is after the line's last ':'.
+  auto port_on_line = [](const std::string& text, std::size_t at) {
+    const auto nl = text.find('\n', at);
+    const auto colon = text.rfind(':', nl);
+    return static_cast<std::uint16_t>(std::stoi(text.substr(colon + 1, nl - colon - 1)));
+  };
+  const std::string marker = "listening on http://";
   bool is_ready = wait_until(
       [&] {
         std::lock_guard lock(mutex_);
         auto at = err_text_.find(marker);
         if (at == std::string::npos) return false;
-        auto nl = err_text_.find('\n', at);
-        if (nl == std::string::npos) return false;
-        port_ = static_cast<std::uint16_t>(std::stoi(err_text_.substr(at + marker.size(), nl - at - marker.size())));
-        const std::string tls_marker = "listening on https://127.0.0.1:";
-        if (auto tls_at = err_text_.find(tls_marker); tls_at != std::string::npos && tls_at < at)
-          tls_port_ = static_cast<std::uint16_t>(std::stoi(err_text_.substr(tls_at + tls_marker.size())));
+        if (err_text_.find('\n', at) == std::string::npos) return false;
+        port_ = port_on_line(err_text_, at);
+        if (auto tls_at = err_text_.find("listening on https://"); tls_at != std::string::npos && tls_at < at)
+          tls_port_ = port_on_line(err_text_, tls_at);
         return true;
       },
       std::chrono::seconds(10));
@@ -296,16 +301,20 @@ std::size_t HttpResponse::count(std::string_view name) const {
 
 namespace {
 
-Fd connect_with(std::uint16_t port, int rcvbuf_bytes) {
-  Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+Fd connect_with(std::string_view address, std::uint16_t port, int rcvbuf_bytes) {
+  Result<net::SockAddr> to = net::parse_numeric_host(address);
+  if (!to) throw std::runtime_error("connect to " + std::string(address) + ": " + to.error().message());
+  auto& storage = to->storage;
+  if (to->family() == AF_INET) {
+    reinterpret_cast<sockaddr_in&>(storage).sin_port = htons(port);
+  } else {
+    reinterpret_cast<sockaddr_in6&>(storage).sin6_port = htons(port);
+  }
+  Fd fd(::socket(to->family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) throw std::runtime_error("socket");
   if (rcvbuf_bytes > 0) ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf_bytes, sizeof rcvbuf_bytes);
-  sockaddr_in sin{};
-  sin.sin_family = AF_INET;
-  sin.sin_port = htons(port);
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sin), sizeof sin) != 0)
-    throw std::runtime_error("connect to port " + std::to_string(port) + ": " + std::strerror(errno));
+  if (::connect(fd.get(), to->get(), to->length) != 0)
+    throw std::runtime_error("connect to " + net::join_host_port(address, port) + ": " + std::strerror(errno));
   int one = 1;
   ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   return fd;
@@ -319,12 +328,16 @@ Fd with_send_timeout(Fd fd, int send_timeout_ms) {
 
 }  // namespace
 
-Fd connect_to(std::uint16_t port) { return connect_with(port, 0); }
+Fd connect_to(std::uint16_t port) { return connect_with("127.0.0.1", port, 0); }
 
-Fd connect_to(std::uint16_t port, int send_timeout_ms) { return with_send_timeout(connect_with(port, 0), send_timeout_ms); }
+Fd connect_to(std::string_view address, std::uint16_t port) { return connect_with(address, port, 0); }
+
+Fd connect_to(std::uint16_t port, int send_timeout_ms) {
+  return with_send_timeout(connect_with("127.0.0.1", port, 0), send_timeout_ms);
+}
 
 Fd connect_small_window(std::uint16_t port, int rcvbuf_bytes, int send_timeout_ms) {
-  return with_send_timeout(connect_with(port, rcvbuf_bytes), send_timeout_ms);
+  return with_send_timeout(connect_with("127.0.0.1", port, rcvbuf_bytes), send_timeout_ms);
 }
 
 std::string read_file(const std::string& path) {

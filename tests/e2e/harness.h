@@ -116,6 +116,9 @@ struct HttpResponse {
 [[nodiscard]] std::uint16_t free_port();
 // Connects to 127.0.0.1:port (blocking socket). Throws std::runtime_error on failure.
 [[nodiscard]] Fd connect_to(std::uint16_t port);
+// Connects to `address` (a numeric IPv4 or IPv6 address without brackets: "127.0.0.1", "::1") port `port` (blocking
+// socket). Throws std::runtime_error on failure.
+[[nodiscard]] Fd connect_to(std::string_view address, std::uint16_t port);
 // connect_to(), with sends bounded too: a send blocked for `send_timeout_ms` fails (SO_SNDTIMEO).
 [[nodiscard]] Fd connect_to(std::uint16_t port, int send_timeout_ms);
 // connect_to(port, send_timeout_ms) with a receive buffer of `rcvbuf_bytes`, set before connecting so that the TCP
@@ -161,7 +164,7 @@ void init_shell_like_spawnattr(posix_spawnattr_t& attr, bool new_group);
 bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout);
 
 // The value of the sample `series` (a metric's name and labels as the status page prints them, e.g.
-// `spawnd_rejected_total{reason="queue"}`) in the status page text `page`; 0 if it is absent.
+// `spawnd_rejected_total{site="default",reason="queue"}`) in the status page text `page`; 0 if it is absent.
 [[nodiscard]] double metric_sample(const std::string& page, std::string_view series);
 
 // Sends SIGHUP to `s` and waits (up to 10 s) for the outcome line of reload number `count` in its error log (an

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <string_view>
+#include <system_error>
 
 namespace spawnd::e2e {
 
@@ -96,6 +98,22 @@ std::string proc_file(pid_t pid, const char* name) {
   for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
   ::close(fd);
   return out;
+}
+
+pid_t thread_named(pid_t pid, const std::string& name) {
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    const std::string tid = task.path().filename().string();
+    if (proc_file(pid, ("task/" + tid + "/comm").c_str()) == name + "\n") return static_cast<pid_t>(std::stol(tid));
+  }
+  return 0;
+}
+
+long voluntary_switches(pid_t pid, pid_t tid) {
+  const std::string status = proc_file(pid, ("task/" + std::to_string(tid) + "/status").c_str());
+  const std::string_view key = "voluntary_ctxt_switches:";
+  const auto at = status.find(key);
+  return at == std::string::npos ? -1 : std::stol(status.substr(at + key.size()));
 }
 
 long vm_rss_kib(pid_t pid) {

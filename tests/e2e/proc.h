@@ -41,6 +41,13 @@ struct ProcStat {
 [[nodiscard]] std::vector<std::string> fd_targets(pid_t pid);
 // The resident set size of `pid` (VmRSS of /proc/PID/status) in KiB, or -1 if the process is gone.
 [[nodiscard]] long vm_rss_kib(pid_t pid);
+// The thread of `pid` named `name` (its /proc/PID/task/TID/comm, e.g. "db-keeper"), or 0 if there is none. The main
+// thread's id is `pid` itself.
+[[nodiscard]] pid_t thread_named(pid_t pid, const std::string& name);
+// How often thread `tid` of `pid` has gone to sleep (voluntary_ctxt_switches of /proc/PID/task/TID/status): each wait
+// of an idle thread between two wake-ups (an epoll_wait that times out, a condition variable's timed wait) is one.
+// -1 if the thread is gone.
+[[nodiscard]] long voluntary_switches(pid_t pid, pid_t tid);
 // The whole of /proc/PID/NAME (e.g. "cmdline", "environ": NUL-separated strings), or "" if the process is gone.
 [[nodiscard]] std::string proc_file(pid_t pid, const char* name);
 

@@ -14,7 +14,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -70,24 +69,6 @@ std::string rows_in_file_alone(const TempDir& dir, const std::string& db, const 
   for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(copy + suffix);
   fs::copy_file(db, copy);
   return query_text(copy, "SELECT count(*) FROM " + table);
-}
-
-// The thread of spawnd `pid` named `name` (its /proc/PID/task/TID/comm), or 0 if there is none.
-pid_t thread_named(pid_t pid, const std::string& name) {
-  std::error_code ec;
-  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
-    const std::string tid = task.path().filename().string();
-    if (read_file(task.path().string() + "/comm") == name + "\n") return static_cast<pid_t>(std::stol(tid));
-  }
-  return 0;
-}
-
-// How often thread `tid` of `pid` has gone to sleep (voluntary_ctxt_switches of its /proc status): each wait of the
-// keeper between two polls is one. -1 if the thread is gone.
-long voluntary_switches(pid_t pid, pid_t tid) {
-  const std::string status = proc_file(pid, ("task/" + std::to_string(tid) + "/status").c_str());
-  const auto at = status.find("voluntary_ctxt_switches:");
-  return at == std::string::npos ? -1 : std::stol(status.substr(at + std::strlen("voluntary_ctxt_switches:")));
 }
 
 // The value of the status page's sample `series` (metric_sample); 0 if it is absent.

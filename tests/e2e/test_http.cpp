@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "harness.h"
+#include "proc.h"
 
 using namespace spawnd::e2e;
 using spawnd::Fd;
@@ -243,6 +244,55 @@ TEST_CASE("POST, PUT and DELETE on a static file yield 405 with Allow: GET, HEAD
     CHECK(r.status == 405);
     CHECK(r.field("Allow") == std::optional<std::string>("GET, HEAD"));
   }
+}
+
+// RFC 9110 §9.3.7, RFC 9112 §3.2.4: "OPTIONS *" asks about the server, not a resource. spawnd answers it itself, as
+// Apache and lighttpd do: 200, the methods it serves in Allow, no body.
+TEST_CASE("OPTIONS * yields 200 with Allow and no body, and the connection stays usable", "[e2e][http]") {
+  TempDir dir;
+  dir.write("www/a.txt", "alpha");
+  dir.write("static/a.txt", "static alpha");
+  // The top-level site mounts the handlers (--cgi-bin); the [[site]] static.example serves files only.
+  const std::string config = dir.write("spawnd.toml", "root = \"" + dir.path() + "/www\"\ncgi-bin = \"" + kCgiDir +
+                                                           "\"\nquiet = true\n[[site]]\nhosts = [\"static.example\"]\n"
+                                                           "root = \"" + dir.path() + "/static\"\n");
+  Spawnd s({"--config", config});
+  Fd c = connect_to(s.port());
+  std::string leftover;
+  REQUIRE(send_all(c, "OPTIONS * HTTP/1.1\r\nHost: static.example\r\n\r\n"
+                      "GET /a.txt HTTP/1.1\r\nHost: static.example\r\n\r\n"));
+  auto r = read_response(c, leftover);
+  CHECK(r.status == 200);
+  CHECK(r.field("Allow") == std::optional<std::string>("OPTIONS, GET, HEAD"));  // static files only
+  CHECK(r.field("Content-Length") == std::optional<std::string>("0"));
+  CHECK_FALSE(r.field("Content-Type"));
+  CHECK(r.body.empty());
+  auto next = read_response(c, leftover);
+  CHECK(next.status == 200);
+  CHECK(next.body == "static alpha");
+  // With handlers mounted, their methods too; HTTP/1.0 without Host goes to the top-level site.
+  for (const char* head : {"OPTIONS * HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n",
+                           "OPTIONS * HTTP/1.0\r\n\r\n"}) {
+    INFO(head);
+    r = request(s.port(), head);
+    CHECK(r.status == 200);
+    CHECK(r.field("Allow") == std::optional<std::string>("OPTIONS, GET, HEAD, POST, PUT, DELETE, PATCH"));
+    CHECK(r.field("Content-Length") == std::optional<std::string>("0"));
+    CHECK(r.body.empty());
+  }
+  check_clean_end(s);
+}
+
+TEST_CASE("The asterisk-form with another method than OPTIONS is 400", "[e2e][http]") {
+  TempDir root;
+  root.write("a.txt", "alpha");
+  Spawnd s(args_for(root, {"--cgi-bin", kCgiDir}));
+  for (const char* method : {"GET", "HEAD", "POST", "DELETE"}) {
+    INFO(method);
+    auto r = request(s.port(), std::string(method) + " * HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    CHECK(r.status == 400);
+  }
+  check_clean_end(s);
 }
 
 TEST_CASE("A 405 to a request with a small body keeps the connection usable", "[e2e][http]") {
@@ -539,7 +589,7 @@ TEST_CASE("The access log file gets one Combined Log Format line per request", "
   CHECK(request(s.port(), keep_alive("HEAD", "/a.txt", "Connection: close\r\n")).status == 200);
   CHECK(request(s.port(), "GARBAGE\r\n\r\n").status == 400);  // no request line to log: "-", as Apache does
 
-  // The server flushes its log buffer every 200 ms.
+  // The server writes its log buffer 200 ms after the first line not yet written.
   bool has_all = wait_until([&] { return lines_of(read_file(log)).size() >= 4; }, std::chrono::seconds(5));
   REQUIRE(has_all);
   auto lines = lines_of(read_file(log));
@@ -550,6 +600,37 @@ TEST_CASE("The access log file gets one Combined Log Format line per request", "
   CHECK(std::regex_match(lines[2], std::regex(prefix + R"("HEAD /a\.txt HTTP/1\.1" 200 - "-" "-"$)")));
   CHECK(std::regex_match(lines[3], std::regex(prefix + R"("-" 400 \d+ "-" "-"$)")));
   CHECK(s.stdout_text().empty());  // the log went to the file, not to stdout
+}
+
+TEST_CASE("An idle spawnd's event loop sleeps: the access log's flush timer is armed only while lines wait",
+          "[e2e][http]") {
+  TempDir root;
+  root.write("a.txt", "alpha");
+  TempDir logs;
+  const std::string log = logs.path() + "/access.log";
+  Spawnd s({"--root", root.path(), "--access-log", log});
+  // The event loop runs on the main thread (its id is the pid). Every epoll_wait that sleeps until a timer is one
+  // voluntary switch: a 200 ms flush timer re-armed for ever would be 10 in 2 s.
+  auto idle_wakeups = [&s] {
+    const long before = voluntary_switches(s.pid(), s.pid());
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    const long after = voluntary_switches(s.pid(), s.pid());
+    REQUIRE(before >= 0);
+    REQUIRE(after >= 0);
+    return after - before;
+  };
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // start-up done
+  CHECK(idle_wakeups() <= 2);
+
+  // A request's line still reaches the file within the flush delay (200 ms; 2 s allows for a loaded machine) ...
+  const auto sent = Clock::now();
+  REQUIRE(get(s.port(), "/a.txt").status == 200);
+  CHECK(wait_until([&] { return lines_of(read_file(log)).size() == 1; }, std::chrono::seconds(2)));
+  CAPTURE(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - sent).count());
+  // ... and once it is written, the timer is not armed again: the loop sleeps until the next request.
+  CHECK(idle_wakeups() <= 2);
+  CHECK(lines_of(read_file(log)).size() == 1);
+  check_clean_end(s);
 }
 
 TEST_CASE("With --quiet no access log is written", "[e2e][http]") {

@@ -575,6 +575,12 @@ TEST_CASE("HTTPS: --redirect-https answers 308 to https:// except ACME challenge
   std::string leftover;
   CHECK(read_response(c, leftover).status == 308);
   CHECK(read_response(c, leftover).status == 308);
+  // "OPTIONS *" asks about the server, not a resource: answered on the plain port too, without HSTS.
+  r = request(s.port(), "OPTIONS * HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+  CHECK(r.status == 200);
+  CHECK(r.field("Allow"));
+  CHECK_FALSE(r.field("Location"));
+  CHECK_FALSE(r.field("Strict-Transport-Security"));
   // certbot --webroot's HTTP-01 challenge (RFC 8555 §8.3) is served over plain HTTP.
   r = get(s.port(), "/.well-known/acme-challenge/token-123");
   CHECK(r.status == 200);
@@ -585,6 +591,78 @@ TEST_CASE("HTTPS: --redirect-https answers 308 to https:// except ACME challenge
   CHECK_THAT(followed.stdout_text, Catch::Contains("HTTP/1.1 308 Permanent Redirect"));
   CHECK_THAT(followed.stdout_text, Catch::Contains("Strict-Transport-Security: max-age=31536000\r\n"));
   CHECK_THAT(followed.stdout_text, Catch::EndsWith("home\n"));
+  check_clean_end(s);
+}
+
+TEST_CASE("HTTPS: --redirect-https over IPv6 puts the address in brackets in Location, with or without Host",
+          "[e2e][https]") {
+  Pki pki;
+  const Pki::Leaf leaf = pki.issue("server", {"localhost"}, "first");
+  TempDir www;
+  Spawnd s({"--root", www.path(), "--listen", "[::1]:0", "--tls-listen", "[::1]:0", "--tls-cert", leaf.cert,
+            "--tls-key", leaf.key, "--redirect-https", "--quiet"});
+  const std::string tls_port = std::to_string(s.tls_port());
+  auto location_for = [&](const std::string& raw) {
+    spawnd::Fd c = connect_to("::1", s.port());
+    REQUIRE(send_all(c, raw));
+    const HttpResponse r = read_response(c);
+    CHECK(r.status == 308);
+    return r.field("Location").value_or("");
+  };
+  // HTTP/1.0 without Host: the address the request came to.
+  CHECK(location_for("GET /a?b HTTP/1.0\r\n\r\n") == "https://[::1]:" + tls_port + "/a?b");
+  // The Host field's IPv6 literal, its brackets kept and its port replaced.
+  CHECK(location_for("GET /a HTTP/1.1\r\nHost: [::1]:8080\r\nConnection: close\r\n\r\n") ==
+        "https://[::1]:" + tls_port + "/a");
+  CHECK(location_for("GET /a HTTP/1.1\r\nHost: [::1]\r\nConnection: close\r\n\r\n") ==
+        "https://[::1]:" + tls_port + "/a");
+  check_clean_end(s);
+}
+
+TEST_CASE("HTTPS: --hsts puts one Strict-Transport-Security field on every kind of response, and a handler's own "
+          "stands",
+          "[e2e][https]") {
+  Pki pki;
+  const Pki::Leaf leaf = pki.issue("server", {"localhost"}, "first");
+  TempDir www;
+  www.write("index.html", "home\n");
+  TempDir cgi;
+  cgi.write("plain.sh", "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nplain\\n'\n", true);
+  cgi.write("own.sh",
+            "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\nStrict-Transport-Security: max-age=60\\r\\n\\r\\nown\\n'\n",
+            true);
+  Spawnd s(tls_args(leaf, www.path(), {"--hsts", "31536000", "--cgi-bin", cgi.path(), "--quiet"}));
+  // The response head as curl received it, byte for byte.
+  auto head_of = [&](const std::string& target) {
+    const ExitResult r = curl(pki, {"-D", "-", "-o", "/dev/null", https_url(s.tls_port(), target)});
+    INFO(r.stderr_text);
+    CHECK(exit_code(r) == 0);
+    return r.stdout_text;
+  };
+  auto count = [](const std::string& head) {
+    std::size_t n = 0;
+    for (auto at = head.find("Strict-Transport-Security:"); at != std::string::npos;
+         at = head.find("Strict-Transport-Security:", at + 1))
+      ++n;
+    return n;
+  };
+  const std::string field = "Strict-Transport-Security: max-age=31536000\r\n";
+  // A cached static file's head, encoded once per file: the field comes last.
+  std::string head = head_of("/index.html");
+  CHECK_THAT(head, Catch::StartsWith("HTTP/1.1 200 OK\r\n") && Catch::EndsWith(field + "\r\n"));
+  CHECK(count(head) == 1);
+  // Every other head: the field after the response's own, before the framing.
+  head = head_of("/missing.html");
+  CHECK_THAT(head, Catch::StartsWith("HTTP/1.1 404 Not Found\r\n") && Catch::Contains(field + "Content-Length: "));
+  CHECK(count(head) == 1);
+  head = head_of("/cgi-bin/plain.sh");
+  CHECK_THAT(head, Catch::StartsWith("HTTP/1.1 200 OK\r\n") &&
+                       Catch::Contains("Content-Type: text/plain\r\n" + field + "Transfer-Encoding: chunked\r\n"));
+  CHECK(count(head) == 1);
+  // A handler that sets the field itself keeps its value.
+  head = head_of("/cgi-bin/own.sh");
+  CHECK_THAT(head, Catch::Contains("Strict-Transport-Security: max-age=60\r\n"));
+  CHECK(count(head) == 1);
   check_clean_end(s);
 }
 

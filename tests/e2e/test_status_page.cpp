@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 
 #include <csignal>
+#include <cstring>
 
 #include <chrono>
 #include <filesystem>
@@ -144,7 +145,7 @@ TEST_CASE("Status page: handlers running, requests queued, and a 503 from a full
   CHECK(refused.status == 503);
   CHECK(refused.field("Retry-After").has_value());
   const std::string page = scrape(s.port());
-  CHECK(metric_sample(page, "spawnd_rejected_total{reason=\"queue\"}") == 1);
+  CHECK(metric_sample(page, "spawnd_rejected_total{site=\"default\",reason=\"queue\"}") == 1);
   CHECK(metric_sample(page, "spawnd_rejected_total{reason=\"connections\"}") == 0);
   CHECK(requests(page, "cgi", "5xx") == 1);
 
@@ -153,6 +154,67 @@ TEST_CASE("Status page: handlers running, requests queued, and a 503 from a full
   CHECK(wait_for(s.port(), [](const std::string& p) { return requests(p, "cgi", "2xx"); }, 2) == 2);
   CHECK(wait_for(s.port(), [](const std::string& p) { return gauge(p, "spawnd_handlers_running", "cgi"); }, 0) == 0);
   CHECK(gauge(scrape(s.port()), "spawnd_requests_queued", "cgi") == 0);
+  check_clean_end(s);
+}
+
+TEST_CASE("Status page: 503s for a full queue or full request buffers count under the request's site, those over "
+          "--max-connections under no site",
+          "[e2e][status]") {
+  TempDir dir;
+  dir.write("www/index.html", "home\n");
+  dir.write("b/index.html", "b\n");
+  // Two sites with handlers; one handler slot and no queue each, small request buffers.
+  const std::string config = dir.write(
+      "spawnd.toml", "root = \"" + dir.path() + "/www\"\ncgi-bin = \"" + kCgiDir +
+                         "\"\nquiet = true\nmax-children = 1\nqueue = 0\nbody-buffer-bytes = 4096\n"
+                         "max-buffered-body-bytes = 100000\nmax-connections = 8\n"
+                         "[[site]]\nhosts = [\"b.example\"]\nroot = \"" + dir.path() + "/b\"\ncgi-bin = \"" + kCgiDir +
+                         "\"\n");
+  Spawnd s({"--config", config});
+  // b.example's one slot is taken: its next request is refused by the full queue.
+  Fd sleeper = connect_to(s.port());
+  REQUIRE(send_all(sleeper, "GET /cgi-bin/sleep.sh?1 HTTP/1.1\r\nHost: b.example\r\nConnection: close\r\n\r\n"));
+  CHECK(wait_until(
+      [&] {
+        return request(s.port(), "GET /cgi-bin/hello.sh HTTP/1.1\r\nHost: b.example\r\nConnection: close\r\n\r\n")
+                   .status == 503;
+      },
+      milliseconds(5'000)));
+  CHECK(read_response(sleeper).status == 200);
+  // A body that cannot fit in the request buffers, twice for b.example and once for the default site.
+  const std::string post = "POST /cgi-bin/echo.py HTTP/1.1\r\nContent-Length: 200000\r\nConnection: close\r\nHost: ";
+  CHECK(request(s.port(), post + "b.example\r\n\r\n").status == 503);
+  CHECK(request(s.port(), post + "B.example:80\r\n\r\n").status == 503);
+  CHECK(request(s.port(), post + "other.example\r\n\r\n").status == 503);
+  // Connections over --max-connections are refused before a request is read: no site is known.
+  {
+    std::vector<Fd> held;
+    for (int i = 0; i < 8; ++i) held.push_back(connect_to(s.port()));
+    CHECK(wait_until([&] { return get(s.port(), "/").status == 503; }, milliseconds(5'000)));
+  }
+  const std::string page = [&] {
+    std::string p;
+    wait_until(
+        [&] {
+          const HttpResponse r = get(s.port(), "/server-status");
+          p = r.body;
+          return r.status == 200;
+        },
+        milliseconds(5'000));
+    return p;
+  }();
+  CHECK(metric_sample(page, "spawnd_rejected_total{site=\"b.example\",reason=\"queue\"}") >= 1);
+  CHECK(metric_sample(page, "spawnd_rejected_total{site=\"default\",reason=\"queue\"}") == 0);
+  CHECK(page.find("spawnd_rejected_total{site=\"b.example\",reason=\"queue_timeout\"} 0\n") != std::string::npos);
+  CHECK(metric_sample(page, "spawnd_rejected_total{site=\"b.example\",reason=\"body_buffers\"}") == 2);
+  CHECK(metric_sample(page, "spawnd_rejected_total{site=\"default\",reason=\"body_buffers\"}") == 1);
+  CHECK(metric_sample(page, "spawnd_rejected_total{reason=\"connections\"}") >= 1);
+  // Every series but the connections' names its site.
+  std::size_t unlabelled = 0;
+  for (std::size_t at = page.find("\nspawnd_rejected_total{"); at != std::string::npos;
+       at = page.find("\nspawnd_rejected_total{", at + 1))
+    unlabelled += page.compare(at + 1, std::strlen("spawnd_rejected_total{site="), "spawnd_rejected_total{site=") != 0;
+  CHECK(unlabelled == 1);
   check_clean_end(s);
 }
 
@@ -275,7 +337,7 @@ TEST_CASE("Status page: counters go on across SIGHUP reloads, each the sum of be
     CHECK(read_response(sleeper).status == 200);
   };
   const std::string failures = "spawnd_spawn_failures_total{site=\"default\",mode=\"cgi\"}";
-  const std::string refused = "spawnd_rejected_total{reason=\"queue\"}";
+  const std::string refused = "spawnd_rejected_total{site=\"default\",reason=\"queue\"}";
   const std::string rounds = "spawnd_db_checkpoint_rounds_total{site=\"default\"}";
   const std::string backfilled = "spawnd_db_frames_backfilled_total{site=\"default\"}";
   traffic();

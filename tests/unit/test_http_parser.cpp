@@ -234,7 +234,12 @@ TEST_CASE("Repeated fields are kept in order", "[unit][http_parser]") {
   CHECK(r.request.field("Accept") == std::optional<std::string_view>("a"));
 }
 
-TEST_CASE("OPTIONS * is accepted and HEAD is recognised", "[unit][http_parser]") {
+TEST_CASE("OPTIONS * is accepted, the asterisk-form with any other method is 400, and HEAD is recognised",
+          "[unit][http_parser]") {
   CHECK(parse("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n").request.target == "*");
+  for (const char* method : {"GET", "HEAD", "POST", "PUT", "DELETE"}) {
+    INFO(method);
+    CHECK(parse(std::string(method) + " * HTTP/1.1\r\nHost: h\r\n\r\n").error_status == 400);  // RFC 9112 §3.2.4
+  }
   CHECK(parse("HEAD /x HTTP/1.1\r\nHost: h\r\n\r\n").request.is_head());
 }

@@ -204,6 +204,22 @@ TEST_CASE("to_string prints what parse_numeric reads back", "[unit][net-addr]") 
   CHECK(port == 7);  // untouched for a family without a port
 }
 
+TEST_CASE("uri_host brackets an IPv6 literal and join_host_port makes HOST:PORT, as Go's net.JoinHostPort",
+          "[unit][net-addr]") {
+  CHECK(net::uri_host("::1") == "[::1]");
+  CHECK(net::uri_host("2001:db8::1") == "[2001:db8::1]");
+  CHECK(net::uri_host("[::1]") == "[::1]");  // bracketed already
+  CHECK(net::uri_host("127.0.0.1") == "127.0.0.1");
+  CHECK(net::uri_host("example.org") == "example.org");
+  CHECK(net::join_host_port("::1", 8443) == "[::1]:8443");
+  CHECK(net::join_host_port("[::1]", 80) == "[::1]:80");
+  CHECK(net::join_host_port("example.org", 8080) == "example.org:8080");
+  spawnd::Result<net::HostPort> back = net::split_host_port(net::join_host_port("fe80::1", 443));
+  REQUIRE(back);
+  CHECK(back->host == "fe80::1");
+  CHECK(back->port == "443");
+}
+
 TEST_CASE("format_host shows an IPv4 client of a dual-stack socket (v4-mapped) as its IPv4 address",
           "[unit][net-addr]") {
   auto mapped = net::parse_numeric("[::ffff:192.0.2.7]:4242");

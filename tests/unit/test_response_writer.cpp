@@ -41,6 +41,23 @@ TEST_CASE("a known-length response gets Content-Length and its body as is", "[un
   CHECK(w.is_head_written());
 }
 
+TEST_CASE("the connection's extra field lines follow the response's own, in a built head and an encoded one alike",
+          "[unit][response_writer]") {
+  constexpr std::string_view kHsts = "Strict-Transport-Security: max-age=60\r\n";
+  ResponseWriter built(false, 1);
+  std::string out;
+  CHECK(built.write_head(out, head(404, 5), true, kDate, kHsts));
+  CHECK(out ==
+        "HTTP/1.1 404 Not Found\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nServer: spawnd\r\n"
+        "Content-Type: text/plain\r\nStrict-Transport-Security: max-age=60\r\nContent-Length: 5\r\n\r\n");
+  ResponseWriter encoded(false, 1);
+  out.clear();
+  CHECK(encoded.write_encoded_head(out, "Content-Type: text/plain\r\nContent-Length: 5\r\n", true, kDate, kHsts));
+  CHECK(out ==
+        "HTTP/1.1 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nServer: spawnd\r\n"
+        "Content-Type: text/plain\r\nContent-Length: 5\r\nStrict-Transport-Security: max-age=60\r\n\r\n");
+}
+
 TEST_CASE("an unknown-length response to HTTP/1.1 is chunked and ends with the last-chunk", "[unit][response_writer]") {
   ResponseWriter w(false, 1);
   std::string out;

@@ -42,8 +42,14 @@ TEST_CASE("render_status: HELP and TYPE lines, escaped labels, cumulative bucket
   site.record(ServedBy::Static, 200, 1'000'000);       // 1 ms
   site.record(ServedBy::Static, 404, 30'000'000);      // 30 ms
   site.record(ServedBy::Static, 200, 20'000'000'000);  // 20 s: only +Inf
+  site.count_rejected_body_buffers();
+  metrics.rejected_connections = 3;
   StatusFigures figures;
   figures.connections_open = 2;
+  StatusFigures::Site& with_cgi = figures.sites.emplace_back();
+  with_cgi.name = "b.example";
+  with_cgi.load[static_cast<std::size_t>(ServedBy::Cgi)].emplace().queue_full = 2;
+  figures.sites.emplace_back().name = "static.example";  // no gateway: no queue
   const std::string page = render_status(metrics, figures);
   const std::string labels = "site=\"a \\\"quoted\\\" \\\\ site\\n\",mode=\"static\"";
   CHECK(page.find("spawnd_requests_total{" + labels + ",code=\"2xx\"} 2\n") != std::string::npos);
@@ -57,8 +63,15 @@ TEST_CASE("render_status: HELP and TYPE lines, escaped labels, cumulative bucket
   CHECK(page.find("spawnd_request_duration_seconds_count{" + labels + "} 3\n") != std::string::npos);
   CHECK(page.find("# TYPE spawnd_connections_open gauge\nspawnd_connections_open 2\n") != std::string::npos);
   // No mode that answered nothing, and no database without --db.
-  CHECK(page.find("mode=\"cgi\"") == std::string::npos);
+  CHECK(page.find("mode=\"cgi\",code=") == std::string::npos);
   CHECK(page.find("spawnd_db_wal_bytes{") == std::string::npos);
+  // Rejections: those over --max-connections have no site; the others are counted per site.
+  CHECK(page.find("spawnd_rejected_total{reason=\"connections\"} 3\n") != std::string::npos);
+  CHECK(page.find("spawnd_rejected_total{site=\"a \\\"quoted\\\" \\\\ site\\n\",reason=\"body_buffers\"} 1\n") !=
+        std::string::npos);
+  CHECK(page.find("spawnd_rejected_total{site=\"b.example\",reason=\"queue\"} 2\n") != std::string::npos);
+  CHECK(page.find("spawnd_rejected_total{site=\"b.example\",reason=\"queue_timeout\"} 0\n") != std::string::npos);
+  CHECK(page.find("site=\"static.example\",reason=\"queue") == std::string::npos);
   // Every line is a comment or a sample ending in a number.
   CHECK(page.back() == '\n');
 }
