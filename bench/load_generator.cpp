@@ -28,6 +28,7 @@
 #include <stdexcept>
 
 #include "common/fd.h"
+#include "common/net_addr.h"
 
 namespace spawnd::bench {
 
@@ -193,7 +194,7 @@ class Generator {
     for (Conn& c : conns_)
       if (c.state == State::Connecting) close_conn(c);
     if (std::none_of(conns_.begin(), conns_.end(), [](const Conn& c) { return c.state == State::Idle; }))
-      throw std::runtime_error("cannot connect to " + spec_.host + ":" + std::to_string(spec_.port) + ": " +
+      throw std::runtime_error("cannot connect to " + net::join_host_port(spec_.host, spec_.port) + ": " +
                                std::strerror(last_connect_errno_));
     r_.connect_errors = 0;  // before t0: not the measured run's
   }
@@ -385,17 +386,13 @@ HttpUrl parse_http_url(std::string_view url) {
   HttpUrl u;
   u.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
   if (u.target.front() == '?') u.target.insert(0, "/");
-  std::string_view port;
-  if (!authority.empty() && authority.front() == '[') {  // [IPv6]:port
-    const std::size_t close = authority.find(']');
-    if (close == std::string_view::npos) throw std::invalid_argument("bad IPv6 literal in " + std::string(url));
-    u.host = authority.substr(1, close - 1);
-    if (close + 1 < authority.size() && authority[close + 1] == ':') port = authority.substr(close + 2);
-  } else {
-    const std::size_t colon = authority.rfind(':');
-    u.host = authority.substr(0, colon);
-    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
+  std::string_view host = net::host_without_port(authority);
+  const std::string_view port = authority.size() > host.size() ? authority.substr(host.size() + 1) : std::string_view();
+  if (host.starts_with('[')) {  // [IPv6]:port
+    if (host.size() < 2 || !host.ends_with(']')) throw std::invalid_argument("bad IPv6 literal in " + std::string(url));
+    host = host.substr(1, host.size() - 2);
   }
+  u.host = host;
   if (u.host.empty()) throw std::invalid_argument("no host in " + std::string(url));
   if (!port.empty()) {
     unsigned p = 0;
@@ -422,9 +419,7 @@ LoadRequest custom_request(const HttpUrl& url, const std::string& method, const 
 
 std::string render_request(const LoadRequest& r, std::string_view host, std::uint16_t port, bool connection_close) {
   std::string m = r.method + " " + r.target + " HTTP/1.1\r\nHost: ";
-  const bool is_v6 = host.find(':') != std::string_view::npos;
-  m += is_v6 ? "[" + std::string(host) + "]" : std::string(host);
-  if (port != 80) m += ":" + std::to_string(port);
+  m += port != 80 ? net::join_host_port(host, port) : net::uri_host(host);
   m += "\r\n";
   for (const auto& f : r.fields) m += f + "\r\n";
   if (!r.body.empty() || r.method == "POST" || r.method == "PUT") m += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";

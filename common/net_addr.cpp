@@ -183,6 +183,13 @@ std::string uri_host(std::string_view host) {
   return out;
 }
 
+std::string_view host_without_port(std::string_view authority) noexcept {
+  const auto colon = authority.rfind(':');
+  // A ':' inside "[...]" belongs to an IPv6 literal, not to a port.
+  if (colon == std::string_view::npos || authority.find(']', colon) != std::string_view::npos) return authority;
+  return authority.substr(0, colon);
+}
+
 std::string join_host_port(std::string_view host, std::uint16_t port) {
   return uri_host(host) + ":" + std::to_string(port);
 }

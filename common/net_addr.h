@@ -104,6 +104,10 @@ enum class Use { Listen, Connect };
 // "HOST:PORT" with HOST as uri_host() makes it ("[::1]:8080", "127.0.0.1:80", "example.org:8080"), as Go's
 // net.JoinHostPort. split_host_port() takes it apart again.
 [[nodiscard]] std::string join_host_port(std::string_view host, std::uint16_t port);
+// The uri-host of a Host field value (RFC 9110 §7.2: uri-host [ ":" port ]): "example.org:8080" → "example.org",
+// "[::1]:8080" → "[::1]", "example.org" and "[::1]" as they are. A view into `authority`; nothing is validated (the
+// HTTP parser has refused a malformed Host field before). For site selection and SERVER_NAME.
+[[nodiscard]] std::string_view host_without_port(std::string_view authority) noexcept;
 // A host name as a lookup key: lower-cased (host names compare case-insensitively, RFC 4343 §2) and without one
 // trailing dot ("example.org." names the host "example.org" does, RFC 1034 §3.1). How a request's Host (without its
 // port) and a TLS client's SNI name are looked up among the [[site]] hosts.

@@ -3,10 +3,10 @@
 // of a directory URL (--index, which may be a script: "index.php"); and the re-routing of CGI local redirects
 // (RFC 3875 §6.2.2).
 //
-// The Server owns the one Router and mounts its gateways before run(); Connection asks it for a Route with each
-// request head and again when an exchange ends with a local redirect. The Router owns the gateways: unmount_all()
-// (or its destructor) destroys them, so every exchange must be gone by then (server.cpp drops the connections and
-// runs the deferred work first). Loop thread only. route() is string work, except that with extension mounts it
+// Each Site (site.h) owns one Router and mounts its gateways before the server runs; Connection asks the request's
+// site for a Route with each request head and again when an exchange ends with a local redirect. The Router owns
+// the gateways: its destructor destroys them, so every exchange must be gone by then (server.cpp drops the
+// connections and runs the deferred work first). Loop thread only. route() is string work, except that with extension mounts it
 // asks the static files (set_static_files()) whether a script exists and which index file a directory has: a stat
 // of a few files, the kind of blocking call static serving makes anyway.
 #pragma once
@@ -78,8 +78,6 @@ class Router {
   }
   // True if any gateway is mounted: requests may then reach handlers, whatever their method.
   [[nodiscard]] bool has_gateways() const noexcept { return !mounts_.empty() || !extension_mounts_.empty(); }
-  // Destroys every gateway (teardown; no exchange may be alive).
-  void unmount_all() noexcept { mounts_.clear(); }
 
   // The route of `raw_path` (a request-target's path, before '?', still percent-encoded). The raw path decides first:
   // a path under a mount belongs to it even if it climbs out with ".." (the gateway refuses it; the static files

@@ -26,7 +26,6 @@
 #include "server/access_log.h"
 #include "server/config.h"
 #include "server/db_keeper.h"
-#include "server/error_pages.h"
 #include "server/event_loop.h"
 #include "server/gateway/process.h"
 #include "server/metrics.h"
@@ -85,7 +84,6 @@ class Server {
   [[nodiscard]] bool is_shutting_down() const noexcept { return is_shutting_down_; }
   // Destroys the connection after the current dispatch pass.
   void release(Connection& connection);
-  // The custom error pages (--error-pages; none: built-in pages).
   // Counters of the status page: the server's, and the site's that connections count their responses in.
   [[nodiscard]] Metrics& metrics() noexcept { return metrics_; }
   // The counters of the site named `name` (Site::name(): "-" for the default site, labelled "default"), made on

@@ -213,11 +213,7 @@ Site& Sites::select(const Request& request) const {
 
 std::string request_host(const Request& request) {
   // An absolute-form request-target's authority is in the Host field by now (http_parser.cpp, RFC 9112 §3.2.2).
-  std::string_view host = request.field("Host").value_or(std::string_view());
-  // "example.org:8080" → "example.org"; "[::1]:8080" → "[::1]"
-  if (const auto colon = host.rfind(':'); colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos)
-    host = host.substr(0, colon);
-  return net::host_name_key(host);
+  return net::host_name_key(net::host_without_port(request.field("Host").value_or(std::string_view())));
 }
 
 }  // namespace spawnd::server

@@ -96,6 +96,11 @@ TEST_CASE("parse_http_url takes host, port and request target", "[unit][bench]")
   CHECK(u.port == 8080);
   CHECK(u.target == "/cgi-bin/guestbook?x=1");
   CHECK(parse_http_url("http://[::1]/").host == "::1");
+  const HttpUrl v6 = parse_http_url("http://[::1]:8443/x");
+  CHECK(v6.host == "::1");
+  CHECK(v6.port == 8443);
+  CHECK_THROWS_AS(parse_http_url("http://[::1/"), std::invalid_argument);
+  CHECK_THROWS_AS(parse_http_url("http://[::1]x/"), std::invalid_argument);
   CHECK(parse_http_url("http://localhost").target == "/");
   CHECK_THROWS_AS(parse_http_url("https://example.org/"), std::invalid_argument);
   CHECK_THROWS_AS(parse_http_url("http://h:99999/"), std::invalid_argument);
@@ -107,6 +112,8 @@ TEST_CASE("a request is rendered with Host, Content-Length and, per request, Con
   CHECK(render_request(post, "127.0.0.1", 8080, false) ==
         "POST /f HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nabc");
   CHECK(render_request(LoadRequest{}, "h", 80, true) == "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+  CHECK(render_request(LoadRequest{}, "::1", 8080, false) == "GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n");
+  CHECK(render_request(LoadRequest{}, "::1", 80, false) == "GET / HTTP/1.1\r\nHost: [::1]\r\n\r\n");
 }
 
 TEST_CASE("nothing listening is an error before the schedule starts", "[e2e][bench]") {

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "common/cgi_env.h"
+#include "common/net_addr.h"
 #include "server/static_files.h"
 #include "server/static_path.h"
 
@@ -67,13 +68,7 @@ std::vector<std::pair<std::string, std::string>> script_meta_variables(const Req
                                                                        const ScriptServerInfo& server) {
   const std::string protocol = request.protocol();
   std::string_view server_name = request.local_addr;
-  if (auto host = request.field("Host"); host && !host->empty()) {
-    // "example.com:8080" → "example.com"; "[::1]:8080" → "[::1]"
-    std::string_view h = *host;
-    const auto colon = h.rfind(':');
-    if (colon != std::string_view::npos && h.find(']', colon) == std::string_view::npos) h = h.substr(0, colon);
-    server_name = h;
-  }
+  if (auto host = request.field("Host"); host && !host->empty()) server_name = net::host_without_port(*host);
   CgiRequestInfo info;
   info.method = request.method;
   info.protocol = protocol;

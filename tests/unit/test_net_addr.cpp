@@ -220,6 +220,18 @@ TEST_CASE("uri_host brackets an IPv6 literal and join_host_port makes HOST:PORT,
   CHECK(back->port == "443");
 }
 
+TEST_CASE("host_without_port takes the uri-host of a Host field value, an IPv6 literal's colons kept",
+          "[unit][net-addr]") {
+  CHECK(net::host_without_port("example.org:8080") == "example.org");
+  CHECK(net::host_without_port("example.org") == "example.org");
+  CHECK(net::host_without_port("[::1]:8080") == "[::1]");
+  CHECK(net::host_without_port("[::1]") == "[::1]");
+  CHECK(net::host_without_port("[2001:db8::1]") == "[2001:db8::1]");
+  CHECK(net::host_without_port("127.0.0.1:80") == "127.0.0.1");
+  CHECK(net::host_without_port("example.org:") == "example.org");  // an empty port (RFC 9110 §4.2.3 allows it)
+  CHECK(net::host_without_port("") == "");
+}
+
 TEST_CASE("format_host shows an IPv4 client of a dual-stack socket (v4-mapped) as its IPv4 address",
           "[unit][net-addr]") {
   auto mapped = net::parse_numeric("[::ffff:192.0.2.7]:4242");
