@@ -389,7 +389,7 @@ HttpUrl parse_http_url(std::string_view url) {
   std::string_view host = net::host_without_port(authority);
   const std::string_view port = authority.size() > host.size() ? authority.substr(host.size() + 1) : std::string_view();
   if (host.starts_with('[')) {  // [IPv6]:port
-    if (host.size() < 2 || !host.ends_with(']')) throw std::invalid_argument("bad IPv6 literal in " + std::string(url));
+    if (!host.ends_with(']')) throw std::invalid_argument("bad IPv6 literal in " + std::string(url));
     host = host.substr(1, host.size() - 2);
   }
   u.host = host;

@@ -6,9 +6,9 @@
 // Each Site (site.h) owns one Router and mounts its gateways before the server runs; Connection asks the request's
 // site for a Route with each request head and again when an exchange ends with a local redirect. The Router owns
 // the gateways: its destructor destroys them, so every exchange must be gone by then (server.cpp drops the
-// connections and runs the deferred work first). Loop thread only. route() is string work, except that with extension mounts it
-// asks the static files (set_static_files()) whether a script exists and which index file a directory has: a stat
-// of a few files, the kind of blocking call static serving makes anyway.
+// connections and runs the deferred work first). Loop thread only. route() is string work, except that with
+// extension mounts it asks the static files (set_static_files()) whether a script exists and which index file a
+// directory has: a stat of a few files, the kind of blocking call static serving makes anyway.
 #pragma once
 
 #include <memory>
