@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/ascii.h"
+#include "common/net_addr.h"
 
 namespace spawnd::server {
 
@@ -15,25 +16,19 @@ RequestParser& self(llhttp_t* p) { return *static_cast<RequestParser*>(p->data);
 
 // Host = uri-host [ ":" port ] (RFC 9110 §7.2, RFC 3986 §3.2.2): an IP-literal in brackets or a reg-name of
 // unreserved / pct-encoded / sub-delims characters, then optional digits after ':'. Empty is allowed (HTTP/1.0).
+// The split is net::host_without_port's, the one site selection and SERVER_NAME use.
 bool is_valid_host(std::string_view host) {
-  std::string_view name = host, port;
-  if (!host.empty() && host.front() == '[') {
-    auto close = host.find(']');
-    if (close == std::string_view::npos) return false;
-    for (char c : host.substr(1, close - 1))
-      if (!std::isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.') return false;
-    name = {};
-    std::string_view rest = host.substr(close + 1);
-    if (!rest.empty()) {
-      if (rest.front() != ':') return false;
-      port = rest.substr(1);
-    }
-  } else if (auto colon = host.rfind(':'); colon != std::string_view::npos) {
-    name = host.substr(0, colon);
-    port = host.substr(colon + 1);
-  }
+  const std::string_view name = net::host_without_port(host);
+  std::string_view port = host.substr(name.size());  // "" or ":" digits
+  if (!port.empty()) port.remove_prefix(1);
   for (char c : port)
     if (c < '0' || c > '9') return false;
+  if (!name.empty() && name.front() == '[') {
+    if (name.back() != ']' || name.size() < 2) return false;
+    for (char c : name.substr(1, name.size() - 2))
+      if (!std::isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.') return false;
+    return true;
+  }
   for (char c : name) {
     bool ok = std::isalnum(static_cast<unsigned char>(c)) || std::strchr("-._~%!$&'()*+,;=", c) != nullptr;
     if (!ok || c == '\0') return false;

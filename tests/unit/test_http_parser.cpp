@@ -198,6 +198,23 @@ TEST_CASE("Malformed and hostile requests get the right status", "[unit][http_pa
   }
 }
 
+TEST_CASE("A Host field is uri-host [ \":\" port ] and anything else is 400 (RFC 9110 7.2)", "[unit][http_parser]") {
+  const char* const valid[] = {"example.org", "example.org:8080", "Example.ORG.", "example.org:", "10.0.0.1:80",
+                               "[::1]", "[::1]:8080", "[::1]:", "[2001:db8::1]", "[::ffff:10.0.0.1]:80", "[]",
+                               "xn--bcher-kva.example", "a%20b", "sub-delims!$&'()*+,;="};
+  for (const char* host : valid) {
+    INFO(host);
+    CHECK(parse(std::string("GET / HTTP/1.1\r\nHost: ") + host + "\r\n\r\n").ok);
+  }
+  const char* const invalid[] = {"a:b:c",     "example.org:80x", "example.org:-1", "[::1]x",     "[::1",
+                                 "[::1]]",    "[a]b]:80",        "x[::1]",         "[::1]:80:90", "[g::1]",
+                                 "a/b",       "a@b",             "a\"b",           "[::1]/x"};
+  for (const char* host : invalid) {
+    INFO(host);
+    CHECK(parse(std::string("GET / HTTP/1.1\r\nHost: ") + host + "\r\n\r\n").error_status == 400);
+  }
+}
+
 TEST_CASE("A chunked body over the limit gets 413 once it crosses it", "[unit][http_parser]") {
   std::string req = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
   for (int i = 0; i < 10; ++i) req += "400\r\n" + std::string(1024, 'x') + "\r\n";
