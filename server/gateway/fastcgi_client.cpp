@@ -291,6 +291,9 @@ void FastCgiApp::on_readable(FastCgiSlot& slot) {
     }
     slot.reader.feed(std::string_view(buf, static_cast<std::size_t>(n)));
     if (!process_records(slot)) return;
+    // A short read emptied the socket: reading again would only say EAGAIN, and the response this read completed
+    // goes to its client after we return. What arrives later, epoll (level-triggered) reports.
+    if (static_cast<std::size_t>(n) < sizeof buf) return;
   }
 }
 

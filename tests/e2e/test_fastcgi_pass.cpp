@@ -662,6 +662,29 @@ TEST_CASE("with every application connection busy and the queue full a request g
   check_clean_end(*site.server);
 }
 
+TEST_CASE("a response whose records arrive in pauses is relayed whole, and the kept connection serves the next request",
+          "[e2e][fastcgi-pass]") {
+  BadAppSite site;
+  std::string expected;
+  for (int i = 0; i < 100; ++i) {
+    char line[16];
+    std::snprintf(line, sizeof line, "line %03d\n", i);
+    expected += line;
+  }
+  Fd c = open_connection(site.port());
+  std::string leftover;
+  REQUIRE(send_all(c, keep_alive_get("/bad/pauses")));
+  const HttpResponse r = read_response(c, leftover, false, kReplyTimeoutMs);
+  CHECK(r.status == 200);
+  CHECK(r.body == expected);
+  // The application's connection went back to the pool whole: the next request on it is its second.
+  REQUIRE(send_all(c, keep_alive_get("/bad/ok")));
+  const HttpResponse next = read_response(c, leftover, false, kReplyTimeoutMs);
+  CHECK(next.status == 200);
+  CHECK(next.body == "ok conn=1 req=2\n");
+  check_clean_end(*site.server);
+}
+
 TEST_CASE("a response shorter than its Content-Length is a 502, or an aborted client connection once the head is out",
           "[e2e][fastcgi-pass]") {
   // short: the shortfall is known before spawnd has sent anything (one read holds it all); shortlate: the head and

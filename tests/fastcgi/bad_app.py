@@ -20,6 +20,8 @@
 #   stream      a header block, then "tick N\n" every 50 ms (at most 200); stops and ends the request with
 #               FCGI_END_REQUEST when FCGI_ABORT_REQUEST arrives (logged as "abort")
 #   wait        answers ok once the file STATE_DIR/release exists (at most 10 s)
+#   pauses      a document response (with Content-Length) in three writes 0.1 s apart: the head, half the body, the
+#               rest with FCGI_END_REQUEST
 #   hang        never answers; keeps reading records until the connection closes
 #   once        ok on a connection's first request; on a later one, closes the connection without answering
 #   idleclose   ok, then closes the connection although spawnd asked to keep it (FCGI_KEEP_CONN)
@@ -218,6 +220,15 @@ def serve(conn):
                         return
                 conn.send(record(STDOUT, rid) + end_request(rid))
                 log("conn=%d ended stream aborted=%d" % (conn.number, aborted))
+            elif mode == "pauses":
+                body = b"".join(b"line %03d\n" % i for i in range(100))
+                head = record(STDOUT, rid, b"Content-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % len(body))
+                half = len(body) // 2
+                conn.send(head)
+                time.sleep(0.1)
+                conn.send(record(STDOUT, rid, body[:half]))
+                time.sleep(0.1)
+                conn.send(record(STDOUT, rid, body[half:]) + record(STDOUT, rid) + end_request(rid))
             elif mode == "wait":
                 release = os.path.join(state_dir, "release")
                 deadline = time.monotonic() + 10
