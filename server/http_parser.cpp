@@ -19,7 +19,7 @@ RequestParser& self(llhttp_t* p) { return *static_cast<RequestParser*>(p->data);
 // The split is net::host_without_port's, the one site selection and SERVER_NAME use.
 bool is_valid_host(std::string_view host) {
   const std::string_view name = net::host_without_port(host);
-  std::string_view port = host.substr(name.size());  // "" or ":" digits
+  std::string_view port = host.substr(name.size());  // "" or ':' and what follows it
   if (!port.empty()) port.remove_prefix(1);
   for (char c : port)
     if (c < '0' || c > '9') return false;

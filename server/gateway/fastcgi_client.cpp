@@ -272,7 +272,7 @@ void FastCgiApp::flush(FastCgiSlot& slot) {
   watch(slot);
 }
 
-void FastCgiApp::on_readable(FastCgiSlot& slot) {
+void FastCgiApp::on_readable(FastCgiSlot& slot, bool is_eof_needed) {
   char buf[kFcgiReadChunkBytes];
   // Records left in the reader when the client's side filled up go first.
   if (!process_records(slot)) return;
@@ -291,9 +291,10 @@ void FastCgiApp::on_readable(FastCgiSlot& slot) {
     }
     slot.reader.feed(std::string_view(buf, static_cast<std::size_t>(n)));
     if (!process_records(slot)) return;
-    // A short read emptied the socket: reading again would only say EAGAIN, and the response this read completed
-    // goes to its client after we return. What arrives later, epoll (level-triggered) reports.
-    if (static_cast<std::size_t>(n) < sizeof buf) return;
+    // A short read found the socket drained for now. Back in the loop, epoll (level-triggered) reports whatever comes
+    // next, EOF included, so the read that would most often only say EAGAIN is saved: it sat between the last
+    // records and the response's send, which happens after we return.
+    if (!is_eof_needed && static_cast<std::size_t>(n) < sizeof buf) return;
   }
 }
 
@@ -527,7 +528,7 @@ void FastCgiApp::abort_running(FastCgiSlot& slot_ref) {
   watch(*slot);
   slot->abort_timer = loop_.add_timer(0, [this, slot] {
     slot->abort_timer = 0;
-    on_readable(*slot);  // may end the request (Idle, maybe Busy again) or drop the connection (Closed)
+    on_readable(*slot, true);  // may end the request (Idle, maybe Busy again) or drop the connection (Closed)
     if (!slot->sock || slot->state != FastCgiSlot::State::Aborting) return;
     // With a request pipelined behind it, the worker reads this abort only after that one has run (the SDK runs a
     // handler as soon as its FCGI_STDIN ends): it ends nothing then, and is ignored (§3.3).
@@ -587,7 +588,7 @@ std::unique_ptr<SupervisedProcess> FastCgiApp::make_worker(FastCgiSlot& slot) {
     // Its connection ends with it: a request on it gets 502 (drop() decides; the socket may have reported EOF first).
     // What it wrote before it died is read first: with its EOF seen, a request pipelined behind the one it died in
     // is known never to have started, and runs on another worker.
-    if (s->sock && !s->is_paused) on_readable(*s);
+    if (s->sock && !s->is_paused) on_readable(*s, true);
     if (s->sock) drop(*s, nullptr, false);
   };
   return std::make_unique<SupervisedProcess>(*supervisor_, "worker", std::move(hooks));

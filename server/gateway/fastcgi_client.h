@@ -128,7 +128,10 @@ class FastCgiApp {
   void watch(FastCgiSlot& slot);
   void on_io(FastCgiSlot& slot, std::uint32_t events);
   void flush(FastCgiSlot& slot);
-  void on_readable(FastCgiSlot& slot);
+  // Reads what the application sent and handles its records, until the socket is drained (a short read), paused or
+  // closed. `is_eof_needed`: for a caller that acts right after, without going back to the loop (a worker's exit, an
+  // abort): reads on until EAGAIN or EOF, so that an EOF already queued is seen.
+  void on_readable(FastCgiSlot& slot, bool is_eof_needed = false);
   // Handles the records buffered in the slot's reader; false if reading must stop (dropped or paused).
   bool process_records(FastCgiSlot& slot);
   // Handles one record; false if the connection was dropped.
