@@ -24,7 +24,7 @@ bool is_valid_host(std::string_view host) {
   for (char c : port)
     if (c < '0' || c > '9') return false;
   if (!name.empty() && name.front() == '[') {
-    if (name.back() != ']' || name.size() < 2) return false;
+    if (name.back() != ']') return false;  // "[" alone ends with '['
     for (char c : name.substr(1, name.size() - 2))
       if (!std::isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.') return false;
     return true;

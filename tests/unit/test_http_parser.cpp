@@ -208,7 +208,7 @@ TEST_CASE("A Host field is uri-host [ \":\" port ] and anything else is 400 (RFC
   }
   const char* const invalid[] = {"a:b:c",     "example.org:80x", "example.org:-1", "[::1]x",     "[::1",
                                  "[::1]]",    "[a]b]:80",        "x[::1]",         "[::1]:80:90", "[g::1]",
-                                 "a/b",       "a@b",             "a\"b",           "[::1]/x"};
+                                 "a/b",       "a@b",             "a\"b",           "[::1]/x",     "["};
   for (const char* host : invalid) {
     INFO(host);
     CHECK(parse(std::string("GET / HTTP/1.1\r\nHost: ") + host + "\r\n\r\n").error_status == 400);
